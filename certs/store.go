@@ -1,0 +1,438 @@
+package certs
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// ServicesFile is the name of the file in the store folder that maps
+// thumbprints to services and friendly names.
+const ServicesFile = "services.json"
+
+// ErrNotFound is wrapped by errors for a thumbprint the store does not hold.
+var ErrNotFound = errors.New("certificate not found")
+
+// ErrExists is wrapped by Import's error for a certificate the store holds
+// already.
+var ErrExists = errors.New("certificate already exists")
+
+// serviceEntry is one value of services.json.
+type serviceEntry struct {
+	Services     []string `json:"services"`
+	FriendlyName string   `json:"friendlyName,omitempty"`
+}
+
+// Store is a folder of certificates. It is safe for concurrent use.
+type Store struct {
+	dir string
+	log *slog.Logger
+
+	opMu     sync.Mutex // serialises Import, Enable, Remove, NewSelfSigned, EnsureDefault
+	reloadMu sync.Mutex // serialises reading the folder
+
+	mu       sync.RWMutex // guards the fields below
+	list     []*Certificate
+	byThumb  map[string]*Certificate
+	services map[string]serviceEntry // last good services.json
+
+	cbMu      sync.Mutex
+	callbacks []func()
+}
+
+// Open opens the certificate store in dir, creating the folder with mode
+// 0700 if it is missing, and loads every certificate in it. A nil logger
+// discards logs.
+func Open(dir string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if dir == "" {
+		return nil, errors.New("certs: open store: empty folder name")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("certs: create store folder: %w", err)
+	}
+	s := &Store{
+		dir:      dir,
+		log:      logger.With("component", "certs", "store", dir),
+		byThumb:  map[string]*Certificate{},
+		services: map[string]serviceEntry{},
+	}
+	if err := s.reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dir returns the store's folder.
+func (s *Store) Dir() string { return s.dir }
+
+// OnChange registers fn to be called after each successful reload,
+// including those done by Import, Enable, Remove, NewSelfSigned and Watch.
+// Callbacks run synchronously, outside the store's locks, so they may call
+// any Store method.
+func (s *Store) OnChange(fn func()) {
+	if fn == nil {
+		return
+	}
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	s.callbacks = append(s.callbacks, fn)
+}
+
+func (s *Store) notify() {
+	s.cbMu.Lock()
+	cbs := slices.Clone(s.callbacks)
+	s.cbMu.Unlock()
+	for _, fn := range cbs {
+		fn()
+	}
+}
+
+// Reload re-reads the folder. A file that cannot be used is logged with its
+// name and the reason and skipped; Reload fails only when the folder itself
+// cannot be read, in which case the previous contents stay in force.
+func (s *Store) Reload() error {
+	if err := s.reload(); err != nil {
+		return err
+	}
+	s.notify()
+	return nil
+}
+
+// reload re-reads the folder without calling the callbacks.
+func (s *Store) reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("certs: read store folder: %w", err)
+	}
+
+	s.mu.RLock()
+	services := s.services
+	s.mu.RUnlock()
+	if m, err := s.readServices(); err != nil {
+		s.log.Error("cannot parse services file; keeping the previous services", "file", filepath.Join(s.dir, ServicesFile), "err", err)
+	} else {
+		services = m
+	}
+
+	byThumb := map[string]*Certificate{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || !storeExts[strings.ToLower(filepath.Ext(name))] {
+			continue
+		}
+		path := filepath.Join(s.dir, name)
+		c, err := loadFile(path, s.log.Warn)
+		if err != nil {
+			s.log.Warn("skipping certificate file", "file", path, "err", err)
+			continue
+		}
+		if prev, ok := byThumb[c.Thumbprint]; ok {
+			keep, drop := prev, c
+			if preferFile(c, prev) {
+				keep, drop = c, prev
+			}
+			s.log.Info("certificate is in two files; using one", "thumbprint", c.Thumbprint, "file", keep.Path, "ignored", drop.Path)
+			keep.files = append(keep.files, drop.files...)
+			byThumb[c.Thumbprint] = keep
+			continue
+		}
+		byThumb[c.Thumbprint] = c
+	}
+
+	list := make([]*Certificate, 0, len(byThumb))
+	for tp, c := range byThumb {
+		if e, ok := services[tp]; ok {
+			svcs, err := NormalizeServices(e.Services)
+			if err != nil {
+				s.log.Warn("ignoring bad services entry", "file", filepath.Join(s.dir, ServicesFile), "thumbprint", tp, "err", err)
+			}
+			c.Services = svcs
+			c.FriendlyName = e.FriendlyName
+		}
+		list = append(list, c)
+	}
+	sortNewestFirst(list)
+
+	s.mu.Lock()
+	s.list, s.byThumb, s.services = list, byThumb, services
+	s.mu.Unlock()
+	s.log.Debug("certificate store loaded", "certificates", len(list))
+	return nil
+}
+
+// preferFile reports whether a should be used instead of b for the same
+// thumbprint: the one with a key, then <THUMBPRINT>.pem, then by name.
+func preferFile(a, b *Certificate) bool {
+	if a.HasPrivateKey != b.HasPrivateKey {
+		return a.HasPrivateKey
+	}
+	an := strings.EqualFold(filepath.Base(a.Path), a.Thumbprint+".pem")
+	bn := strings.EqualFold(filepath.Base(b.Path), b.Thumbprint+".pem")
+	if an != bn {
+		return an
+	}
+	return a.Path < b.Path
+}
+
+func sortNewestFirst(list []*Certificate) {
+	slices.SortStableFunc(list, func(a, b *Certificate) int {
+		if c := b.NotBefore.Compare(a.NotBefore); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Thumbprint, b.Thumbprint)
+	})
+}
+
+// readServices reads services.json; a missing file is an empty mapping.
+func (s *Store) readServices() (map[string]serviceEntry, error) {
+	data, err := os.ReadFile(filepath.Join(s.dir, ServicesFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]serviceEntry{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var raw map[string]serviceEntry
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	out := make(map[string]serviceEntry, len(raw))
+	for k, v := range raw {
+		tp, err := NormalizeThumbprint(k)
+		if err != nil {
+			s.log.Warn("ignoring services entry with a bad thumbprint", "file", filepath.Join(s.dir, ServicesFile), "key", k, "err", err)
+			continue
+		}
+		out[tp] = v
+	}
+	return out, nil
+}
+
+// updateServices read-modify-writes services.json; it refuses to overwrite
+// a file it cannot parse.
+func (s *Store) updateServices(fn func(m map[string]serviceEntry)) error {
+	m, err := s.readServices()
+	if err != nil {
+		return fmt.Errorf("certs: %s is broken, not overwriting it: %w", filepath.Join(s.dir, ServicesFile), err)
+	}
+	fn(m)
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("certs: encode services: %w", err)
+	}
+	data = append(data, '\n')
+	if err := writeFileAtomic(filepath.Join(s.dir, ServicesFile), data, 0o600); err != nil {
+		return fmt.Errorf("certs: write services: %w", err)
+	}
+	return nil
+}
+
+// List returns every certificate, newest NotBefore first.
+func (s *Store) List() []*Certificate {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.list)
+}
+
+// Get returns the certificate with the given thumbprint (any case, spaces
+// and colons allowed). The error wraps ErrNotFound when there is none.
+func (s *Store) Get(thumbprint string) (*Certificate, error) {
+	tp, err := NormalizeThumbprint(thumbprint)
+	if err != nil {
+		return nil, fmt.Errorf("certs: get %q: %w", thumbprint, err)
+	}
+	s.mu.RLock()
+	c, ok := s.byThumb[tp]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("certs: certificate %s: %w in store %s", tp, ErrNotFound, s.dir)
+	}
+	return c, nil
+}
+
+// Import adds a certificate with its private key to the store, like
+// Import-ExchangeCertificate, and enables it for services. data is PEM
+// (certificate chain and a PKCS#1, PKCS#8 or EC private key, in any order)
+// or PKCS#12 (PFX), detected automatically; password is used for PFX. The
+// key must match the leaf. The certificate is stored as <THUMBPRINT>.pem.
+// Importing a thumbprint the store holds already fails (wrapping ErrExists).
+func (s *Store) Import(data []byte, password string, services []string) (*Certificate, error) {
+	svcs, err := NormalizeServices(services)
+	if err != nil {
+		return nil, fmt.Errorf("certs: import: %w", err)
+	}
+	var b bundle
+	if isPEM(data) {
+		if b, err = parsePEM(data); err != nil {
+			return nil, fmt.Errorf("certs: import PEM: %w", err)
+		}
+	} else if b, err = parsePFX(data, password); err != nil {
+		return nil, fmt.Errorf("certs: import (not PEM, tried PKCS#12): %w", err)
+	}
+	c, err := b.assemble("", true)
+	if err != nil {
+		return nil, fmt.Errorf("certs: import: %w", err)
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	got, err := s.add(c, svcs, "")
+	if err != nil {
+		return nil, fmt.Errorf("certs: import: %w", err)
+	}
+	s.notify()
+	return got, nil
+}
+
+// add writes c as <THUMBPRINT>.pem, records its services, reloads and
+// returns the reloaded certificate. The caller holds opMu and calls notify.
+func (s *Store) add(c *Certificate, services []string, friendlyName string) (*Certificate, error) {
+	if err := s.reload(); err != nil {
+		return nil, err
+	}
+	if prev, err := s.Get(c.Thumbprint); err == nil {
+		return nil, fmt.Errorf("certificate %s (%s): %w in %s", c.Thumbprint, c.Subject, ErrExists, prev.Path)
+	}
+	data, err := encodeStorePEM(c)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(s.dir, c.Thumbprint+".pem")
+	if err := writeFileAtomic(path, data, 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := s.updateServices(func(m map[string]serviceEntry) {
+		m[c.Thumbprint] = serviceEntry{Services: services, FriendlyName: friendlyName}
+	}); err != nil {
+		if rmErr := os.Remove(path); rmErr != nil {
+			s.log.Error("cannot remove certificate file after failure", "file", path, "err", rmErr)
+		}
+		return nil, err
+	}
+	if err := s.reload(); err != nil {
+		return nil, err
+	}
+	got, err := s.Get(c.Thumbprint)
+	if err != nil {
+		return nil, fmt.Errorf("certificate written to %s but not loaded: %w", path, err)
+	}
+	s.log.Info("certificate added", "thumbprint", got.Thumbprint, "subject", got.Subject, "services", got.ServicesString(), "file", path)
+	return got, nil
+}
+
+// Enable adds services to a certificate, like Enable-ExchangeCertificate.
+// Services it already has are kept.
+func (s *Store) Enable(thumbprint string, services []string) error {
+	svcs, err := NormalizeServices(services)
+	if err != nil {
+		return fmt.Errorf("certs: enable: %w", err)
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	if err := s.reload(); err != nil {
+		return err
+	}
+	c, err := s.Get(thumbprint)
+	if err != nil {
+		return fmt.Errorf("certs: enable: %w", err)
+	}
+	merged, _ := NormalizeServices(append(slices.Clone(c.Services), svcs...))
+	if err := s.updateServices(func(m map[string]serviceEntry) {
+		e := m[c.Thumbprint]
+		e.Services = merged
+		if e.FriendlyName == "" {
+			e.FriendlyName = c.FriendlyName
+		}
+		m[c.Thumbprint] = e
+	}); err != nil {
+		return err
+	}
+	if err := s.reload(); err != nil {
+		return err
+	}
+	s.log.Info("certificate services enabled", "thumbprint", c.Thumbprint, "services", strings.Join(merged, ", "))
+	s.notify()
+	return nil
+}
+
+// Remove deletes a certificate from the store: its file, the sidecar key
+// and password files and any duplicate files, and its services entry.
+func (s *Store) Remove(thumbprint string) error {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	if err := s.reload(); err != nil {
+		return err
+	}
+	c, err := s.Get(thumbprint)
+	if err != nil {
+		return fmt.Errorf("certs: remove: %w", err)
+	}
+	var errs []error
+	for _, f := range c.files {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.updateServices(func(m map[string]serviceEntry) { delete(m, c.Thumbprint) }); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.reload(); err != nil {
+		errs = append(errs, err)
+	}
+	s.notify()
+	if len(errs) > 0 {
+		return fmt.Errorf("certs: remove %s: %w", c.Thumbprint, errors.Join(errs...))
+	}
+	s.log.Info("certificate removed", "thumbprint", c.Thumbprint, "subject", c.Subject, "file", c.Path)
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// folder, fsyncs it, renames it into place and fsyncs the folder.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/transportd/transportd/transport/manage"
+)
+
+// dispatch runs one noun-verb command.
+func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw func() (string, error), out io.Writer) error {
+	identity, _ := ps.Take("Identity")
+	switch noun {
+	case "connector", "receiveconnector":
+		switch verb {
+		case "get":
+			recs, err := m.GetConnectors(identity)
+			return show(out, recs, identity != "", err, "Identity", "Bindings", "Enabled")
+		case "set":
+			n, err := m.SetConnectors(identity, ps)
+			return changed(out, n, "receive connector", err)
+		case "new":
+			if identity != "" {
+				ps = append(ps, manage.Param{Name: "Name", Value: identity})
+			}
+			rec, err := m.NewConnector(ps)
+			return show(out, []manage.Record{rec}, true, err)
+		case "remove":
+			n, err := m.RemoveConnectors(identity)
+			return removed(out, n, "receive connector", err)
+		}
+	case "accepteddomain":
+		switch verb {
+		case "get":
+			recs, err := m.GetAcceptedDomains(identity)
+			return show(out, recs, identity != "", err, "Name", "DomainName", "DomainType", "Default")
+		case "set":
+			n, err := m.SetAcceptedDomains(identity, ps)
+			return changed(out, n, "accepted domain", err)
+		case "new":
+			if identity != "" {
+				ps = append(ps, manage.Param{Name: "Name", Value: identity})
+			}
+			rec, err := m.NewAcceptedDomain(ps)
+			return show(out, []manage.Record{rec}, true, err)
+		case "remove":
+			n, err := m.RemoveAcceptedDomains(identity)
+			return removed(out, n, "accepted domain", err)
+		}
+	case "mailbox":
+		switch verb {
+		case "get":
+			recs, err := m.GetMailboxes(identity)
+			return show(out, recs, identity != "", err, "Name", "PrimarySmtpAddress", "Enabled", "PasswordSet")
+		case "set":
+			n, err := m.SetMailboxes(identity, ps, readPw)
+			return changed(out, n, "mailbox", err)
+		case "new":
+			if identity != "" {
+				ps = append(ps, manage.Param{Name: "Name", Value: identity})
+			}
+			rec, err := m.NewMailbox(ps, readPw)
+			return show(out, []manage.Record{rec}, true, err)
+		case "remove":
+			n, err := m.RemoveMailboxes(identity)
+			return removed(out, n, "mailbox", err)
+		}
+	case "cert", "certificate", "exchangecertificate":
+		thumb, _ := ps.Take("Thumbprint")
+		if thumb == "" {
+			thumb = identity
+		}
+		switch verb {
+		case "get":
+			recs, err := m.GetCerts(thumb)
+			return show(out, recs, thumb != "", err, "Thumbprint", "Services", "Subject")
+		case "new":
+			rec, err := m.NewCert(ps)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, mustGet(rec, "Thumbprint"))
+			return nil
+		case "import":
+			rec, err := m.ImportCert(ps, readPw)
+			return show(out, []manage.Record{rec}, false, err, "Thumbprint", "Services", "Subject")
+		case "enable":
+			services, _ := ps.Take("Services")
+			return m.EnableCert(thumb, services)
+		case "remove":
+			return m.RemoveCert(thumb)
+		}
+	default:
+		nouns := []string{"connector", "cert", "accepteddomain", "mailbox"}
+		if s := manage.Closest(nouns, noun); s != "" {
+			return fmt.Errorf("unknown command %q; did you mean %q?", noun, s)
+		}
+		return fmt.Errorf("unknown command %q (use connector, cert, accepteddomain or mailbox)", noun)
+	}
+	return fmt.Errorf("unknown action %q for %s", verb, noun)
+}
+
+func mustGet(r manage.Record, name string) string {
+	v, _ := r.Get(name)
+	return v
+}
+
+func changed(out io.Writer, n int, kind string, err error) error {
+	if err != nil {
+		return err
+	}
+	plural := ""
+	if n != 1 {
+		plural = "s"
+	}
+	fmt.Fprintf(out, "Changed %d %s%s. A running transportd applies the change within seconds.\n", n, kind, plural)
+	return nil
+}
+
+func removed(out io.Writer, n int, kind string, err error) error {
+	if err != nil {
+		return err
+	}
+	plural := ""
+	if n != 1 {
+		plural = "s"
+	}
+	fmt.Fprintf(out, "Removed %d %s%s.\n", n, kind, plural)
+	return nil
+}
+
+// show prints records as a list (all properties) or a table (the given columns).
+func show(out io.Writer, recs []manage.Record, list bool, err error, columns ...string) error {
+	if err != nil {
+		return err
+	}
+	if list || len(columns) == 0 {
+		FormatList(out, recs)
+		return nil
+	}
+	FormatTable(out, recs, columns)
+	return nil
+}
+
+// FormatList prints "Name : value" lines aligned, one block per record, as
+// PowerShell's Format-List does.
+func FormatList(out io.Writer, recs []manage.Record) {
+	for i, r := range recs {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		w := 0
+		for _, p := range r {
+			w = max(w, len(p.Name))
+		}
+		for _, p := range r {
+			fmt.Fprintf(out, "%-*s : %s\n", w, p.Name, p.Value)
+		}
+	}
+}
+
+// FormatTable prints the columns with a dashed header row, as Format-Table does.
+func FormatTable(out io.Writer, recs []manage.Record, columns []string) {
+	widths := make([]int, len(columns))
+	for i, c := range columns {
+		widths[i] = len(c)
+	}
+	cells := make([][]string, len(recs))
+	for r, rec := range recs {
+		cells[r] = make([]string, len(columns))
+		for i, c := range columns {
+			v, _ := rec.Get(c)
+			cells[r][i] = v
+			widths[i] = max(widths[i], len(v))
+		}
+	}
+	line := func(vals []string) {
+		var sb strings.Builder
+		for i, v := range vals {
+			if i == len(vals)-1 {
+				sb.WriteString(v)
+			} else {
+				fmt.Fprintf(&sb, "%-*s ", widths[i], v)
+			}
+		}
+		fmt.Fprintln(out, strings.TrimRight(sb.String(), " "))
+	}
+	line(columns)
+	dashes := make([]string, len(columns))
+	for i, c := range columns {
+		dashes[i] = strings.Repeat("-", len(c))
+	}
+	line(dashes)
+	for _, row := range cells {
+		line(row)
+	}
+}

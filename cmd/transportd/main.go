@@ -1,0 +1,172 @@
+// Command transportd is the transportd mail transfer agent: the daemon
+// (`transportd` or `transportd run`) and its management commands
+// (`transportd connector get`, `transportd cert new`, ...).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/manage"
+	"github.com/transportd/transportd/transport/service"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfgPath, args, err := takeConfig(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "transportd:", err)
+		return 2
+	}
+	if len(args) == 0 || strings.EqualFold(args[0], "run") {
+		return runDaemon(cfgPath, stderr)
+	}
+	noun := strings.ToLower(args[0])
+	if noun == "help" || noun == "-help" || noun == "--help" || noun == "-h" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if len(args) < 2 {
+		fmt.Fprintf(stderr, "transportd %s: which action? (get, set, new, remove)\n", args[0])
+		return 2
+	}
+	verb := strings.ToLower(args[1])
+	params, err := parseParams(args[2:])
+	if err != nil {
+		fmt.Fprintln(stderr, "transportd:", err)
+		return 2
+	}
+	m := &manage.Manager{ConfigPath: cfgPath}
+	readPw := func() (string, error) { return readPassword(stdin) }
+	if err := dispatch(m, noun, verb, params, readPw, stdout); err != nil {
+		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
+		return 1
+	}
+	return 0
+}
+
+const usage = `transportd: an Exchange-style mail transfer agent.
+
+  transportd [run] [-config PATH]            run the daemon
+  transportd connector get|set|new|remove    receive connectors (Get/Set/New/Remove-ReceiveConnector)
+  transportd cert get|new|import|enable|remove   certificates (Get/New/Import/Enable-ExchangeCertificate)
+  transportd accepteddomain get|new|set|remove   accepted domains
+  transportd mailbox get|new|set|remove      mailboxes (-Password - reads the password from stdin)
+
+Parameters are Exchange's names with one dash, in any case: -Identity "Client Frontend*" -Fqdn mail.contoso.com.
+Booleans take $true/$false. The config file is -config PATH, else $TRANSPORTD_CONFIG, else
+/etc/transportd/transportd.yaml (root) or ~/.config/transportd/transportd.yaml.
+`
+
+// takeConfig removes -config PATH (or -config=PATH) from args.
+func takeConfig(args []string) (string, []string, error) {
+	path := config.DefaultPath()
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		low := strings.ToLower(a)
+		switch {
+		case low == "-config" || low == "--config":
+			if i+1 >= len(args) {
+				return "", nil, errors.New("-config needs a file path")
+			}
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(low, "-config=") || strings.HasPrefix(low, "--config="):
+			path = a[strings.IndexByte(a, '=')+1:]
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return path, rest, nil
+}
+
+// parseParams reads "-Name value" pairs and "-Switch" flags. A first bare
+// value is the positional -Identity, as in PowerShell.
+func parseParams(args []string) (manage.Params, error) {
+	var ps manage.Params
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || len(a) == 1 || isNumber(a) {
+			if i == 0 {
+				ps = append(ps, manage.Param{Name: "Identity", Value: a})
+				continue
+			}
+			return nil, fmt.Errorf("unexpected value %q: values follow a -Parameter", a)
+		}
+		name := strings.TrimLeft(a, "-")
+		if n, v, ok := strings.Cut(name, ":"); ok { // PowerShell's -Enabled:$false
+			ps = append(ps, manage.Param{Name: n, Value: v})
+			continue
+		}
+		if i+1 < len(args) && (!strings.HasPrefix(args[i+1], "-") || args[i+1] == "-" || isNumber(args[i+1])) {
+			ps = append(ps, manage.Param{Name: name, Value: args[i+1]})
+			i++
+			continue
+		}
+		ps = append(ps, manage.Param{Name: name, Switch: true})
+	}
+	return ps, nil
+}
+
+func isNumber(s string) bool {
+	if len(s) < 2 || s[0] != '-' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return line, nil
+}
+
+func runDaemon(cfgPath string, stderr io.Writer) int {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	svc, err := service.Open(ctx, cfgPath, log)
+	if err != nil {
+		log.Error("transportd cannot start", "config", cfgPath, "err", err)
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			svc.RequestReload()
+		}
+	}()
+	log.Info("transportd running", "config", svc.Config().Path(), "data", svc.Config().DataDir())
+	if err := svc.Run(ctx); err != nil {
+		log.Error("transportd stopped", "err", err)
+		return 1
+	}
+	log.Info("transportd stopped")
+	return 0
+}

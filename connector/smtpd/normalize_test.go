@@ -1,0 +1,94 @@
+package smtpd
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func normalize(in string, maxHeader int64, maxHops int) (string, error) {
+	var out bytes.Buffer
+	_, err := io.Copy(&out, newNormalizer(strings.NewReader(in), maxHeader, maxHops))
+	return out.String(), err
+}
+
+func TestNormalizer(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		err            error
+	}{
+		{"crlf kept", "Subject: a\r\n\r\nbody\r\n", "Subject: a\r\n\r\nbody\r\n", nil},
+		{"bare lf becomes crlf", "Subject: a\n\nline1\nline2\n", "Subject: a\r\n\r\nline1\r\nline2\r\n", nil},
+		{"bare cr becomes crlf", "Subject: a\r\n\r\nx\ry\r\n", "Subject: a\r\n\r\nx\r\ny\r\n", nil},
+		{"unterminated last line", "Subject: a\r\n\r\nbody", "Subject: a\r\n\r\nbody\r\n", nil},
+		{"empty", "", "", nil},
+		{"lone dot with crlf is content", "S: a\r\n\r\n.\r\nmore\r\n", "S: a\r\n\r\n.\r\nmore\r\n", nil},
+		{"smuggling lf dot lf", "S: a\r\n\r\nx\n.\nMAIL FROM:<a@b>\r\n", "", errSmuggling},
+		{"smuggling lf dot crlf", "S: a\r\n\r\nx\n.\r\nMAIL FROM:<a@b>\r\n", "", errSmuggling},
+		{"smuggling crlf dot lf", "S: a\r\n\r\nx\r\n.\nMAIL FROM:<a@b>\r\n", "", errSmuggling},
+		{"smuggling cr dot cr", "S: a\r\n\r\nx\r.\rMAIL FROM:<a@b>\r\n", "", errSmuggling},
+		{"dot text with bare lf is fine", "S: a\r\n\r\nx\n.y\n", "S: a\r\n\r\nx\r\n.y\r\n", nil},
+		{"hops within limit", "Received: a\r\nReceived: b\r\n\r\nx\r\n", "Received: a\r\nReceived: b\r\n\r\nx\r\n", nil},
+		{"hops over limit", "Received: a\r\nRECEIVED: b\r\nreceived: c\r\n\r\nx\r\n", "", errTooManyHops},
+		{"received in body not counted", "S: a\r\n\r\nReceived: a\r\nReceived: b\r\nReceived: c\r\n", "S: a\r\n\r\nReceived: a\r\nReceived: b\r\nReceived: c\r\n", nil},
+		{"header too large", "Subject: " + strings.Repeat("x", 200) + "\r\n\r\nbody\r\n", "", errHeaderTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := normalize(tc.in, 100+len("Subject: ")+8, 2)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNormalizerLongLineStreams(t *testing.T) {
+	// A 5 MB line must pass through without being held whole.
+	in := "S: a\r\n\r\n" + strings.Repeat("y", 5<<20) + "\r\n"
+	n, err := io.Copy(io.Discard, newNormalizer(strings.NewReader(in), 1<<20, 30))
+	if err != nil || n != int64(len(in)) {
+		t.Fatalf("copied %d bytes, err %v; want %d", n, err, len(in))
+	}
+}
+
+// FuzzNormalizer checks that whatever arrives, the output has no bare CR or
+// LF and never contains a lone "." line unless the input had it framed by
+// CRLF on both sides.
+func FuzzNormalizer(f *testing.F) {
+	for _, s := range []string{"a\r\n\r\nb\r\n", "x\n.\n", "\r.\r", "Received: x\r\n\r\n", "\r\r\n\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := normalize(in, 1<<16, 30)
+		if err != nil {
+			return
+		}
+		for i := 0; i < len(out); i++ {
+			switch out[i] {
+			case '\r':
+				if i+1 >= len(out) || out[i+1] != '\n' {
+					t.Fatalf("bare CR in output %q", out)
+				}
+			case '\n':
+				if i == 0 || out[i-1] != '\r' {
+					t.Fatalf("bare LF in output %q", out)
+				}
+			}
+		}
+		if len(in) > 0 && !strings.HasSuffix(out, "\r\n") {
+			t.Fatalf("output %q does not end with CRLF", out)
+		}
+	})
+}

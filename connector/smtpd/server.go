@@ -1,0 +1,397 @@
+// Package smtpd serves the receive connectors: it listens on their
+// bindings, hands each connection to the connector chosen by local and
+// remote address, and runs the SMTP session on github.com/emersion/go-smtp
+// with that connector's limits, TLS certificate and permissions.
+//
+// The configuration can change at any time (Apply): new sessions see the new
+// settings at once, open sessions finish with the settings they started
+// with, and no open session is dropped.
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/transportd/transportd/certs"
+	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/policies/domains"
+	"github.com/transportd/transportd/policies/limits"
+	"github.com/transportd/transportd/transport/queue"
+)
+
+// Directory answers questions about mailboxes.
+type Directory interface {
+	// MailboxExists reports whether address (lower-case local@domain) has a mailbox.
+	MailboxExists(address string) bool
+	// Authenticate checks a user name (address or alias) and password and
+	// returns the canonical user name.
+	Authenticate(ctx context.Context, user, password string) (string, error)
+}
+
+// Deps are the parts the server works with.
+type Deps struct {
+	Queue     queue.Store
+	Certs     *certs.Store
+	Directory Directory
+	Logger    *slog.Logger
+	Limiter   *limits.ConnLimiter
+	Rates     *limits.RateLimiter
+}
+
+// Snapshot is one version of the configuration the server applies.
+type Snapshot struct {
+	Connectors []connector.ReceiveConnector
+	Domains    *domains.Table
+}
+
+type state struct {
+	connectors []connector.ReceiveConnector
+	domains    *domains.Table
+	servers    map[string]*connServer
+}
+
+// connServer is the go-smtp server of one connector in one configuration
+// version; connections are handed to it through a channel listener.
+type connServer struct {
+	st     *state
+	rc     *connector.ReceiveConnector
+	srv    *smtp.Server
+	ln     *chanListener
+	tls    *tls.Config
+	active atomic.Int64 // open sessions
+}
+
+// Server runs the receive connectors.
+type Server struct {
+	deps Deps
+	ctx  context.Context
+	stop context.CancelFunc
+
+	cur atomic.Pointer[state]
+
+	mu        sync.Mutex
+	listeners map[netip.AddrPort]net.Listener
+	retired   []*connServer
+	wg        sync.WaitGroup
+	closed    bool
+}
+
+// New returns a server that does nothing until Apply.
+func New(deps Deps) *Server {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Limiter == nil {
+		deps.Limiter = limits.NewConnLimiter()
+	}
+	if deps.Rates == nil {
+		deps.Rates = limits.NewRateLimiter(time.Now)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}}
+}
+
+// Addrs returns the addresses the server listens on.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for _, l := range s.listeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+// Apply switches to a new configuration: it opens listeners for new
+// bindings, closes those no connector uses any more, and routes new
+// connections with the new connector settings. Errors opening a listener
+// are returned (all of them) but do not stop the others.
+func (s *Server) Apply(snap Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("server is closed")
+	}
+	st := &state{connectors: snap.Connectors, domains: snap.Domains, servers: map[string]*connServer{}}
+	for i := range st.connectors {
+		rc := &st.connectors[i]
+		if !rc.Enabled {
+			continue
+		}
+		cs := s.newConnServer(st, rc)
+		st.servers[rc.Name] = cs
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			cs.srv.Serve(cs.ln)
+		}()
+	}
+	var errs []error
+	want := map[netip.AddrPort]bool{}
+	for _, ap := range connector.ListenAddrs(st.connectors) {
+		want[ap] = true
+		if _, ok := s.listeners[ap]; ok {
+			continue
+		}
+		l, err := listen(s.ctx, ap)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.listeners[ap] = l
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.acceptLoop(l)
+		}()
+		s.deps.Logger.Info("listening", "addr", l.Addr().String())
+	}
+	for ap, l := range s.listeners {
+		if !want[ap] {
+			l.Close()
+			delete(s.listeners, ap)
+			s.deps.Logger.Info("stopped listening", "addr", ap.String())
+		}
+	}
+	old := s.cur.Swap(st)
+	if old != nil {
+		for _, cs := range old.servers {
+			cs.ln.Close() // open sessions go on; new ones go to st
+			s.retired = append(s.retired, cs)
+		}
+	}
+	kept := s.retired[:0]
+	for _, cs := range s.retired {
+		if cs.active.Load() > 0 {
+			kept = append(kept, cs)
+		}
+	}
+	s.retired = kept
+	return errors.Join(errs...)
+}
+
+func listen(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {
+	network := "tcp4"
+	if ap.Addr().Is6() {
+		network = "tcp6"
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, network, ap.String())
+	if err != nil {
+		if errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("cannot listen on %s: %w (ports below 1024 need root or CAP_NET_BIND_SERVICE: setcap cap_net_bind_service=+ep transportd)", ap, err)
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %w", ap, err)
+	}
+	return l, nil
+}
+
+func (s *Server) newConnServer(st *state, rc *connector.ReceiveConnector) *connServer {
+	cs := &connServer{st: st, rc: rc, ln: newChanListener()}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return s.newSession(c, cs) }))
+	cs.srv = srv
+	srv.Domain = rc.Fqdn
+	srv.MaxMessageBytes = int64(rc.MaxMessageSize)
+	srv.MaxRecipients = rc.MaxRecipientsPerMessage
+	srv.MaxLineLength = 0        // the shim bounds command lines; data lines of any length stream to disk
+	srv.AllowInsecureAuth = true // the session decides when AUTH is offered (BasicAuthRequireTLS)
+	srv.ReadTimeout = rc.ConnectionInactivityTimeout.Duration()
+	srv.WriteTimeout = rc.ConnectionInactivityTimeout.Duration()
+	srv.ErrorLog = slogLogger{s.deps.Logger.With("connector", rc.Name)}
+	if rc.AuthMechanism.Has("Tls") && s.deps.Certs != nil {
+		name := rc.Name
+		cs.tls = s.deps.Certs.ServerTLSConfig(func() (string, string) {
+			// Always the live settings, so a certificate swap or a
+			// TlsCertificateName change applies to the next handshake.
+			if st := s.cur.Load(); st != nil {
+				if c, ok := st.servers[name]; ok {
+					return c.rc.TlsCertificateName, c.rc.Fqdn
+				}
+			}
+			return rc.TlsCertificateName, rc.Fqdn
+		})
+	}
+	return cs
+}
+
+func (s *Server) acceptLoop(l net.Listener) {
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			s.deps.Logger.Warn("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		go s.dispatch(c)
+	}
+}
+
+// dispatch picks the connector for a new connection and hands it over.
+func (s *Server) dispatch(c net.Conn) {
+	local := addrPort(c.LocalAddr())
+	remote := addrPort(c.RemoteAddr())
+	for attempt := 0; attempt < 3; attempt++ {
+		st := s.cur.Load()
+		rc := connector.Select(st.connectors, local, remote)
+		if rc == nil {
+			s.deps.Logger.Info("connection refused: no receive connector for this address", "local", local.String(), "remote", remote.String())
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "554 5.7.1 %s is not allowed to connect: no receive connector accepts connections from this address\r\n", remote.Addr())
+			c.Close()
+			return
+		}
+		cs := st.servers[rc.Name]
+		release, refusal := s.deps.Limiter.Acquire(rc.Name, remote.Addr(), int(rc.MaxInboundConnection), int(rc.MaxInboundConnectionPerSource))
+		if refusal != nil {
+			s.deps.Logger.Info("connection refused", "connector", rc.Name, "remote", remote.String(), "reply", refusal.Error())
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "%s\r\n", refusal.Error())
+			c.Close()
+			return
+		}
+		tlsCfg := cs.tls
+		if tlsCfg != nil {
+			if cert, problem := s.deps.Certs.Select(rc.TlsCertificateName, rc.Fqdn, time.Now()); cert == nil {
+				s.deps.Logger.Error("STARTTLS not offered", "connector", rc.Name, "problem", string(problem))
+				tlsCfg = nil
+			}
+		}
+		cs.active.Add(1)
+		shim := newShim(c, tlsCfg, rc.Fqdn, rc.Banner, func() { cs.active.Add(-1); release() })
+		if d := rc.ConnectionTimeout.Duration(); d > 0 {
+			t := time.AfterFunc(d, func() { shim.Close() })
+			prev := shim.release
+			shim.release = func() { t.Stop(); prev() }
+		}
+		if cs.ln.deliver(shim) {
+			return
+		}
+		// That configuration was retired meanwhile: try the new one.
+		cs.active.Add(-1)
+		release()
+	}
+	c.Close()
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+func (s *Server) newSession(c *smtp.Conn, cs *connServer) (smtp.Session, error) {
+	shim, ok := c.Conn().(*shimConn)
+	if !ok {
+		return nil, errors.New("internal error: connection without shim")
+	}
+	sess := &session{
+		srv: s, st: cs.st, rc: cs.rc, shim: shim,
+		remote: addrPort(shim.RemoteAddr()), local: addrPort(shim.LocalAddr()),
+		helo: c.Hostname(),
+	}
+	sess.log = s.deps.Logger.With("connector", cs.rc.Name, "remote", sess.remote.String())
+	return sess, nil
+}
+
+func mapValues(m map[string]*connServer) []*connServer {
+	out := make([]*connServer, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Close stops listening and closes every session.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for ap, l := range s.listeners {
+		l.Close()
+		delete(s.listeners, ap)
+	}
+	var all []*connServer
+	if st := s.cur.Load(); st != nil {
+		all = append(all, mapValues(st.servers)...)
+	}
+	all = append(all, s.retired...)
+	s.mu.Unlock()
+	s.stop()
+	for _, cs := range all {
+		cs.srv.Close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// chanListener is a net.Listener fed by the dispatcher.
+type chanListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener() *chanListener {
+	return &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) deliver(c net.Conn) bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+	}
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Printf(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Println(v ...any)               { s.l.Debug(fmt.Sprint(v...)) }

@@ -1,0 +1,269 @@
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/policies/address"
+	"github.com/transportd/transportd/policies/permissions"
+	"github.com/transportd/transportd/policies/saslserver"
+	"github.com/transportd/transportd/transport/queue"
+)
+
+// session is one SMTP session on one receive connector. It applies the
+// connector's policy: who may submit, which recipients are accepted, rate
+// limits, logon failures, and hands accepted messages to the queue.
+type session struct {
+	srv    *Server
+	st     *state
+	rc     *connector.ReceiveConnector
+	shim   *shimConn
+	remote netip.AddrPort
+	local  netip.AddrPort
+	helo   string
+	log    *slog.Logger
+	id     string
+
+	user     string // authenticated mailbox, "" when anonymous
+	failures int
+
+	from       string
+	hasFrom    bool
+	rcpts      []queue.Recipient
+	refusedAny bool
+}
+
+func (s *session) perms() permissions.Session {
+	return permissions.Session{
+		Groups:         s.rc.PermissionGroups,
+		Mechanisms:     s.rc.AuthMechanism,
+		Authenticated:  s.user != "",
+		AnonymousRelay: s.rc.AnonymousRelay,
+	}
+}
+
+func smtpErr(r *permissions.Refusal) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: r.Reason}
+}
+
+// tarpit delays a refusal by the connector's TarpitInterval, as Exchange does,
+// to slow down address harvesting and relay probing.
+func (s *session) tarpit(d time.Duration) {
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.srv.ctx.Done():
+		}
+	}
+}
+
+// AuthMechanisms lists the SASL mechanisms offered now: none unless the
+// connector has BasicAuth, and none before STARTTLS under BasicAuthRequireTLS.
+func (s *session) AuthMechanisms() []string {
+	if !s.authOffered() {
+		return nil
+	}
+	return []string{"PLAIN", "LOGIN"}
+}
+
+func (s *session) authOffered() bool {
+	m := s.rc.AuthMechanism
+	if !m.Has("BasicAuth") {
+		return false
+	}
+	if m.Has("BasicAuthRequireTLS") && s.shim.TLS() == nil {
+		return false
+	}
+	return true
+}
+
+// Auth starts a SASL exchange (RFC 4954).
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if !s.rc.AuthMechanism.Has("BasicAuth") {
+		return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 7, 4}, Message: "Unrecognized authentication type: this connector does not offer AUTH"}
+	}
+	if !s.authOffered() {
+		return nil, &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism: issue STARTTLS first"}
+	}
+	check := func(user, pass string) error { return s.authenticate(user, pass) }
+	switch strings.ToUpper(mech) {
+	case "PLAIN":
+		return saslserver.NewPlainServer(check), nil
+	case "LOGIN":
+		return saslserver.NewLoginServer(check), nil
+	}
+	return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 7, 4}, Message: fmt.Sprintf("Unrecognized authentication type %q: use PLAIN or LOGIN", mech)}
+}
+
+func (s *session) authenticate(user, pass string) error {
+	canonical, err := s.srv.deps.Directory.Authenticate(s.srv.ctx, user, pass)
+	if err == nil {
+		s.user = canonical
+		s.log.Info("authenticated", "user", canonical)
+		return nil
+	}
+	s.failures++
+	s.log.Warn("authentication failed", "user", user, "failures", s.failures, "reason", err)
+	s.tarpit(s.rc.AuthTarpitInterval.Duration())
+	if s.rc.MaxLogonFailures > 0 && s.failures >= s.rc.MaxLogonFailures {
+		s.shim.closeAfterNextWrite()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: fmt.Sprintf("Too many failed logon attempts (%d), closing connection", s.failures)}
+	}
+	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication unsuccessful: wrong user name or password"}
+}
+
+// Mail starts a transaction (RFC 5321 section 4.1.1.2).
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.shim.needEHLO {
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Send EHLO again after STARTTLS (RFC 3207 section 4.2)"}
+	}
+	if s.rc.RequireTLS && s.shim.TLS() == nil {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first: this connector requires TLS"}
+	}
+	if r := s.perms().MaySubmit(); r != nil {
+		if s.user == "" && s.authOffered() {
+			r.Reason += " (authenticate with AUTH first)"
+		} else if s.user == "" && s.rc.AuthMechanism.Has("BasicAuthRequireTLS") && s.shim.TLS() == nil {
+			r.Reason += " (issue STARTTLS, then AUTH)"
+		}
+		return smtpErr(r)
+	}
+	if _, err := address.ParseSender(from); err != nil {
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Invalid sender address: " + err.Error()}
+	}
+	if lim := s.rc.MessageRateLimit; !lim.IsUnlimited() {
+		key := s.rateKey()
+		if key != "" && !s.srv.deps.Rates.Allow(s.rc.Name+"\x00"+key, int(lim)) {
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+				Message: fmt.Sprintf("Message submission rate for this client has exceeded the configured limit (%d per minute)", int(lim))}
+		}
+	}
+	s.from, s.hasFrom, s.rcpts = from, true, nil
+	return nil
+}
+
+func (s *session) rateKey() string {
+	switch s.rc.MessageRateSource {
+	case "User":
+		return s.user
+	case "IPAddress":
+		return s.remote.Addr().String()
+	case "All":
+		if s.user != "" {
+			return "user:" + s.user
+		}
+		return s.remote.Addr().String()
+	}
+	return ""
+}
+
+// Rcpt adds a recipient after the accepted-domain and relay checks.
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	addr, err := address.ParseRecipient(to)
+	if err != nil {
+		s.tarpit(s.rc.TarpitInterval.Duration())
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Invalid recipient address: " + err.Error()}
+	}
+	route, ref := permissions.CheckRecipient(s.perms(), addr, s.st.domains, s.srv.deps.Directory)
+	if ref != nil {
+		s.log.Info("recipient refused", "rcpt", addr.String(), "reply", ref.Error())
+		s.tarpit(s.rc.TarpitInterval.Duration())
+		return smtpErr(ref)
+	}
+	s.rcpts = append(s.rcpts, queue.Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
+	return nil
+}
+
+// Data receives the message, normalises its line endings, adds our
+// Received header (RFC 5321 section 4.4) and stores it durably before the
+// 250 reply.
+func (s *session) Data(r io.Reader) error {
+	if len(s.rcpts) == 0 {
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+	}
+	norm := newNormalizer(r, int64(s.rc.MaxHeaderSize), s.rc.MaxHopCount)
+	received := s.receivedHeader()
+	body := io.MultiReader(strings.NewReader(received), norm)
+	env := queue.Envelope{
+		From:          s.from,
+		Recipients:    s.rcpts,
+		Connector:     s.rc.Name,
+		RemoteAddr:    s.remote.String(),
+		HeloName:      s.helo,
+		AuthUser:      s.user,
+		TLS:           s.shim.TLS() != nil,
+		ReceivedAt:    time.Now().UTC(),
+		MaxMessageLen: int64(s.rc.MaxMessageSize),
+	}
+	ctx, cancel := context.WithTimeout(s.srv.ctx, 5*time.Minute)
+	defer cancel()
+	id, err := s.srv.deps.Queue.Enqueue(ctx, env, body)
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			s.log.Info("message refused", "reply", se.Message)
+			return se
+		}
+		s.log.Error("queueing failed", "err", err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message; try again later"}
+	}
+	s.log.Info("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", norm.Hops())
+	s.rcpts = nil
+	s.hasFrom = false
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: fmt.Sprintf("<%s> Queued mail for delivery", id)}
+}
+
+// receivedHeader builds our trace header with the protocol keywords of
+// RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA).
+func (s *session) receivedHeader() string {
+	proto := "ESMTP"
+	if s.shim.TLS() != nil {
+		proto += "S"
+	}
+	if s.user != "" {
+		proto += "A"
+	}
+	helo := s.helo
+	if helo == "" {
+		helo = "unknown"
+	}
+	tlsInfo := ""
+	if st := s.shim.TLS(); st != nil {
+		tlsInfo = fmt.Sprintf(" (version=%s cipher=%s)", tlsVersionName(st.Version), tlsCipherName(st.CipherSuite))
+	}
+	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd) with %s%s\r\n\tvia %s; %s\r\n",
+		sanitizeHeader(helo), s.remote.Addr(), s.rc.Fqdn, proto, tlsInfo, sanitizeHeader(s.rc.Name),
+		time.Now().Format(time.RFC1123Z))
+}
+
+func sanitizeHeader(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '(' || r == ')' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// Reset discards the current transaction.
+func (s *session) Reset() {
+	s.from, s.hasFrom, s.rcpts = "", false, nil
+}
+
+// Logout ends the session.
+func (s *session) Logout() error {
+	return nil
+}

@@ -1,0 +1,334 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxCommandLine bounds an SMTP command line. RFC 5321 section 4.5.3.1.4
+// allows 512 octets; go-smtp allows 2000. Longer lines are refused before
+// anything buffers them.
+const maxCommandLine = 4096
+
+// shimConn sits between the TCP socket and go-smtp. go-smtp parses the
+// commands and runs the session; the shim owns what go-smtp cannot be told
+// per connector:
+//
+//   - the 220 greeting (Fqdn or the connector's Banner) and the first line
+//     of the EHLO reply, which RFC 5321 section 4.1.1.1 says carries the
+//     server's domain;
+//   - the capability list (STARTTLS only when a certificate is usable,
+//     CHUNKING withheld);
+//   - STARTTLS itself (RFC 3207): the shim answers 220, runs the handshake
+//     with the connector's live certificate, and from then on go-smtp reads
+//     plaintext from the TLS session. Data a client pipelined after
+//     STARTTLS is discarded (RFC 3207 section 5; CVE-2011-0411) and the
+//     SMTP transaction is reset;
+//   - closing the connection right after a reply (too many logon failures).
+//
+// go-smtp processes one command at a time and reads exactly one line per
+// Read call from the shim in command mode, so the shim always knows which
+// reply belongs to which command. In DATA mode bytes pass through until the
+// same CRLF.CRLF end marker go-smtp detects.
+type shimConn struct {
+	raw    net.Conn
+	conn   net.Conn // raw, or the TLS session over raw
+	br     *bufio.Reader
+	tlsCfg *tls.Config // nil: STARTTLS is not offered
+
+	fqdn    string
+	banner  string
+	remote  string
+	release func()
+
+	greeted    bool
+	capturing  bool
+	capLines   []string
+	pendingTLS bool // STARTTLS forwarded as NOOP; its reply becomes our 220
+	startTLS   bool // run the handshake on the next Read
+	swallow    bool // swallow the reply to the injected RSET
+	injected   []byte
+	dataMode   bool
+	dataState  int
+
+	tlsState    *tls.ConnectionState
+	needEHLO    bool // STARTTLS done, no EHLO since (RFC 3207 section 4.2)
+	closeAfter  bool
+	handshakeTO time.Duration
+
+	closeOnce sync.Once
+}
+
+func newShim(raw net.Conn, tlsCfg *tls.Config, fqdn, banner string, release func()) *shimConn {
+	remote := raw.RemoteAddr().String()
+	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
+		remote = ta.IP.String()
+	}
+	return &shimConn{
+		raw: raw, conn: raw, br: bufio.NewReaderSize(raw, maxCommandLine),
+		tlsCfg: tlsCfg, fqdn: fqdn, banner: banner, remote: remote, release: release,
+		handshakeTO: 30 * time.Second,
+	}
+}
+
+// TLS returns the TLS state once STARTTLS has completed, else nil.
+func (s *shimConn) TLS() *tls.ConnectionState { return s.tlsState }
+
+// closeAfterNextWrite makes the connection close right after the next reply.
+func (s *shimConn) closeAfterNextWrite() { s.closeAfter = true }
+
+func (s *shimConn) Read(p []byte) (int, error) {
+	if s.startTLS {
+		s.startTLS = false
+		if err := s.handshake(); err != nil {
+			return 0, err
+		}
+	}
+	if len(s.injected) > 0 {
+		n := copy(p, s.injected)
+		s.injected = s.injected[n:]
+		return n, nil
+	}
+	if s.dataMode {
+		return s.readData(p)
+	}
+	line, err := s.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		fmt.Fprintf(s.conn, "500 5.5.2 Command line too long (limit %d octets), closing connection\r\n", maxCommandLine)
+		s.Close()
+		return 0, io.EOF
+	}
+	if len(line) == 0 {
+		return 0, err
+	}
+	out := line
+	verb := strings.ToUpper(strings.TrimRight(firstWord(line), "\r\n"))
+	switch verb {
+	case "STARTTLS":
+		if s.tlsCfg != nil && s.tlsState == nil && strings.TrimSpace(string(line)) != "" && len(strings.Fields(string(line))) == 1 {
+			// Anything pipelined after STARTTLS was sent in the clear
+			// and must not be taken as if it came over TLS.
+			s.br.Discard(s.br.Buffered())
+			s.pendingTLS = true
+			out = []byte("NOOP\r\n")
+		} else if s.tlsState != nil {
+			out = []byte("XSTARTTLS-AGAIN\r\n")
+		}
+	case "BDAT":
+		// CHUNKING is not advertised (RFC 3030); without it BDAT is an
+		// unknown command and its chunk reads as commands.
+		out = []byte("BDAT\r\n")
+	case "EHLO", "HELO":
+		s.needEHLO = false
+	}
+	if len(out) > len(p) {
+		n := copy(p, out)
+		s.injected = append(s.injected[:0], out[n:]...)
+		return n, nil
+	}
+	return copy(p, out), nil
+}
+
+func firstWord(b []byte) string {
+	s := string(b)
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// readData passes message data through while tracking the end-of-data
+// marker exactly as go-smtp's data reader does (only CRLF "." CRLF ends it).
+func (s *shimConn) readData(p []byte) (int, error) {
+	const (
+		beginLine = iota
+		dot
+		dotCR
+		cr
+		data
+	)
+	n := 0
+	for n < len(p) {
+		c, err := s.br.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		p[n] = c
+		n++
+		switch s.dataState {
+		case beginLine:
+			switch c {
+			case '.':
+				s.dataState = dot
+			case '\r':
+				s.dataState = cr
+			default:
+				s.dataState = data
+			}
+		case dot:
+			if c == '\r' {
+				s.dataState = dotCR
+			} else {
+				s.dataState = data
+			}
+		case dotCR:
+			if c == '\n' {
+				s.dataMode = false
+				s.dataState = beginLine
+				return n, nil
+			}
+			s.dataState = data
+			if c == '\r' {
+				s.dataState = cr
+			}
+		case cr:
+			if c == '\n' {
+				s.dataState = beginLine
+			} else if c != '\r' {
+				s.dataState = data
+			}
+		case data:
+			if c == '\r' {
+				s.dataState = cr
+			}
+		}
+	}
+	return n, nil
+}
+
+func (s *shimConn) handshake() error {
+	tc := tls.Server(s.raw, s.tlsCfg)
+	ctx, cancel := context.WithTimeout(context.Background(), s.handshakeTO)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		s.Close()
+		return fmt.Errorf("TLS handshake with %s: %w", s.remote, err)
+	}
+	st := tc.ConnectionState()
+	s.tlsState = &st
+	s.conn = tc
+	s.br = bufio.NewReaderSize(tc, maxCommandLine)
+	s.needEHLO = true
+	// Reset go-smtp's transaction state as RFC 3207 section 4.2 requires.
+	s.injected = []byte("RSET\r\n")
+	s.swallow = true
+	return nil
+}
+
+func (s *shimConn) Write(b []byte) (int, error) {
+	line := string(b)
+	out := b
+	switch {
+	case !s.greeted:
+		s.greeted = true
+		out = []byte(s.greeting() + "\r\n")
+	case s.swallow:
+		s.swallow = false
+		return len(b), nil
+	case s.pendingTLS:
+		s.pendingTLS = false
+		s.startTLS = true
+		out = []byte("220 2.0.0 SMTP server ready\r\n")
+	case s.capturing || strings.HasPrefix(line, "250-Hello "):
+		s.capturing = true
+		s.capLines = append(s.capLines, strings.TrimRight(line, "\r\n"))
+		if !strings.HasPrefix(line, "250 ") {
+			return len(b), nil
+		}
+		s.capturing = false
+		out = []byte(s.ehloReply())
+		s.capLines = nil
+	case strings.HasPrefix(line, "250 2.0.0 Hello "), strings.HasPrefix(line, "250 Hello "):
+		out = []byte(fmt.Sprintf("250 %s Hello [%s]\r\n", s.fqdn, s.remote))
+	case strings.HasPrefix(line, "354"):
+		s.dataMode = true
+		s.dataState = 0
+	case strings.HasPrefix(line, "500 5.5.2 Syntax errors, XSTARTTLS-AGAIN"):
+		out = []byte("503 5.5.1 TLS is already active\r\n")
+	}
+	_, err := s.conn.Write(out)
+	if s.closeAfter {
+		s.Close()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (s *shimConn) greeting() string {
+	if s.banner != "" {
+		return s.banner
+	}
+	return fmt.Sprintf("220 %s transportd ESMTP service ready at %s", s.fqdn, time.Now().Format(time.RFC1123Z))
+}
+
+// ehloReply rebuilds the EHLO reply in Exchange's order with our domain on
+// the first line.
+func (s *shimConn) ehloReply() string {
+	var caps []string
+	for _, l := range s.capLines[1:] {
+		cp := strings.TrimSpace(l[4:])
+		switch {
+		case cp == "CHUNKING", strings.HasPrefix(cp, "LIMITS "):
+			continue
+		}
+		caps = append(caps, cp)
+	}
+	order := func(c string) int {
+		for i, p := range []string{"SIZE", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "STARTTLS", "AUTH", "8BITMIME", "BINARYMIME", "SMTPUTF8"} {
+			if c == p || strings.HasPrefix(c, p+" ") {
+				return i
+			}
+		}
+		return 100
+	}
+	if s.tlsCfg != nil && s.tlsState == nil {
+		caps = append(caps, "STARTTLS")
+	}
+	// stable insertion sort by Exchange's order
+	for i := 1; i < len(caps); i++ {
+		for j := i; j > 0 && order(caps[j]) < order(caps[j-1]); j-- {
+			caps[j], caps[j-1] = caps[j-1], caps[j]
+		}
+	}
+	var sb strings.Builder
+	lines := append([]string{fmt.Sprintf("%s Hello [%s]", s.fqdn, s.remote)}, caps...)
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		sb.WriteString("250" + sep + l + "\r\n")
+	}
+	return sb.String()
+}
+
+// Close closes the connection (and the TLS session) once and frees the
+// connection slot.
+func (s *shimConn) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		err = s.raw.Close()
+		if s.release != nil {
+			s.release()
+		}
+	})
+	return err
+}
+
+func (s *shimConn) LocalAddr() net.Addr                { return s.raw.LocalAddr() }
+func (s *shimConn) RemoteAddr() net.Addr               { return s.raw.RemoteAddr() }
+func (s *shimConn) SetDeadline(t time.Time) error      { return s.raw.SetDeadline(t) }
+func (s *shimConn) SetReadDeadline(t time.Time) error  { return s.raw.SetReadDeadline(t) }
+func (s *shimConn) SetWriteDeadline(t time.Time) error { return s.raw.SetWriteDeadline(t) }

@@ -1,0 +1,323 @@
+package config
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/transportd/transportd/connector"
+)
+
+const fileHeader = `# transportd configuration. Parameter names are Exchange's (Set-ReceiveConnector,
+# Set-AcceptedDomain). Edit by hand or with "transportd connector set ..."; the
+# running daemon applies changes within seconds, without a restart.
+# Sizes: 36MB, 256KB. Time spans: hh:mm:ss. Counts: a number or Unlimited.
+`
+
+// Load reads the config file at path. When it does not exist it is created
+// with Defaults for this host (and the data folder beside it). The mailbox
+// list is read from the data folder.
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path %q: %w", path, err)
+	}
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		c := Defaults(connector.HostFQDN())
+		c.path = abs
+		if err := c.Save(); err != nil {
+			return nil, fmt.Errorf("creating default config: %w", err)
+		}
+	}
+	return read(abs)
+}
+
+func read(abs string) (*Config, error) {
+	v := viper.New()
+	v.SetConfigFile(abs)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", abs, err)
+	}
+	c := &Config{path: abs}
+	if err := decode(v.AllSettings(), &c.Server, "Server"); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	if c.Server.Fqdn == "" {
+		c.Server.Fqdn = connector.HostFQDN()
+	}
+	if c.Server.Name == "" {
+		c.Server.Name = connector.ShortHostName(c.Server.Fqdn)
+	}
+	for key := range v.AllSettings() {
+		switch key {
+		case "server", "receiveconnectors", "accepteddomains":
+		default:
+			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, ReceiveConnectors, AcceptedDomains)", abs, key)
+		}
+	}
+	rawConns, err := list(v.Get("receiveconnectors"), "ReceiveConnectors")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	for i, raw := range rawConns {
+		// Start from Exchange's defaults so a hand-written connector may
+		// give only what differs. A connector without PermissionGroups
+		// accepts nothing (as a Custom connector in Exchange).
+		rc := connector.New("", connector.UsageCustom, c.Server.Fqdn)
+		if err := decode(raw, &rc, fmt.Sprintf("ReceiveConnectors[%d]", i)); err != nil {
+			return nil, fmt.Errorf("%s: %w", abs, err)
+		}
+		rc.Normalize()
+		c.ReceiveConnectors = append(c.ReceiveConnectors, rc)
+	}
+	rawDomains, err := list(v.Get("accepteddomains"), "AcceptedDomains")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	for i, raw := range rawDomains {
+		var d AcceptedDomain
+		if err := decode(raw, &d, fmt.Sprintf("AcceptedDomains[%d]", i)); err != nil {
+			return nil, fmt.Errorf("%s: %w", abs, err)
+		}
+		if d.Name == "" {
+			d.Name = d.DomainName
+		}
+		c.AcceptedDomains = append(c.AcceptedDomains, d)
+	}
+	if err := c.readMailboxes(); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	return c, nil
+}
+
+func (c *Config) readMailboxes() error {
+	data, err := os.ReadFile(c.MailboxFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading mailboxes: %w", err)
+	}
+	var doc struct {
+		Mailboxes []Mailbox `yaml:"Mailboxes"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", c.MailboxFile(), err)
+	}
+	c.Mailboxes = doc.Mailboxes
+	return nil
+}
+
+func list(v any, key string) ([]any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s must be a list, got %T", key, v)
+	}
+	return l, nil
+}
+
+// decode fills out from raw (maps from viper) strictly: unknown keys and
+// values that do not parse are errors naming the key and the value.
+func decode(raw any, out any, where string) error {
+	if raw == nil {
+		return nil
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:      out,
+		ErrorUnused: true,
+		DecodeHook:  textHook,
+		MatchName:   func(mapKey, fieldName string) bool { return strings.EqualFold(mapKey, fieldName) },
+	})
+	if err != nil {
+		return err
+	}
+	if err := dec.Decode(raw); err != nil {
+		return fmt.Errorf("%s: %s", where, cleanDecodeError(err))
+	}
+	return nil
+}
+
+func cleanDecodeError(err error) string {
+	s := err.Error()
+	s = strings.ReplaceAll(s, "decoding failed due to the following error(s):\n\n", "")
+	s = strings.ReplaceAll(s, "has invalid keys", "has unknown keys")
+	return s
+}
+
+var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+
+// textHook turns scalars into values of types that implement
+// encoding.TextUnmarshaler, and a comma-separated string into a list.
+func textHook(from, to reflect.Type, data any) (any, error) {
+	if reflect.PointerTo(to).Implements(textUnmarshaler) {
+		var text string
+		switch d := data.(type) {
+		case string:
+			text = d
+		case int, int64, uint64, float64, bool, int32, uint32:
+			text = fmt.Sprint(d)
+		case []any:
+			if to.Kind() != reflect.Slice {
+				return data, nil
+			}
+			parts := make([]string, 0, len(d))
+			for _, p := range d {
+				parts = append(parts, fmt.Sprint(p))
+			}
+			text = strings.Join(parts, ", ")
+		default:
+			return data, nil
+		}
+		v := reflect.New(to)
+		if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+			return nil, err
+		}
+		return v.Elem().Interface(), nil
+	}
+	if to.Kind() == reflect.Slice && from.Kind() == reflect.String {
+		s := strings.TrimSpace(data.(string))
+		if s == "" {
+			return []any{}, nil
+		}
+		parts := strings.Split(s, ",")
+		out := make([]any, 0, len(parts))
+		for _, p := range parts {
+			out = append(out, strings.TrimSpace(p))
+		}
+		return out, nil
+	}
+	return data, nil
+}
+
+// Save validates the configuration and writes the config file and the
+// mailbox list atomically.
+func (c *Config) Save() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+		return fmt.Errorf("creating config folder: %w", err)
+	}
+	if err := os.MkdirAll(c.DataDir(), 0o700); err != nil {
+		return fmt.Errorf("creating data folder: %w", err)
+	}
+	var buf bytes.Buffer
+	buf.WriteString(fileHeader)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return fmt.Errorf("encoding config: %w", err)
+	}
+	if err := WriteFileAtomic(c.path, buf.Bytes(), 0o640); err != nil {
+		return err
+	}
+	buf.Reset()
+	buf.WriteString("# transportd mailboxes: managed with \"transportd mailbox ...\". Passwords are argon2id hashes.\n")
+	enc = yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(struct {
+		Mailboxes []Mailbox `yaml:"Mailboxes"`
+	}{c.Mailboxes}); err != nil {
+		return fmt.Errorf("encoding mailboxes: %w", err)
+	}
+	return WriteFileAtomic(c.MailboxFile(), buf.Bytes(), 0o600)
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same
+// folder: write, fsync, rename, then fsync the folder so the new directory
+// entry survives a crash.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("syncing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replacing %s: %w", path, err)
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir fsyncs a directory so that entries created or renamed in it are durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing folder %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Update applies change to the configuration at path under an exclusive
+// lock, validates the result as a whole and saves it. Nothing is written
+// when change or validation fails: a command changes all or nothing.
+func Update(path string, change func(*Config) error) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("creating config folder: %w", err)
+	}
+	lock, err := os.OpenFile(abs+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking config: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("locking config: %w", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	c, err := Load(abs)
+	if err != nil {
+		return nil, err
+	}
+	if err := change(c); err != nil {
+		return nil, err
+	}
+	if err := c.Save(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

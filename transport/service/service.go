@@ -1,0 +1,206 @@
+// Package service is the transportd daemon: it loads the configuration,
+// opens the certificate store and the queue, runs the receive connectors,
+// and applies every change to the configuration, the mailbox list or the
+// certificates while running, without a restart.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/transportd/transportd/certs"
+	"github.com/transportd/transportd/connector/smtpd"
+	"github.com/transportd/transportd/policies/limits"
+	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/queue"
+)
+
+// Service is a running transportd.
+type Service struct {
+	path   string
+	log    *slog.Logger
+	certs  *certs.Store
+	queue  *queue.Disk
+	dir    *liveDirectory
+	smtp   *smtpd.Server
+	cfg    *config.Config
+	cfgMu  sync.Mutex
+	gen    int
+	reload chan struct{}
+
+	// OnReload, when set before Run, is called after every reload attempt
+	// with the configuration generation and the error, if any.
+	OnReload func(gen int, err error)
+}
+
+// Open loads the configuration at path (creating it with the defaults when
+// missing), prepares the data folder and starts the receive connectors.
+func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), log.With("component", "certs"))
+	if err != nil {
+		return nil, fmt.Errorf("certificate store: %w", err)
+	}
+	if cert, created, err := store.EnsureDefault(cfg.Server.Fqdn); err != nil {
+		return nil, fmt.Errorf("creating the default self-signed certificate: %w", err)
+	} else if created {
+		log.Info("created a self-signed certificate for STARTTLS, as Exchange setup does; import a CA-issued one for clients (transportd cert import)",
+			"thumbprint", cert.Thumbprint, "subject", cert.Subject)
+	}
+	q, err := queue.OpenDisk(filepath.Join(cfg.DataDir(), "queue"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{path: cfg.Path(), log: log, certs: store, queue: q, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1)}
+	s.dir.set(cfg)
+	s.smtp = smtpd.New(smtpd.Deps{
+		Queue: q, Certs: store, Directory: s.dir, Logger: log,
+		Limiter: limits.NewConnLimiter(), Rates: limits.NewRateLimiter(time.Now),
+	})
+	if err := s.apply(cfg); err != nil {
+		s.smtp.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Config returns the configuration in force.
+func (s *Service) Config() *config.Config {
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
+	return s.cfg
+}
+
+// Addrs returns the addresses the receive connectors listen on.
+func (s *Service) Addrs() []net.Addr { return s.smtp.Addrs() }
+
+// Certs returns the certificate store.
+func (s *Service) Certs() *certs.Store { return s.certs }
+
+// Queue returns the message queue.
+func (s *Service) Queue() *queue.Disk { return s.queue }
+
+func (s *Service) apply(cfg *config.Config) error {
+	tbl, err := cfg.DomainTable()
+	if err != nil {
+		return err
+	}
+	s.dir.set(cfg)
+	err = s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl})
+	s.cfgMu.Lock()
+	s.cfg = cfg
+	s.cfgMu.Unlock()
+	s.reportTLS(cfg)
+	return err
+}
+
+// reportTLS logs, for every connector, which certificate it serves, and
+// says loudly when STARTTLS is missing or the certificate is wrong
+// (Exchange's silent event 12014 is a classic support case).
+func (s *Service) reportTLS(cfg *config.Config) {
+	now := time.Now()
+	for i := range cfg.ReceiveConnectors {
+		rc := &cfg.ReceiveConnectors[i]
+		if !rc.Enabled {
+			continue
+		}
+		status, ok := rc.TLSStatus(s.certs, now)
+		if ok {
+			s.log.Info("receive connector", "connector", rc.Name, "bindings", fmt.Sprint(rc.Bindings), "fqdn", rc.Fqdn, "tls", status)
+		} else {
+			s.log.Error("receive connector certificate problem", "connector", rc.Name, "fqdn", rc.Fqdn, "tls", status)
+		}
+	}
+}
+
+// Reload re-reads the configuration and applies it. An invalid
+// configuration is logged and the running one is kept.
+func (s *Service) Reload() error {
+	cfg, err := config.Load(s.path)
+	if err == nil {
+		err = s.apply(cfg)
+	}
+	s.cfgMu.Lock()
+	s.gen++
+	gen := s.gen
+	s.cfgMu.Unlock()
+	if err != nil {
+		s.log.Error("configuration not applied; the previous one stays in force", "err", err)
+	} else {
+		s.log.Info("configuration applied", "generation", gen)
+	}
+	if s.OnReload != nil {
+		s.OnReload(gen, err)
+	}
+	return err
+}
+
+// Run watches the configuration, the mailbox list and the certificate
+// folder, applying changes within about a second, until ctx is done; then
+// it closes every listener and session.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.smtp.Close()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching configuration: %w", err)
+	}
+	defer w.Close()
+	cfg := s.Config()
+	watched := map[string]bool{s.path: true, cfg.MailboxFile(): true}
+	for _, d := range []string{filepath.Dir(s.path), cfg.DataDir()} {
+		if err := w.Add(d); err != nil {
+			return fmt.Errorf("watching %s: %w", d, err)
+		}
+	}
+	s.certs.OnChange(func() {
+		s.log.Info("certificate store changed")
+		s.reportTLS(s.Config())
+	})
+	certErr := make(chan error, 1)
+	go func() { certErr <- s.certs.Watch(ctx) }()
+
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-certErr:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("certificate hot reload stopped", "err", err)
+			}
+		case ev := <-w.Events:
+			if watched[ev.Name] && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Remove) != 0 {
+				debounce = time.After(150 * time.Millisecond)
+			}
+		case err := <-w.Errors:
+			s.log.Warn("configuration watch", "err", err)
+		case <-s.reload:
+			debounce = time.After(0)
+		case <-debounce:
+			debounce = nil
+			s.Reload()
+		}
+	}
+}
+
+// RequestReload asks Run to reload now (as on SIGHUP).
+func (s *Service) RequestReload() {
+	select {
+	case s.reload <- struct{}{}:
+	default:
+	}
+}
