@@ -165,7 +165,8 @@ func conflict(a, b *ReceiveConnector) error {
 	}
 	for _, ba := range a.Bindings {
 		for _, bb := range b.Bindings {
-			if ba != bb {
+			// Select compares unmapped addresses, so [::ffff:192.0.2.1]:25 is 192.0.2.1:25.
+			if ba.Addr().Unmap() != bb.Addr().Unmap() || ba.Port() != bb.Port() {
 				continue
 			}
 			if sameRanges(a, b) {
@@ -173,6 +174,11 @@ func conflict(a, b *ReceiveConnector) error {
 			}
 			for _, ra := range a.RemoteIPRanges {
 				for _, rb := range b.RemoteIPRanges {
+					if ra == rb {
+						// The same range on both: an address it holds that no
+						// more specific range covers could go to either.
+						return fmt.Errorf("receive connectors %q and %q both bind %s and both list RemoteIPRanges %s: a connection could go to either; change the Bindings or RemoteIPRanges of one", a.Name, b.Name, ba, ra)
+					}
 					if ra.Overlaps(rb) && !ra.ContainsRange(rb) && !rb.ContainsRange(ra) {
 						return fmt.Errorf("receive connectors %q and %q both bind %s and their RemoteIPRanges %s and %s overlap without one containing the other", a.Name, b.Name, ba, ra, rb)
 					}

@@ -37,7 +37,7 @@ func TestNormalizer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := normalize(tc.in, 100+len("Subject: ")+8, 2)
+			got, err := normalize(tc.in, int64(100+len("Subject: ")+8), 2)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)

@@ -210,17 +210,11 @@ func (s *Server) newConnServer(st *state, rc *connector.ReceiveConnector) *connS
 	srv.WriteTimeout = rc.ConnectionInactivityTimeout.Duration()
 	srv.ErrorLog = slogLogger{s.deps.Logger.With("connector", rc.Name)}
 	if rc.AuthMechanism.Has("Tls") && s.deps.Certs != nil {
-		name := rc.Name
-		cs.tls = s.deps.Certs.ServerTLSConfig(func() (string, string) {
-			// Always the live settings, so a certificate swap or a
-			// TlsCertificateName change applies to the next handshake.
-			if st := s.cur.Load(); st != nil {
-				if c, ok := st.servers[name]; ok {
-					return c.rc.TlsCertificateName, c.rc.Fqdn
-				}
-			}
-			return rc.TlsCertificateName, rc.Fqdn
-		})
+		// The connector's settings of this configuration version: a session
+		// keeps the name and FQDN it started with, while the certificate
+		// itself is looked up in the store at every handshake, so a
+		// renewed certificate is served without a restart.
+		cs.tls = s.deps.Certs.ServerTLSConfig(func() (string, string) { return rc.TlsCertificateName, rc.Fqdn })
 	}
 	return cs
 }

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -242,7 +243,7 @@ func (s *session) receivedHeader() string {
 	}
 	tlsInfo := ""
 	if st := s.shim.TLS(); st != nil {
-		tlsInfo = fmt.Sprintf(" (version=%s cipher=%s)", tlsVersionName(st.Version), tlsCipherName(st.CipherSuite))
+		tlsInfo = fmt.Sprintf(" (version=%s cipher=%s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
 	}
 	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd) with %s%s\r\n\tvia %s; %s\r\n",
 		sanitizeHeader(helo), s.remote.Addr(), s.rc.Fqdn, proto, tlsInfo, sanitizeHeader(s.rc.Name),

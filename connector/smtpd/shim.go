@@ -250,6 +250,8 @@ func (s *shimConn) Write(b []byte) (int, error) {
 		s.capLines = nil
 	case strings.HasPrefix(line, "250 2.0.0 Hello "), strings.HasPrefix(line, "250 Hello "):
 		out = []byte(fmt.Sprintf("250 %s Hello [%s]\r\n", s.fqdn, s.remote))
+	case strings.HasPrefix(line, "235 2.0.0"):
+		out = []byte("235 2.7.0 Authentication successful\r\n") // RFC 4954 section 6
 	case strings.HasPrefix(line, "354"):
 		s.dataMode = true
 		s.dataState = 0

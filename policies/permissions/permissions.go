@@ -180,7 +180,7 @@ func has[T ~string](set []T, x, none T) bool {
 func validate[T ~string](set []T, known []T, none T, what string) error {
 	for _, v := range set {
 		if indexOf(known, v) < 0 {
-			return fmt.Errorf("%s %q: want one of %s", what, string(v), list(known))
+			return fmt.Errorf("%s %q: want one of %s", what, string(v), join(known))
 		}
 		if v == none && len(set) > 1 {
 			return fmt.Errorf("%ss %q: None must be alone", what, join(set))
@@ -213,7 +213,7 @@ func format[T ~string](set []T, known []T, none T) string {
 // known order, without duplicates; "None" alone gives an empty set.
 func parse[T ~string](s string, known []T, none T, what string) ([]T, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, fmt.Errorf("empty %ss: want %q or a comma-separated list of %s", what, string(none), list(known))
+		return nil, fmt.Errorf("empty %ss: want %q or a comma-separated list of %s", what, string(none), join(known))
 	}
 	seen := make([]bool, len(known))
 	items := strings.Split(s, ",")
@@ -230,7 +230,7 @@ func parse[T ~string](s string, known []T, none T, what string) ([]T, error) {
 			if name == "" {
 				return nil, fmt.Errorf("%ss %q: empty entry", what, s)
 			}
-			return nil, fmt.Errorf("%s %q: want one of %s", what, name, list(known))
+			return nil, fmt.Errorf("%s %q: want one of %s", what, name, join(known))
 		}
 		if known[i] == none && len(items) > 1 {
 			return nil, fmt.Errorf("%ss %q: None must be alone", what, s)
@@ -253,10 +253,6 @@ func indexOf[T comparable](set []T, x T) int {
 		}
 	}
 	return -1
-}
-
-func list[T ~string](known []T) string {
-	return join(known)
 }
 
 func join[T ~string](set []T) string {
@@ -418,7 +414,7 @@ func CheckRecipient(s Session, addr address.Address, t *domains.Table, dir Direc
 			if exists() {
 				return RouteLocal, nil
 			}
-			return 0, &Refusal{Code: 550, Enhanced: [3]int{5, 1, 1}, Reason: "User unknown: " + key + " has no mailbox here"}
+			return 0, &Refusal{Code: 550, Enhanced: [3]int{5, 1, 1}, Reason: "User unknown: " + addr.String() + " has no mailbox here"}
 		case domains.InternalRelay:
 			if exists() {
 				return RouteLocal, nil

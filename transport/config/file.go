@@ -52,7 +52,7 @@ func read(abs string) (*Config, error) {
 		return nil, fmt.Errorf("reading %s: %w", abs, err)
 	}
 	c := &Config{path: abs}
-	if err := decode(v.AllSettings(), &c.Server, "Server"); err != nil {
+	if err := decode(v.Get("server"), &c.Server, "Server"); err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	if c.Server.Fqdn == "" {

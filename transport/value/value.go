@@ -131,10 +131,10 @@ func ParseTimeSpan(s string) (TimeSpan, error) {
 		}
 		return TimeSpan(d), nil
 	}
-	days := 0
+	days := int64(0)
 	if dot := strings.IndexByte(t, '.'); dot >= 0 && dot < strings.IndexByte(t, ':') {
-		n, err := strconv.Atoi(t[:dot])
-		if err != nil || n < 0 {
+		n, ok := digits(t[:dot])
+		if !ok {
 			return 0, fmt.Errorf("%q is not a time span: bad day count", s)
 		}
 		days, t = n, t[dot+1:]
@@ -146,17 +146,50 @@ func ParseTimeSpan(s string) (TimeSpan, error) {
 	if len(parts) == 2 {
 		parts = append([]string{"0"}, parts...)
 	}
-	var fields [3]float64
-	for i, p := range parts {
-		f, err := strconv.ParseFloat(p, 64)
-		if err != nil || f < 0 || (i > 0 && f >= 60) {
-			return 0, fmt.Errorf("%q is not a time span: use hh:mm:ss with minutes and seconds below 60", s)
-		}
-		fields[i] = f
+	// Only digits (and a fraction of a second): ParseFloat would take
+	// "NaN", "Inf", "-0", "+1" and "1e2", and overflow into negative spans.
+	bad := fmt.Errorf("%q is not a time span: use hh:mm:ss with minutes and seconds below 60", s)
+	secText, fracText, hasFrac := strings.Cut(parts[2], ".")
+	h, ok1 := digits(parts[0])
+	m, ok2 := digits(parts[1])
+	sec, ok3 := digits(secText)
+	if !ok1 || !ok2 || !ok3 || m >= 60 || sec >= 60 {
+		return 0, bad
 	}
-	d := time.Duration(days)*24*time.Hour + time.Duration(fields[0]*float64(time.Hour)) +
-		time.Duration(fields[1]*float64(time.Minute)) + time.Duration(fields[2]*float64(time.Second))
+	var frac time.Duration
+	if hasFrac {
+		if fracText == "" || len(fracText) > 9 {
+			return 0, bad
+		}
+		n, ok := digits(fracText)
+		if !ok {
+			return 0, bad
+		}
+		frac = time.Duration(n)
+		for range 9 - len(fracText) {
+			frac *= 10
+		}
+	}
+	const maxHours = int64(math.MaxInt64 / int64(time.Hour))
+	if days > maxHours/24 || h > maxHours-days*24-1 {
+		return 0, fmt.Errorf("%q is not a time span: too long", s)
+	}
+	d := time.Duration(days*24+h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second + frac
 	return TimeSpan(d), nil
+}
+
+// digits reads a non-empty run of ASCII digits that fits in an int64.
+func digits(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // Duration returns the span as a time.Duration.
@@ -214,7 +247,7 @@ func (u Unlimited) String() string {
 // MarshalText writes "Unlimited" or the number.
 func (u Unlimited) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
 
-// UnmarshalText reads "Unlimited" (any case) or a non-negative whole number.
+// UnmarshalText reads "Unlimited" (any case) or a whole number from 1.
 func (u *Unlimited) UnmarshalText(text []byte) error {
 	s := strings.TrimSpace(string(text))
 	if strings.EqualFold(s, "unlimited") {
@@ -224,6 +257,11 @@ func (u *Unlimited) UnmarshalText(text []byte) error {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
 		return fmt.Errorf("%q is not a count: use a whole number or Unlimited", string(text))
+	}
+	if n == 0 {
+		// 0 is how Unlimited is stored; reading "0" as "no limit" would
+		// turn an admin's "allow nothing" into its opposite.
+		return fmt.Errorf("%q is not allowed: use a number from 1, or Unlimited", string(text))
 	}
 	*u = Unlimited(n)
 	return nil

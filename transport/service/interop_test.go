@@ -1,0 +1,97 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needTool returns the path of an interop peer. Missing peers skip the
+// test, unless TRANSPORTD_INTEROP=require (as in CI), where they fail it.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("TRANSPORTD_INTEROP") == "require" {
+			t.Fatalf("interop peer %s is missing and TRANSPORTD_INTEROP=require (apt-get install %s)", name, name)
+		}
+		t.Skipf("interop peer %s not installed", name)
+	}
+	return p
+}
+
+func runTool(t *testing.T, stdin string, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func TestInteropSwaks(t *testing.T) {
+	swaks := needTool(t, "swaks")
+	d := startDaemon(t, nil)
+	port587 := strconv.Itoa(d.port587)
+	port25 := strconv.Itoa(d.port25)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantOK  bool
+		wantOut string
+	}{
+		{"STARTTLS + AUTH LOGIN on 587", []string{"--server", "127.0.0.1", "--port", port587, "--tls", "--auth", "LOGIN",
+			"--auth-user", "alice@contoso.com", "--auth-password", testPassword, "--from", "alice@contoso.com", "--to", "friend@example.org"}, true, "250 2.6.0"},
+		{"STARTTLS + AUTH PLAIN on 587", []string{"--server", "127.0.0.1", "--port", port587, "--tls", "--auth", "PLAIN",
+			"--auth-user", "alice", "--auth-password", testPassword, "--from", "alice@contoso.com", "--to", "friend@example.org"}, true, "235 2.7.0"},
+		{"wrong password", []string{"--server", "127.0.0.1", "--port", port587, "--tls", "--auth", "LOGIN",
+			"--auth-user", "alice@contoso.com", "--auth-password", "nope", "--from", "alice@contoso.com", "--to", "friend@example.org"}, false, "535 5.7.8"},
+		{"AUTH without TLS is not offered", []string{"--server", "127.0.0.1", "--port", port587, "--auth", "LOGIN",
+			"--auth-user", "alice@contoso.com", "--auth-password", testPassword, "--from", "alice@contoso.com", "--to", "friend@example.org"}, false, "Host did not advertise authentication"},
+		{"relay refused on 25", []string{"--server", "127.0.0.1", "--port", port25, "--tls",
+			"--from", "spammer@example.net", "--to", "victim@example.org"}, false, "550 5.7.54"},
+		{"local delivery accepted on 25", []string{"--server", "127.0.0.1", "--port", port25, "--tls",
+			"--from", "partner@example.net", "--to", "alice@contoso.com"}, true, "250 2.6.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runTool(t, "", swaks, tc.args...)
+			if (err == nil) != tc.wantOK || !strings.Contains(out, tc.wantOut) {
+				t.Fatalf("swaks ok=%v (want %v), output lacks %q:\n%s", err == nil, tc.wantOK, tc.wantOut, out)
+			}
+		})
+	}
+}
+
+func TestInteropMsmtp(t *testing.T) {
+	msmtp := needTool(t, "msmtp")
+	d := startDaemon(t, nil)
+	dir := t.TempDir()
+	rc := filepath.Join(dir, "msmtprc")
+	conf := "account default\nhost 127.0.0.1\nport " + strconv.Itoa(d.port587) + "\n" +
+		"tls on\ntls_starttls on\ntls_certcheck off\nauth login\nuser alice@contoso.com\npassword " + testPassword + "\n" +
+		"from alice@contoso.com\nlogfile " + filepath.Join(dir, "msmtp.log") + "\n"
+	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runTool(t, "Subject: from msmtp\n\nHello from msmtp with bare LF line endings.\n", msmtp, "-C", rc, "friend@example.org")
+	if err != nil {
+		t.Fatalf("msmtp: %v\n%s", err, out)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "msmtp.log"))
+	if !strings.Contains(string(log), "exitcode=EX_OK") {
+		t.Fatalf("msmtp log: %s", log)
+	}
+	envs, err := d.svc.Queue().List()
+	if err != nil || len(envs) != 1 || envs[0].AuthUser != "alice@contoso.com" || envs[0].Recipients[0].Address != "friend@example.org" || !envs[0].TLS {
+		t.Fatalf("queue after msmtp: %+v %v", envs, err)
+	}
+}
