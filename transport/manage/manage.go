@@ -71,8 +71,13 @@ func noMatch(kind, identity string, names []string) error {
 	} else if len(names) > 0 {
 		hint = fmt.Sprintf(" (existing: %s)", strings.Join(names, ", "))
 	}
-	return fmt.Errorf("%w: no %s matches identity %q%s", ErrNoMatch, kind, identity, hint)
+	return noMatchError(fmt.Sprintf("no %s matches identity %q%s", kind, identity, hint))
 }
+
+type noMatchError string
+
+func (e noMatchError) Error() string        { return string(e) }
+func (e noMatchError) Is(target error) bool { return target == ErrNoMatch }
 
 // applyParams sets every remaining parameter on obj by Exchange name.
 func applyParams(obj any, ps Params, readOnly ...string) error {

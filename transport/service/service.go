@@ -51,7 +51,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), log.With("component", "certs"))
+	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), log)
 	if err != nil {
 		return nil, fmt.Errorf("certificate store: %w", err)
 	}
