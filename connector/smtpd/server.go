@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +38,9 @@ type Directory interface {
 	// Authenticate checks a user name (address or alias) and password and
 	// returns the canonical user name.
 	Authenticate(ctx context.Context, user, password string) (string, error)
+	// MaySendAs reports whether the authenticated user owns address (its
+	// primary or a proxy address).
+	MaySendAs(user, address string) bool
 }
 
 // Deps are the parts the server works with.
@@ -146,6 +150,11 @@ func (s *Server) Apply(snap Snapshot) error {
 		}
 		l, err := listen(s.ctx, ap)
 		if err != nil {
+			if ap.Addr().Is6() && ap.Addr().IsUnspecified() && (errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL)) {
+				// A host without IPv6 still serves IPv4: say so, go on.
+				s.deps.Logger.Warn("IPv6 is not available; serving IPv4 only", "addr", ap.String(), "err", err)
+				continue
+			}
 			errs = append(errs, err)
 			continue
 		}
@@ -247,6 +256,13 @@ func (s *Server) acceptLoop(l net.Listener) {
 
 // dispatch picks the connector for a new connection and hands it over.
 func (s *Server) dispatch(c net.Conn) {
+	defer func() {
+		// Nothing a client sends may take the daemon down.
+		if p := recover(); p != nil {
+			s.deps.Logger.Error("internal error while accepting a connection", "panic", fmt.Sprint(p), "remote", c.RemoteAddr().String())
+			c.Close()
+		}
+	}()
 	local := addrPort(c.LocalAddr())
 	remote := addrPort(c.RemoteAddr())
 	for attempt := 0; attempt < 3; attempt++ {
@@ -277,6 +293,9 @@ func (s *Server) dispatch(c net.Conn) {
 		}
 		cs.active.Add(1)
 		shim := newShim(c, tlsCfg, rc.Fqdn, rc.Banner, func() { cs.active.Add(-1); release() })
+		if d, ok := st.domains.Default(); ok && !strings.HasPrefix(d.DomainName, "*") {
+			shim.postmaster = "postmaster@" + d.DomainName
+		}
 		if d := rc.ConnectionTimeout.Duration(); d > 0 {
 			t := time.AfterFunc(d, func() { shim.Close() })
 			prev := shim.release

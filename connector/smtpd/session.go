@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -142,8 +143,15 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		return smtpErr(r)
 	}
-	if _, err := address.ParseSender(from); err != nil {
+	sender, err := address.ParseSender(from)
+	if err != nil {
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Invalid sender address: " + err.Error()}
+	}
+	// An authenticated user sends as one of its own addresses (Exchange's
+	// Send As check); the null sender stays allowed for notifications.
+	if s.user != "" && from != "" && !s.srv.deps.Directory.MaySendAs(s.user, sender.String()) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 60},
+			Message: fmt.Sprintf("Client does not have permissions to send as this sender: %s may send as its own addresses only", s.user)}
 	}
 	if lim := s.rc.MessageRateLimit; !lim.IsUnlimited() {
 		key := s.rateKey()
@@ -218,7 +226,11 @@ func (s *session) Data(r io.Reader) error {
 			s.log.Info("message refused", "reply", se.Message)
 			return se
 		}
-		s.log.Error("queueing failed", "err", err)
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+			s.log.Info("client went away during DATA; nothing was queued", "err", err)
+		} else {
+			s.log.Error("queueing failed", "err", err)
+		}
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message; try again later"}
 	}
 	s.log.Info("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", norm.Hops())

@@ -43,10 +43,11 @@ type shimConn struct {
 	br     *bufio.Reader
 	tlsCfg *tls.Config // nil: STARTTLS is not offered
 
-	fqdn    string
-	banner  string
-	remote  string
-	release func()
+	fqdn       string
+	banner     string
+	postmaster string // postmaster@<default accepted domain>, or ""
+	remote     string
+	release    func()
 
 	greeted    bool
 	capturing  bool
@@ -84,7 +85,15 @@ func (s *shimConn) TLS() *tls.ConnectionState { return s.tlsState }
 // closeAfterNextWrite makes the connection close right after the next reply.
 func (s *shimConn) closeAfterNextWrite() { s.closeAfter = true }
 
-func (s *shimConn) Read(p []byte) (int, error) {
+func (s *shimConn) Read(p []byte) (n int, err error) {
+	// go-smtp recovers panics in command handlers but not in reads; a bug
+	// here must cost one connection, never the daemon.
+	defer func() {
+		if r := recover(); r != nil {
+			s.Close()
+			n, err = 0, fmt.Errorf("internal error reading from %s: %v", s.remote, r)
+		}
+	}()
 	if s.startTLS {
 		s.startTLS = false
 		if err := s.handshake(); err != nil {
@@ -127,6 +136,14 @@ func (s *shimConn) Read(p []byte) (int, error) {
 		out = []byte("BDAT\r\n")
 	case "EHLO", "HELO":
 		s.needEHLO = false
+	case "RCPT":
+		// RFC 5321 section 4.5.1: RCPT TO:<Postmaster> without a domain
+		// must be accepted; go-smtp wants a domain, so name ours.
+		if s.postmaster != "" {
+			if i := indexASCIIFold(line, "<postmaster>"); i >= 0 {
+				out = []byte(string(line[:i]) + "<" + s.postmaster + ">" + string(line[i+len("<postmaster>"):]))
+			}
+		}
 	}
 	if len(out) > len(p) {
 		n := copy(p, out)
@@ -134,6 +151,16 @@ func (s *shimConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return copy(p, out), nil
+}
+
+// indexASCIIFold finds lower-case ASCII needle in b, ignoring ASCII case.
+func indexASCIIFold(b []byte, needle string) int {
+	for i := 0; i+len(needle) <= len(b); i++ {
+		if asciiEqualFold(b[i:i+len(needle)], needle) {
+			return i
+		}
+	}
+	return -1
 }
 
 func firstWord(b []byte) string {
@@ -225,7 +252,13 @@ func (s *shimConn) handshake() error {
 	return nil
 }
 
-func (s *shimConn) Write(b []byte) (int, error) {
+func (s *shimConn) Write(b []byte) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.Close()
+			n, err = 0, fmt.Errorf("internal error writing to %s: %v", s.remote, r)
+		}
+	}()
 	line := string(b)
 	out := b
 	switch {
@@ -258,7 +291,7 @@ func (s *shimConn) Write(b []byte) (int, error) {
 	case strings.HasPrefix(line, "500 5.5.2 Syntax errors, XSTARTTLS-AGAIN"):
 		out = []byte("503 5.5.1 TLS is already active\r\n")
 	}
-	_, err := s.conn.Write(out)
+	_, err = s.conn.Write(out)
 	if s.closeAfter {
 		s.Close()
 	}

@@ -195,6 +195,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad binding", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [mail:25]\n", []string{"Bindings", "mail:25"}},
 		{"bad count", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [0.0.0.0:25]\n    MaxInboundConnection: many\n", []string{"MaxInboundConnection", `"many"`}},
 		{"bad bool", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [0.0.0.0:25]\n    Enabled: perhaps\n", []string{"Enabled", "perhaps"}},
+		{"bad int", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [0.0.0.0:25]\n    MaxRecipientsPerMessage: ten\n", []string{"MaxRecipientsPerMessage", `"ten"`}},
+		{"bad range", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [0.0.0.0:25]\n    RemoteIPRanges: 10.0.0.1, 10.0.0.300\n", []string{"RemoteIPRanges", "10.0.0.300"}},
+		{"bad group", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [0.0.0.0:25]\n    PermissionGroups: Everyone\n", []string{"PermissionGroups", `"Everyone"`}},
 		{"invalid value", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [0.0.0.0:25]\n    MaxLogonFailures: 11\n", []string{`"R"`, "MaxLogonFailures", "11"}},
 		{"bad server fqdn", "Server:\n  Fqdn: mail_1.contoso.com\n", []string{"Server.Fqdn", "mail_1.contoso.com"}},
 		{"connectors not a list", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors: 5\n", []string{"ReceiveConnectors", "list"}},
@@ -227,8 +230,10 @@ receiveconnectors:
   - NAME: Relay
     bindings: [0.0.0.0:25]
     permissiongroups: anonymoususers
-    maxmessagesize: 10 MB
+    maxmessagesize: 10 MB (10,485,760 bytes)
     protocollogginglevel: verbose
+    enabled: $false
+    maxrecipientspermessage: "100"
 accepteddomains:
   - domainname: contoso.com
     domaintype: Authoritative
@@ -241,7 +246,7 @@ accepteddomains:
 		t.Errorf("Server = %+v", c.Server)
 	}
 	rc := c.ReceiveConnectors[0]
-	if rc.Name != "Relay" || rc.MaxMessageSize != 10*value.MB || rc.ProtocolLoggingLevel != "Verbose" || rc.PermissionGroups.String() != "AnonymousUsers" {
+	if rc.Name != "Relay" || rc.MaxMessageSize != 10*value.MB || rc.Enabled || rc.MaxRecipientsPerMessage != 100 || rc.ProtocolLoggingLevel != "Verbose" || rc.PermissionGroups.String() != "AnonymousUsers" {
 		t.Errorf("connector = %+v", rc)
 	}
 	if len(c.AcceptedDomains) != 1 || c.AcceptedDomains[0].Name != "contoso.com" {

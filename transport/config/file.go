@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -191,9 +192,32 @@ func textHook(from, to reflect.Type, data any) (any, error) {
 		}
 		v := reflect.New(to)
 		if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+			if q := fmt.Sprintf("%q", text); !strings.Contains(err.Error(), q) {
+				return nil, fmt.Errorf("%s: %w", q, err) // name the whole value, not just the part that failed
+			}
 			return nil, err
 		}
 		return v.Elem().Interface(), nil
+	}
+	if s, ok := data.(string); ok {
+		// Without this, mapstructure says only "expected type 'bool', got
+		// unconvertible type 'string'", leaving out the bad value.
+		switch to.Kind() {
+		case reflect.Bool:
+			switch strings.ToLower(strings.TrimSpace(s)) {
+			case "true", "$true":
+				return true, nil
+			case "false", "$false":
+				return false, nil
+			}
+			return nil, fmt.Errorf("%q is not a boolean: use true or false", s)
+		case reflect.Int, reflect.Int64:
+			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a whole number", s)
+			}
+			return n, nil
+		}
 	}
 	if to.Kind() == reflect.Slice && from.Kind() == reflect.String {
 		s := strings.TrimSpace(data.(string))

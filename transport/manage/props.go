@@ -65,8 +65,11 @@ func contains(list []string, s string) bool {
 
 // FormatValue prints a value the way Exchange's Format-List does: lists in
 // braces, booleans as True/False, sizes and time spans in Exchange form.
+// A slice type with its own String method whose elements have none is a
+// set of flags (AuthMechanism, PermissionGroups): Exchange prints those as
+// "Tls, BasicAuth" and an empty set as "None", so its String is used.
 func FormatValue(v reflect.Value) string {
-	if v.Type().Implements(stringer) && v.Kind() != reflect.Slice {
+	if v.Type().Implements(stringer) && (v.Kind() != reflect.Slice || !v.Type().Elem().Implements(stringer)) {
 		return v.Interface().(fmt.Stringer).String()
 	}
 	switch v.Kind() {

@@ -92,3 +92,9 @@ func (l *liveDirectory) Authenticate(ctx context.Context, user, password string)
 	}
 	return m.PrimarySmtpAddress, nil
 }
+
+// MaySendAs reports whether the mailbox user (its primary address) owns address.
+func (l *liveDirectory) MaySendAs(user, address string) bool {
+	m, ok := l.cur.Load().byAddr[strings.ToLower(address)]
+	return ok && strings.EqualFold(m.PrimarySmtpAddress, user)
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/permissions"
@@ -380,4 +381,68 @@ func TestConcurrentSessions(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+}
+
+func TestSendAsOwnAddressesOnly(t *testing.T) {
+	d := startDaemon(t, nil)
+	c := dial(t, d.addr587())
+	c.expect("250", "EHLO client.example")
+	c.startTLS("mail.contoso.com")
+	c.expect("250", "EHLO client.example")
+	c.expect("235", "AUTH PLAIN %s", "AGFsaWNlAFMzY3JldC1wYXNzIQ==")
+	c.expect("550 5.7.60", "MAIL FROM:<ceo@contoso.com>")
+	c.expect("250", "MAIL FROM:<>")
+	c.expect("250", "RSET")
+	c.expect("250", "MAIL FROM:<Alice@Contoso.com>")
+}
+
+func TestPostmasterWithoutDomain(t *testing.T) {
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.Mailboxes = append(c.Mailboxes, config.Mailbox{Name: "postmaster", PrimarySmtpAddress: "postmaster@contoso.com", Enabled: true})
+	})
+	c := dial(t, d.addr25())
+	c.expect("250", "EHLO x.example")
+	c.expect("250", "MAIL FROM:<a@example.net>")
+	c.expect("250", "RCPT TO:<Postmaster>")
+}
+
+func TestTotalConnectionCapAndInactivityTimeout(t *testing.T) {
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.ReceiveConnectors[0].MaxInboundConnection = 1
+		c.ReceiveConnectors[0].ConnectionInactivityTimeout = value.TimeSpan(300 * time.Millisecond)
+		c.ReceiveConnectors[0].ConnectionTimeout = value.TimeSpan(time.Minute)
+	})
+	first := dial(t, d.addr25())
+	second := dialFrom(t, "127.0.0.5", d.addr25())
+	if !strings.HasPrefix(second.Greeting, "421 4.3.2") {
+		t.Fatalf("second connection over MaxInboundConnection 1: %q", second.Greeting)
+	}
+	// A silent client is dropped with a 421 after ConnectionInactivityTimeout.
+	if r := first.reply(); !strings.HasPrefix(r, "421 4.4.2") {
+		t.Fatalf("idle client: %q", r)
+	}
+	if r := first.reply(); r != "EOF" {
+		t.Fatalf("idle client still connected: %q", r)
+	}
+}
+
+// Message lines that look like commands are data, not commands: the shim
+// in front of go-smtp must track DATA exactly.
+func TestCommandLikeLinesInsideData(t *testing.T) {
+	d := startDaemon(t, nil)
+	c := dial(t, d.addr25())
+	c.expect("250", "EHLO x.example")
+	body := "Subject: tricky\r\n\r\nSTARTTLS\r\nBDAT 10 LAST\r\nEHLO evil\r\n..leading dot\r\n.\r\n"
+	c.expect("250", "MAIL FROM:<a@example.net>")
+	c.expect("250", "RCPT TO:<alice@contoso.com>")
+	c.expect("354", "DATA")
+	fmt.Fprint(c.conn, body[:len(body)-3])
+	r := c.cmd(".")
+	if !strings.HasPrefix(r, "250") {
+		t.Fatalf("end of data: %q", r)
+	}
+	if stored := d.queued(r); !strings.HasSuffix(stored, "STARTTLS\r\nBDAT 10 LAST\r\nEHLO evil\r\n.leading dot\r\n") {
+		t.Fatalf("stored: %q", stored)
+	}
+	c.expect("250", "NOOP")
 }
