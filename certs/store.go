@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/transportd/transportd/transport/durable"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -235,7 +236,7 @@ func (s *Store) updateServices(fn func(m map[string]serviceEntry)) error {
 		return fmt.Errorf("certs: encode services: %w", err)
 	}
 	data = append(data, '\n')
-	if err := writeFileAtomic(filepath.Join(s.dir, ServicesFile), data, 0o600); err != nil {
+	if err := durable.WriteFile(filepath.Join(s.dir, ServicesFile), data, 0o600); err != nil {
 		return fmt.Errorf("certs: write services: %w", err)
 	}
 	return nil
@@ -311,7 +312,7 @@ func (s *Store) add(c *Certificate, services []string, friendlyName string) (*Ce
 		return nil, err
 	}
 	path := filepath.Join(s.dir, c.Thumbprint+".pem")
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := durable.WriteFile(path, data, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := s.updateServices(func(m map[string]serviceEntry) {
@@ -397,42 +398,5 @@ func (s *Store) Remove(thumbprint string) error {
 		return fmt.Errorf("certs: remove %s: %w", c.Thumbprint, errors.Join(errs...))
 	}
 	s.log.Info("certificate removed", "thumbprint", c.Thumbprint, "subject", c.Subject, "file", c.Path)
-	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// folder, fsyncs it, renames it into place and fsyncs the folder.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 	return nil
 }

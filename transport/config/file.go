@@ -19,6 +19,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/transport/durable"
 )
 
 const fileHeader = `# transportd configuration. Parameter names are Exchange's (Set-ReceiveConnector,
@@ -268,49 +269,9 @@ func (c *Config) Save() error {
 	return WriteFileAtomic(c.MailboxFile(), buf.Bytes(), 0o600)
 }
 
-// WriteFileAtomic writes data to path through a temporary file in the same
-// folder: write, fsync, rename, then fsync the folder so the new directory
-// entry survives a crash.
+// WriteFileAtomic writes data to path durably and atomically.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replacing %s: %w", path, err)
-	}
-	return SyncDir(dir)
-}
-
-// SyncDir fsyncs a directory so that entries created or renamed in it are durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing folder %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing folder %s: %w", dir, err)
-	}
-	return nil
+	return durable.WriteFile(path, data, perm)
 }
 
 // Update applies change to the configuration at path under an exclusive

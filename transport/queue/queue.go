@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/transportd/transportd/transport/durable"
 )
 
 // Recipient is one envelope recipient.
@@ -165,18 +167,12 @@ func (d *Disk) Enqueue(ctx context.Context, env Envelope, body io.Reader) (strin
 	if err != nil {
 		return "", fmt.Errorf("encoding envelope: %w", err)
 	}
-	tmp := filepath.Join(d.dir, "env", "."+id+".tmp")
-	if err := writeSync(tmp, data); err != nil {
+	// The body's directory entry first, then the envelope that commits it.
+	if err := durable.SyncDir(filepath.Join(d.dir, "msg")); err != nil {
 		return "", err
 	}
-	if err := os.Rename(tmp, filepath.Join(d.dir, "env", id+".json")); err != nil {
-		os.Remove(tmp)
+	if err := durable.WriteFile(filepath.Join(d.dir, "env", id+".json"), data, 0o600); err != nil {
 		return "", fmt.Errorf("committing envelope: %w", err)
-	}
-	for _, sub := range []string{"msg", "env"} {
-		if err := syncDir(filepath.Join(d.dir, sub)); err != nil {
-			return "", err
-		}
 	}
 	ok = true
 	return id, nil
@@ -209,32 +205,4 @@ func (d *Disk) List() ([]Envelope, error) {
 // Body opens the stored message of id.
 func (d *Disk) Body(id string) (*os.File, error) {
 	return os.Open(filepath.Join(d.dir, "msg", filepath.Base(id)+".eml"))
-}
-
-func writeSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
 }
