@@ -154,25 +154,25 @@ func New(name string, usage Usage, fqdn string) ReceiveConnector {
 	switch usage {
 	case UsageClient:
 		c.Bindings = allBindings(587)
-		c.AuthMechanism = permissions.Mechanisms{permissions.Mechanism("Tls"), "BasicAuth", "BasicAuthRequireTLS"}
-		c.PermissionGroups = permissions.Groups{"ExchangeUsers"}
+		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS, permissions.MechBasicAuth, permissions.MechBasicAuthRequireTLS}
+		c.PermissionGroups = permissions.Groups{permissions.GroupExchangeUsers}
 		c.MessageRateSource = "User"
 	case UsageInternal:
 		c.Bindings = allBindings(25)
-		c.AuthMechanism = permissions.Mechanisms{"Tls"}
-		c.PermissionGroups = permissions.Groups{"ExchangeServers", "ExchangeLegacyServers"}
+		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}
+		c.PermissionGroups = permissions.Groups{permissions.GroupExchangeServers, permissions.GroupExchangeLegacyServers}
 	case UsageInternet:
 		c.Bindings = allBindings(25)
-		c.AuthMechanism = permissions.Mechanisms{"Tls"}
-		c.PermissionGroups = permissions.Groups{"AnonymousUsers"}
+		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}
+		c.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers}
 	case UsagePartner:
 		c.Bindings = allBindings(25)
-		c.AuthMechanism = permissions.Mechanisms{"Tls"}
-		c.PermissionGroups = permissions.Groups{"Partners"}
+		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}
+		c.PermissionGroups = permissions.Groups{permissions.GroupPartners}
 	default: // Custom: accepts nothing until PermissionGroups is set
 		c.Bindings = allBindings(25)
-		c.AuthMechanism = permissions.Mechanisms{"Tls"}
-		c.PermissionGroups = permissions.Groups{"None"}
+		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}
+		c.PermissionGroups = permissions.Groups{permissions.GroupNone}
 	}
 	return c
 }
@@ -189,7 +189,7 @@ func New(name string, usage Usage, fqdn string) ReceiveConnector {
 func Defaults(fqdn string) []ReceiveConnector {
 	host := ShortHostName(fqdn)
 	def := New("Default Frontend "+host, UsageInternet, fqdn)
-	def.PermissionGroups = permissions.Groups{"AnonymousUsers", "ExchangeServers", "ExchangeLegacyServers"}
+	def.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers, permissions.GroupExchangeServers, permissions.GroupExchangeLegacyServers}
 	def.ProtocolLoggingLevel = "Verbose"
 	client := New("Client Frontend "+host, UsageClient, fqdn)
 	return []ReceiveConnector{def, client}
@@ -204,7 +204,7 @@ type CertificateSelector interface {
 // what is wrong with it, in words for `connector get` and the start-up log.
 // ok is false when the admin must act (STARTTLS missing or a bad certificate).
 func (c *ReceiveConnector) TLSStatus(store CertificateSelector, now time.Time) (status string, ok bool) {
-	if !c.AuthMechanism.Has("Tls") {
+	if !c.AuthMechanism.Has(permissions.MechTLS) {
 		return "STARTTLS not offered (AuthMechanism has no Tls)", true
 	}
 	cert, problem := store.Select(c.TlsCertificateName, c.Fqdn, now)

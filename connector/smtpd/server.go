@@ -28,6 +28,7 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/limits"
+	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/queue"
 )
 
@@ -218,7 +219,7 @@ func (s *Server) newConnServer(st *state, rc *connector.ReceiveConnector) *connS
 	srv.ReadTimeout = rc.ConnectionInactivityTimeout.Duration()
 	srv.WriteTimeout = rc.ConnectionInactivityTimeout.Duration()
 	srv.ErrorLog = slogLogger{s.deps.Logger.With("connector", rc.Name)}
-	if rc.AuthMechanism.Has("Tls") && s.deps.Certs != nil {
+	if rc.AuthMechanism.Has(permissions.MechTLS) && s.deps.Certs != nil {
 		// The connector's settings of this configuration version: a session
 		// keeps the name and FQDN it started with, while the certificate
 		// itself is looked up in the store at every handshake, so a

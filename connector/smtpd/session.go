@@ -82,10 +82,10 @@ func (s *session) AuthMechanisms() []string {
 
 func (s *session) authOffered() bool {
 	m := s.rc.AuthMechanism
-	if !m.Has("BasicAuth") {
+	if !m.Has(permissions.MechBasicAuth) {
 		return false
 	}
-	if m.Has("BasicAuthRequireTLS") && s.shim.TLS() == nil {
+	if m.Has(permissions.MechBasicAuthRequireTLS) && s.shim.TLS() == nil {
 		return false
 	}
 	return true
@@ -93,7 +93,7 @@ func (s *session) authOffered() bool {
 
 // Auth starts a SASL exchange (RFC 4954).
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	if !s.rc.AuthMechanism.Has("BasicAuth") {
+	if !s.rc.AuthMechanism.Has(permissions.MechBasicAuth) {
 		return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 7, 4}, Message: "Unrecognized authentication type: this connector does not offer AUTH"}
 	}
 	if !s.authOffered() {
@@ -138,7 +138,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if r := s.perms().MaySubmit(); r != nil {
 		if s.user == "" && s.authOffered() {
 			r.Reason += " (authenticate with AUTH first)"
-		} else if s.user == "" && s.rc.AuthMechanism.Has("BasicAuthRequireTLS") && s.shim.TLS() == nil {
+		} else if s.user == "" && s.rc.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS) && s.shim.TLS() == nil {
 			r.Reason += " (issue STARTTLS, then AUTH)"
 		}
 		return smtpErr(r)
