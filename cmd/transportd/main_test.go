@@ -1,12 +1,23 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/transportd/transportd/transport/config"
 	"github.com/transportd/transportd/transport/manage"
@@ -353,5 +364,48 @@ func TestTakeConfig(t *testing.T) {
 		if err != nil || path != tt.path || !slices.Equal(rest, tt.rest) {
 			t.Errorf("takeConfig(%q) = %q, %q, %v", tt.args, path, rest, err)
 		}
+	}
+}
+
+// A PFX exported from Windows (PKCS#12 with a password) imports through the
+// command line, the password read from standard input.
+func TestCertImportPFX(t *testing.T) {
+	path := newConfig(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: "mail.contoso.com", Organization: []string{"Contoso"}},
+		DNSNames: []string{"mail.contoso.com", "autodiscover.contoso.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pfx, err := pkcs12.Modern.Encode(key, cert, nil, "pfx-pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "mail.pfx")
+	if err := os.WriteFile(file, pfx, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := tdrun(t, path, "wrong\n", "cert", "import", "-filename", file, "-password", "-"); r.code == 0 {
+		t.Fatalf("import with a wrong PFX password succeeded: %s", r.stdout)
+	}
+	out := ok(t, path, "pfx-pass\n", "cert", "import", "-filename", file, "-password", "-")
+	sum := sha1.Sum(der)
+	thumb := strings.ToUpper(hex.EncodeToString(sum[:]))
+	if !strings.Contains(out, thumb) {
+		t.Fatalf("import output lacks thumbprint %s:\n%s", thumb, out)
+	}
+	one := ok(t, path, "", "cert", "get", "-thumbprint", thumb)
+	if d := listValue(t, one, "CertificateDomains"); !strings.Contains(d, "autodiscover.contoso.com") {
+		t.Errorf("CertificateDomains = %q", d)
+	}
+	if s := listValue(t, one, "Subject"); s != "CN=mail.contoso.com, O=Contoso" {
+		t.Errorf("Subject = %q", s)
 	}
 }

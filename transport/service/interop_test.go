@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/policies/permissions"
+	"github.com/transportd/transportd/transport/config"
 )
 
 // needTool returns the path of an interop peer. Missing peers skip the
@@ -93,5 +98,31 @@ func TestInteropMsmtp(t *testing.T) {
 	envs, err := d.svc.Queue().List()
 	if err != nil || len(envs) != 1 || envs[0].AuthUser != "alice@contoso.com" || envs[0].Recipients[0].Address != "friend@example.org" || !envs[0].TLS {
 		t.Fatalf("queue after msmtp: %+v %v", envs, err)
+	}
+}
+
+// swaks from 127.0.0.2 reaches a relay connector scoped to that address
+// and may relay; from 127.0.0.1 it reaches the Default Frontend and may not.
+func TestInteropSwaksRelayByIPRange(t *testing.T) {
+	swaks := needTool(t, "swaks")
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		relay := connector.New("Anonymous Relay", connector.UsageCustom, "relay.contoso.com")
+		relay.Bindings = []netip.AddrPort{netip.MustParseAddrPort(d.addr25())}
+		relay.RemoteIPRanges = mustRange("127.0.0.2")
+		relay.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers}
+		relay.AnonymousRelay = true
+		relay.Banner = "220 Contoso relay for devices"
+		c.ReceiveConnectors = append(c.ReceiveConnectors, relay)
+	})
+	port := strconv.Itoa(d.port25)
+	out, err := runTool(t, "", swaks, "--server", "127.0.0.1", "--port", port, "--local-interface", "127.0.0.2",
+		"--from", "scanner@contoso.com", "--to", "someone@example.org")
+	if err != nil || !strings.Contains(out, "220 Contoso relay for devices") || !strings.Contains(out, "250 2.6.0") {
+		t.Fatalf("relay from 127.0.0.2 (err %v):\n%s", err, out)
+	}
+	out, err = runTool(t, "", swaks, "--server", "127.0.0.1", "--port", port, "--local-interface", "127.0.0.1",
+		"--from", "scanner@contoso.com", "--to", "someone@example.org")
+	if err == nil || !strings.Contains(out, "220 mail.contoso.com") || !strings.Contains(out, "550 5.7.54") {
+		t.Fatalf("relay from 127.0.0.1 must be refused (err %v):\n%s", err, out)
 	}
 }
