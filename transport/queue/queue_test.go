@@ -3,20 +3,23 @@ package queue
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func TestEnqueueIsDurableAndListed(t *testing.T) {
+func TestEnqueueIsDurableAndLoaded(t *testing.T) {
 	dir := t.TempDir()
 	q, err := OpenDisk(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer q.Close()
+	body := "Subject: x\r\n\r\nhi\r\n"
 	env := Envelope{From: "a@example.net", Recipients: []Recipient{{Address: "alice@contoso.com", Local: true}}}
-	id, err := q.Enqueue(context.Background(), env, strings.NewReader("Subject: x\r\n\r\nhi\r\n"))
+	id, err := q.Enqueue(context.Background(), env, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,15 +28,40 @@ func TestEnqueueIsDurableAndListed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	envs, err := q2.List()
-	if err != nil || len(envs) != 1 || envs[0].ID != id || envs[0].Size != int64(len("Subject: x\r\n\r\nhi\r\n")) || envs[0].Recipients[0].Address != "alice@contoso.com" {
-		t.Fatalf("list = %+v, %v", envs, err)
+	defer q2.Close()
+	got, err := q2.Load()
+	if err != nil || len(got) != 1 || got[0].Envelope.ID != id || got[0].Envelope.Size != int64(len(body)) || got[0].Envelope.Recipients[0].Address != "alice@contoso.com" {
+		t.Fatalf("load = %+v, %v", got, err)
 	}
-	f, err := q2.Body(id)
+	rc, err := q2.Open(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(data) != body {
+		t.Fatalf("body %q, want %q", data, body)
+	}
+}
+
+func TestManyRecipientsFitTheHeader(t *testing.T) {
+	q, err := OpenDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	env := Envelope{From: "a@example.net"}
+	for i := 0; i < 500; i++ {
+		env.Recipients = append(env.Recipients, Recipient{Address: strings.Repeat("x", 60) + "@example.org"})
+	}
+	id, err := q.Enqueue(context.Background(), env, strings.NewReader("x\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Load()
+	if err != nil || len(got) != 1 || len(got[0].Envelope.Recipients) != 500 || got[0].Envelope.ID != id {
+		t.Fatalf("load: %v", err)
+	}
 }
 
 func TestOversizedMessageLeavesNothing(t *testing.T) {
@@ -42,19 +70,20 @@ func TestOversizedMessageLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer q.Close()
 	_, err = q.Enqueue(context.Background(), Envelope{MaxMessageLen: 10}, strings.NewReader(strings.Repeat("x", 100)))
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
-	for _, sub := range []string{"msg", "env"} {
+	for _, sub := range []string{"msg", "tmp"} {
 		if entries, _ := os.ReadDir(filepath.Join(dir, sub)); len(entries) != 0 {
 			t.Fatalf("%s holds %v after a refused message", sub, entries)
 		}
 	}
 }
 
-// A body without its envelope is what a crash between the two writes
-// leaves: that message never got 250, and opening the queue removes it.
+// A file in tmp/ is what a crash during receipt leaves: that message never
+// got 250, and opening the queue removes it.
 func TestRecoveryRemovesHalfWrittenMessages(t *testing.T) {
 	dir := t.TempDir()
 	q, err := OpenDisk(dir)
@@ -65,20 +94,18 @@ func TestRecoveryRemovesHalfWrittenMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "msg", "HALF.eml"), []byte("partial"), 0o600)
-	os.WriteFile(filepath.Join(dir, "env", ".HALF.json.tmp123"), []byte("{"), 0o600)
+	q.Close()
+	os.WriteFile(filepath.Join(dir, "tmp", "HALF"), []byte("partial"), 0o600)
 	q, err = OpenDisk(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "msg", "HALF.eml")); !os.IsNotExist(err) {
-		t.Fatal("half-written body survived recovery")
+	defer q.Close()
+	if _, err := os.Stat(filepath.Join(dir, "tmp", "HALF")); !os.IsNotExist(err) {
+		t.Fatal("half-written message survived recovery")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "env", ".HALF.json.tmp123")); !os.IsNotExist(err) {
-		t.Fatal("temporary envelope survived recovery")
-	}
-	envs, _ := q.List()
-	if len(envs) != 1 || envs[0].ID != kept {
-		t.Fatalf("committed message lost: %+v", envs)
+	got, _ := q.Load()
+	if len(got) != 1 || got[0].Envelope.ID != kept {
+		t.Fatalf("committed message lost: %+v", got)
 	}
 }

@@ -1,0 +1,963 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/transportd/transportd/transport/delivery"
+)
+
+// RecipientStatus is where one recipient of a message stands.
+type RecipientStatus string
+
+// Recipient statuses.
+const (
+	StatusReady     RecipientStatus = "Ready"
+	StatusRetry     RecipientStatus = "Retry"
+	StatusDelivered RecipientStatus = "Delivered"
+	StatusFailed    RecipientStatus = "Failed"
+)
+
+// RecipientState is the delivery progress of one recipient.
+type RecipientState struct {
+	Address   string          `json:"address"`
+	Status    RecipientStatus `json:"status"`
+	Attempts  int             `json:"attempts,omitempty"`
+	NextRetry time.Time       `json:"next_retry,omitempty"`
+	LastError string          `json:"last_error,omitempty"`
+	Queue     string          `json:"queue,omitempty"`
+	// Reply is the final reply for a failed recipient (for the DSN).
+	Reply *delivery.Error `json:"reply,omitempty"`
+}
+
+// State is the delivery progress of a message.
+type State struct {
+	Recipients    []RecipientState `json:"recipients"`
+	DelayNotified bool             `json:"delay_notified,omitempty"`
+	Suspended     bool             `json:"suspended,omitempty"`
+	Poison        bool             `json:"poison,omitempty"`
+	Crashes       int              `json:"crashes,omitempty"`
+}
+
+// Settings are the retry and expiry rules (Exchange's Set-TransportConfig
+// and Set-TransportService values).
+type Settings struct {
+	// TransientFailureRetryInterval is the wait between the first quick retries.
+	TransientFailureRetryInterval time.Duration
+	// TransientFailureRetryAttempts is how many quick retries come first.
+	TransientFailureRetryAttempts int
+	// MessageRetryInterval is the wait between later retries.
+	MessageRetryInterval time.Duration
+	// MessageExpirationTimeout is how long a message may wait before it bounces.
+	MessageExpirationTimeout time.Duration
+	// DelayNotificationTimeout is when the sender is told once that delivery is late.
+	DelayNotificationTimeout time.Duration
+	// MaxConcurrencyPerQueue caps parallel deliveries per next hop.
+	MaxConcurrencyPerQueue int
+}
+
+// DefaultSettings are Exchange's defaults.
+func DefaultSettings() Settings {
+	return Settings{
+		TransientFailureRetryInterval: 5 * time.Minute,
+		TransientFailureRetryAttempts: 6,
+		MessageRetryInterval:          15 * time.Minute,
+		MessageExpirationTimeout:      48 * time.Hour,
+		DelayNotificationTimeout:      4 * time.Hour,
+		MaxConcurrencyPerQueue:        20,
+	}
+}
+
+// Route is where the router sends one recipient.
+type Route struct {
+	// Queue is the delivery queue's next hop ("Mailbox", a send connector
+	// name, a domain for DNS routing). Recipients with the same Queue share
+	// a delivery queue and are delivered together.
+	Queue string
+	// DeliveryType is Exchange's name: SmtpDeliveryToMailbox,
+	// SmartHostConnectorDelivery, DnsConnectorDelivery.
+	DeliveryType string
+	// Target delivers to this next hop.
+	Target delivery.Target
+	// Fail, when set, means the recipient cannot be routed: it bounces.
+	Fail *delivery.Error
+}
+
+// Router decides the next hop of a recipient (the categorizer).
+type Router interface {
+	Route(recipient string, size int64) Route
+}
+
+// Notifier builds a DSN for a message (nil when none is due) and is told
+// of each recipient's end. The manager queues the DSN like any message.
+type Notifier interface {
+	// DSN returns the DSN message for the given recipients, or nil.
+	DSN(env Envelope, original io.Reader, rcpts []RecipientState, delayed bool, now time.Time) []byte
+}
+
+// Manager runs the transport pipeline: it stores accepted messages, routes
+// their recipients, delivers them per next hop, retries transient
+// failures, expires and bounces.
+type Manager struct {
+	store    Store
+	log      *slog.Logger
+	settings atomic.Pointer[Settings]
+	router   atomic.Value // Router
+	notifier Notifier
+	now      func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	queues  map[string]*deliveryQueue
+	wake    chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	inflightDir string
+}
+
+type entry struct {
+	mu      sync.Mutex
+	env     Envelope
+	state   State
+	working int // work items in flight
+	done    bool
+}
+
+// Options configure a Manager.
+type Options struct {
+	Store    Store
+	Router   Router
+	Notifier Notifier
+	Settings Settings
+	Logger   *slog.Logger
+	// InflightDir, when set, holds a marker per message being delivered,
+	// so a message that was in flight in several crashes goes to the
+	// poison queue instead of taking the daemon down again.
+	InflightDir string
+	Now         func() time.Time
+}
+
+// NewManager loads the queue and starts delivering.
+func NewManager(o Options) (*Manager, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		store: o.Store, log: o.Logger, notifier: o.Notifier, now: o.Now,
+		entries: map[string]*entry{}, queues: map[string]*deliveryQueue{},
+		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, inflightDir: o.InflightDir,
+	}
+	s := o.Settings
+	m.settings.Store(&s)
+	m.router.Store(routerBox{o.Router})
+	if m.inflightDir != "" {
+		if err := os.MkdirAll(m.inflightDir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", m.inflightDir, err)
+		}
+	}
+	crashed := m.crashedMessages()
+	stored, err := o.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stored {
+		e := &entry{env: s.Envelope}
+		if s.State != nil {
+			e.state = *s.State
+		} else {
+			e.state = freshState(s.Envelope)
+		}
+		if crashed[e.env.ID] {
+			e.state.Crashes++
+			if e.state.Crashes >= 2 {
+				e.state.Poison = true
+				m.log.Error("message moved to the poison queue: it was being delivered during repeated crashes", "queue_id", e.env.ID)
+			}
+			o.Store.SaveState(e.env.ID, &e.state)
+		}
+		m.entries[e.env.ID] = e
+	}
+	if len(stored) > 0 {
+		m.log.Info("queue recovered", "messages", len(stored))
+	}
+	m.wg.Add(1)
+	go m.scheduler()
+	m.kick()
+	return m, nil
+}
+
+type routerBox struct{ Router }
+
+// SetRouter replaces the router (after a configuration change); queued
+// recipients are routed anew at their next attempt.
+func (m *Manager) SetRouter(r Router) { m.router.Store(routerBox{r}) }
+
+// SetSettings replaces the retry settings.
+func (m *Manager) SetSettings(s Settings) { m.settings.Store(&s); m.kick() }
+
+func (m *Manager) cfg() Settings { return *m.settings.Load() }
+
+func freshState(env Envelope) State {
+	st := State{Recipients: make([]RecipientState, len(env.Recipients))}
+	for i, r := range env.Recipients {
+		st.Recipients[i] = RecipientState{Address: r.Address, Status: StatusReady}
+	}
+	return st
+}
+
+func (m *Manager) crashedMessages() map[string]bool {
+	out := map[string]bool{}
+	if m.inflightDir == "" {
+		return out
+	}
+	entries, _ := os.ReadDir(m.inflightDir)
+	for _, e := range entries {
+		out[e.Name()] = true
+		os.Remove(filepath.Join(m.inflightDir, e.Name()))
+	}
+	return out
+}
+
+// Enqueue stores a message durably and schedules its delivery.
+func (m *Manager) Enqueue(ctx context.Context, env Envelope, body io.Reader) (string, error) {
+	if env.ReceivedAt.IsZero() {
+		env.ReceivedAt = m.now().UTC()
+	}
+	cr := &countingReader{r: body}
+	id, err := m.store.Enqueue(ctx, env, cr)
+	if err != nil {
+		return "", err
+	}
+	env.ID = id
+	env.Size = cr.n
+	e := &entry{env: env, state: freshState(env)}
+	m.mu.Lock()
+	m.entries[id] = e
+	m.mu.Unlock()
+	m.dispatch(e)
+	return id, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// dispatch routes the ready recipients of e and hands them to their queues.
+func (m *Manager) dispatch(e *entry) {
+	now := m.now()
+	router := m.router.Load().(routerBox).Router
+	groups := map[string][]int{}
+	routes := map[string]Route{}
+	var failed bool
+	e.mu.Lock()
+	if e.done || e.state.Suspended || e.state.Poison {
+		e.mu.Unlock()
+		return
+	}
+	for i := range e.state.Recipients {
+		r := &e.state.Recipients[i]
+		if r.Status != StatusReady && !(r.Status == StatusRetry && !r.NextRetry.After(now)) {
+			continue
+		}
+		rt := router.Route(r.Address, e.env.Size)
+		if rt.Fail != nil {
+			r.Status, r.Reply, r.LastError = StatusFailed, rt.Fail, rt.Fail.Error()
+			failed = true
+			continue
+		}
+		r.Status = StatusReady
+		r.Queue = rt.Queue
+		r.NextRetry = time.Time{}
+		groups[rt.Queue] = append(groups[rt.Queue], i)
+		routes[rt.Queue] = rt
+	}
+	e.working += len(groups)
+	e.mu.Unlock()
+	for q, idx := range groups {
+		m.queueFor(routes[q]).push(workItem{e: e, rcpts: idx, target: routes[q].Target})
+	}
+	if failed && len(groups) == 0 {
+		m.finishIfDone(e)
+	}
+}
+
+// kick wakes the scheduler.
+func (m *Manager) kick() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// scheduler retries due recipients, expires old messages and sends delay
+// notifications.
+func (m *Manager) scheduler() {
+	defer m.wg.Done()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.wake:
+		case <-t.C:
+		}
+		next := m.sweep()
+		wait := time.Second
+		if !next.IsZero() {
+			if d := time.Until(next); d < wait {
+				wait = max(d, 10*time.Millisecond)
+			}
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(wait)
+	}
+}
+
+// sweep runs one scheduling pass and returns the earliest future retry.
+func (m *Manager) sweep() time.Time {
+	now := m.now()
+	cfg := m.cfg()
+	m.mu.Lock()
+	list := make([]*entry, 0, len(m.entries))
+	for _, e := range m.entries {
+		list = append(list, e)
+	}
+	m.mu.Unlock()
+	var earliest time.Time
+	for _, e := range list {
+		e.mu.Lock()
+		if e.done || e.state.Suspended || e.state.Poison || e.working > 0 {
+			e.mu.Unlock()
+			continue
+		}
+		age := now.Sub(e.env.ReceivedAt)
+		expired := cfg.MessageExpirationTimeout > 0 && age > cfg.MessageExpirationTimeout
+		due, pending := false, false
+		for i := range e.state.Recipients {
+			r := &e.state.Recipients[i]
+			switch r.Status {
+			case StatusReady:
+				due, pending = true, true
+			case StatusRetry:
+				pending = true
+				if expired {
+					r.Status = StatusFailed
+					r.Reply = &delivery.Error{Code: 550, Enhanced: [3]int{4, 4, 7},
+						Message: fmt.Sprintf("Message expired: could not be delivered within %s; last error: %s", cfg.MessageExpirationTimeout, r.LastError)}
+					continue
+				}
+				if !r.NextRetry.After(now) {
+					due = true
+				} else if earliest.IsZero() || r.NextRetry.Before(earliest) {
+					earliest = r.NextRetry
+				}
+			}
+		}
+		delay := pending && !expired && !e.state.DelayNotified && cfg.DelayNotificationTimeout > 0 && age > cfg.DelayNotificationTimeout
+		if delay {
+			e.state.DelayNotified = true
+		}
+		e.mu.Unlock()
+		if expired {
+			m.finishIfDone(e)
+			continue
+		}
+		if delay {
+			m.notifyDelay(e)
+		}
+		if due {
+			m.dispatch(e)
+		}
+	}
+	return earliest
+}
+
+func (m *Manager) notifyDelay(e *entry) {
+	e.mu.Lock()
+	var late []RecipientState
+	for _, r := range e.state.Recipients {
+		if r.Status == StatusRetry || r.Status == StatusReady {
+			late = append(late, r)
+		}
+	}
+	st := e.state
+	e.mu.Unlock()
+	m.store.SaveState(e.env.ID, &st)
+	m.sendDSN(e.env, late, true)
+}
+
+func (m *Manager) sendDSN(env Envelope, rcpts []RecipientState, delayed bool) {
+	if m.notifier == nil || env.From == "" || len(rcpts) == 0 {
+		return // RFC 3461 section 6.2: never a DSN to the null sender
+	}
+	rc, err := m.store.Open(env.ID)
+	if err != nil {
+		m.log.Error("cannot read message for its DSN", "queue_id", env.ID, "err", err)
+		return
+	}
+	msg := m.notifier.DSN(env, rc, rcpts, delayed, m.now())
+	rc.Close()
+	if msg == nil {
+		return
+	}
+	dsnEnv := Envelope{From: "", Recipients: []Recipient{{Address: env.From}}, Source: "DSN", ReceivedAt: m.now().UTC()}
+	id, err := m.Enqueue(m.ctx, dsnEnv, strings.NewReader(string(msg)))
+	if err != nil {
+		m.log.Error("cannot queue DSN", "queue_id", env.ID, "err", err)
+		return
+	}
+	m.log.Info("DSN queued", "queue_id", env.ID, "dsn_id", id, "to", env.From, "delayed", delayed)
+}
+
+// finishIfDone removes a message whose recipients are all delivered or
+// failed, after queueing the DSN for the failed ones; otherwise it saves
+// the progress.
+func (m *Manager) finishIfDone(e *entry) {
+	e.mu.Lock()
+	if e.done || e.working > 0 {
+		e.mu.Unlock()
+		return
+	}
+	var failed []RecipientState
+	for _, r := range e.state.Recipients {
+		switch r.Status {
+		case StatusFailed:
+			failed = append(failed, r)
+		case StatusDelivered:
+		default:
+			st := e.state
+			e.mu.Unlock()
+			if err := m.store.SaveState(e.env.ID, &st); err != nil {
+				m.log.Error("cannot save delivery state", "queue_id", e.env.ID, "err", err)
+			}
+			m.kick()
+			return
+		}
+	}
+	e.done = true
+	env := e.env
+	e.mu.Unlock()
+	m.sendDSN(env, notifyFailures(env, failed), false)
+	if err := m.store.Remove(env.ID); err != nil {
+		m.log.Error("cannot remove finished message", "queue_id", env.ID, "err", err)
+	}
+	m.mu.Lock()
+	delete(m.entries, env.ID)
+	m.mu.Unlock()
+}
+
+// notifyFailures drops recipients that asked for no failure DSN (RFC 3461 NOTIFY).
+func notifyFailures(env Envelope, failed []RecipientState) []RecipientState {
+	var out []RecipientState
+	for _, r := range failed {
+		notify := ""
+		for _, er := range env.Recipients {
+			if er.Address == r.Address {
+				notify = strings.ToUpper(er.Notify)
+			}
+		}
+		if notify != "" && (strings.Contains(notify, "NEVER") || !strings.Contains(notify, "FAILURE")) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// ---- delivery queues ----
+
+type workItem struct {
+	e      *entry
+	rcpts  []int
+	target delivery.Target
+}
+
+// deliveryQueue is the queue of one next hop.
+type deliveryQueue struct {
+	m            *Manager
+	name         string
+	deliveryType string
+	mu           sync.Mutex
+	items        []workItem
+	active       int
+	lastError    string
+	lastErrorAt  time.Time
+	cond         chan struct{}
+}
+
+func (m *Manager) queueFor(rt Route) *deliveryQueue {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q, ok := m.queues[rt.Queue]
+	if !ok {
+		q = &deliveryQueue{m: m, name: rt.Queue, deliveryType: rt.DeliveryType, cond: make(chan struct{}, 1)}
+		m.queues[rt.Queue] = q
+		n := m.cfg().MaxConcurrencyPerQueue
+		if n <= 0 {
+			n = 1
+		}
+		for range n {
+			m.wg.Add(1)
+			go q.worker()
+		}
+	}
+	return q
+}
+
+func (q *deliveryQueue) push(it workItem) {
+	q.mu.Lock()
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	select {
+	case q.cond <- struct{}{}:
+	default:
+	}
+}
+
+func (q *deliveryQueue) pop() (workItem, bool, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return workItem{}, false, 0
+	}
+	it := q.items[0]
+	q.items[0] = workItem{}
+	q.items = q.items[1:]
+	q.active++
+	return it, true, len(q.items)
+}
+
+func (q *deliveryQueue) worker() {
+	defer q.m.wg.Done()
+	for {
+		it, ok, left := q.pop()
+		if !ok {
+			select {
+			case <-q.m.ctx.Done():
+				return
+			case <-q.cond:
+				continue
+			}
+		}
+		if left > 0 { // pass the signal on to a sibling
+			select {
+			case q.cond <- struct{}{}:
+			default:
+			}
+		}
+		q.m.deliver(q, it)
+		q.mu.Lock()
+		q.active--
+		q.mu.Unlock()
+	}
+}
+
+// deliver runs one delivery attempt and records the results.
+func (m *Manager) deliver(q *deliveryQueue, it workItem) {
+	e := it.e
+	e.mu.Lock()
+	id := e.env.ID
+	addrs := make([]string, len(it.rcpts))
+	for i, idx := range it.rcpts {
+		addrs[i] = e.state.Recipients[idx].Address
+	}
+	msg := &delivery.Message{ID: id, From: e.env.From, Size: e.env.Size,
+		Open: func() (io.ReadCloser, error) { return m.store.Open(id) }}
+	e.mu.Unlock()
+
+	var marker string
+	if m.inflightDir != "" {
+		marker = filepath.Join(m.inflightDir, id)
+		if f, err := os.Create(marker); err == nil {
+			f.Close()
+		}
+	}
+	results := m.safeDeliver(it.target, msg, addrs)
+	if marker != "" {
+		os.Remove(marker)
+	}
+
+	now := m.now()
+	cfg := m.cfg()
+	byAddr := map[string]error{}
+	for _, r := range results {
+		byAddr[strings.ToLower(r.Recipient)] = r.Err
+	}
+	e.mu.Lock()
+	var lastErr string
+	for _, idx := range it.rcpts {
+		r := &e.state.Recipients[idx]
+		err, ok := byAddr[strings.ToLower(r.Address)]
+		if !ok {
+			err = delivery.Temporary([3]int{4, 3, 0}, "no result from the delivery target")
+		}
+		r.Attempts++
+		switch {
+		case err == nil:
+			r.Status, r.LastError = StatusDelivered, ""
+		case delivery.IsPermanent(err):
+			de := err.(*delivery.Error)
+			r.Status, r.Reply, r.LastError = StatusFailed, de, de.Error()
+		default:
+			r.Status, r.LastError = StatusRetry, err.Error()
+			lastErr = err.Error()
+			wait := cfg.MessageRetryInterval
+			if r.Attempts <= cfg.TransientFailureRetryAttempts {
+				wait = cfg.TransientFailureRetryInterval
+			}
+			r.NextRetry = now.Add(wait)
+		}
+	}
+	e.working--
+	e.mu.Unlock()
+	q.mu.Lock()
+	if lastErr != "" {
+		q.lastError, q.lastErrorAt = lastErr, now
+	} else {
+		q.lastError = ""
+	}
+	q.mu.Unlock()
+	if lastErr != "" {
+		m.log.Warn("delivery deferred", "queue_id", id, "queue", q.name, "err", lastErr)
+	}
+	m.finishIfDone(e)
+}
+
+// safeDeliver calls the target and turns a panic into a transient failure,
+// marking the message poison after repeated panics.
+func (m *Manager) safeDeliver(t delivery.Target, msg *delivery.Message, addrs []string) (res []delivery.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.log.Error("delivery crashed", "queue_id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			m.mu.Lock()
+			e := m.entries[msg.ID]
+			m.mu.Unlock()
+			if e != nil {
+				e.mu.Lock()
+				e.state.Crashes++
+				if e.state.Crashes >= 2 {
+					e.state.Poison = true
+				}
+				e.mu.Unlock()
+			}
+			res = nil
+			for _, a := range addrs {
+				res = append(res, delivery.Result{Recipient: a, Err: delivery.Temporary([3]int{4, 3, 0}, "internal error while delivering")})
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(m.ctx, 30*time.Minute)
+	defer cancel()
+	return t.Deliver(ctx, msg, addrs)
+}
+
+// Close stops delivering; queued messages stay on disk.
+func (m *Manager) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+// ---- inspection and operations (Get-Queue, Get-Message, ...) ----
+
+// QueueInfo describes one delivery queue as Get-Queue shows it.
+type QueueInfo struct {
+	Identity      string
+	DeliveryType  string
+	NextHopDomain string
+	Status        string
+	MessageCount  int
+	LastError     string
+	NextRetryTime time.Time
+}
+
+// MessageInfo describes one queued message as Get-Message shows it.
+type MessageInfo struct {
+	Identity       string
+	FromAddress    string
+	Recipients     []RecipientState
+	Status         string
+	Size           int64
+	DateReceived   time.Time
+	Queue          []string
+	LastError      string
+	Subject        string
+	SourceIP       string
+	NextRetryTime  time.Time
+	RetryCount     int
+	ExpirationTime time.Time
+}
+
+// Queues lists the delivery queues with their counts, plus Poison when it
+// holds messages.
+func (m *Manager) Queues() []QueueInfo {
+	m.mu.Lock()
+	qs := make(map[string]*deliveryQueue, len(m.queues))
+	for k, v := range m.queues {
+		qs[k] = v
+	}
+	entries := make([]*entry, 0, len(m.entries))
+	for _, e := range m.entries {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
+	counts := map[string]int{}
+	retry := map[string]time.Time{}
+	poison := 0
+	for _, e := range entries {
+		e.mu.Lock()
+		if e.state.Poison {
+			poison++
+			e.mu.Unlock()
+			continue
+		}
+		seen := map[string]bool{}
+		for _, r := range e.state.Recipients {
+			if r.Status == StatusDelivered || r.Status == StatusFailed || r.Queue == "" || seen[r.Queue] {
+				continue
+			}
+			seen[r.Queue] = true
+			counts[r.Queue]++
+			if r.Status == StatusRetry && (retry[r.Queue].IsZero() || r.NextRetry.Before(retry[r.Queue])) {
+				retry[r.Queue] = r.NextRetry
+			}
+		}
+		e.mu.Unlock()
+	}
+	var out []QueueInfo
+	for name, q := range qs {
+		q.mu.Lock()
+		status := "Ready"
+		switch {
+		case q.active > 0:
+			status = "Active"
+		case !retry[name].IsZero() && q.lastError != "":
+			status = "Retry"
+		}
+		out = append(out, QueueInfo{Identity: name, DeliveryType: q.deliveryType, NextHopDomain: name, Status: status,
+			MessageCount: counts[name], LastError: q.lastError, NextRetryTime: retry[name]})
+		q.mu.Unlock()
+	}
+	if poison > 0 {
+		out = append(out, QueueInfo{Identity: "Poison", DeliveryType: "Poison", NextHopDomain: "Poison Message", Status: "Ready", MessageCount: poison})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
+	return out
+}
+
+// Messages lists queued messages, optionally only those with a recipient in queue.
+func (m *Manager) Messages(queue string) []MessageInfo {
+	cfg := m.cfg()
+	m.mu.Lock()
+	entries := make([]*entry, 0, len(m.entries))
+	for _, e := range m.entries {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
+	var out []MessageInfo
+	for _, e := range entries {
+		e.mu.Lock()
+		info := MessageInfo{Identity: e.env.ID, FromAddress: e.env.From, Size: e.env.Size, DateReceived: e.env.ReceivedAt,
+			Subject: e.env.Subject, SourceIP: e.env.RemoteAddr, ExpirationTime: e.env.ReceivedAt.Add(cfg.MessageExpirationTimeout)}
+		info.Recipients = append(info.Recipients, e.state.Recipients...)
+		status := "Ready"
+		qset := map[string]bool{}
+		for _, r := range e.state.Recipients {
+			if r.Queue != "" && r.Status != StatusDelivered && r.Status != StatusFailed {
+				qset[r.Queue] = true
+			}
+			if r.Status == StatusRetry {
+				status = "Retry"
+				info.LastError = r.LastError
+				info.NextRetryTime = r.NextRetry
+			}
+			info.RetryCount = max(info.RetryCount, r.Attempts)
+		}
+		switch {
+		case e.state.Poison:
+			status = "PendingRemove"
+			qset = map[string]bool{"Poison": true}
+		case e.state.Suspended:
+			status = "Suspended"
+		case e.working > 0:
+			status = "Active"
+		}
+		info.Status = status
+		for q := range qset {
+			info.Queue = append(info.Queue, q)
+		}
+		sort.Strings(info.Queue)
+		e.mu.Unlock()
+		if queue != "" && !containsFold(info.Queue, queue) {
+			continue
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
+	return out
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Retry makes every waiting recipient in queues matching match due now
+// (Retry-Queue). It returns how many queues matched.
+func (m *Manager) Retry(match func(queue string) bool) int {
+	m.mu.Lock()
+	n := 0
+	for name := range m.queues {
+		if match(name) {
+			n++
+		}
+	}
+	entries := make([]*entry, 0, len(m.entries))
+	for _, e := range m.entries {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
+	now := m.now()
+	for _, e := range entries {
+		e.mu.Lock()
+		for i := range e.state.Recipients {
+			r := &e.state.Recipients[i]
+			if r.Status == StatusRetry && match(r.Queue) {
+				r.NextRetry = now
+			}
+		}
+		e.mu.Unlock()
+	}
+	m.kick()
+	return n
+}
+
+// ErrNoSuchMessage is returned for an unknown queue id.
+var ErrNoSuchMessage = errors.New("no such message in the queue")
+
+func (m *Manager) entry(id string) (*entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoSuchMessage, id)
+	}
+	return e, nil
+}
+
+// Suspend stops delivery of a message until Resume.
+func (m *Manager) Suspend(id string) error {
+	e, err := m.entry(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.state.Suspended = true
+	st := e.state
+	e.mu.Unlock()
+	return m.store.SaveState(id, &st)
+}
+
+// Resume restarts delivery of a suspended (or poison) message now.
+func (m *Manager) Resume(id string) error {
+	e, err := m.entry(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.state.Suspended, e.state.Poison, e.state.Crashes = false, false, 0
+	for i := range e.state.Recipients {
+		if e.state.Recipients[i].Status == StatusRetry {
+			e.state.Recipients[i].NextRetry = m.now()
+		}
+	}
+	st := e.state
+	e.mu.Unlock()
+	if err := m.store.SaveState(id, &st); err != nil {
+		return err
+	}
+	m.dispatch(e)
+	return nil
+}
+
+// Remove deletes a message from the queue; withNDR sends the sender a
+// failure DSN for the recipients not yet delivered (Remove-Message -WithNDR).
+func (m *Manager) Remove(id string, withNDR bool) error {
+	e, err := m.entry(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if e.done {
+		e.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrNoSuchMessage, id)
+	}
+	var pending []RecipientState
+	for i := range e.state.Recipients {
+		r := &e.state.Recipients[i]
+		if r.Status != StatusDelivered && r.Status != StatusFailed {
+			r.Status = StatusFailed
+			r.Reply = &delivery.Error{Code: 550, Enhanced: [3]int{5, 3, 0}, Message: "Message deleted by an administrator"}
+			pending = append(pending, *r)
+		}
+	}
+	e.done = true
+	env := e.env
+	e.mu.Unlock()
+	if withNDR {
+		m.sendDSN(env, pending, false)
+	}
+	m.mu.Lock()
+	delete(m.entries, id)
+	m.mu.Unlock()
+	return m.store.Remove(id)
+}
+
+// Len returns the number of queued messages.
+func (m *Manager) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
+}
+
+// HeaderOf reads the header section of a stored message (for DSN checks).
+func HeaderOf(r io.Reader) textproto.MIMEHeader {
+	h, _ := textproto.NewReader(bufio.NewReader(io.LimitReader(r, 256<<10))).ReadMIMEHeader()
+	return h
+}
