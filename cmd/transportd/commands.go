@@ -91,12 +91,44 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 		case "remove":
 			return m.RemoveCert(thumb)
 		}
+	case "sendconnector":
+		switch verb {
+		case "get":
+			recs, err := m.GetSendConnectors(identity)
+			return show(out, recs, identity != "", err, "Identity", "AddressSpaces", "SmartHosts", "Enabled")
+		case "set":
+			n, err := m.SetSendConnectors(identity, ps, readPw)
+			return changed(out, n, "send connector", err)
+		case "new":
+			if identity != "" {
+				ps = append(ps, manage.Param{Name: "Name", Value: identity})
+			}
+			rec, err := m.NewSendConnector(ps, readPw)
+			return show(out, []manage.Record{rec}, true, err)
+		case "remove":
+			n, err := m.RemoveSendConnectors(identity)
+			return removed(out, n, "send connector", err)
+		}
+	case "transportconfig":
+		switch verb {
+		case "get":
+			rec, err := m.GetTransportConfig()
+			return show(out, []manage.Record{rec}, true, err)
+		case "set":
+			if err := m.SetTransportConfig(ps); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "Changed the transport configuration. A running transportd applies the change within seconds.")
+			return nil
+		}
+	case "queue", "message":
+		return queueCommand(m, noun, verb, identity, ps, out)
 	default:
-		nouns := []string{"connector", "cert", "accepteddomain", "mailbox"}
+		nouns := []string{"connector", "sendconnector", "cert", "accepteddomain", "mailbox", "transportconfig", "queue", "message"}
 		if s := manage.Closest(nouns, noun); s != "" {
 			return fmt.Errorf("unknown command %q; did you mean %q?", noun, s)
 		}
-		return fmt.Errorf("unknown command %q (use connector, cert, accepteddomain or mailbox)", noun)
+		return fmt.Errorf("unknown command %q (use %s)", noun, strings.Join(nouns, ", "))
 	}
 	return fmt.Errorf("unknown action %q for %s", verb, noun)
 }

@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -44,9 +45,17 @@ type Directory interface {
 	MaySendAs(user, address string) bool
 }
 
+// Queue takes accepted messages: Enqueue returns only when the message is
+// on stable storage.
+type Queue interface {
+	// NewID reserves the queue id, so that our Received header can name it.
+	NewID() string
+	Enqueue(ctx context.Context, env queue.Envelope, body io.Reader) (string, error)
+}
+
 // Deps are the parts the server works with.
 type Deps struct {
-	Queue     queue.Store
+	Queue     Queue
 	Certs     *certs.Store
 	Directory Directory
 	Logger    *slog.Logger
@@ -216,6 +225,7 @@ func (s *Server) newConnServer(st *state, rc *connector.ReceiveConnector) *connS
 	srv.MaxRecipients = rc.MaxRecipientsPerMessage
 	srv.MaxLineLength = 0        // the shim bounds command lines; data lines of any length stream to disk
 	srv.AllowInsecureAuth = true // the session decides when AUTH is offered (BasicAuthRequireTLS)
+	srv.EnableDSN = true         // RFC 3461 NOTIFY, ORCPT, RET, ENVID
 	srv.ReadTimeout = rc.ConnectionInactivityTimeout.Duration()
 	srv.WriteTimeout = rc.ConnectionInactivityTimeout.Duration()
 	srv.ErrorLog = slogLogger{s.deps.Logger.With("connector", rc.Name)}

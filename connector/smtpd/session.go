@@ -42,6 +42,7 @@ type session struct {
 	from       string
 	hasFrom    bool
 	rcpts      []queue.Recipient
+	rcptNotify map[string]string
 	refusedAny bool
 }
 
@@ -160,7 +161,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 				Message: fmt.Sprintf("Message submission rate for this client has exceeded the configured limit (%d per minute)", int(lim))}
 		}
 	}
-	s.from, s.hasFrom, s.rcpts = from, true, nil
+	s.from, s.hasFrom, s.rcpts, s.rcptNotify = from, true, nil, nil
 	return nil
 }
 
@@ -193,6 +194,17 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return smtpErr(ref)
 	}
 	s.rcpts = append(s.rcpts, queue.Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
+	if opts != nil && len(opts.Notify) > 0 {
+		// RFC 3461 section 4.1: NOTIFY decides which DSNs the sender gets.
+		if s.rcptNotify == nil {
+			s.rcptNotify = map[string]string{}
+		}
+		var parts []string
+		for _, n := range opts.Notify {
+			parts = append(parts, string(n))
+		}
+		s.rcptNotify[addr.String()] = strings.Join(parts, ",")
+	}
 	return nil
 }
 
@@ -204,9 +216,12 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
 	norm := newNormalizer(r, int64(s.rc.MaxHeaderSize), s.rc.MaxHopCount)
-	received := s.receivedHeader()
+	id := s.srv.deps.Queue.NewID()
+	received := s.receivedHeader(id)
 	body := io.MultiReader(strings.NewReader(received), norm)
 	env := queue.Envelope{
+		ID:            id,
+		Source:        "SMTP",
 		From:          s.from,
 		Recipients:    s.rcpts,
 		Connector:     s.rc.Name,
@@ -216,6 +231,11 @@ func (s *session) Data(r io.Reader) error {
 		TLS:           s.shim.TLS() != nil,
 		ReceivedAt:    time.Now().UTC(),
 		MaxMessageLen: int64(s.rc.MaxMessageSize),
+	}
+	if len(s.rcpts) > 0 && s.rcptNotify != nil {
+		for i := range env.Recipients {
+			env.Recipients[i].Notify = s.rcptNotify[env.Recipients[i].Address]
+		}
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, 5*time.Minute)
 	defer cancel()
@@ -241,7 +261,7 @@ func (s *session) Data(r io.Reader) error {
 
 // receivedHeader builds our trace header with the protocol keywords of
 // RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA).
-func (s *session) receivedHeader() string {
+func (s *session) receivedHeader(id string) string {
 	proto := "ESMTP"
 	if s.shim.TLS() != nil {
 		proto += "S"
@@ -257,8 +277,8 @@ func (s *session) receivedHeader() string {
 	if st := s.shim.TLS(); st != nil {
 		tlsInfo = fmt.Sprintf(" (version=%s cipher=%s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
 	}
-	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd) with %s%s\r\n\tvia %s; %s\r\n",
-		sanitizeHeader(helo), s.remote.Addr(), s.rc.Fqdn, proto, tlsInfo, sanitizeHeader(s.rc.Name),
+	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd) with %s%s\r\n\tvia %s id %s; %s\r\n",
+		sanitizeHeader(helo), s.remote.Addr(), s.rc.Fqdn, proto, tlsInfo, sanitizeHeader(s.rc.Name), id,
 		time.Now().Format(time.RFC1123Z))
 }
 
@@ -273,7 +293,7 @@ func sanitizeHeader(s string) string {
 
 // Reset discards the current transaction.
 func (s *session) Reset() {
-	s.from, s.hasFrom, s.rcpts = "", false, nil
+	s.from, s.hasFrom, s.rcpts, s.rcptNotify = "", false, nil, nil
 }
 
 // Logout ends the session.

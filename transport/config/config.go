@@ -19,6 +19,7 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
+	"github.com/transportd/transportd/transport/sendconnector"
 )
 
 // EnvConfig is the environment variable that names the config file when
@@ -71,6 +72,10 @@ type Config struct {
 	Server Server `yaml:"Server"`
 	// ReceiveConnectors are the receive connectors.
 	ReceiveConnectors []connector.ReceiveConnector `yaml:"ReceiveConnectors"`
+	// Transport holds the retry, expiry and delivery settings.
+	Transport TransportConfig `yaml:"Transport"`
+	// SendConnectors are the ways out: smart hosts or MX lookup, by address space.
+	SendConnectors []sendconnector.SendConnector `yaml:"SendConnectors"`
 	// AcceptedDomains are the domains we accept mail for.
 	AcceptedDomains []AcceptedDomain `yaml:"AcceptedDomains"`
 	// Mailboxes live in DataDir()/mailboxes.yaml, not in the config file.
@@ -112,6 +117,7 @@ func (c *Config) DomainTable() (*domains.Table, error) {
 func Defaults(fqdn string) *Config {
 	c := &Config{
 		Server:            Server{Name: connector.ShortHostName(fqdn), Fqdn: fqdn},
+		Transport:         DefaultTransportConfig(),
 		ReceiveConnectors: connector.Defaults(fqdn),
 	}
 	if _, dom, ok := strings.Cut(fqdn, "."); ok && dom != "" {
@@ -128,6 +134,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("Server.Fqdn: %w", err))
 	}
 	if err := connector.ValidateSet(c.ReceiveConnectors); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Transport.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := sendconnector.ValidateSet(c.SendConnectors); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := c.DomainTable(); err != nil {

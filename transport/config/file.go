@@ -20,6 +20,7 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/transport/durable"
+	"github.com/transportd/transportd/transport/sendconnector"
 )
 
 const fileHeader = `# transportd configuration. Parameter names are Exchange's (Set-ReceiveConnector,
@@ -65,9 +66,9 @@ func read(abs string) (*Config, error) {
 	}
 	for key := range v.AllSettings() {
 		switch key {
-		case "server", "receiveconnectors", "accepteddomains":
+		case "server", "transport", "receiveconnectors", "sendconnectors", "accepteddomains":
 		default:
-			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, ReceiveConnectors, AcceptedDomains)", abs, key)
+			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains)", abs, key)
 		}
 	}
 	rawConns, err := list(v.Get("receiveconnectors"), "ReceiveConnectors")
@@ -84,6 +85,21 @@ func read(abs string) (*Config, error) {
 		}
 		rc.Normalize()
 		c.ReceiveConnectors = append(c.ReceiveConnectors, rc)
+	}
+	c.Transport = DefaultTransportConfig()
+	if err := decode(v.Get("transport"), &c.Transport, "Transport"); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	rawSend, err := list(v.Get("sendconnectors"), "SendConnectors")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	for i, raw := range rawSend {
+		sc := sendconnector.New("")
+		if err := decode(raw, &sc, fmt.Sprintf("SendConnectors[%d]", i)); err != nil {
+			return nil, fmt.Errorf("%s: %w", abs, err)
+		}
+		c.SendConnectors = append(c.SendConnectors, sc)
 	}
 	rawDomains, err := list(v.Get("accepteddomains"), "AcceptedDomains")
 	if err != nil {

@@ -237,6 +237,14 @@ func (m *Manager) crashedMessages() map[string]bool {
 	return out
 }
 
+// NewID reserves a queue id for a message about to be enqueued.
+func (m *Manager) NewID() string {
+	if d, ok := m.store.(interface{ NewID() string }); ok {
+		return d.NewID()
+	}
+	return fmt.Sprintf("%X", time.Now().UnixNano())
+}
+
 // Enqueue stores a message durably and schedules its delivery.
 func (m *Manager) Enqueue(ctx context.Context, env Envelope, body io.Reader) (string, error) {
 	if env.ReceivedAt.IsZero() {
@@ -289,6 +297,7 @@ func (m *Manager) dispatch(e *entry) {
 		if rt.Fail != nil {
 			r.Status, r.Reply, r.LastError = StatusFailed, rt.Fail, rt.Fail.Error()
 			failed = true
+			m.log.Warn("recipient cannot be routed", "queue_id", e.env.ID, "rcpt", r.Address, "reason", rt.Fail.Error())
 			continue
 		}
 		r.Status = StatusReady
@@ -627,9 +636,11 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 		switch {
 		case err == nil:
 			r.Status, r.LastError = StatusDelivered, ""
+			m.log.Debug("delivered", "queue_id", id, "queue", q.name, "rcpt", r.Address)
 		case delivery.IsPermanent(err):
 			de := err.(*delivery.Error)
 			r.Status, r.Reply, r.LastError = StatusFailed, de, de.Error()
+			m.log.Warn("delivery failed", "queue_id", id, "queue", q.name, "rcpt", r.Address, "reason", de.Error())
 		default:
 			r.Status, r.LastError = StatusRetry, err.Error()
 			lastErr = err.Error()

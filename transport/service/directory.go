@@ -98,3 +98,13 @@ func (l *liveDirectory) MaySendAs(user, address string) bool {
 	m, ok := l.cur.Load().byAddr[strings.ToLower(address)]
 	return ok && strings.EqualFold(m.PrimarySmtpAddress, user)
 }
+
+// resolveFolder maps a recipient to its mailbox folder: the lower-cased
+// primary SMTP address (Dovecot's %u when users log in with it).
+func (l *liveDirectory) resolveFolder(address string) (string, bool) {
+	m, ok := l.cur.Load().byAddr[strings.ToLower(address)]
+	if !ok {
+		return "", false
+	}
+	return strings.ToLower(m.PrimarySmtpAddress), true
+}

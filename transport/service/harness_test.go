@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -15,19 +16,24 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/credentials"
 	"github.com/transportd/transportd/policies/iprange"
 	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/sendconnector"
 	"github.com/transportd/transportd/transport/value"
 )
 
 // testDaemon is a real transportd on loopback ports.
 type testDaemon struct {
 	t       *testing.T
+	sink    *sink
 	svc     *Service
 	cfgPath string
 	port25  int // stands in for 25 (Default Frontend)
@@ -61,6 +67,7 @@ func startDaemon(t *testing.T, mutate func(c *config.Config, d *testDaemon)) *te
 		t.Fatal(err)
 	}
 	c.Server.Fqdn = "mail.contoso.com"
+	c.Server.Name = "MAIL"
 	c.ReceiveConnectors = connector.Defaults("mail.contoso.com")
 	for i := range c.ReceiveConnectors {
 		rc := &c.ReceiveConnectors[i]
@@ -81,6 +88,16 @@ func startDaemon(t *testing.T, mutate func(c *config.Config, d *testDaemon)) *te
 		t.Fatal(err)
 	}
 	c.Mailboxes = []config.Mailbox{{Name: "alice", PrimarySmtpAddress: "alice@contoso.com", Enabled: true, PasswordHash: hash}}
+	// Everything that is not local leaves through a smart host: an SMTP
+	// server in the test on loopback.
+	d.sink = startSink(t)
+	out := sendconnector.New("Outbound")
+	out.AddressSpaces = mustSpaces("*")
+	out.SmartHosts = mustSmartHosts(d.sink.addr)
+	out.DNSRoutingEnabled = false
+	c.SendConnectors = []sendconnector.SendConnector{out}
+	c.Transport.TransientFailureRetryInterval = value.TimeSpan(100 * time.Millisecond)
+	c.Transport.MessageRetryInterval = value.TimeSpan(200 * time.Millisecond)
 	if mutate != nil {
 		mutate(c, d)
 	}
@@ -257,18 +274,164 @@ func (c *client) close() {
 	c.conn.Close()
 }
 
-// queued returns the stored message for the queue id in a 250 reply.
+// queued finds the message with the queue id of a 250 reply wherever the
+// pipeline has taken it: still in the queue, at the smart host, or in a
+// Maildir (where line endings are LF, as Maildir wants).
 func (d *testDaemon) queued(reply string) string {
 	d.t.Helper()
 	i, j := strings.Index(reply, "<"), strings.Index(reply, ">")
 	if i < 0 || j < i {
 		d.t.Fatalf("no queue id in %q", reply)
 	}
-	data, err := os.ReadFile(filepath.Join(d.svc.Config().DataDir(), "queue", "msg", reply[i+1:j]+".eml"))
-	if err != nil {
-		d.t.Fatalf("queued message: %v", err)
+	id := reply[i+1 : j]
+	mark := "id " + id + ";"
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m, ok := d.sink.find(mark); ok {
+			return m.data
+		}
+		if found := d.findInMaildirs(mark); found != "" {
+			return found
+		}
+		if rc, err := d.svc.Store().Open(id); err == nil {
+			data, _ := io.ReadAll(rc)
+			rc.Close()
+			return string(data)
+		}
+		time.Sleep(10 * time.Millisecond) // polling three places the message may be
 	}
-	return string(data)
+	d.t.Fatalf("message %s not found in the queue, at the smart host or in a Maildir", id)
+	return ""
+}
+
+// findInMaildirs returns the first delivered Maildir file containing mark.
+func (d *testDaemon) findInMaildirs(mark string) string {
+	root := filepath.Join(d.svc.Config().DataDir(), "mailboxes")
+	var found string
+	filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.Contains(p, string(filepath.Separator)+"new"+string(filepath.Separator)) {
+			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), mark) {
+				found = string(b)
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// delivered waits for the message of a 250 reply in a Maildir.
+func (d *testDaemon) delivered(reply string) string {
+	d.t.Helper()
+	i, j := strings.Index(reply, "<"), strings.Index(reply, ">")
+	mark := "id " + reply[i+1:j] + ";"
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if found := d.findInMaildirs(mark); found != "" {
+			return found
+		}
+		time.Sleep(10 * time.Millisecond) // polling the Maildir as a mail client would
+	}
+	d.t.Fatalf("message %s never reached a Maildir", reply)
+	return ""
+}
+
+// sink is a smart host in the test: a real go-smtp server on loopback that
+// keeps what it receives.
+type sink struct {
+	addr string
+	mu   sync.Mutex
+	msgs []sinkMsg
+	got  chan sinkMsg
+	// fail, when set, answers RCPT for matching recipients with this error.
+	fail func(rcpt string) error
+}
+
+type sinkMsg struct {
+	from string
+	to   []string
+	data string
+}
+
+func startSink(t *testing.T) *sink {
+	t.Helper()
+	s := &sink{got: make(chan sinkMsg, 1000)}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
+	srv.Domain = "smarthost.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+func (s *sink) find(mark string) (sinkMsg, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.msgs {
+		if strings.Contains(m.data, mark) {
+			return m, true
+		}
+	}
+	return sinkMsg{}, false
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.msgs)
+}
+
+type sinkSession struct {
+	s   *sink
+	cur sinkMsg
+}
+
+func (ss *sinkSession) Reset()        { ss.cur = sinkMsg{} }
+func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	ss.cur.from = from
+	return nil
+}
+func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if ss.s.fail != nil {
+		if err := ss.s.fail(to); err != nil {
+			return err
+		}
+	}
+	ss.cur.to = append(ss.cur.to, to)
+	return nil
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.cur.data = string(b)
+	ss.s.mu.Lock()
+	ss.s.msgs = append(ss.s.msgs, ss.cur)
+	ss.s.mu.Unlock()
+	ss.s.got <- ss.cur
+	return nil
+}
+
+func mustSpaces(s string) sendconnector.AddressSpaces {
+	v, err := sendconnector.ParseAddressSpaces(s)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func mustSmartHosts(s string) sendconnector.SmartHosts {
+	var v sendconnector.SmartHosts
+	if err := v.UnmarshalText([]byte("[" + strings.Replace(s, ":", "]:", 1))); err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func leafOf(st *tls.ConnectionState) *x509.Certificate { return st.PeerCertificates[0] }

@@ -95,9 +95,10 @@ func TestInteropMsmtp(t *testing.T) {
 	if !strings.Contains(string(log), "exitcode=EX_OK") {
 		t.Fatalf("msmtp log: %s", log)
 	}
-	envs, err := d.svc.Queue().List()
-	if err != nil || len(envs) != 1 || envs[0].AuthUser != "alice@contoso.com" || envs[0].Recipients[0].Address != "friend@example.org" || !envs[0].TLS {
-		t.Fatalf("queue after msmtp: %+v %v", envs, err)
+	got := waitSink(t, d.sink)
+	if got.from != "alice@contoso.com" || len(got.to) != 1 || got.to[0] != "friend@example.org" ||
+		!strings.Contains(got.data, "with ESMTPSA") || !strings.Contains(got.data, "Hello from msmtp with bare LF line endings.\r\n") {
+		t.Fatalf("smart host got %+v", got)
 	}
 }
 
@@ -125,4 +126,15 @@ func TestInteropSwaksRelayByIPRange(t *testing.T) {
 	if err == nil || !strings.Contains(out, "220 mail.contoso.com") || !strings.Contains(out, "550 5.7.54") {
 		t.Fatalf("relay from 127.0.0.1 must be refused (err %v):\n%s", err, out)
 	}
+}
+
+func waitSink(t *testing.T, s *sink) sinkMsg {
+	t.Helper()
+	select {
+	case m := <-s.got:
+		return m
+	case <-time.After(15 * time.Second):
+		t.Fatal("nothing reached the smart host")
+	}
+	return sinkMsg{}
 }

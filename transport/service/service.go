@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,21 +21,28 @@ import (
 	"github.com/transportd/transportd/connector/smtpd"
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/control"
+	"github.com/transportd/transportd/transport/delivery"
+	"github.com/transportd/transportd/transport/mailbox"
 	"github.com/transportd/transportd/transport/queue"
 )
 
 // Service is a running transportd.
 type Service struct {
-	path   string
-	log    *slog.Logger
-	certs  *certs.Store
-	queue  *queue.Disk
-	dir    *liveDirectory
-	smtp   *smtpd.Server
-	cfg    *config.Config
-	cfgMu  sync.Mutex
-	gen    int
-	reload chan struct{}
+	path    string
+	log     *slog.Logger
+	certs   *certs.Store
+	store   *queue.Disk
+	queue   *queue.Manager
+	dir     *liveDirectory
+	smtp    *smtpd.Server
+	cfg     *config.Config
+	cfgMu   sync.Mutex
+	gen     int
+	reload  chan struct{}
+	router  *router
+	mailbox *mailbox.Maildir
+	control *control.Server
 
 	// OnReload, when set before Run, is called after every reload attempt
 	// with the configuration generation and the error, if any.
@@ -61,21 +69,82 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		log.Info("created a self-signed certificate for STARTTLS, as Exchange setup does; import a CA-issued one for clients (transportd cert import)",
 			"thumbprint", cert.Thumbprint, "subject", cert.Subject)
 	}
-	q, err := queue.OpenDisk(filepath.Join(cfg.DataDir(), "queue"))
+	if err := makePickupDirs(cfg); err != nil {
+		return nil, err
+	}
+	disk, err := queue.OpenDisk(filepath.Join(cfg.DataDir(), "queue"))
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{path: cfg.Path(), log: log, certs: store, queue: q, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1)}
+	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1)}
 	s.dir.set(cfg)
+	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
+	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), log)
+	if err != nil {
+		disk.Close()
+		return nil, err
+	}
+	s.router = rt
+	s.queue, err = queue.NewManager(queue.Options{
+		Store: disk, Router: rt, Settings: settingsOf(cfg), Logger: log.With("component", "queue"),
+		Notifier:    &notifier{fqdn: cfg.Server.Fqdn, postmaster: postmasterOf(cfg), settings: settingsOf(cfg), log: log},
+		InflightDir: filepath.Join(cfg.DataDir(), "queue", "inflight"),
+	})
+	if err != nil {
+		disk.Close()
+		return nil, err
+	}
 	s.smtp = smtpd.New(smtpd.Deps{
-		Queue: q, Certs: store, Directory: s.dir, Logger: log,
+		Queue: s.queue, Certs: store, Directory: s.dir, Logger: log,
 		Limiter: limits.NewConnLimiter(), Rates: limits.NewRateLimiter(time.Now),
 	})
+	s.control, err = control.Listen(filepath.Join(cfg.DataDir(), control.SocketName), s.handleControl, log)
+	if err != nil {
+		s.queue.Close()
+		disk.Close()
+		return nil, err
+	}
 	if err := s.apply(cfg); err != nil {
 		s.smtp.Close()
+		s.queue.Close()
+		disk.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// mailboxTarget is Maildir delivery, or LMTP when the config names a server.
+func (s *Service) mailboxTarget(cfg *config.Config) delivery.Target {
+	if addr := cfg.Transport.MailboxDeliveryLmtpServer; addr != "" {
+		return &mailbox.LMTP{Addr: addr, HeloName: cfg.Server.Fqdn, Logger: s.log}
+	}
+	return s.mailbox
+}
+
+func settingsOf(cfg *config.Config) queue.Settings {
+	t := cfg.Transport
+	return queue.Settings{
+		TransientFailureRetryInterval: t.TransientFailureRetryInterval.Duration(),
+		TransientFailureRetryAttempts: t.TransientFailureRetryAttempts,
+		MessageRetryInterval:          t.MessageRetryInterval.Duration(),
+		MessageExpirationTimeout:      t.MessageExpirationTimeout.Duration(),
+		DelayNotificationTimeout:      t.DelayNotificationTimeout.Duration(),
+		MaxConcurrencyPerQueue:        t.MaxPerQueueConcurrency,
+	}
+}
+
+// postmasterOf is the DSN sender: ExternalPostmasterAddress, else
+// postmaster@<default accepted domain>, else postmaster@<server FQDN>.
+func postmasterOf(cfg *config.Config) string {
+	if a := cfg.Transport.ExternalPostmasterAddress; a != "" {
+		return a
+	}
+	for _, d := range cfg.AcceptedDomains {
+		if d.Default && !strings.HasPrefix(d.DomainName, "*") {
+			return "postmaster@" + d.DomainName
+		}
+	}
+	return "postmaster@" + cfg.Server.Fqdn
 }
 
 // Config returns the configuration in force.
@@ -91,8 +160,14 @@ func (s *Service) Addrs() []net.Addr { return s.smtp.Addrs() }
 // Certs returns the certificate store.
 func (s *Service) Certs() *certs.Store { return s.certs }
 
-// Queue returns the message queue.
-func (s *Service) Queue() *queue.Disk { return s.queue }
+// Queue returns the transport pipeline's queue manager.
+func (s *Service) Queue() *queue.Manager { return s.queue }
+
+// Store returns the message store.
+func (s *Service) Store() *queue.Disk { return s.store }
+
+// Mailboxes returns the Maildir delivery target (for finding delivered mail).
+func (s *Service) Mailboxes() *mailbox.Maildir { return s.mailbox }
 
 func (s *Service) apply(cfg *config.Config) error {
 	tbl, err := cfg.DomainTable()
@@ -100,6 +175,17 @@ func (s *Service) apply(cfg *config.Config) error {
 		return err
 	}
 	s.dir.set(cfg)
+	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), s.log)
+	if err != nil {
+		return err
+	}
+	old := s.router
+	s.router = rt
+	s.queue.SetRouter(rt)
+	s.queue.SetSettings(settingsOf(cfg))
+	if old != nil && old != rt {
+		old.close()
+	}
 	err = s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl})
 	s.cfgMu.Lock()
 	s.cfg = cfg
@@ -153,7 +239,14 @@ func (s *Service) Reload() error {
 // folder, applying changes within about a second, until ctx is done; then
 // it closes every listener and session.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.smtp.Close()
+	defer func() {
+		s.smtp.Close()
+		s.queue.Close()
+		s.router.close()
+		s.store.Close()
+	}()
+	go s.control.Serve(ctx)
+	go s.runPickup(ctx)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching configuration: %w", err)

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/transportd/transportd/transport/control"
+	"github.com/transportd/transportd/transport/manage"
+	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/service"
+)
+
+// queueCommand runs queue and message commands against the running daemon
+// over its control socket (Get-Queue, Retry-Queue, Get-Message, ...).
+func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Params, out io.Writer) error {
+	c, err := m.Load()
+	if err != nil {
+		return err
+	}
+	sock := filepath.Join(c.DataDir(), control.SocketName)
+	sel := service.Selector{Identity: identity}
+	if q, ok := ps.Take("Queue"); ok {
+		sel.Queue = q
+	}
+	if v, ok := ps.Take("WithNDR"); ok {
+		b, err := manage.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("-WithNDR: %w", err)
+		}
+		sel.WithNDR = b
+	}
+	if len(ps) > 0 {
+		return fmt.Errorf("unknown parameter -%s (queue and message commands take -Identity, -Queue and, for remove, -WithNDR)", ps[0].Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	switch noun + " " + verb {
+	case "queue get":
+		var qs []queue.QueueInfo
+		if err := control.Call(ctx, sock, service.OpQueueGet, sel, &qs); err != nil {
+			return err
+		}
+		var recs []manage.Record
+		for _, q := range qs {
+			recs = append(recs, manage.Record{
+				{Name: "Identity", Value: q.Identity}, {Name: "DeliveryType", Value: q.DeliveryType},
+				{Name: "Status", Value: q.Status}, {Name: "MessageCount", Value: fmt.Sprint(q.MessageCount)},
+				{Name: "NextHopDomain", Value: q.NextHopDomain}, {Name: "LastError", Value: q.LastError},
+				{Name: "NextRetryTime", Value: formatTime(q.NextRetryTime)},
+			})
+		}
+		if len(recs) == 0 {
+			fmt.Fprintln(out, "The queue is empty.")
+			return nil
+		}
+		return show(out, recs, identity != "", nil, "Identity", "DeliveryType", "Status", "MessageCount", "NextHopDomain", "NextRetryTime", "LastError")
+	case "queue retry":
+		var ch service.Changed
+		if err := control.Call(ctx, sock, service.OpQueueRetry, sel, &ch); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Retrying %d queue(s) now.\n", ch.Count)
+		return nil
+	case "message get":
+		var ms []queue.MessageInfo
+		if err := control.Call(ctx, sock, service.OpMessageGet, sel, &ms); err != nil {
+			return err
+		}
+		var recs []manage.Record
+		for _, mi := range ms {
+			var rc []string
+			for _, r := range mi.Recipients {
+				rc = append(rc, fmt.Sprintf("%s (%s)", r.Address, r.Status))
+			}
+			recs = append(recs, manage.Record{
+				{Name: "Identity", Value: mi.Identity}, {Name: "FromAddress", Value: mi.FromAddress},
+				{Name: "Status", Value: mi.Status}, {Name: "Size", Value: fmt.Sprint(mi.Size)},
+				{Name: "Subject", Value: mi.Subject}, {Name: "Recipients", Value: "{" + strings.Join(rc, ", ") + "}"},
+				{Name: "Queue", Value: strings.Join(mi.Queue, ", ")}, {Name: "DateReceived", Value: formatTime(mi.DateReceived)},
+				{Name: "RetryCount", Value: fmt.Sprint(mi.RetryCount)}, {Name: "NextRetryTime", Value: formatTime(mi.NextRetryTime)},
+				{Name: "ExpirationTime", Value: formatTime(mi.ExpirationTime)}, {Name: "LastError", Value: mi.LastError},
+				{Name: "SourceIP", Value: mi.SourceIP},
+			})
+		}
+		if len(recs) == 0 {
+			fmt.Fprintln(out, "The queue is empty.")
+			return nil
+		}
+		return show(out, recs, identity != "", nil, "Identity", "FromAddress", "Status", "Size", "Queue")
+	case "message suspend", "message resume", "message remove":
+		if identity == "" && sel.Queue == "" {
+			return fmt.Errorf("give -Identity (a queue id, wildcards allowed) or -Queue")
+		}
+		var ch service.Changed
+		if err := control.Call(ctx, sock, "message."+verb, sel, &ch); err != nil {
+			return err
+		}
+		past := map[string]string{"suspend": "Suspended", "resume": "Resumed", "remove": "Removed"}[verb]
+		fmt.Fprintf(out, "%s %d message(s).\n", past, ch.Count)
+		return nil
+	}
+	return fmt.Errorf("unknown action %q for %s (queue: get, retry; message: get, suspend, resume, remove)", verb, noun)
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}

@@ -1,0 +1,26 @@
+package pickup
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary files to Parse: it must never panic, and a
+// message it accepts has CRLF line endings only, no Bcc, X-Sender or
+// X-Receiver field, and at least one recipient.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("From: a@contoso.com\r\nTo: b@example.org\r\nBcc: c@example.org\r\n\r\nbody\r\n"))
+	f.Add([]byte("X-Sender: <>\nX-Receiver: <b@example.org>\n\nbody\rmore\n"))
+	f.Add([]byte("From: a@contoso.com\nTo: g: x@y.org;\nBcc\t: z@y.org\n\n.\n"))
+	f.Add([]byte("From: a@contoso.com\r\nTo: b@example.org\r\nBcc: c@example.org\r\n \r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		env, msg, err := Parse(bytes.NewReader(in), 1<<20)
+		if err != nil {
+			return
+		}
+		if len(env.Recipients) == 0 {
+			t.Fatalf("accepted without recipients")
+		}
+		checkOutput(t, msg)
+	})
+}

@@ -1,0 +1,227 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/pickup"
+	"github.com/transportd/transportd/transport/queue"
+)
+
+// Control operations. Their names are the shell's noun-verb pairs.
+const (
+	OpQueueGet       = "queue.get"
+	OpQueueRetry     = "queue.retry"
+	OpMessageGet     = "message.get"
+	OpMessageSuspend = "message.suspend"
+	OpMessageResume  = "message.resume"
+	OpMessageRemove  = "message.remove"
+)
+
+// Selector picks queues and messages: identities with * wildcards.
+type Selector struct {
+	Identity string `json:"identity,omitempty"`
+	Queue    string `json:"queue,omitempty"`
+	WithNDR  bool   `json:"withndr,omitempty"`
+}
+
+// Changed reports how many objects an operation touched.
+type Changed struct {
+	Count int `json:"count"`
+}
+
+func match(pattern, s string) bool {
+	if pattern == "" {
+		return true
+	}
+	return globFold(strings.ToLower(pattern), strings.ToLower(s))
+}
+
+func globFold(p, s string) bool {
+	if p == "" {
+		return s == ""
+	}
+	if p[0] == '*' {
+		for i := 0; i <= len(s); i++ {
+			if globFold(p[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+	return s != "" && (p[0] == '?' || p[0] == s[0]) && globFold(p[1:], s[1:])
+}
+
+// queueIdentity is Exchange's Server\NextHop form.
+func (s *Service) queueIdentity(name string) string { return s.Config().Server.Name + `\` + name }
+
+// stripServer accepts "MAIL\contoso.com" or "contoso.com".
+func (s *Service) stripServer(id string) string {
+	if srv, rest, ok := strings.Cut(id, `\`); ok && (strings.EqualFold(srv, s.Config().Server.Name) || srv == "*") {
+		return rest
+	}
+	return id
+}
+
+func (s *Service) handleControl(ctx context.Context, op string, args json.RawMessage) (any, error) {
+	var sel Selector
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &sel); err != nil {
+			return nil, fmt.Errorf("bad arguments: %w", err)
+		}
+	}
+	switch op {
+	case OpQueueGet:
+		var out []queue.QueueInfo
+		for _, q := range s.queue.Queues() {
+			q.Identity = s.queueIdentity(q.Identity)
+			if match(sel.Identity, q.Identity) || match(s.stripServer(sel.Identity), q.NextHopDomain) {
+				out = append(out, q)
+			}
+		}
+		if len(out) == 0 && sel.Identity != "" {
+			return nil, fmt.Errorf("no queue matches identity %q", sel.Identity)
+		}
+		return out, nil
+	case OpQueueRetry:
+		if sel.Identity == "" {
+			return nil, fmt.Errorf("-Identity is required (a queue such as %s, wildcards allowed)", s.queueIdentity("contoso.com"))
+		}
+		pattern := s.stripServer(sel.Identity)
+		n := s.queue.Retry(func(q string) bool { return match(pattern, q) })
+		if n == 0 {
+			return nil, fmt.Errorf("no queue matches identity %q", sel.Identity)
+		}
+		return Changed{n}, nil
+	case OpMessageGet:
+		return s.messages(sel)
+	case OpMessageSuspend, OpMessageResume, OpMessageRemove:
+		msgs, err := s.messages(sel)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for _, m := range msgs {
+			id := m.Identity[strings.LastIndexByte(m.Identity, '\\')+1:]
+			switch op {
+			case OpMessageSuspend:
+				err = s.queue.Suspend(id)
+			case OpMessageResume:
+				err = s.queue.Resume(id)
+			case OpMessageRemove:
+				err = s.queue.Remove(id, sel.WithNDR)
+			}
+			if err != nil {
+				return nil, err
+			}
+			n++
+		}
+		return Changed{n}, nil
+	}
+	return nil, fmt.Errorf("unknown operation %q", op)
+}
+
+// messages lists messages matching the selector; Identity is Exchange's
+// Server\Queue\Id form or just the queue id.
+func (s *Service) messages(sel Selector) ([]queue.MessageInfo, error) {
+	if sel.Identity == "" && sel.Queue == "" {
+		msgs := s.queue.Messages("")
+		for i := range msgs {
+			msgs[i].Identity = s.messageIdentity(msgs[i])
+		}
+		return msgs, nil
+	}
+	var out []queue.MessageInfo
+	for _, m := range s.queue.Messages("") {
+		if sel.Queue != "" {
+			ok := false
+			for _, q := range m.Queue {
+				ok = ok || match(s.stripServer(sel.Queue), q)
+			}
+			if !ok {
+				continue
+			}
+		}
+		full := s.messageIdentity(m)
+		if sel.Identity != "" && !match(sel.Identity, m.Identity) && !match(sel.Identity, full) {
+			continue
+		}
+		m.Identity = full
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no message matches identity %q queue %q", sel.Identity, sel.Queue)
+	}
+	return out, nil
+}
+
+func (s *Service) messageIdentity(m queue.MessageInfo) string {
+	q := "Submission"
+	if len(m.Queue) > 0 {
+		q = m.Queue[0]
+	}
+	return s.Config().Server.Name + `\` + q + `\` + m.Identity
+}
+
+// pickupDirs returns the pickup and badmail folders of cfg.
+func pickupDirs(cfg *config.Config) (pickupDir, badmail string) {
+	dirOf := func(p, def string) string {
+		if p == "" {
+			p = def
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cfg.DataDir(), p)
+		}
+		return p
+	}
+	return dirOf(cfg.Transport.PickupDirectoryPath, "pickup"), dirOf(cfg.Transport.BadMailDirectoryPath, "badmail")
+}
+
+// makePickupDirs creates the pickup and badmail folders.
+func makePickupDirs(cfg *config.Config) error {
+	pk, bad := pickupDirs(cfg)
+	for _, d := range []string{pk, bad} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return fmt.Errorf("pickup folder: %w", err)
+		}
+	}
+	return nil
+}
+
+// runPickup serves the IIS-style pickup folder until ctx is done.
+func (s *Service) runPickup(ctx context.Context) {
+	cfg := s.Config()
+	pk, bad := pickupDirs(cfg)
+	d := &pickup.Dir{Pickup: pk, Badmail: bad, MaxSize: maxConnectorSize(cfg), Logger: s.log.With("component", "pickup"),
+		Submit: func(ctx context.Context, env pickup.Envelope, msg []byte) (string, error) {
+			qenv := queue.Envelope{From: env.From, Source: "PICKUP", ReceivedAt: time.Now().UTC()}
+			for _, r := range env.Recipients {
+				qenv.Recipients = append(qenv.Recipients, queue.Recipient{Address: strings.ToLower(r)})
+			}
+			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd); %s\r\n", cfg.Server.Fqdn, time.Now().Format(time.RFC1123Z))
+			return s.queue.Enqueue(ctx, qenv, bytes.NewReader(append([]byte(hdr), msg...)))
+		}}
+	if err := d.Run(ctx, 5*time.Second); err != nil && ctx.Err() == nil {
+		s.log.Error("pickup folder stopped", "err", err)
+	}
+}
+
+func maxConnectorSize(cfg *config.Config) int64 {
+	var max int64
+	for _, rc := range cfg.ReceiveConnectors {
+		if int64(rc.MaxMessageSize) > max {
+			max = int64(rc.MaxMessageSize)
+		}
+	}
+	if max == 0 {
+		max = 36 << 20
+	}
+	return max
+}

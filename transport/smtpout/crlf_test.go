@@ -1,0 +1,71 @@
+package smtpout
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// normalize is the reference: every CRLF, bare CR and bare LF becomes CRLF.
+func normalize(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	return strings.ReplaceAll(s, "\n", "\r\n")
+}
+
+func TestCRLFReader(t *testing.T) {
+	tests := []string{"", "a", "a\r\nb\r\n", "a\nb\n", "a\rb\r", "\r\r\n\n", "\n.\n", "x\r", "\r\n\r\n.\r\n"}
+	for _, in := range tests {
+		for _, wrap := range []func(io.Reader) io.Reader{
+			func(r io.Reader) io.Reader { return r },
+			iotest.OneByteReader,
+			iotest.HalfReader,
+			iotest.DataErrReader,
+		} {
+			got, err := io.ReadAll(newCRLFReader(wrap(strings.NewReader(in))))
+			if err != nil || string(got) != normalize(in) {
+				t.Errorf("crlf(%q) = %q, %v; want %q", in, got, err, normalize(in))
+			}
+		}
+	}
+	// A one-byte destination buffer must not lose the LF of a CRLF pair.
+	r := newCRLFReader(iotest.DataErrReader(strings.NewReader("a\nb\r")))
+	var out bytes.Buffer
+	p := make([]byte, 1)
+	for {
+		n, err := r.Read(p)
+		out.Write(p[:n])
+		if err != nil {
+			break
+		}
+	}
+	if out.String() != "a\r\nb\r\n" {
+		t.Errorf("one-byte reads: %q", out.String())
+	}
+}
+
+func FuzzCRLFReader(f *testing.F) {
+	for _, s := range []string{"a\r\nb", "\n.\n", "\r\r\n", "x\ry\nz"} {
+		f.Add(s, uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, in string, size uint8) {
+		r := newCRLFReader(iotest.HalfReader(strings.NewReader(in)))
+		var out bytes.Buffer
+		p := make([]byte, int(size%16)+1)
+		for {
+			n, err := r.Read(p)
+			out.Write(p[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out.String() != normalize(in) {
+			t.Fatalf("crlf(%q) = %q, want %q", in, out.String(), normalize(in))
+		}
+	})
+}
