@@ -20,6 +20,7 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "run as root (postfix needs it)" >&2; exit 2; }
 
 work=$(mktemp -d /var/tmp/transportd-bench.XXXXXX)
+chmod 755 "$work" # postfix daemons run as postfix and must reach their queue
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -79,7 +80,7 @@ default_process_limit = 200
 maillog_file = $work/pf/maillog
 CF
 chown -R postfix "$work/pf/data"
-postfix -c "$work/pf/etc" start >/dev/null 2>&1
+postfix -c "$work/pf/etc" start >"$work/pf.start.log" 2>&1 || { cat "$work/pf.start.log" >&2; exit 1; }
 wait_port "$PF"
 
 run_source() { # port -> msgs/s

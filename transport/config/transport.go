@@ -27,6 +27,9 @@ type TransportConfig struct {
 	// delivers local mail over LMTP to that mailbox server instead of
 	// into the Maildirs under the data folder.
 	MailboxDeliveryLmtpServer string `yaml:"MailboxDeliveryLmtpServer"`
+	// MaildirOwner is the user (name or uid) that owns delivered Maildirs,
+	// e.g. Dovecot's "vmail"; empty keeps them owned by transportd's user.
+	MaildirOwner string `yaml:"MaildirOwner"`
 	// PickupDirectoryPath is the IIS pickup folder; relative to the data folder ("pickup").
 	PickupDirectoryPath string `yaml:"PickupDirectoryPath"`
 	// BadMailDirectoryPath receives malformed pickup files; relative to the data folder ("badmail").

@@ -40,9 +40,28 @@ type Maildir struct {
 	Hostname string
 	// Logger receives one line per delivered or failed copy; nil discards.
 	Logger *slog.Logger
+	// owner, when set (SetOwner), owns every folder and file delivery
+	// creates, so that a mailbox server running as that user (Dovecot's
+	// vmail user, say) can serve them although transportd runs as root to
+	// bind port 25.
+	owner atomic.Pointer[Owner]
 
 	// seq is the per-process delivery counter (the Q part of unique names).
 	seq atomic.Uint64
+}
+
+// Owner is a numeric user and group.
+type Owner struct{ UID, GID int }
+
+// SetOwner sets (or, with nil, clears) the owner of what delivery creates.
+func (m *Maildir) SetOwner(o *Owner) { m.owner.Store(o) }
+
+func (m *Maildir) chown(path string) error {
+	o := m.owner.Load()
+	if o == nil {
+		return nil
+	}
+	return os.Lchown(path, o.UID, o.GID)
 }
 
 // Path returns the Maildir folder of a mailbox: <Root>/<folder>/Maildir.
@@ -193,6 +212,13 @@ func (m *Maildir) deliverOne(ctx context.Context, msg *delivery.Message, folder,
 		tmpPath = filepath.Join(dir, "tmp", base)
 		f, err = os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
+			if o := m.owner.Load(); o != nil {
+				if err = f.Chown(o.UID, o.GID); err != nil {
+					f.Close()
+					os.Remove(tmpPath)
+					return "", failed("give the file to the mailbox owner", err)
+				}
+			}
 			break
 		}
 		if !errors.Is(err, fs.ErrExist) || attempt >= 10 {
@@ -283,6 +309,9 @@ func (m *Maildir) ensureDirs(folder string) error {
 	if err := os.MkdirAll(m.Root, 0o700); err != nil {
 		return failed("create mailbox root", err)
 	}
+	if err := m.chown(m.Root); err != nil {
+		return failed("give the mailbox root to its owner", err)
+	}
 	for _, d := range []string{
 		filepath.Join(m.Root, folder),
 		dir,
@@ -299,6 +328,9 @@ func (m *Maildir) ensureDirs(folder string) error {
 		}
 		if err != nil {
 			return failed("create maildir", err)
+		}
+		if err := m.chown(d); err != nil {
+			return failed("give the maildir to its owner", err)
 		}
 		if err := durable.SyncDir(filepath.Dir(d)); err != nil {
 			return failed("create maildir", err)

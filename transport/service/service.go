@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -79,6 +81,12 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1)}
 	s.dir.set(cfg)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
+	owner, err := maildirOwner(cfg.Transport.MaildirOwner)
+	if err != nil {
+		disk.Close()
+		return nil, err
+	}
+	s.mailbox.SetOwner(owner)
 	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), log)
 	if err != nil {
 		disk.Close()
@@ -111,6 +119,25 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		return nil, err
 	}
 	return s, nil
+}
+
+// maildirOwner looks up Transport.MaildirOwner ("" = nobody in particular).
+func maildirOwner(name string) (*mailbox.Owner, error) {
+	if name == "" {
+		return nil, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		if u, err = user.LookupId(name); err != nil {
+			return nil, fmt.Errorf("Transport.MaildirOwner: user %q does not exist on this machine", name)
+		}
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("Transport.MaildirOwner: user %q has no numeric uid/gid", name)
+	}
+	return &mailbox.Owner{UID: uid, GID: gid}, nil
 }
 
 // mailboxTarget is Maildir delivery, or LMTP when the config names a server.
@@ -174,6 +201,11 @@ func (s *Service) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	owner, err := maildirOwner(cfg.Transport.MaildirOwner)
+	if err != nil {
+		return err
+	}
+	s.mailbox.SetOwner(owner)
 	s.dir.set(cfg)
 	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), s.log)
 	if err != nil {

@@ -8,15 +8,32 @@ import (
 	"testing/iotest"
 )
 
-// normalize is the reference: every CRLF, bare CR and bare LF becomes CRLF.
+// normalize is the reference: every CRLF, bare CR and bare LF becomes
+// CRLF, and lines are broken with CRLF SPACE after 998 octets.
 func normalize(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	s = strings.ReplaceAll(s, "\r", "\n")
-	return strings.ReplaceAll(s, "\n", "\r\n")
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		var b strings.Builder
+		col := 0
+		for j := 0; j < len(l); j++ {
+			if col == maxLineLength {
+				b.WriteString("\n ")
+				col = 1
+			}
+			b.WriteByte(l[j])
+			col++
+		}
+		lines[i] = b.String()
+	}
+	return strings.ReplaceAll(strings.Join(lines, "\n"), "\n", "\r\n")
 }
 
 func TestCRLFReader(t *testing.T) {
-	tests := []string{"", "a", "a\r\nb\r\n", "a\nb\n", "a\rb\r", "\r\r\n\n", "\n.\n", "x\r", "\r\n\r\n.\r\n"}
+	long := strings.Repeat("x", 2500)
+	tests := []string{"", "a", "a\r\nb\r\n", "a\nb\n", "a\rb\r", "\r\r\n\n", "\n.\n", "x\r", "\r\n\r\n.\r\n",
+		long, "h: " + long + "\r\n\r\n" + long + "\r\n", strings.Repeat("y", 998) + "\r\n" + strings.Repeat(".", 999)}
 	for _, in := range tests {
 		for _, wrap := range []func(io.Reader) io.Reader{
 			func(r io.Reader) io.Reader { return r },
@@ -50,6 +67,7 @@ func FuzzCRLFReader(f *testing.F) {
 	for _, s := range []string{"a\r\nb", "\n.\n", "\r\r\n", "x\ry\nz"} {
 		f.Add(s, uint8(3))
 	}
+	f.Add(strings.Repeat("z", 1000)+"\n.", uint8(1))
 	f.Fuzz(func(t *testing.T, in string, size uint8) {
 		r := newCRLFReader(iotest.HalfReader(strings.NewReader(in)))
 		var out bytes.Buffer
@@ -68,4 +86,19 @@ func FuzzCRLFReader(f *testing.F) {
 			t.Fatalf("crlf(%q) = %q, want %q", in, out.String(), normalize(in))
 		}
 	})
+}
+
+func TestLongLinesWrapped(t *testing.T) {
+	got, err := io.ReadAll(newCRLFReader(strings.NewReader(strings.Repeat("x", 998) + "." + "\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("x", 998) + "\r\n .\r\n"; string(got) != want {
+		t.Errorf("wrapped = %q", got[990:])
+	}
+	for _, l := range strings.Split(string(got), "\r\n") {
+		if len(l) > maxLineLength {
+			t.Errorf("line of %d octets", len(l))
+		}
+	}
 }

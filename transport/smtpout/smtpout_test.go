@@ -591,3 +591,24 @@ func TestFromReply(t *testing.T) {
 		}
 	}
 }
+
+// TestLongLineReachesStrictServer: go-smtp's server refuses lines over 2000
+// octets; a 4000-octet line is wrapped (CRLF SPACE) and gets through.
+func TestLongLineReachesStrictServer(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	s := newSender(t, Options{Connector: smartHostConnector(t, ts.addr)})
+	body := "Subject: long\r\n\r\n" + strings.Repeat("x", 4000) + "\r\n"
+	wantResult(t, s.Deliver(context.Background(), message(body), []string{"bob@example.test"})[0], 0, "", "")
+	msgs, _, _ := ts.snapshot()
+	if len(msgs) != 1 {
+		t.Fatalf("server got %d messages", len(msgs))
+	}
+	for _, l := range strings.Split(string(msgs[0].Data), "\r\n") {
+		if len(l) > 998 {
+			t.Errorf("a line of %d octets arrived", len(l))
+		}
+	}
+	if got := strings.Count(string(msgs[0].Data), "x"); got != 4000 {
+		t.Errorf("%d x's arrived, want 4000", got)
+	}
+}
