@@ -26,6 +26,7 @@ import (
 const fileHeader = `# transportd configuration. Parameter names are Exchange's (Set-ReceiveConnector,
 # Set-AcceptedDomain). Edit by hand or with "transportd connector set ..."; the
 # running daemon applies changes within seconds, without a restart.
+# Send connector passwords are stored here: the file is readable by its owner only (0600).
 # Sizes: 36MB, 256KB. Time spans: hh:mm:ss. Counts: a number or Unlimited.
 `
 
@@ -270,7 +271,7 @@ func (c *Config) Save() error {
 	if err := enc.Encode(c); err != nil {
 		return fmt.Errorf("encoding config: %w", err)
 	}
-	if err := WriteFileAtomic(c.path, buf.Bytes(), 0o640); err != nil {
+	if err := WriteFileAtomic(c.path, buf.Bytes(), 0o600); err != nil {
 		return err
 	}
 	buf.Reset()
