@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -137,4 +138,70 @@ func waitSink(t *testing.T, s *sink) sinkMsg {
 		t.Fatal("nothing reached the smart host")
 	}
 	return sinkMsg{}
+}
+
+// Postfix's smtp-sink is the smart host: mail submitted on 587 is relayed
+// to it, and the message it dumps is ours, with CRLF line endings.
+func TestInteropSmtpSinkAsSmartHost(t *testing.T) {
+	sinkTool := needTool(t, "smtp-sink")
+	// As root smtp-sink runs as nobody, who must reach the dump folder:
+	// t.TempDir's parent is private, so make one directly in /tmp.
+	dir, err := os.MkdirTemp("", "smtp-sink-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	args := []string{"-d", filepath.Join(dir, "msg-%Y%m%d%H%M%S."), addr, "10"}
+	if os.Geteuid() == 0 {
+		args = append([]string{"-u", "nobody"}, args...)
+	}
+	cmd := exec.Command(sinkTool, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitDial(t, addr)
+
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.SendConnectors[0].SmartHosts = mustSmartHosts(addr)
+	})
+	d.submit(t, []string{"friend@example.org"}, "Subject: via smtp-sink\r\n\r\nrelayed through Postfix's smtp-sink\r\n")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil || !strings.Contains(string(data), "relayed through Postfix's smtp-sink") {
+				continue
+			}
+			if !strings.Contains(string(data), "friend@example.org") || !strings.Contains(string(data), "with ESMTPSA") {
+				t.Fatalf("smtp-sink dump:\n%s", data)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling smtp-sink's dump folder
+	}
+	t.Fatal("smtp-sink never received the message")
+}
+
+func waitDial(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // the peer's port answering is the signal
+	}
+	t.Fatalf("%s never answered", addr)
 }
