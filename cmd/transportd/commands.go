@@ -15,6 +15,9 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 	case "connector", "receiveconnector":
 		switch verb {
 		case "get":
+			if _, ok := ps.Take("ClientSettings"); ok {
+				return showClientSettings(m, identity, out)
+			}
 			recs, err := m.GetConnectors(identity)
 			return show(out, recs, identity != "", err, "Identity", "Bindings", "Enabled")
 		case "set":
@@ -121,10 +124,14 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 			fmt.Fprintln(out, "Changed the transport configuration. A running transportd applies the change within seconds.")
 			return nil
 		}
+	case "test":
+		return testCommand(m, verb, identity, ps, readPw, out)
+	case "trackinglog", "messagetrackinglog":
+		return trackingLogCommand(m, verb, identity, ps, out)
 	case "queue", "message":
 		return queueCommand(m, noun, verb, identity, ps, out)
 	default:
-		nouns := []string{"connector", "sendconnector", "cert", "accepteddomain", "mailbox", "transportconfig", "queue", "message"}
+		nouns := []string{"connector", "sendconnector", "cert", "accepteddomain", "mailbox", "transportconfig", "queue", "message", "trackinglog", "test"}
 		if s := manage.Closest(nouns, noun); s != "" {
 			return fmt.Errorf("unknown command %q; did you mean %q?", noun, s)
 		}

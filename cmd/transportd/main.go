@@ -65,6 +65,7 @@ const usage = `transportd: an Exchange-style mail transfer agent.
   transportd cert get|new|import|enable|remove   certificates (Get/New/Import/Enable-ExchangeCertificate)
   transportd accepteddomain get|new|set|remove   accepted domains
   transportd mailbox get|new|set|remove      mailboxes (-Password - reads the password from stdin)
+  transportd test smtp -identity NAME|-server HOST:PORT [-mailbox USER -password -]   check submission (Test-SmtpConnectivity)
 
 Parameters are Exchange's names with one dash, in any case: -Identity "Client Frontend*" -Fqdn mail.contoso.com.
 Booleans take $true/$false. The config file is -config PATH, else $TRANSPORTD_CONFIG, else

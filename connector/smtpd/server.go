@@ -27,6 +27,7 @@ import (
 
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/policies/permissions"
@@ -61,6 +62,24 @@ type Deps struct {
 	Logger    *slog.Logger
 	Limiter   *limits.ConnLimiter
 	Rates     *limits.RateLimiter
+	// ProtocolLog, when set, receives the protocol log of every connector
+	// whose ProtocolLoggingLevel is Verbose.
+	ProtocolLog *protolog.Log
+	// Observer, when set, is told of connections, TLS and failed logons.
+	Observer Observer
+}
+
+// Observer is told of connection events, for metrics. Its methods must
+// be quick and safe for concurrent use.
+type Observer interface {
+	// ConnectionOpened is called when a connector takes a connection.
+	ConnectionOpened(connector string)
+	// ConnectionClosed is called when that connection ends.
+	ConnectionClosed(connector string)
+	// AuthFailed is called for every failed AUTH.
+	AuthFailed(connector string)
+	// TLSNegotiated is called after a successful STARTTLS handshake.
+	TLSNegotiated(connector string, version uint16)
 }
 
 // Snapshot is one version of the configuration the server applies.
@@ -99,6 +118,8 @@ type Server struct {
 	retired   []*connServer
 	wg        sync.WaitGroup
 	closed    bool
+
+	sessionSeq atomic.Uint64 // session ids when the protocol is not logged
 }
 
 // New returns a server that does nothing until Apply.
@@ -113,7 +134,9 @@ func New(deps Deps) *Server {
 		deps.Rates = limits.NewRateLimiter(time.Now)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}}
+	s := &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}}
+	s.sessionSeq.Store(uint64(time.Now().UnixNano()))
+	return s
 }
 
 // Addrs returns the addresses the server listens on.
@@ -303,7 +326,24 @@ func (s *Server) dispatch(c net.Conn) {
 			}
 		}
 		cs.active.Add(1)
-		shim := newShim(c, tlsCfg, rc.Fqdn, rc.Banner, func() { cs.active.Add(-1); release() })
+		obs, name := s.deps.Observer, rc.Name
+		shim := newShim(c, tlsCfg, rc.Fqdn, rc.Banner, func() {
+			cs.active.Add(-1)
+			release()
+			if obs != nil {
+				obs.ConnectionClosed(name)
+			}
+		})
+		if rc.ProtocolLoggingLevel == protolog.LevelVerbose {
+			shim.plog = s.deps.ProtocolLog.Session(rc.Name, local.String(), remote.String())
+		}
+		shim.sessionID = shim.plog.ID()
+		if shim.sessionID == "" {
+			shim.sessionID = fmt.Sprintf("%016X", s.sessionSeq.Add(1))
+		}
+		if obs != nil {
+			shim.onTLS = func(st *tls.ConnectionState) { obs.TLSNegotiated(name, st.Version) }
+		}
 		if d, ok := st.domains.Default(); ok && !strings.HasPrefix(d.DomainName, "*") {
 			shim.postmaster = "postmaster@" + d.DomainName
 		}
@@ -312,12 +352,21 @@ func (s *Server) dispatch(c net.Conn) {
 			prev := shim.release
 			shim.release = func() { t.Stop(); prev() }
 		}
+		if obs != nil {
+			obs.ConnectionOpened(name)
+		}
+		shim.plog.Connect()
 		if cs.ln.deliver(shim) {
 			return
 		}
 		// That configuration was retired meanwhile: try the new one.
+		shim.plog.Info("connection handed to the new configuration", "")
+		shim.plog.Disconnect()
 		cs.active.Add(-1)
 		release()
+		if obs != nil {
+			obs.ConnectionClosed(name)
+		}
 	}
 	c.Close()
 }
@@ -338,9 +387,9 @@ func (s *Server) newSession(c *smtp.Conn, cs *connServer) (smtp.Session, error) 
 	sess := &session{
 		srv: s, st: cs.st, rc: cs.rc, shim: shim,
 		remote: addrPort(shim.RemoteAddr()), local: addrPort(shim.LocalAddr()),
-		helo: c.Hostname(),
+		helo: c.Hostname(), id: shim.sessionID,
 	}
-	sess.log = s.deps.Logger.With("connector", cs.rc.Name, "remote", sess.remote.String())
+	sess.log = s.deps.Logger.With("connector", cs.rc.Name, "remote", sess.remote.String(), "session", sess.id)
 	return sess, nil
 }
 

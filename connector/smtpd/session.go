@@ -20,6 +20,7 @@ import (
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/policies/saslserver"
 	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/tracking"
 )
 
 // session is one SMTP session on one receive connector. It applies the
@@ -115,9 +116,14 @@ func (s *session) authenticate(user, pass string) error {
 	if err == nil {
 		s.user = canonical
 		s.log.Info("authenticated", "user", canonical)
+		s.shim.plog.Info(canonical+" authenticated", "")
 		return nil
 	}
 	s.failures++
+	s.shim.plog.Info(fmt.Sprintf("authentication failed for %q", user), "")
+	if o := s.srv.deps.Observer; o != nil {
+		o.AuthFailed(s.rc.Name)
+	}
 	s.log.Warn("authentication failed", "user", user, "failures", s.failures, "reason", err)
 	s.tarpit(s.rc.AuthTarpitInterval.Duration())
 	if s.rc.MaxLogonFailures > 0 && s.failures >= s.rc.MaxLogonFailures {
@@ -239,6 +245,8 @@ func (s *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, 5*time.Minute)
 	defer cancel()
+	ctx = tracking.WithOrigin(ctx, tracking.Origin{SessionID: s.id, ClientIP: s.remote.Addr().String(),
+		ClientHostname: s.helo, ServerIP: s.local.Addr().String()})
 	id, err := s.srv.deps.Queue.Enqueue(ctx, env, body)
 	if err != nil {
 		var se *smtp.SMTPError
@@ -253,6 +261,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message; try again later"}
 	}
+	s.shim.plog.Info("message queued as "+id, "")
 	s.log.Info("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", norm.Hops())
 	s.rcpts = nil
 	s.hasFrom = false

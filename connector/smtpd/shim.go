@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/transportd/transportd/connector/protolog"
 )
 
 // maxCommandLine bounds an SMTP command line. RFC 5321 section 4.5.3.1.4
@@ -65,6 +67,10 @@ type shimConn struct {
 	handshakeTO time.Duration
 
 	closeOnce sync.Once
+
+	sessionID string
+	plog      *protolog.Session // nil: the connector does not log the protocol
+	onTLS     func(*tls.ConnectionState)
 }
 
 func newShim(raw net.Conn, tlsCfg *tls.Config, fqdn, banner string, release func()) *shimConn {
@@ -110,6 +116,7 @@ func (s *shimConn) Read(p []byte) (n int, err error) {
 	}
 	line, err := s.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
+		s.plog.Info(fmt.Sprintf("command line longer than %d octets; closing the connection", maxCommandLine), "")
 		fmt.Fprintf(s.conn, "500 5.5.2 Command line too long (limit %d octets), closing connection\r\n", maxCommandLine)
 		s.Close()
 		return 0, io.EOF
@@ -117,6 +124,7 @@ func (s *shimConn) Read(p []byte) (n int, err error) {
 	if len(line) == 0 {
 		return 0, err
 	}
+	s.plog.Command(string(line))
 	out := line
 	verb := strings.ToUpper(strings.TrimRight(firstWord(line), "\r\n"))
 	switch verb {
@@ -238,11 +246,16 @@ func (s *shimConn) handshake() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.handshakeTO)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
+		s.plog.Info("TLS negotiation failed: "+err.Error(), "")
 		s.Close()
 		return fmt.Errorf("TLS handshake with %s: %w", s.remote, err)
 	}
 	st := tc.ConnectionState()
 	s.tlsState = &st
+	s.plog.Info(protolog.TLSInfo(st), "")
+	if s.onTLS != nil {
+		s.onTLS(&st)
+	}
 	s.conn = tc
 	s.br = bufio.NewReaderSize(tc, maxCommandLine)
 	s.needEHLO = true
@@ -292,6 +305,13 @@ func (s *shimConn) Write(b []byte) (n int, err error) {
 		out = []byte("503 5.5.1 TLS is already active\r\n")
 	}
 	_, err = s.conn.Write(out)
+	if s.plog != nil {
+		for _, l := range strings.SplitAfter(string(out), "\n") {
+			if l != "" {
+				s.plog.Reply(l)
+			}
+		}
+	}
 	if s.closeAfter {
 		s.Close()
 	}
@@ -355,6 +375,7 @@ func (s *shimConn) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		err = s.raw.Close()
+		s.plog.Disconnect()
 		if s.release != nil {
 			s.release()
 		}

@@ -78,6 +78,10 @@ type Config struct {
 	SendConnectors []sendconnector.SendConnector `yaml:"SendConnectors"`
 	// AcceptedDomains are the domains we accept mail for.
 	AcceptedDomains []AcceptedDomain `yaml:"AcceptedDomains"`
+	// Logging holds the protocol log, message tracking and metrics settings.
+	Logging LoggingConfig `yaml:"Logging"`
+	// ClientSettings are the IMAP/POP3 settings and HTTP endpoint for AdvertiseClientSettings.
+	ClientSettings ClientSettings `yaml:"ClientSettings,omitempty"`
 	// Mailboxes live in DataDir()/mailboxes.yaml, not in the config file.
 	Mailboxes []Mailbox `yaml:"-"`
 
@@ -118,7 +122,9 @@ func Defaults(fqdn string) *Config {
 	c := &Config{
 		Server:            Server{Name: connector.ShortHostName(fqdn), Fqdn: fqdn},
 		Transport:         DefaultTransportConfig(),
+		Logging:           DefaultLoggingConfig(),
 		ReceiveConnectors: connector.Defaults(fqdn),
+		ClientSettings:    DefaultClientSettings(),
 	}
 	if _, dom, ok := strings.Cut(fqdn, "."); ok && dom != "" {
 		c.AcceptedDomains = []AcceptedDomain{{Name: dom, DomainName: dom, DomainType: "Authoritative", Default: true}}
@@ -137,6 +143,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Transport.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Logging.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.ClientSettings.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := sendconnector.ValidateSet(c.SendConnectors); err != nil {

@@ -67,9 +67,9 @@ func read(abs string) (*Config, error) {
 	}
 	for key := range v.AllSettings() {
 		switch key {
-		case "server", "transport", "receiveconnectors", "sendconnectors", "accepteddomains":
+		case "server", "transport", "receiveconnectors", "sendconnectors", "accepteddomains", "clientsettings", "logging":
 		default:
-			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains)", abs, key)
+			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging)", abs, key)
 		}
 	}
 	rawConns, err := list(v.Get("receiveconnectors"), "ReceiveConnectors")
@@ -89,6 +89,14 @@ func read(abs string) (*Config, error) {
 	}
 	c.Transport = DefaultTransportConfig()
 	if err := decode(v.Get("transport"), &c.Transport, "Transport"); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	c.ClientSettings = DefaultClientSettings()
+	if err := decode(v.Get("clientsettings"), &c.ClientSettings, "ClientSettings"); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	c.Logging = DefaultLoggingConfig()
+	if err := decode(v.Get("logging"), &c.Logging, "Logging"); err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	rawSend, err := list(v.Get("sendconnectors"), "SendConnectors")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -108,6 +109,53 @@ type Notifier interface {
 	DSN(env Envelope, original io.Reader, rcpts []RecipientState, delayed bool, now time.Time) []byte
 }
 
+// EventKind names a step of a message's life reported to Options.OnEvent.
+type EventKind string
+
+// Event kinds.
+const (
+	// EventEnqueued: the message is stored durably (Envelope.ID is set).
+	EventEnqueued EventKind = "Enqueued"
+	// EventDelivered: the next hop accepted the recipients.
+	EventDelivered EventKind = "Delivered"
+	// EventDeferred: a transient failure; the recipients wait for a retry.
+	EventDeferred EventKind = "Deferred"
+	// EventFailed: the recipients failed for good (see FailReason).
+	EventFailed EventKind = "Failed"
+	// EventDSN: a delivery status notification was queued (Related is its id).
+	EventDSN EventKind = "DSN"
+	// EventPoison: the message was moved to the poison queue.
+	EventPoison EventKind = "Poison"
+)
+
+// Reasons of EventFailed.
+const (
+	FailRouting  = "Routing"  // no route: unknown mailbox, no send connector
+	FailDelivery = "Delivery" // the next hop refused for good
+	FailExpired  = "Expired"  // MessageExpirationTimeout passed
+	FailRemoved  = "Removed"  // an administrator removed the message
+)
+
+// Event is one step of a message's life, for message tracking and metrics.
+type Event struct {
+	Kind     EventKind
+	Time     time.Time
+	Envelope Envelope
+	// Recipients are the recipients concerned, with their status and reply.
+	Recipients []RecipientState
+	// Queue and DeliveryType name the next hop of a delivery attempt.
+	Queue        string
+	DeliveryType string
+	// FailReason says why recipients failed (EventFailed).
+	FailReason string
+	// Attempt is how long the delivery attempt took.
+	Attempt time.Duration
+	// Related is the queue id of the DSN (EventDSN).
+	Related string
+	// Delayed marks a delay notification (EventDSN).
+	Delayed bool
+}
+
 // Manager runs the transport pipeline: it stores accepted messages, routes
 // their recipients, delivers them per next hop, retries transient
 // failures, expires and bounces.
@@ -128,6 +176,7 @@ type Manager struct {
 	wg      sync.WaitGroup
 
 	inflightDir string
+	onEvent     func(context.Context, Event)
 }
 
 type entry struct {
@@ -150,6 +199,10 @@ type Options struct {
 	// poison queue instead of taking the daemon down again.
 	InflightDir string
 	Now         func() time.Time
+	// OnEvent, when set, is told of every step of every message's life
+	// (message tracking, metrics). It is called synchronously and must be
+	// quick; ctx is the Enqueue caller's for EventEnqueued.
+	OnEvent func(ctx context.Context, ev Event)
 }
 
 // NewManager loads the queue and starts delivering.
@@ -164,7 +217,7 @@ func NewManager(o Options) (*Manager, error) {
 	m := &Manager{
 		store: o.Store, log: o.Logger, notifier: o.Notifier, now: o.Now,
 		entries: map[string]*entry{}, queues: map[string]*deliveryQueue{},
-		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, inflightDir: o.InflightDir,
+		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, inflightDir: o.InflightDir, onEvent: o.OnEvent,
 	}
 	s := o.Settings
 	m.settings.Store(&s)
@@ -191,6 +244,7 @@ func NewManager(o Options) (*Manager, error) {
 			if e.state.Crashes >= 2 {
 				e.state.Poison = true
 				m.log.Error("message moved to the poison queue: it was being delivered during repeated crashes", "queue_id", e.env.ID)
+				m.emit(ctx, Event{Kind: EventPoison, Envelope: e.env, Recipients: e.state.Recipients})
 			}
 			o.Store.SaveState(e.env.ID, &e.state)
 		}
@@ -215,6 +269,18 @@ func (m *Manager) SetRouter(r Router) { m.router.Store(routerBox{r}) }
 func (m *Manager) SetSettings(s Settings) { m.settings.Store(&s); m.kick() }
 
 func (m *Manager) cfg() Settings { return *m.settings.Load() }
+
+// emit reports ev to Options.OnEvent.
+func (m *Manager) emit(ctx context.Context, ev Event) {
+	if m.onEvent == nil {
+		return
+	}
+	if ev.Time.IsZero() {
+		ev.Time = m.now().UTC()
+	}
+	ev.Recipients = append([]RecipientState(nil), ev.Recipients...)
+	m.onEvent(ctx, ev)
+}
 
 func freshState(env Envelope) State {
 	st := State{Recipients: make([]RecipientState, len(env.Recipients))}
@@ -250,6 +316,12 @@ func (m *Manager) Enqueue(ctx context.Context, env Envelope, body io.Reader) (st
 	if env.ReceivedAt.IsZero() {
 		env.ReceivedAt = m.now().UTC()
 	}
+	if env.MessageID == "" && env.Subject == "" {
+		var err error
+		if body, err = sniffHeader(&env, body); err != nil {
+			return "", err
+		}
+	}
 	cr := &countingReader{r: body}
 	id, err := m.store.Enqueue(ctx, env, cr)
 	if err != nil {
@@ -261,6 +333,7 @@ func (m *Manager) Enqueue(ctx context.Context, env Envelope, body io.Reader) (st
 	m.mu.Lock()
 	m.entries[id] = e
 	m.mu.Unlock()
+	m.emit(ctx, Event{Kind: EventEnqueued, Envelope: env, Recipients: e.state.Recipients})
 	m.dispatch(e)
 	return id, nil
 }
@@ -283,6 +356,7 @@ func (m *Manager) dispatch(e *entry) {
 	groups := map[string][]int{}
 	routes := map[string]Route{}
 	var failed bool
+	var unroutable []RecipientState
 	e.mu.Lock()
 	if e.done || e.state.Suspended || e.state.Poison {
 		e.mu.Unlock()
@@ -297,6 +371,7 @@ func (m *Manager) dispatch(e *entry) {
 		if rt.Fail != nil {
 			r.Status, r.Reply, r.LastError = StatusFailed, rt.Fail, rt.Fail.Error()
 			failed = true
+			unroutable = append(unroutable, *r)
 			m.log.Warn("recipient cannot be routed", "queue_id", e.env.ID, "rcpt", r.Address, "reason", rt.Fail.Error())
 			continue
 		}
@@ -307,7 +382,11 @@ func (m *Manager) dispatch(e *entry) {
 		routes[rt.Queue] = rt
 	}
 	e.working += len(groups)
+	env := e.env
 	e.mu.Unlock()
+	if len(unroutable) > 0 {
+		m.emit(m.ctx, Event{Kind: EventFailed, Envelope: env, Recipients: unroutable, FailReason: FailRouting})
+	}
 	for q, idx := range groups {
 		m.queueFor(routes[q]).push(workItem{e: e, rcpts: idx, target: routes[q].Target})
 	}
@@ -374,6 +453,7 @@ func (m *Manager) sweep() time.Time {
 		age := now.Sub(e.env.ReceivedAt)
 		expired := cfg.MessageExpirationTimeout > 0 && age > cfg.MessageExpirationTimeout
 		due, pending := false, false
+		var expiredRcpts []RecipientState
 		for i := range e.state.Recipients {
 			r := &e.state.Recipients[i]
 			switch r.Status {
@@ -385,6 +465,7 @@ func (m *Manager) sweep() time.Time {
 					r.Status = StatusFailed
 					r.Reply = &delivery.Error{Code: 550, Enhanced: [3]int{4, 4, 7},
 						Message: fmt.Sprintf("Message expired: could not be delivered within %s; last error: %s", cfg.MessageExpirationTimeout, r.LastError)}
+					expiredRcpts = append(expiredRcpts, *r)
 					continue
 				}
 				if !r.NextRetry.After(now) {
@@ -398,7 +479,11 @@ func (m *Manager) sweep() time.Time {
 		if delay {
 			e.state.DelayNotified = true
 		}
+		env := e.env
 		e.mu.Unlock()
+		if len(expiredRcpts) > 0 {
+			m.emit(m.ctx, Event{Kind: EventFailed, Envelope: env, Recipients: expiredRcpts, FailReason: FailExpired})
+		}
 		if expired {
 			m.finishIfDone(e)
 			continue
@@ -448,6 +533,7 @@ func (m *Manager) sendDSN(env Envelope, rcpts []RecipientState, delayed bool) {
 		return
 	}
 	m.log.Info("DSN queued", "queue_id", env.ID, "dsn_id", id, "to", env.From, "delayed", delayed)
+	m.emit(m.ctx, Event{Kind: EventDSN, Envelope: env, Recipients: rcpts, Related: id, Delayed: delayed})
 }
 
 // finishIfDone removes a message whose recipients are all delivered or
@@ -613,7 +699,9 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 			f.Close()
 		}
 	}
+	started := m.now()
 	results := m.safeDeliver(it.target, msg, addrs)
+	attempt := m.now().Sub(started)
 	if marker != "" {
 		os.Remove(marker)
 	}
@@ -626,6 +714,7 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	}
 	e.mu.Lock()
 	var lastErr string
+	var okRcpts, failRcpts, retryRcpts []RecipientState
 	for _, idx := range it.rcpts {
 		r := &e.state.Recipients[idx]
 		err, ok := byAddr[strings.ToLower(r.Address)]
@@ -650,9 +739,35 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 			}
 			r.NextRetry = now.Add(wait)
 		}
+		switch r.Status {
+		case StatusDelivered:
+			okRcpts = append(okRcpts, *r)
+		case StatusFailed:
+			failRcpts = append(failRcpts, *r)
+		default:
+			retryRcpts = append(retryRcpts, *r)
+		}
 	}
 	e.working--
+	env := e.env
+	poison := e.state.Poison
 	e.mu.Unlock()
+	ev := Event{Envelope: env, Queue: q.name, DeliveryType: q.deliveryType, Attempt: attempt}
+	for _, x := range []struct {
+		kind  EventKind
+		rcpts []RecipientState
+	}{{EventDelivered, okRcpts}, {EventFailed, failRcpts}, {EventDeferred, retryRcpts}} {
+		if len(x.rcpts) > 0 {
+			ev.Kind, ev.Recipients, ev.FailReason = x.kind, x.rcpts, ""
+			if x.kind == EventFailed {
+				ev.FailReason = FailDelivery
+			}
+			m.emit(m.ctx, ev)
+		}
+	}
+	if poison {
+		m.emit(m.ctx, Event{Kind: EventPoison, Envelope: env, Recipients: retryRcpts, Queue: q.name, DeliveryType: q.deliveryType})
+	}
 	q.mu.Lock()
 	if lastErr != "" {
 		q.lastError, q.lastErrorAt = lastErr, now
@@ -951,6 +1066,9 @@ func (m *Manager) Remove(id string, withNDR bool) error {
 	e.done = true
 	env := e.env
 	e.mu.Unlock()
+	if len(pending) > 0 {
+		m.emit(m.ctx, Event{Kind: EventFailed, Envelope: env, Recipients: pending, FailReason: FailRemoved})
+	}
 	if withNDR {
 		m.sendDSN(env, pending, false)
 	}
@@ -971,4 +1089,41 @@ func (m *Manager) Len() int {
 func HeaderOf(r io.Reader) textproto.MIMEHeader {
 	h, _ := textproto.NewReader(bufio.NewReader(io.LimitReader(r, 256<<10))).ReadMIMEHeader()
 	return h
+}
+
+// maxSniff bounds the header section read at Enqueue for Message-ID and
+// Subject; a longer header section is stored without them.
+const maxSniff = 256 << 10
+
+// sniffHeader reads the header section of body to fill env.MessageID and
+// env.Subject, and returns a reader of the whole message.
+func sniffHeader(env *Envelope, body io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(body, 4096)
+	var hdr []byte
+	for len(hdr) < maxSniff {
+		line, err := br.ReadSlice('\n')
+		hdr = append(hdr, line...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF {
+				break
+			}
+			return nil, err
+		}
+		if len(line) <= 2 && strings.TrimRight(string(line), "\r\n") == "" {
+			break
+		}
+	}
+	if len(hdr) < maxSniff {
+		h := HeaderOf(strings.NewReader(string(hdr) + "\r\n"))
+		env.MessageID = strings.TrimSpace(h.Get("Message-Id"))
+		subj := strings.TrimSpace(h.Get("Subject"))
+		if dec, err := new(mime.WordDecoder).DecodeHeader(subj); err == nil {
+			subj = dec
+		}
+		env.Subject = subj
+	}
+	return io.MultiReader(strings.NewReader(string(hdr)), br), nil
 }

@@ -10,23 +10,29 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/transportd/transportd/certs"
+	"github.com/transportd/transportd/connector/protolog"
+	"github.com/transportd/transportd/connector/protolog/csvlog"
 	"github.com/transportd/transportd/connector/smtpd"
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/transport/config"
 	"github.com/transportd/transportd/transport/control"
 	"github.com/transportd/transportd/transport/delivery"
 	"github.com/transportd/transportd/transport/mailbox"
+	"github.com/transportd/transportd/transport/metrics"
 	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/tracking"
 )
 
 // Service is a running transportd.
@@ -34,7 +40,7 @@ type Service struct {
 	path    string
 	log     *slog.Logger
 	certs   *certs.Store
-	store   *queue.Disk
+	store   *queue.Journal
 	queue   *queue.Manager
 	dir     *liveDirectory
 	smtp    *smtpd.Server
@@ -45,6 +51,13 @@ type Service struct {
 	router  *router
 	mailbox *mailbox.Maildir
 	control *control.Server
+
+	recvLog    *protolog.Log
+	sendLog    *protolog.Log
+	tracking   *tracking.Log
+	trackingOn atomic.Bool
+	metrics    *metrics.Metrics
+	metricsSrv *metrics.Server
 
 	// OnReload, when set before Run, is called after every reload attempt
 	// with the configuration generation and the error, if any.
@@ -74,8 +87,12 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	if err := makePickupDirs(cfg); err != nil {
 		return nil, err
 	}
-	disk, err := queue.OpenDisk(filepath.Join(cfg.DataDir(), "queue"))
+	disk, err := queue.OpenJournal(filepath.Join(cfg.DataDir(), "queue"), log.With("component", "queue"))
 	if err != nil {
+		return nil, err
+	}
+	if err := migrateDiskQueue(filepath.Join(cfg.DataDir(), "queue"), disk, log); err != nil {
+		disk.Close()
 		return nil, err
 	}
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1)}
@@ -92,29 +109,40 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, err
 	}
+	if err := s.openLogs(cfg); err != nil {
+		disk.Close()
+		return nil, err
+	}
+	s.setSendLog(cfg, rt)
 	s.router = rt
 	s.queue, err = queue.NewManager(queue.Options{
 		Store: disk, Router: rt, Settings: settingsOf(cfg), Logger: log.With("component", "queue"),
 		Notifier:    &notifier{fqdn: cfg.Server.Fqdn, postmaster: postmasterOf(cfg), settings: settingsOf(cfg), log: log},
 		InflightDir: filepath.Join(cfg.DataDir(), "queue", "inflight"),
+		OnEvent:     s.queueEvent,
 	})
 	if err != nil {
+		s.closeLogs()
 		disk.Close()
 		return nil, err
 	}
+	s.metrics.SetQueues(s.queue)
 	s.smtp = smtpd.New(smtpd.Deps{
 		Queue: s.queue, Certs: store, Directory: s.dir, Logger: log,
 		Limiter: limits.NewConnLimiter(), Rates: limits.NewRateLimiter(time.Now),
+		ProtocolLog: s.recvLog, Observer: s.metrics,
 	})
 	s.control, err = control.Listen(filepath.Join(cfg.DataDir(), control.SocketName), s.handleControl, log)
 	if err != nil {
 		s.queue.Close()
+		s.closeLogs()
 		disk.Close()
 		return nil, err
 	}
 	if err := s.apply(cfg); err != nil {
 		s.smtp.Close()
 		s.queue.Close()
+		s.closeLogs()
 		disk.Close()
 		return nil, err
 	}
@@ -191,7 +219,47 @@ func (s *Service) Certs() *certs.Store { return s.certs }
 func (s *Service) Queue() *queue.Manager { return s.queue }
 
 // Store returns the message store.
-func (s *Service) Store() *queue.Disk { return s.store }
+func (s *Service) Store() queue.Store { return s.store }
+
+// migrateDiskQueue moves messages left by the per-file store of earlier
+// versions (queue/msg/) into the journal, keeping their queue ids and
+// delivery state, so an upgrade loses nothing.
+func migrateDiskQueue(dir string, j *queue.Journal, log *slog.Logger) error {
+	entries, err := os.ReadDir(filepath.Join(dir, "msg"))
+	if err != nil || len(entries) == 0 {
+		return nil
+	}
+	old, err := queue.OpenDisk(dir)
+	if err != nil {
+		return err
+	}
+	defer old.Close()
+	stored, err := old.Load()
+	if err != nil {
+		return err
+	}
+	for _, m := range stored {
+		rc, err := old.Open(m.Envelope.ID)
+		if err != nil {
+			return err
+		}
+		_, err = j.Enqueue(context.Background(), m.Envelope, rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("moving message %s into the journal: %w", m.Envelope.ID, err)
+		}
+		if m.State != nil {
+			if err := j.SaveState(m.Envelope.ID, m.State); err != nil {
+				return err
+			}
+		}
+		if err := old.Remove(m.Envelope.ID); err != nil {
+			return err
+		}
+	}
+	log.Info("moved queued messages from the per-file queue into the journal", "messages", len(stored))
+	return nil
+}
 
 // Mailboxes returns the Maildir delivery target (for finding delivered mail).
 func (s *Service) Mailboxes() *mailbox.Maildir { return s.mailbox }
@@ -211,6 +279,8 @@ func (s *Service) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	s.setSendLog(cfg, rt)
+	s.applyLogging(cfg)
 	old := s.router
 	s.router = rt
 	s.queue.SetRouter(rt)
@@ -276,9 +346,11 @@ func (s *Service) Run(ctx context.Context) error {
 		s.queue.Close()
 		s.router.close()
 		s.store.Close()
+		s.closeLogs()
 	}()
 	go s.control.Serve(ctx)
 	go s.runPickup(ctx)
+	go s.runHTTP(ctx)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching configuration: %w", err)
@@ -329,3 +401,93 @@ func (s *Service) RequestReload() {
 	default:
 	}
 }
+
+// openLogs opens the protocol logs, the message tracking log and the
+// metrics, under <data>/logs.
+func (s *Service) openLogs(cfg *config.Config) error {
+	var err error
+	lim := protocolLimits(cfg)
+	if s.recvLog, err = protolog.Open(protolog.Receive, protolog.Options{Dir: cfg.ProtocolLogDir(false), Limits: lim, Logger: s.log}); err != nil {
+		return err
+	}
+	if s.sendLog, err = protolog.Open(protolog.Send, protolog.Options{Dir: cfg.ProtocolLogDir(true), Limits: lim, Logger: s.log}); err != nil {
+		s.recvLog.Close()
+		return err
+	}
+	s.tracking, err = tracking.Open(tracking.Options{Dir: cfg.MessageTrackingLogDir(), Limits: trackingLimits(cfg),
+		ServerHostname: cfg.Server.Fqdn, SubjectLogging: cfg.Logging.MessageTrackingLogSubjectLoggingEnabled, Logger: s.log})
+	if err != nil {
+		s.recvLog.Close()
+		s.sendLog.Close()
+		return err
+	}
+	s.trackingOn.Store(cfg.Logging.MessageTrackingLogEnabled)
+	s.metrics = metrics.New()
+	s.metricsSrv = metrics.NewServer(s.metrics, s.log.With("component", "metrics"))
+	return nil
+}
+
+// closeLogs stops the metrics endpoint and flushes and closes the logs.
+func (s *Service) closeLogs() {
+	s.metricsSrv.Close()
+	for _, c := range []interface{ Close() error }{s.recvLog, s.sendLog, s.tracking} {
+		if err := c.Close(); err != nil {
+			s.log.Error("closing log", "err", err)
+		}
+	}
+}
+
+func protocolLimits(cfg *config.Config) csvlog.Limits {
+	l := cfg.Logging
+	return csvlog.Limits{MaxFileSize: int64(l.ProtocolLogMaxFileSize), MaxDirectorySize: int64(l.ProtocolLogMaxDirectorySize), MaxAge: l.ProtocolLogMaxAge.Duration()}
+}
+
+func trackingLimits(cfg *config.Config) csvlog.Limits {
+	l := cfg.Logging
+	return csvlog.Limits{MaxFileSize: int64(l.MessageTrackingLogMaxFileSize), MaxDirectorySize: int64(l.MessageTrackingLogMaxDirectorySize), MaxAge: l.MessageTrackingLogMaxAge.Duration()}
+}
+
+// setSendLog gives the send connectors of rt the send protocol log when
+// SendProtocolLoggingLevel is Verbose, and the TLS metric either way.
+func (s *Service) setSendLog(cfg *config.Config, rt *router) {
+	var l *protolog.Log
+	if cfg.Logging.SendProtocolLoggingLevel == protolog.LevelVerbose {
+		l = s.sendLog
+	}
+	for _, snd := range rt.senders {
+		snd.SetProtocolLog(l, s.metrics.SendTLSNegotiated)
+	}
+}
+
+// applyLogging applies the Logging section: limits, tracking on or off,
+// and the metrics address. A metrics address that cannot be bound is
+// logged; mail flow does not depend on it.
+func (s *Service) applyLogging(cfg *config.Config) {
+	s.recvLog.SetLimits(protocolLimits(cfg))
+	s.sendLog.SetLimits(protocolLimits(cfg))
+	s.tracking.SetLimits(trackingLimits(cfg))
+	s.trackingOn.Store(cfg.Logging.MessageTrackingLogEnabled)
+	if !cfg.Logging.MetricsOnLoopback() && cfg.Logging.MetricsAddress != "" {
+		s.log.Warn("metrics are served beyond loopback; make sure a firewall guards them", "addr", cfg.Logging.MetricsAddress)
+	}
+	if err := s.metricsSrv.SetAddress(cfg.Logging.MetricsAddress); err != nil {
+		s.log.Error("metrics endpoint not available", "err", err)
+	}
+}
+
+// queueEvent feeds message tracking and metrics from the queue manager.
+func (s *Service) queueEvent(ctx context.Context, ev queue.Event) {
+	if s.trackingOn.Load() {
+		s.tracking.QueueEvent(ctx, ev)
+	}
+	s.metrics.QueueEvent(ctx, ev)
+}
+
+// Tracking returns the message tracking log.
+func (s *Service) Tracking() *tracking.Log { return s.tracking }
+
+// ProtocolLogs returns the receive and send protocol logs.
+func (s *Service) ProtocolLogs() (recv, send *protolog.Log) { return s.recvLog, s.sendLog }
+
+// MetricsAddr returns the address of the metrics endpoint, nil when none.
+func (s *Service) MetricsAddr() net.Addr { return s.metricsSrv.Addr() }

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/transport/delivery"
 	"github.com/transportd/transportd/transport/sendconnector"
 )
@@ -32,10 +33,11 @@ type session struct {
 	reused  bool
 	maxSize int64       // SIZE advertised in the last EHLO; 0 = none
 	timer   *time.Timer // closes the connection while idle in the pool
+	plog    *protolog.Session
 }
 
 // close ends the session without QUIT.
-func (ss *session) close() { ss.raw.Close() }
+func (ss *session) close() { ss.raw.Close(); ss.plog.Disconnect() }
 
 // quit ends the session politely.
 func (ss *session) quit() {
@@ -44,6 +46,7 @@ func (ss *session) quit() {
 		ss.c.Close()
 	}
 	ss.raw.Close()
+	ss.plog.Disconnect()
 }
 
 func (ss *session) updateSize() {
@@ -167,28 +170,38 @@ func (s *Sender) open(ctx context.Context, log *slog.Logger, h host) (*session, 
 	if err != nil {
 		return nil, dialError(h, err, s.dialer.Timeout)
 	}
+	psess := s.plog.Session(s.conn.Name, raw.LocalAddr().String(), raw.RemoteAddr().String())
+	psess.Connect()
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	ss, herr := s.handshake(log, h, raw)
+	ss, herr := s.handshakeLogged(log, h, raw, psess)
 	if !stop() && herr == nil {
 		herr = tempf(h.name, [3]int{4, 4, 2}, "delivery to %s interrupted: %v", h.name, ctx.Err())
 	}
 	if herr != nil {
 		raw.Close()
+		psess.Info(herr.Error(), "")
+		psess.Disconnect()
 		return nil, herr
 	}
 	return ss, nil
 }
 
 func (s *Sender) handshake(log *slog.Logger, h host, raw net.Conn) (*session, *delivery.Error) {
+	return s.handshakeLogged(log, h, raw, nil)
+}
+
+// handshakeLogged is handshake writing the protocol log to psess (nil: none).
+func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *protolog.Session) (*session, *delivery.Error) {
 	if err := raw.SetDeadline(time.Now().Add(s.cmdTTL)); err != nil {
 		return nil, lost(h, "connect", err)
 	}
-	tp := textproto.NewConn(raw)
+	logged := psess.Client(raw) // plaintext lines; TLS records pass below it
+	tp := textproto.NewConn(logged)
 	if _, _, err := tp.ReadResponse(220); err != nil {
 		return nil, replyOrLost(h, "the greeting", err)
 	}
 	var (
-		conn  net.Conn  = raw
+		conn  net.Conn  = logged
 		rest  io.Reader = tp.R // whatever the server sent that we have not read
 		isTLS bool
 	)
@@ -211,7 +224,13 @@ func (s *Sender) handshake(log *slog.Logger, h host, raw net.Conn) (*session, *d
 			case herr != nil:
 				return nil, herr
 			default:
-				conn, rest, isTLS = tc, tc, true
+				st := tc.ConnectionState()
+				psess.Info(protolog.TLSInfo(st), "")
+				if s.onTLS != nil {
+					s.onTLS(st.Version)
+				}
+				lc := psess.Client(tc)
+				conn, rest, isTLS = lc, lc, true
 			}
 		case s.conn.RequireTLS:
 			_ = tp.PrintfLine("QUIT")
@@ -229,7 +248,7 @@ func (s *Sender) handshake(log *slog.Logger, h host, raw net.Conn) (*session, *d
 	if err := c.Hello(s.helo); err != nil {
 		return nil, replyOrLost(h, "EHLO", err)
 	}
-	ss := &session{host: h, raw: raw, c: c, tls: isTLS}
+	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess}
 	ss.updateSize()
 	if s.conn.UsesBasicAuth() {
 		if herr := s.auth(h, ss); herr != nil {

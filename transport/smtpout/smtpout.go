@@ -22,6 +22,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/transport/delivery"
 	"github.com/transportd/transportd/transport/sendconnector"
 )
@@ -47,6 +48,10 @@ type Options struct {
 	Logger *slog.Logger
 	// DialTimeout bounds each TCP connect; 0 means 30 seconds.
 	DialTimeout time.Duration
+	// ProtocolLog, when set, receives the send protocol log of every connection.
+	ProtocolLog *protolog.Log
+	// OnTLS, when set, is called with the version of every TLS session negotiated.
+	OnTLS func(version uint16)
 }
 
 // Timeouts and limits.
@@ -76,6 +81,8 @@ type Sender struct {
 	idleTTL  time.Duration
 	cmdTTL   time.Duration
 	dataTTL  time.Duration
+	plog     *protolog.Log
+	onTLS    func(version uint16)
 
 	mu     sync.Mutex
 	idle   map[string][]*session // by host key, most recently used last
@@ -92,6 +99,8 @@ func New(o Options) *Sender {
 		roots:    o.RootCAs,
 		log:      o.Logger,
 		idle:     make(map[string][]*session),
+		plog:     o.ProtocolLog,
+		onTLS:    o.OnTLS,
 	}
 	if s.helo == "" {
 		s.helo = o.HeloName
@@ -118,6 +127,13 @@ func New(o Options) *Sender {
 	// is given up on, even within the RFC's longer command timeouts.
 	s.cmdTTL, s.dataTTL = min(commandTimeout, s.idleTTL), min(dataTimeout, s.idleTTL)
 	return s
+}
+
+// SetProtocolLog makes the Sender write the send protocol log to l (nil:
+// none) and report negotiated TLS versions to onTLS. Call it before the
+// first Deliver.
+func (s *Sender) SetProtocolLog(l *protolog.Log, onTLS func(version uint16)) {
+	s.plog, s.onTLS = l, onTLS
 }
 
 // Deliver sends msg to rcpts, which must share one next hop (the caller
