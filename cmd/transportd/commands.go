@@ -6,7 +6,139 @@ import (
 	"strings"
 
 	"github.com/transportd/transportd/transport/manage"
+	"github.com/transportd/transportd/transport/shell"
 )
+
+// view is the output of a get with -fields a,b and -format list|table|json.
+type view struct {
+	io.Writer
+	fields []string
+	format string
+}
+
+// takeView removes -fields and -format from ps; it returns out unchanged
+// when neither is given.
+func takeView(ps *manage.Params, out io.Writer) (io.Writer, error) {
+	fields, hasFields := ps.Take("fields")
+	format, hasFormat := ps.Take("format")
+	if !hasFields && !hasFormat {
+		return out, nil
+	}
+	v := &view{Writer: out, format: strings.ToLower(strings.TrimSpace(format))}
+	switch v.format {
+	case "", "list", "table", "json":
+	default:
+		return nil, fmt.Errorf("-format %q: use list, table or json", format)
+	}
+	for _, f := range strings.Split(fields, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			v.fields = append(v.fields, f)
+		}
+	}
+	return v, nil
+}
+
+// show prints records with the chosen fields and format.
+func (v *view) show(recs []manage.Record, list bool, columns []string) error {
+	if len(v.fields) > 0 && len(recs) > 0 {
+		var names []string
+		for _, p := range recs[0] {
+			names = append(names, p.Name)
+		}
+		for _, f := range v.fields {
+			if strings.ContainsAny(f, "*?") {
+				continue
+			}
+			if _, err := manage.ResolveName(names, f); err != nil || !containsFold(names, f) {
+				if s := manage.Closest(names, f); s != "" {
+					return fmt.Errorf("-fields %s: no such property; did you mean %s?", f, s)
+				}
+				return fmt.Errorf("-fields %s: no such property (the properties are %s)", f, strings.Join(names, ", "))
+			}
+		}
+		sel := make([]manage.Record, len(recs))
+		for i, r := range recs {
+			sel[i] = shell.SelectProperties(r, v.fields)
+		}
+		recs = sel
+		if len(recs) > 0 {
+			columns = nil
+			for _, p := range recs[0] {
+				columns = append(columns, p.Name)
+			}
+		}
+	}
+	switch v.format {
+	case "json":
+		fmt.Fprintln(v.Writer, shell.RecordsJSON(recs))
+		return nil
+	case "list":
+		list = true
+	case "table":
+		list = false
+		if len(columns) == 0 && len(recs) > 0 {
+			for _, p := range recs[0] {
+				columns = append(columns, p.Name)
+			}
+		}
+	default:
+		if len(v.fields) > 0 && len(recs) > 1 {
+			list = false
+		}
+	}
+	return show(v.Writer, recs, list, nil, columns...)
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// pipedIdentities reads the identities of a JSON pipe (the output of a get
+// with -format json) for a set or remove without -Identity.
+func pipedIdentities(stdin io.Reader) ([]string, error) {
+	if stdin == nil || isTerminal(stdin) {
+		return nil, nil
+	}
+	b, err := io.ReadAll(stdin)
+	if err != nil {
+		return nil, fmt.Errorf("reading standard input: %w", err)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return nil, nil
+	}
+	return shell.IdentitiesFromJSON(b)
+}
+
+// dispatchPiped runs a set or remove for identities read from a JSON pipe:
+// a set changes them all in one update, or none.
+func dispatchPiped(m *manage.Manager, noun, verb string, ids []string, ps manage.Params, out io.Writer) error {
+	switch noun + " " + verb {
+	case "connector set", "receiveconnector set":
+		n, err := m.SetConnectorsEach(ids, ps)
+		return changed(out, n, "receive connector", err)
+	case "accepteddomain set":
+		n, err := m.SetAcceptedDomainsEach(ids, ps)
+		return changed(out, n, "accepted domain", err)
+	case "mailbox set":
+		n, err := m.SetMailboxesEach(ids, ps, nil)
+		return changed(out, n, "mailbox", err)
+	case "sendconnector set":
+		n, err := m.SetSendConnectorsEach(ids, ps, nil)
+		return changed(out, n, "send connector", err)
+	}
+	for _, id := range ids {
+		idps := append(manage.Params{{Name: "Identity", Value: id}}, ps...)
+		if err := dispatch(m, noun, verb, idps, nil, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // dispatch runs one noun-verb command.
 func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw func() (string, error), out io.Writer) error {
@@ -173,6 +305,9 @@ func removed(out io.Writer, n int, kind string, err error) error {
 func show(out io.Writer, recs []manage.Record, list bool, err error, columns ...string) error {
 	if err != nil {
 		return err
+	}
+	if v, ok := out.(*view); ok {
+		return v.show(recs, list, columns)
 	}
 	if list || len(columns) == 0 {
 		FormatList(out, recs)

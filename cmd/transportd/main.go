@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -39,6 +40,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
+	if noun == "shell" {
+		return runShell(cfgPath, args[1:], stdin, stdout, stderr)
+	}
 	if len(args) < 2 {
 		fmt.Fprintf(stderr, "transportd %s: which action? (get, set, new, remove)\n", args[0])
 		return 2
@@ -51,7 +55,26 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	m := &manage.Manager{ConfigPath: cfgPath}
 	readPw := func() (string, error) { return readPassword(stdin) }
-	if err := dispatch(m, noun, verb, params, readPw, stdout); err != nil {
+	out, err := takeView(&params, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
+		return 2
+	}
+	if (verb == "set" || verb == "remove" || verb == "suspend" || verb == "resume" || verb == "retry") && !hasIdentity(params) {
+		ids, err := pipedIdentities(stdin)
+		if err != nil {
+			fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
+			return 1
+		}
+		if len(ids) > 0 {
+			if err := dispatchPiped(m, noun, verb, ids, params, out); err != nil {
+				fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
+				return 1
+			}
+			return 0
+		}
+	}
+	if err := dispatch(m, noun, verb, params, readPw, out); err != nil {
 		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
 		return 1
 	}
@@ -66,6 +89,10 @@ const usage = `transportd: an Exchange-style mail transfer agent.
   transportd accepteddomain get|new|set|remove   accepted domains
   transportd mailbox get|new|set|remove      mailboxes (-Password - reads the password from stdin)
   transportd test smtp -identity NAME|-server HOST:PORT [-mailbox USER -password -]   check submission (Test-SmtpConnectivity)
+  transportd shell [-c SCRIPT | FILE.ps1]    the Exchange Management Shell (Get-ReceiveConnector | Format-List ...)
+
+Every get takes -fields a,b and -format list|table|json; set and remove read the
+identities from a JSON pipe: transportd connector get -format json | transportd connector set -fqdn x
 
 Parameters are Exchange's names with one dash, in any case: -Identity "Client Frontend*" -Fqdn mail.contoso.com.
 Booleans take $true/$false. The config file is -config PATH, else $TRANSPORTD_CONFIG, else
@@ -123,6 +150,19 @@ func parseParams(args []string) (manage.Params, error) {
 	return ps, nil
 }
 
+// hasIdentity reports whether the command names its objects itself.
+func hasIdentity(ps manage.Params) bool {
+	for _, p := range ps {
+		if strings.EqualFold(p.Name, "Identity") || strings.EqualFold(p.Name, "Thumbprint") {
+			return true
+		}
+		if p.Value == "-" { // standard input carries a password
+			return true
+		}
+	}
+	return false
+}
+
 func isNumber(s string) bool {
 	if len(s) < 2 || s[0] != '-' {
 		return false
@@ -149,6 +189,15 @@ func readPassword(r io.Reader) (string, error) {
 
 func runDaemon(cfgPath string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// TRANSPORTD_CPUPROFILE=file writes a CPU profile until the daemon
+	// stops (for `go tool pprof`), as used when measuring throughput.
+	if p := os.Getenv("TRANSPORTD_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	svc, err := service.Open(ctx, cfgPath, log)

@@ -172,4 +172,3 @@ func TestTestSmtpUsage(t *testing.T) {
 		}
 	}
 }
-

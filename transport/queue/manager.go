@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/textproto"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -176,6 +174,7 @@ type Manager struct {
 	wg      sync.WaitGroup
 
 	inflightDir string
+	inflight    *inflightLog
 	onEvent     func(context.Context, Event)
 }
 
@@ -222,12 +221,14 @@ func NewManager(o Options) (*Manager, error) {
 	s := o.Settings
 	m.settings.Store(&s)
 	m.router.Store(routerBox{o.Router})
+	crashed := map[string]bool{}
 	if m.inflightDir != "" {
-		if err := os.MkdirAll(m.inflightDir, 0o700); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", m.inflightDir, err)
+		l, c, err := openInflightLog(m.inflightDir)
+		if err != nil {
+			return nil, err
 		}
+		m.inflight, crashed = l, c
 	}
-	crashed := m.crashedMessages()
 	stored, err := o.Store.Load()
 	if err != nil {
 		return nil, err
@@ -288,19 +289,6 @@ func freshState(env Envelope) State {
 		st.Recipients[i] = RecipientState{Address: r.Address, Status: StatusReady}
 	}
 	return st
-}
-
-func (m *Manager) crashedMessages() map[string]bool {
-	out := map[string]bool{}
-	if m.inflightDir == "" {
-		return out
-	}
-	entries, _ := os.ReadDir(m.inflightDir)
-	for _, e := range entries {
-		out[e.Name()] = true
-		os.Remove(filepath.Join(m.inflightDir, e.Name()))
-	}
-	return out
 }
 
 // NewID reserves a queue id for a message about to be enqueued.
@@ -692,18 +680,14 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 		Open: func() (io.ReadCloser, error) { return m.store.Open(id) }}
 	e.mu.Unlock()
 
-	var marker string
-	if m.inflightDir != "" {
-		marker = filepath.Join(m.inflightDir, id)
-		if f, err := os.Create(marker); err == nil {
-			f.Close()
-		}
+	if m.inflight != nil {
+		m.inflight.begin(id)
 	}
 	started := m.now()
 	results := m.safeDeliver(it.target, msg, addrs)
 	attempt := m.now().Sub(started)
-	if marker != "" {
-		os.Remove(marker)
+	if m.inflight != nil {
+		m.inflight.end(id)
 	}
 
 	now := m.now()
@@ -813,6 +797,9 @@ func (m *Manager) safeDeliver(t delivery.Target, msg *delivery.Message, addrs []
 func (m *Manager) Close() error {
 	m.cancel()
 	m.wg.Wait()
+	if m.inflight != nil {
+		m.inflight.close()
+	}
 	return nil
 }
 

@@ -98,6 +98,7 @@ func startDaemon(t *testing.T, mutate func(c *config.Config, d *testDaemon)) *te
 	c.SendConnectors = []sendconnector.SendConnector{out}
 	c.Transport.TransientFailureRetryInterval = value.TimeSpan(100 * time.Millisecond)
 	c.Transport.MessageRetryInterval = value.TimeSpan(200 * time.Millisecond)
+	c.Logging.MetricsAddress = "" // tests that scrape metrics pick a free port
 	if mutate != nil {
 		mutate(c, d)
 	}
