@@ -69,6 +69,9 @@ type Dir struct {
 	// another name (a dot-file, or another folder on the same file system)
 	// and rename into place, which is atomic.
 	Settle time.Duration
+	// OnBadmail, when set, is told of every file moved to Badmail (for
+	// message tracking's BADMAIL event).
+	OnBadmail func(file, badmailPath string, reason error)
 }
 
 func (d *Dir) logger() *slog.Logger {
@@ -354,6 +357,9 @@ func (d *Dir) reject(name, claimed string, reason error) error {
 		return d.retryLater(name, fmt.Errorf("moving it to %s: %w (the file was refused: %v)", bad, err, reason))
 	}
 	log.Warn("pickup: file moved to badmail", "file", name, "badmail", bad, "reason", reason.Error())
+	if d.OnBadmail != nil {
+		d.OnBadmail(name, bad, reason)
+	}
 	return nil
 }
 

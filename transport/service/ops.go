@@ -13,6 +13,7 @@ import (
 	"github.com/transportd/transportd/transport/config"
 	"github.com/transportd/transportd/transport/pickup"
 	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/tracking"
 )
 
 // Control operations. Their names are the shell's noun-verb pairs.
@@ -200,6 +201,12 @@ func (s *Service) runPickup(ctx context.Context) {
 	cfg := s.Config()
 	pk, bad := pickupDirs(cfg)
 	d := &pickup.Dir{Pickup: pk, Badmail: bad, MaxSize: maxConnectorSize(cfg), Logger: s.log.With("component", "pickup"),
+		OnBadmail: func(file, path string, reason error) {
+			if s.trackingOn.Load() {
+				s.tracking.Write(tracking.Event{Time: time.Now().UTC(), Source: "PICKUP", EventID: "BADMAIL",
+					ServerHostname: cfg.Server.Fqdn, SourceContext: path, MessageInfo: file + ": " + reason.Error()})
+			}
+		},
 		Submit: func(ctx context.Context, env pickup.Envelope, msg []byte) (string, error) {
 			qenv := queue.Envelope{From: env.From, Source: "PICKUP", ReceivedAt: time.Now().UTC()}
 			for _, r := range env.Recipients {

@@ -15,6 +15,7 @@ import (
 	"github.com/transportd/transportd/transport/config"
 	"github.com/transportd/transportd/transport/control"
 	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/tracking"
 )
 
 // submit sends one message as alice through the Client Frontend (587).
@@ -192,4 +193,35 @@ func TestPickupDirectory(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(pk, "alert.eml")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("pickup file not removed")
 	}
+}
+
+// A malformed pickup file goes to badmail with its reason, and message
+// tracking records BADMAIL.
+func TestPickupBadmail(t *testing.T) {
+	d := startDaemon(t, nil)
+	pk := filepath.Join(d.svc.Config().DataDir(), "pickup")
+	if err := os.WriteFile(filepath.Join(pk, ".broken.tmp"), []byte("Subject: no recipients at all\r\n\r\nbody\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(pk, ".broken.tmp"), filepath.Join(pk, "broken.eml")); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(d.svc.Config().DataDir(), "badmail")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(filepath.Join(bad, "broken.BAD")); err == nil {
+			reason, _ := os.ReadFile(filepath.Join(bad, "broken.BDR"))
+			if !strings.Contains(string(reason), "Reason: malformed message") {
+				t.Fatalf("badmail reason: %s", reason)
+			}
+			d.svc.Tracking().Flush()
+			evs, err := tracking.Search(d.svc.Tracking().Dir(), tracking.Filter{EventID: "BADMAIL"})
+			if err != nil || len(evs) != 1 || evs[0].Source != "PICKUP" {
+				t.Fatalf("BADMAIL tracking: %+v %v", evs, err)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling the badmail folder
+	}
+	t.Fatal("malformed pickup file never reached badmail")
 }
