@@ -265,6 +265,12 @@ func outDefault(w io.Writer, vals []any) {
 		}
 		if cols := DefaultColumns(o.TypeName); cols != nil {
 			FormatTable(w, recs, cols)
+		} else if len(o.Props) <= 4 { // PowerShell's rule for types without a view
+			var names []string
+			for _, p := range o.Props {
+				names = append(names, p.Name)
+			}
+			FormatTable(w, recs, names)
 		} else {
 			FormatList(w, recs)
 		}

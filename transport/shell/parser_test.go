@@ -141,7 +141,7 @@ func TestParse(t *testing.T) {
 			`Get-X | Where-Object {(($_.Enabled -eq $true) -and ($_.Name -like 'C*'))} | Sort-Object w(Name)`},
 		{"$a = 1; $b = 'it''s'\n$a", `$a=w(1); $b='it's'; $a`},
 		{`"a $x b"`, `"a $x b"`},
-		{`"say ""hi"" `+"`"+`$x"`, `'say "hi" $x'`},
+		{`"say ""hi"" ` + "`" + `$x"`, `'say "hi" $x'`},
 		{`(Get-X).Name`, `(Get-X).Name`},
 		{`Get-X |` + "\n" + `  Format-List`, `Get-X | Format-List`},
 		{`Get-X -Password -`, `Get-X -Password w(-)`},
