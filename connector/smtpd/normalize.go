@@ -50,7 +50,7 @@ type normalizer struct {
 }
 
 func newNormalizer(r io.Reader, maxHeader int64, maxHops int) *normalizer {
-	return &normalizer{r: bufio.NewReaderSize(r, 32*1024), maxHeader: maxHeader, maxHops: maxHops, inHeader: true, lastWasLineEnd: true}
+	return &normalizer{r: bufio.NewReaderSize(r, 4096), maxHeader: maxHeader, maxHops: maxHops, inHeader: true, lastWasLineEnd: true}
 }
 
 // Hops returns the number of Received headers seen so far.

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -64,6 +65,7 @@ type shimConn struct {
 	tlsState    *tls.ConnectionState
 	needEHLO    bool // STARTTLS done, no EHLO since (RFC 3207 section 4.2)
 	closeAfter  bool
+	pending     []byte // replies held back while pipelined commands wait
 	handshakeTO time.Duration
 
 	closeOnce sync.Once
@@ -110,6 +112,12 @@ func (s *shimConn) Read(p []byte) (n int, err error) {
 		n := copy(p, s.injected)
 		s.injected = s.injected[n:]
 		return n, nil
+	}
+	// Never wait for the client while holding replies it waits for.
+	if len(s.pending) > 0 && (s.dataMode || !s.completeLineBuffered()) {
+		if err := s.flush(); err != nil {
+			return 0, err
+		}
 	}
 	if s.dataMode {
 		return s.readData(p)
@@ -180,7 +188,10 @@ func firstWord(b []byte) string {
 }
 
 // readData passes message data through while tracking the end-of-data
-// marker exactly as go-smtp's data reader does (only CRLF "." CRLF ends it).
+// marker with exactly the state machine of go-smtp's data reader (only
+// CRLF "." CRLF ends it; a bare CR or LF never starts a line), so that the
+// shim and go-smtp always agree where the data ends. It scans what is
+// already buffered in one tight loop rather than byte by byte.
 func (s *shimConn) readData(p []byte) (int, error) {
 	const (
 		beginLine = iota
@@ -191,51 +202,65 @@ func (s *shimConn) readData(p []byte) (int, error) {
 	)
 	n := 0
 	for n < len(p) {
-		c, err := s.br.ReadByte()
-		if err != nil {
+		avail := s.br.Buffered()
+		if avail == 0 {
 			if n > 0 {
-				return n, nil
+				return n, nil // hand over what we have before blocking
 			}
-			return 0, err
+			if _, err := s.br.Peek(1); err != nil {
+				return 0, err
+			}
+			avail = s.br.Buffered()
 		}
-		p[n] = c
-		n++
-		switch s.dataState {
-		case beginLine:
-			switch c {
-			case '.':
-				s.dataState = dot
-			case '\r':
-				s.dataState = cr
-			default:
-				s.dataState = data
+		buf, _ := s.br.Peek(min(avail, len(p)-n))
+		st := s.dataState
+		k := 0
+		ended := false
+		for k < len(buf) && !ended {
+			c := buf[k]
+			k++
+			switch st {
+			case beginLine:
+				switch c {
+				case '.':
+					st = dot
+				case '\r':
+					st = cr
+				default:
+					st = data
+				}
+			case dot:
+				if c == '\r' {
+					st = dotCR
+				} else {
+					st = data
+				}
+			case dotCR:
+				if c == '\n' {
+					ended = true
+					st = beginLine
+				} else {
+					st = data
+				}
+			case cr:
+				if c == '\n' {
+					st = beginLine
+				} else {
+					st = data
+				}
+			case data:
+				if c == '\r' {
+					st = cr
+				}
 			}
-		case dot:
-			if c == '\r' {
-				s.dataState = dotCR
-			} else {
-				s.dataState = data
-			}
-		case dotCR:
-			if c == '\n' {
-				s.dataMode = false
-				s.dataState = beginLine
-				return n, nil
-			}
-			s.dataState = data
-			if c == '\r' {
-				s.dataState = cr
-			}
-		case cr:
-			if c == '\n' {
-				s.dataState = beginLine
-			} else if c != '\r' {
-				s.dataState = data
-			}
-		case data:
-			if c == '\r' {
-				s.dataState = cr
-			}
+		}
+		copy(p[n:], buf[:k])
+		n += k
+		s.br.Discard(k)
+		s.dataState = st
+		if ended {
+			s.dataMode = false
+			return n, nil
 		}
 	}
 	return n, nil
@@ -304,7 +329,7 @@ func (s *shimConn) Write(b []byte) (n int, err error) {
 	case strings.HasPrefix(line, "500 5.5.2 Syntax errors, XSTARTTLS-AGAIN"):
 		out = []byte("503 5.5.1 TLS is already active\r\n")
 	}
-	_, err = s.conn.Write(out)
+	err = s.send(out)
 	if s.plog != nil {
 		for _, l := range strings.SplitAfter(string(out), "\n") {
 			if l != "" {
@@ -319,6 +344,41 @@ func (s *shimConn) Write(b []byte) (n int, err error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// send writes a reply, or holds a positive reply back while the client has
+// already sent its next command: with PIPELINING (RFC 2920 section 3.1) the
+// replies to a command group then leave together in one write, once there
+// is no complete command left to read. Refusals, closing replies and
+// anything the client must see before it goes on are written at once.
+func (s *shimConn) send(out []byte) error {
+	hold := len(out) > 0 && out[0] == '2' && !bytes.HasPrefix(out, []byte("221")) &&
+		!s.closeAfter && !s.startTLS && !s.dataMode && s.completeLineBuffered()
+	s.pending = append(s.pending, out...)
+	if hold {
+		return nil
+	}
+	return s.flush()
+}
+
+// flush writes the held replies.
+func (s *shimConn) flush() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	_, err := s.conn.Write(s.pending)
+	s.pending = s.pending[:0]
+	return err
+}
+
+// completeLineBuffered reports whether a whole command line is already read.
+func (s *shimConn) completeLineBuffered() bool {
+	n := s.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := s.br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 func (s *shimConn) greeting() string {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bufio"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -167,6 +168,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	due     dueHeap
 	queues  map[string]*deliveryQueue
 	wake    chan struct{}
 	ctx     context.Context
@@ -184,6 +186,8 @@ type entry struct {
 	state   State
 	working int // work items in flight
 	done    bool
+	due     time.Time // next time the scheduler looks at it
+	heapIdx int       // position in Manager.due, -1 when not there
 }
 
 // Options configure a Manager.
@@ -234,7 +238,7 @@ func NewManager(o Options) (*Manager, error) {
 		return nil, err
 	}
 	for _, s := range stored {
-		e := &entry{env: s.Envelope}
+		e := &entry{env: s.Envelope, heapIdx: -1}
 		if s.State != nil {
 			e.state = *s.State
 		} else {
@@ -254,6 +258,9 @@ func NewManager(o Options) (*Manager, error) {
 	if len(stored) > 0 {
 		m.log.Info("queue recovered", "messages", len(stored))
 	}
+	for _, e := range m.entries {
+		m.schedule(e)
+	}
 	m.wg.Add(1)
 	go m.scheduler()
 	m.kick()
@@ -267,7 +274,13 @@ type routerBox struct{ Router }
 func (m *Manager) SetRouter(r Router) { m.router.Store(routerBox{r}) }
 
 // SetSettings replaces the retry settings.
-func (m *Manager) SetSettings(s Settings) { m.settings.Store(&s); m.kick() }
+func (m *Manager) SetSettings(s Settings) {
+	old := m.settings.Swap(&s)
+	if old == nil || *old != s {
+		m.rescheduleAll()
+	}
+	m.kick()
+}
 
 func (m *Manager) cfg() Settings { return *m.settings.Load() }
 
@@ -317,7 +330,7 @@ func (m *Manager) Enqueue(ctx context.Context, env Envelope, body io.Reader) (st
 	}
 	env.ID = id
 	env.Size = cr.n
-	e := &entry{env: env, state: freshState(env)}
+	e := &entry{env: env, state: freshState(env), heapIdx: -1}
 	m.mu.Lock()
 	m.entries[id] = e
 	m.mu.Unlock()
@@ -421,69 +434,69 @@ func (m *Manager) scheduler() {
 	}
 }
 
-// sweep runs one scheduling pass and returns the earliest future retry.
+// sweep handles the messages that are due and returns the next due time.
 func (m *Manager) sweep() time.Time {
 	now := m.now()
 	cfg := m.cfg()
-	m.mu.Lock()
-	list := make([]*entry, 0, len(m.entries))
-	for _, e := range m.entries {
-		list = append(list, e)
-	}
-	m.mu.Unlock()
-	var earliest time.Time
-	for _, e := range list {
-		e.mu.Lock()
-		if e.done || e.state.Suspended || e.state.Poison || e.working > 0 {
-			e.mu.Unlock()
-			continue
+	for {
+		e, next := m.popDue(now)
+		if e == nil {
+			return next
 		}
-		age := now.Sub(e.env.ReceivedAt)
-		expired := cfg.MessageExpirationTimeout > 0 && age > cfg.MessageExpirationTimeout
-		due, pending := false, false
-		var expiredRcpts []RecipientState
-		for i := range e.state.Recipients {
-			r := &e.state.Recipients[i]
-			switch r.Status {
-			case StatusReady:
-				due, pending = true, true
-			case StatusRetry:
-				pending = true
-				if expired {
-					r.Status = StatusFailed
-					r.Reply = &delivery.Error{Code: 550, Enhanced: [3]int{4, 4, 7},
-						Message: fmt.Sprintf("Message expired: could not be delivered within %s; last error: %s", cfg.MessageExpirationTimeout, r.LastError)}
-					expiredRcpts = append(expiredRcpts, *r)
-					continue
-				}
-				if !r.NextRetry.After(now) {
-					due = true
-				} else if earliest.IsZero() || r.NextRetry.Before(earliest) {
-					earliest = r.NextRetry
-				}
+		m.process(e, now, cfg)
+		m.schedule(e)
+	}
+}
+
+// process retries, expires or sends the delay notification for one due message.
+func (m *Manager) process(e *entry, now time.Time, cfg Settings) {
+	e.mu.Lock()
+	if e.done || e.state.Suspended || e.state.Poison || e.working > 0 {
+		e.mu.Unlock()
+		return
+	}
+	age := now.Sub(e.env.ReceivedAt)
+	expired := cfg.MessageExpirationTimeout > 0 && age > cfg.MessageExpirationTimeout
+	due, pending := false, false
+	var expiredRcpts []RecipientState
+	for i := range e.state.Recipients {
+		r := &e.state.Recipients[i]
+		switch r.Status {
+		case StatusReady:
+			due, pending = true, true
+		case StatusRetry:
+			pending = true
+			if expired {
+				r.Status = StatusFailed
+				r.Reply = &delivery.Error{Code: 550, Enhanced: [3]int{4, 4, 7},
+					Message: fmt.Sprintf("Message expired: could not be delivered within %s; last error: %s", cfg.MessageExpirationTimeout, r.LastError)}
+				expiredRcpts = append(expiredRcpts, *r)
+				continue
+			}
+			if !r.NextRetry.After(now) {
+				due = true
 			}
 		}
-		delay := pending && !expired && !e.state.DelayNotified && cfg.DelayNotificationTimeout > 0 && age > cfg.DelayNotificationTimeout
-		if delay {
-			e.state.DelayNotified = true
-		}
-		env := e.env
-		e.mu.Unlock()
-		if len(expiredRcpts) > 0 {
-			m.emit(m.ctx, Event{Kind: EventFailed, Envelope: env, Recipients: expiredRcpts, FailReason: FailExpired})
-		}
-		if expired {
-			m.finishIfDone(e)
-			continue
-		}
-		if delay {
-			m.notifyDelay(e)
-		}
-		if due {
-			m.dispatch(e)
-		}
 	}
-	return earliest
+	delay := pending && !expired && !e.state.DelayNotified && cfg.DelayNotificationTimeout > 0 && age > cfg.DelayNotificationTimeout
+	if delay {
+		e.state.DelayNotified = true
+	}
+	env := e.env
+	e.mu.Unlock()
+	if len(expiredRcpts) > 0 {
+		m.emit(m.ctx, Event{Kind: EventFailed, Envelope: env, Recipients: expiredRcpts, FailReason: FailExpired})
+	}
+	if expired {
+		m.finishIfDone(e)
+		return
+	}
+	if delay {
+		m.notifyDelay(e)
+	}
+	if due {
+		m.dispatch(e)
+	}
 }
 
 func (m *Manager) notifyDelay(e *entry) {
@@ -545,7 +558,7 @@ func (m *Manager) finishIfDone(e *entry) {
 			if err := m.store.SaveState(e.env.ID, &st); err != nil {
 				m.log.Error("cannot save delivery state", "queue_id", e.env.ID, "err", err)
 			}
-			m.kick()
+			m.schedule(e)
 			return
 		}
 	}
@@ -558,6 +571,9 @@ func (m *Manager) finishIfDone(e *entry) {
 	}
 	m.mu.Lock()
 	delete(m.entries, env.ID)
+	if e.heapIdx >= 0 {
+		heap.Remove(&m.due, e.heapIdx)
+	}
 	m.mu.Unlock()
 }
 
@@ -969,13 +985,17 @@ func (m *Manager) Retry(match func(queue string) bool) int {
 	now := m.now()
 	for _, e := range entries {
 		e.mu.Lock()
+		changed := false
 		for i := range e.state.Recipients {
 			r := &e.state.Recipients[i]
 			if r.Status == StatusRetry && match(r.Queue) {
-				r.NextRetry = now
+				r.NextRetry, changed = now, true
 			}
 		}
 		e.mu.Unlock()
+		if changed {
+			m.schedule(e)
+		}
 	}
 	m.kick()
 	return n
@@ -1061,6 +1081,9 @@ func (m *Manager) Remove(id string, withNDR bool) error {
 	}
 	m.mu.Lock()
 	delete(m.entries, id)
+	if e.heapIdx >= 0 {
+		heap.Remove(&m.due, e.heapIdx)
+	}
 	m.mu.Unlock()
 	return m.store.Remove(id)
 }

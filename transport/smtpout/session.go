@@ -34,7 +34,16 @@ type session struct {
 	maxSize int64       // SIZE advertised in the last EHLO; 0 = none
 	timer   *time.Timer // closes the connection while idle in the pool
 	plog    *protolog.Session
+	idleAt  time.Time // when it went back to the pool
+	clean   bool      // the last transaction ended with its final reply
 }
+
+// freshIdle is how long an idle connection is taken for the next
+// transaction straight away: after a completed transaction the next MAIL
+// may follow at once (RFC 5321 section 4.1.4), and a connection that broke
+// meanwhile fails before MAIL is answered and is replaced transparently.
+// Longer idle connections are checked with RSET and EHLO first.
+const freshIdle = 5 * time.Second
 
 // close ends the session without QUIT.
 func (ss *session) close() { ss.raw.Close(); ss.plog.Disconnect() }
@@ -63,6 +72,10 @@ func (s *Sender) acquire(ctx context.Context, log *slog.Logger, h host, fresh bo
 		ss := s.popIdle(h.key())
 		if ss == nil {
 			break
+		}
+		if ss.clean && time.Since(ss.idleAt) < freshIdle {
+			ss.reused = true
+			return ss, nil
 		}
 		stop := context.AfterFunc(ctx, func() { ss.raw.Close() })
 		err := ss.c.Reset() // RSET; go-smtp then wants a new EHLO
@@ -112,6 +125,7 @@ func (s *Sender) release(ss *session) {
 		ss.quit()
 		return
 	}
+	ss.idleAt = time.Now()
 	ss.timer = time.AfterFunc(s.idleTTL, func() { s.expire(key, ss) })
 	s.idle[key] = append(s.idle[key], ss)
 	s.mu.Unlock()

@@ -209,6 +209,7 @@ type outcome struct {
 
 func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message, rcpts []string) outcome {
 	h, c := sess.host, sess.c
+	sess.clean = false // until this transaction has ended with the final reply
 	results := make([]delivery.Result, len(rcpts))
 	for i, r := range rcpts {
 		results[i].Recipient = r
@@ -312,8 +313,10 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 			return outcome{results: results}
 		}
 		forAccepted(e)
+		sess.clean = true
 		return outcome{results: results, keep: !closing(err)}
 	}
+	sess.clean = true
 	log.Info("delivered", "host", h.name, "tls", sess.tls, "reused", sess.reused, "accepted", len(accepted), "of", len(rcpts), "reply", resp.StatusText)
 	return outcome{results: results, keep: true}
 }
