@@ -46,7 +46,7 @@ func trackingLogCommand(m *manage.Manager, verb, identity string, ps manage.Para
 		to   *time.Time
 	}{{"Start", &f.Start}, {"End", &f.End}} {
 		if v, ok := ps.Take(p.name); ok {
-			t, err := parseWhen(v)
+			t, err := manage.ParseWhen(v)
 			if err != nil {
 				return fmt.Errorf("-%s: %w", p.name, err)
 			}
@@ -66,51 +66,9 @@ func trackingLogCommand(m *manage.Manager, verb, identity string, ps manage.Para
 	}
 	recs := make([]manage.Record, 0, len(evs))
 	for _, ev := range evs {
-		recs = append(recs, trackingRecord(ev))
+		recs = append(recs, manage.TrackingRecord(ev))
 	}
 	// One message asked for: every field, as "| Format-List" shows it.
 	detail := f.MessageID != "" || f.InternalMessageID != ""
 	return show(out, recs, detail, nil, "Timestamp", "EventId", "Source", "Sender", "Recipients", "MessageSubject")
-}
-
-func trackingRecord(ev tracking.Event) manage.Record {
-	return manage.Record{
-		{Name: "Timestamp", Value: ev.Time.Local().Format("2006-01-02 15:04:05")},
-		{Name: "EventId", Value: ev.EventID},
-		{Name: "Source", Value: ev.Source},
-		{Name: "Sender", Value: ev.Sender},
-		{Name: "Recipients", Value: "{" + strings.Join(ev.Recipients, ", ") + "}"},
-		{Name: "MessageSubject", Value: ev.MessageSubject},
-		{Name: "RecipientStatus", Value: "{" + strings.Join(ev.RecipientStatus, ", ") + "}"},
-		{Name: "MessageId", Value: ev.MessageID},
-		{Name: "InternalMessageId", Value: ev.InternalMessageID},
-		{Name: "ConnectorId", Value: ev.ConnectorID},
-		{Name: "ClientIp", Value: ev.ClientIP},
-		{Name: "ClientHostname", Value: ev.ClientHostname},
-		{Name: "ServerIp", Value: ev.ServerIP},
-		{Name: "ServerHostname", Value: ev.ServerHostname},
-		{Name: "SourceContext", Value: ev.SourceContext},
-		{Name: "TotalBytes", Value: fmt.Sprint(ev.TotalBytes)},
-		{Name: "RecipientCount", Value: fmt.Sprint(ev.RecipientCount)},
-		{Name: "RelatedRecipientAddress", Value: ev.RelatedRecipientAddress},
-		{Name: "Reference", Value: ev.Reference},
-		{Name: "ReturnPath", Value: ev.ReturnPath},
-		{Name: "MessageInfo", Value: ev.MessageInfo},
-		{Name: "Directionality", Value: ev.Directionality},
-	}
-}
-
-// parseWhen reads a local date and time ("2026-05-04", "2026-05-04 09:30",
-// "2026-05-04 09:30:00") or an RFC 3339 timestamp.
-func parseWhen(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a date and time (use 2026-05-04, \"2026-05-04 09:30\" or RFC 3339)", s)
 }

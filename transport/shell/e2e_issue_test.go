@@ -170,7 +170,7 @@ func TestErrors(t *testing.T) {
 		{`Get-ExchangeCertificate -Thumbprint 434AC224C8459924B26521298CE8834C514856AB`, "434AC224C8459924B26521298CE8834C514856AB"},
 		{`Get-ReceiveConnector "Client*" | Add-ADPermission -User Everyone -ExtendedRights ms-Exch-SMTP-Submit`, `-User "Everyone"`},
 		{`Get-ReceiveConnector "Client*" | Add-ADPermission -User "NT AUTHORITY\ANONYMOUS LOGON" -ExtendedRights ms-Exch-SMTP-Submit`, `-ExtendedRights "ms-Exch-SMTP-Submit"`},
-		{`Get-MessageTrackingLog -Sender a@contoso.com`, "message tracking is not available yet"},
+		{`Get-MessageTrackingLog -Start yesterday`, `-Start: "yesterday" is not a date and time`},
 		{`Set-ReceiveConnector -Fqdn x`, "-Identity is required"},
 		{`Get-ReceiveConnector | Where-Object { $_.Name -match '(' }`, "not a valid regular expression"},
 	} {

@@ -12,6 +12,7 @@ import (
 	"github.com/transportd/transportd/transport/manage"
 	"github.com/transportd/transportd/transport/queue"
 	"github.com/transportd/transportd/transport/service"
+	"github.com/transportd/transportd/transport/tracking"
 )
 
 // callDaemon sends one control operation to the running daemon.
@@ -176,10 +177,55 @@ func queueCmdlets() []*cmdlet {
 		{name: "Remove-Message", synopsis: "Deletes queued messages; -WithNDR $true tells their senders.",
 			params:     params(msgIdentity, queueParam, val("WithNDR", "$true sends a non-delivery report to the sender")),
 			positional: []string{"Identity"}, run: change(service.OpMessageRemove, "Removed")},
-		{name: "Get-MessageTrackingLog", synopsis: "Message tracking (not available yet).",
-			params: params("Sender", "Recipients", "Start", "End", "EventId", "MessageId", "MessageSubject", "ResultSize", "Server"),
-			run: func(sh *Shell, c *call) ([]any, error) {
-				return nil, errors.New("message tracking is not available yet; the protocol logs and Get-Message show what transportd holds")
-			}},
+		{name: "Get-MessageTrackingLog", synopsis: "Searches the message tracking log (no running daemon needed).",
+			params: params("Sender", "Recipients", "Start", "End", "EventId", "MessageId", "InternalMessageId", "MessageSubject", "ResultSize", "Server"),
+			run:    getMessageTrackingLog},
 	}
+}
+
+// getMessageTrackingLog searches the tracking log files of the data folder.
+func getMessageTrackingLog(sh *Shell, c *call) ([]any, error) {
+	cfg, err := sh.Manager.Load()
+	if err != nil {
+		return nil, err
+	}
+	var f tracking.Filter
+	f.Sender, _ = c.text("Sender")
+	if v, ok := c.text("Recipients"); ok {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				f.Recipients = append(f.Recipients, r)
+			}
+		}
+	}
+	f.MessageID, _ = c.text("MessageId")
+	f.InternalMessageID, _ = c.text("InternalMessageId")
+	if v, ok := c.text("EventId"); ok {
+		f.EventID = strings.ToUpper(v)
+	}
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"Start", &f.Start}, {"End", &f.End}} {
+		if v, ok := c.text(p.name); ok {
+			t, err := manage.ParseWhen(v)
+			if err != nil {
+				return nil, fmt.Errorf("-%s: %w", p.name, err)
+			}
+			*p.to = t
+		}
+	}
+	subject, _ := c.text("MessageSubject")
+	evs, err := tracking.Search(cfg.MessageTrackingLogDir(), f)
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, ev := range evs {
+		if subject != "" && !strings.Contains(strings.ToLower(ev.MessageSubject), strings.ToLower(subject)) {
+			continue
+		}
+		out = append(out, &Object{TypeName: "MessageTrackingEvent", Props: manage.TrackingRecord(ev)})
+	}
+	return out, nil
 }
