@@ -317,56 +317,10 @@ func show(out io.Writer, recs []manage.Record, list bool, err error, columns ...
 	return nil
 }
 
-// FormatList prints "Name : value" lines aligned, one block per record, as
-// PowerShell's Format-List does.
-func FormatList(out io.Writer, recs []manage.Record) {
-	for i, r := range recs {
-		if i > 0 {
-			fmt.Fprintln(out)
-		}
-		w := 0
-		for _, p := range r {
-			w = max(w, len(p.Name))
-		}
-		for _, p := range r {
-			fmt.Fprintf(out, "%-*s : %s\n", w, p.Name, p.Value)
-		}
-	}
-}
+// FormatList prints records as Format-List does (the shell's printer).
+func FormatList(out io.Writer, recs []manage.Record) { shell.FormatList(out, recs) }
 
-// FormatTable prints the columns with a dashed header row, as Format-Table does.
+// FormatTable prints records as Format-Table does (the shell's printer).
 func FormatTable(out io.Writer, recs []manage.Record, columns []string) {
-	widths := make([]int, len(columns))
-	for i, c := range columns {
-		widths[i] = len(c)
-	}
-	cells := make([][]string, len(recs))
-	for r, rec := range recs {
-		cells[r] = make([]string, len(columns))
-		for i, c := range columns {
-			v, _ := rec.Get(c)
-			cells[r][i] = v
-			widths[i] = max(widths[i], len(v))
-		}
-	}
-	line := func(vals []string) {
-		var sb strings.Builder
-		for i, v := range vals {
-			if i == len(vals)-1 {
-				sb.WriteString(v)
-			} else {
-				fmt.Fprintf(&sb, "%-*s ", widths[i], v)
-			}
-		}
-		fmt.Fprintln(out, strings.TrimRight(sb.String(), " "))
-	}
-	line(columns)
-	dashes := make([]string, len(columns))
-	for i, c := range columns {
-		dashes[i] = strings.Repeat("-", len(c))
-	}
-	line(dashes)
-	for _, row := range cells {
-		line(row)
-	}
+	shell.FormatTable(out, recs, columns)
 }
