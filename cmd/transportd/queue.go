@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/transportd/transportd/transport/control"
 	"github.com/transportd/transportd/transport/manage"
 	"github.com/transportd/transportd/transport/queue"
 	"github.com/transportd/transportd/transport/service"
+	"github.com/transportd/transportd/transport/shell"
 )
 
 // queueCommand runs queue and message commands against the running daemon
@@ -46,12 +46,7 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 		}
 		var recs []manage.Record
 		for _, q := range qs {
-			recs = append(recs, manage.Record{
-				{Name: "Identity", Value: q.Identity}, {Name: "DeliveryType", Value: q.DeliveryType},
-				{Name: "Status", Value: q.Status}, {Name: "MessageCount", Value: fmt.Sprint(q.MessageCount)},
-				{Name: "NextHopDomain", Value: q.NextHopDomain}, {Name: "LastError", Value: q.LastError},
-				{Name: "NextRetryTime", Value: formatTime(q.NextRetryTime)},
-			})
+			recs = append(recs, shell.QueueRecord(q))
 		}
 		if len(recs) == 0 {
 			fmt.Fprintln(out, "The queue is empty.")
@@ -72,19 +67,7 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 		}
 		var recs []manage.Record
 		for _, mi := range ms {
-			var rc []string
-			for _, r := range mi.Recipients {
-				rc = append(rc, fmt.Sprintf("%s (%s)", r.Address, r.Status))
-			}
-			recs = append(recs, manage.Record{
-				{Name: "Identity", Value: mi.Identity}, {Name: "FromAddress", Value: mi.FromAddress},
-				{Name: "Status", Value: mi.Status}, {Name: "Size", Value: fmt.Sprint(mi.Size)},
-				{Name: "Subject", Value: mi.Subject}, {Name: "Recipients", Value: "{" + strings.Join(rc, ", ") + "}"},
-				{Name: "Queue", Value: strings.Join(mi.Queue, ", ")}, {Name: "DateReceived", Value: formatTime(mi.DateReceived)},
-				{Name: "RetryCount", Value: fmt.Sprint(mi.RetryCount)}, {Name: "NextRetryTime", Value: formatTime(mi.NextRetryTime)},
-				{Name: "ExpirationTime", Value: formatTime(mi.ExpirationTime)}, {Name: "LastError", Value: mi.LastError},
-				{Name: "SourceIP", Value: mi.SourceIP},
-			})
+			recs = append(recs, shell.MessageRecord(mi))
 		}
 		if len(recs) == 0 {
 			fmt.Fprintln(out, "The queue is empty.")
@@ -104,11 +87,4 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 		return nil
 	}
 	return fmt.Errorf("unknown action %q for %s (queue: get, retry; message: get, suspend, resume, remove)", verb, noun)
-}
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Local().Format("2006-01-02 15:04:05")
 }
