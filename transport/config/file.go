@@ -218,6 +218,9 @@ func textHook(from, to reflect.Type, data any) (any, error) {
 		}
 		v := reflect.New(to)
 		if err := v.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+			if to == reflect.TypeOf(sendconnector.Credential{}) {
+				return nil, err // never repeat what may be a password
+			}
 			if q := fmt.Sprintf("%q", text); !strings.Contains(err.Error(), q) {
 				return nil, fmt.Errorf("%s: %w", q, err) // name the whole value, not just the part that failed
 			}

@@ -181,6 +181,9 @@ func SetField(ptr any, name, text string) error {
 		return fmt.Errorf("unknown parameter -%s", name)
 	}
 	if err := setValue(f, text); err != nil {
+		if strings.Contains(strings.ToLower(name), "password") || strings.Contains(strings.ToLower(name), "credential") {
+			return fmt.Errorf("-%s: %w", name, err) // never repeat a secret
+		}
 		return fmt.Errorf("-%s %q: %w", name, text, err)
 	}
 	return nil
