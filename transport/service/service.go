@@ -37,20 +37,23 @@ import (
 
 // Service is a running transportd.
 type Service struct {
-	path    string
-	log     *slog.Logger
-	certs   *certs.Store
-	store   *queue.Journal
-	queue   *queue.Manager
-	dir     *liveDirectory
-	smtp    *smtpd.Server
-	cfg     *config.Config
-	cfgMu   sync.Mutex
-	gen     int
-	reload  chan struct{}
-	router  *router
-	mailbox *mailbox.Maildir
-	control *control.Server
+	path   string
+	log    *slog.Logger
+	certs  *certs.Store
+	store  *queue.Journal
+	queue  *queue.Manager
+	dir    *liveDirectory
+	smtp   *smtpd.Server
+	cfg    *config.Config
+	cfgMu  sync.Mutex
+	gen    int
+	reload chan struct{}
+	router *router
+
+	reportMu sync.Mutex
+	reported map[string]string // connector -> what reportTLS last said
+	mailbox  *mailbox.Maildir
+	control  *control.Server
 
 	recvLog    *protolog.Log
 	sendLog    *protolog.Log
@@ -301,12 +304,22 @@ func (s *Service) apply(cfg *config.Config) error {
 // (Exchange's silent event 12014 is a classic support case).
 func (s *Service) reportTLS(cfg *config.Config) {
 	now := time.Now()
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	if s.reported == nil {
+		s.reported = map[string]string{}
+	}
 	for i := range cfg.ReceiveConnectors {
 		rc := &cfg.ReceiveConnectors[i]
 		if !rc.Enabled {
 			continue
 		}
 		status, ok := rc.TLSStatus(s.certs, now)
+		key := fmt.Sprint(rc.Name, rc.Bindings, rc.Fqdn, status)
+		if s.reported[rc.Name] == key {
+			continue // said already; say it again only when it changes
+		}
+		s.reported[rc.Name] = key
 		if ok {
 			s.log.Info("receive connector", "connector", rc.Name, "bindings", fmt.Sprint(rc.Bindings), "fqdn", rc.Fqdn, "tls", status)
 		} else {
