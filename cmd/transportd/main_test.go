@@ -409,3 +409,16 @@ func TestCertImportPFX(t *testing.T) {
 		t.Errorf("Subject = %q", s)
 	}
 }
+
+// Command-level parameters take PowerShell-style abbreviations too.
+func TestAbbreviatedCommandParameters(t *testing.T) {
+	path := newConfig(t)
+	out := ok(t, path, "pw-abbrev-1\n", "mailbox", "new", "-nam", "bob", "-primarysmtp", "bob@contoso.com", "-pass", "-")
+	if listValue(t, out, "PasswordSet") != "True" || listValue(t, out, "Name") != "bob" {
+		t.Fatalf("mailbox new with abbreviations:\n%s", out)
+	}
+	out = ok(t, path, "", "connector", "new", "-nam", "Client Two", "-usa", "Client", "-bind", "127.0.0.1:2600")
+	if listValue(t, out, "PermissionGroups") != "ExchangeUsers" {
+		t.Fatalf("connector new -usa Client:\n%s", out)
+	}
+}

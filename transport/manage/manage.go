@@ -25,17 +25,38 @@ type Params []Param
 
 // Take removes the parameter called name (or a unique prefix of it among
 // known) and returns its value.
+//
+// As in PowerShell, a parameter may be abbreviated: "-Pass" takes
+// -Password. An abbreviation needs three letters at least.
 func (ps *Params) Take(name string) (string, bool) {
+	if v, ok := ps.TakeExact(name); ok {
+		return v, true
+	}
 	for i, p := range *ps {
-		if strings.EqualFold(p.Name, name) {
-			*ps = append((*ps)[:i], (*ps)[i+1:]...)
-			if p.Switch {
-				return "$true", true
-			}
-			return p.Value, true
+		if len(p.Name) >= 3 && len(p.Name) < len(name) && strings.EqualFold(p.Name, name[:len(p.Name)]) {
+			return ps.take(i)
 		}
 	}
 	return "", false
+}
+
+// TakeExact removes the parameter spelled exactly name (any case).
+func (ps *Params) TakeExact(name string) (string, bool) {
+	for i, p := range *ps {
+		if strings.EqualFold(p.Name, name) {
+			return ps.take(i)
+		}
+	}
+	return "", false
+}
+
+func (ps *Params) take(i int) (string, bool) {
+	p := (*ps)[i]
+	*ps = append((*ps)[:i], (*ps)[i+1:]...)
+	if p.Switch {
+		return "$true", true
+	}
+	return p.Value, true
 }
 
 // Manager runs management commands against one config file.
@@ -193,7 +214,7 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 		}
 	}
 	for _, u := range []connector.Usage{connector.UsageClient, connector.UsageInternal, connector.UsageInternet, connector.UsagePartner, connector.UsageCustom} {
-		if _, ok := ps.Take(string(u)); ok {
+		if _, ok := ps.TakeExact(string(u)); ok {
 			usage = u
 		}
 	}

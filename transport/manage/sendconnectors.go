@@ -108,9 +108,9 @@ func (m *Manager) NewSendConnector(ps Params, readPassword func() (string, error
 	if !ok || strings.TrimSpace(name) == "" {
 		return nil, errors.New("-Name is required")
 	}
-	ps.Take("Internet") // usage switches of New-SendConnector: accepted, nothing to do
-	ps.Take("Custom")
-	ps.Take("Internal")
+	ps.TakeExact("Internet") // usage switches of New-SendConnector: accepted, nothing to do
+	ps.TakeExact("Custom")
+	ps.TakeExact("Internal")
 	var rec Record
 	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
 		for _, o := range c.SendConnectors {
