@@ -116,7 +116,10 @@ func applyParams(obj any, ps Params, readOnly ...string) error {
 		}
 		v := p.Value
 		if p.Switch {
-			v = "$true"
+			// Exchange's boolean parameters are not switches: -Enabled
+			// needs $true or $false. In bash an unquoted $false expands to
+			// nothing and would otherwise read as "on".
+			return fmt.Errorf("parameter -%s needs a value such as $true or $false (in bash, quote it: '$false')", name)
 		}
 		if err := SetField(obj, name, v); err != nil {
 			return err

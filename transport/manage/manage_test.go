@@ -240,7 +240,12 @@ func TestSetConnectors(t *testing.T) {
 		}
 	}
 
-	n, err = m.SetConnectors("client frontend*", Params{{Name: "Enabled", Value: "$false"}, {Name: "RequireTLS", Switch: true}})
+	// A boolean is not a switch: "-RequireTLS" alone (what bash leaves of
+	// an unquoted "-RequireTLS $false") is refused, not read as true.
+	if _, err := m.SetConnectors("client frontend*", Params{{Name: "RequireTLS", Switch: true}}); err == nil || !strings.Contains(err.Error(), "needs a value") {
+		t.Fatalf("bare -RequireTLS: %v", err)
+	}
+	n, err = m.SetConnectors("client frontend*", Params{{Name: "Enabled", Value: "$false"}, {Name: "RequireTLS", Value: "$true"}})
 	if err != nil || n != 1 {
 		t.Fatalf("SetConnectors = %d, %v", n, err)
 	}
