@@ -13,6 +13,7 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/iprange"
+	"github.com/transportd/transportd/transport/sendconnector"
 	"github.com/transportd/transportd/transport/value"
 )
 
@@ -416,5 +417,47 @@ func TestDefaultPathEnv(t *testing.T) {
 	t.Setenv(EnvConfig, "")
 	if got := DefaultPath(); !strings.HasSuffix(got, "transportd.yaml") {
 		t.Errorf("DefaultPath = %q", got)
+	}
+}
+
+// Send connector passwords live in data/secrets.yaml (0600), never in the
+// config file, and come back on load.
+func TestSendConnectorPasswordKeptOutOfConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "transportd.yaml")
+	if _, err := Load(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Update(path, func(c *Config) error {
+		sc := sendconnector.New("Out")
+		var err error
+		if sc.AddressSpaces, err = sendconnector.ParseAddressSpaces("*"); err != nil {
+			return err
+		}
+		if err := sc.SmartHosts.UnmarshalText([]byte("[192.0.2.1]:587")); err != nil {
+			return err
+		}
+		sc.DNSRoutingEnabled = false
+		sc.SmartHostAuthMechanism = "BasicAuth"
+		sc.AuthenticationCredential = sendconnector.Credential{UserName: "relay@contoso.com", Password: "s3cr3t-pw"}
+		c.SendConnectors = append(c.SendConnectors, sc)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgText, _ := os.ReadFile(path)
+	if strings.Contains(string(cfgText), "s3cr3t-pw") || !strings.Contains(string(cfgText), "relay@contoso.com") {
+		t.Fatalf("config file:\n%s", cfgText)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(c.SecretsFile())
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secrets file: %v %v", st, err)
+	}
+	if got := c.SendConnectors[0].AuthenticationCredential.Password; got != "s3cr3t-pw" {
+		t.Fatalf("password after load = %q", got)
 	}
 }

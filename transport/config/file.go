@@ -26,7 +26,7 @@ import (
 const fileHeader = `# transportd configuration. Parameter names are Exchange's (Set-ReceiveConnector,
 # Set-AcceptedDomain). Edit by hand or with "transportd connector set ..."; the
 # running daemon applies changes within seconds, without a restart.
-# Send connector passwords are stored here: the file is readable by its owner only (0600).
+# Send connector passwords are kept in data/secrets.yaml (mode 0600), not here.
 # Sizes: 36MB, 256KB. Time spans: hh:mm:ss. Counts: a number or Unlimited.
 `
 
@@ -127,10 +127,49 @@ func read(abs string) (*Config, error) {
 	if err := c.readMailboxes(); err != nil {
 		return nil, err
 	}
+	if err := c.readSecrets(); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	return c, nil
+}
+
+// SecretsFile returns the path of the file that keeps send connector
+// passwords out of the config file.
+func (c *Config) SecretsFile() string { return filepath.Join(c.DataDir(), "secrets.yaml") }
+
+type secretsDoc struct {
+	// SendConnectorPasswords maps a send connector's name to the password
+	// of its AuthenticationCredential.
+	SendConnectorPasswords map[string]string `yaml:"SendConnectorPasswords"`
+}
+
+// readSecrets fills in send connector passwords from the secrets file; a
+// password written by hand in the config file wins (and moves to the
+// secrets file at the next save).
+func (c *Config) readSecrets() error {
+	data, err := os.ReadFile(c.SecretsFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading secrets: %w", err)
+	}
+	var doc secretsDoc
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", c.SecretsFile(), err)
+	}
+	for i := range c.SendConnectors {
+		sc := &c.SendConnectors[i]
+		if pw, ok := doc.SendConnectorPasswords[sc.Name]; ok && sc.AuthenticationCredential.Password == "" {
+			sc.AuthenticationCredential.Password = pw
+		}
+	}
+	return nil
 }
 
 func (c *Config) readMailboxes() error {
@@ -275,11 +314,33 @@ func (c *Config) Save() error {
 	if err := os.MkdirAll(c.DataDir(), 0o700); err != nil {
 		return fmt.Errorf("creating data folder: %w", err)
 	}
+	// Passwords go to the secrets file, written first so that a crash in
+	// between never leaves a config without its password anywhere.
+	shown := *c
+	shown.SendConnectors = make([]sendconnector.SendConnector, len(c.SendConnectors))
+	secrets := secretsDoc{SendConnectorPasswords: map[string]string{}}
+	for i, sc := range c.SendConnectors {
+		if sc.AuthenticationCredential.Password != "" {
+			secrets.SendConnectorPasswords[sc.Name] = sc.AuthenticationCredential.Password
+			sc.AuthenticationCredential.Password = ""
+		}
+		shown.SendConnectors[i] = sc
+	}
 	var buf bytes.Buffer
-	buf.WriteString(fileHeader)
+	buf.WriteString("# transportd secrets: send connector passwords, kept out of the config file.\n")
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(secrets); err != nil {
+		return fmt.Errorf("encoding secrets: %w", err)
+	}
+	if err := WriteFileAtomic(c.SecretsFile(), buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	buf.Reset()
+	buf.WriteString(fileHeader)
+	enc = yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&shown); err != nil {
 		return fmt.Errorf("encoding config: %w", err)
 	}
 	if err := WriteFileAtomic(c.path, buf.Bytes(), 0o600); err != nil {

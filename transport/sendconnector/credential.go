@@ -8,8 +8,9 @@ import (
 
 // Credential is a send connector's AuthenticationCredential: the user name
 // and password given to a smart host with AUTH (Exchange takes a
-// PSCredential). The config file stores it as a mapping with UserName and
-// Password; that file is root-owned with mode 0640.
+// PSCredential). The config file stores the UserName; the password is
+// kept apart in the data folder's secrets.yaml (mode 0600) by the config
+// package, so the config file can be shown or shared.
 //
 // Credential deliberately has no MarshalText: its printed forms (String,
 // Display, GoString, LogValue) never contain the password, so `connector
@@ -18,7 +19,7 @@ type Credential struct {
 	// UserName is the account on the smart host.
 	UserName string `yaml:"UserName"`
 	// Password is the account's password, in clear: the smart host needs it.
-	Password string `yaml:"Password"`
+	Password string `yaml:"Password,omitempty"`
 }
 
 // IsZero reports whether no credential is set.

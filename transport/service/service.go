@@ -370,7 +370,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer w.Close()
 	cfg := s.Config()
-	watched := map[string]bool{s.path: true, cfg.MailboxFile(): true}
+	watched := map[string]bool{s.path: true, cfg.MailboxFile(): true, cfg.SecretsFile(): true}
 	for _, d := range []string{filepath.Dir(s.path), cfg.DataDir()} {
 		if err := w.Add(d); err != nil {
 			return fmt.Errorf("watching %s: %w", d, err)
