@@ -55,6 +55,10 @@ type ClientSettings struct {
 	// profile; loopback by default (put a reverse proxy with HTTPS in
 	// front for clients). Empty turns the endpoint off.
 	HttpBindings []netip.AddrPort `yaml:"HttpBindings,flow"`
+	// HttpsBindings serve the same documents over HTTPS (Outlook's
+	// autodiscover insists on it) with the certificate of the advertising
+	// receive connector, e.g. [0.0.0.0:443]. Empty by default.
+	HttpsBindings []netip.AddrPort `yaml:"HttpsBindings,flow"`
 	// ImapServer is the IMAP host name clients use; empty: IMAP is not advertised.
 	ImapServer string `yaml:"ImapServer"`
 	// ImapPort is the IMAP port (993).
@@ -115,16 +119,21 @@ func (s *ClientSettings) Validate() error {
 		errs = append(errs, fmt.Errorf("ClientSettings.%s: %s", key, fmt.Sprintf(f, a...)))
 	}
 	seen := map[netip.AddrPort]bool{}
-	for _, b := range s.HttpBindings {
-		switch {
-		case !b.IsValid():
-			bad("HttpBindings", "%q is not an IP:port", b.String())
-		case b.Port() == 0:
-			bad("HttpBindings", "%q has no port", b.String())
-		case seen[b]:
-			bad("HttpBindings", "%q is listed twice", b.String())
+	for _, set := range []struct {
+		key string
+		bs  []netip.AddrPort
+	}{{"HttpBindings", s.HttpBindings}, {"HttpsBindings", s.HttpsBindings}} {
+		for _, b := range set.bs {
+			switch {
+			case !b.IsValid():
+				bad(set.key, "%q is not an IP:port", b.String())
+			case b.Port() == 0:
+				bad(set.key, "%q has no port", b.String())
+			case seen[b]:
+				bad(set.key, "%q is listed twice", b.String())
+			}
+			seen[b] = true
 		}
-		seen[b] = true
 	}
 	for _, srv := range []struct {
 		key, name string

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -32,8 +33,19 @@ func (s *Service) runHTTP(ctx context.Context) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
 	}
+	// HTTPS uses the certificate the advertising connector serves for
+	// STARTTLS, looked up at every handshake (renewals apply at once).
+	tlsCfg := s.certs.ServerTLSConfig(func() (string, string) {
+		cfg := s.Config()
+		for i := range cfg.ReceiveConnectors {
+			if rc := &cfg.ReceiveConnectors[i]; rc.Enabled && rc.AdvertiseClientSettings {
+				return rc.TlsCertificateName, rc.Fqdn
+			}
+		}
+		return "", cfg.Server.Fqdn
+	})
 	var (
-		open  []netip.AddrPort // bindings with a listener
+		open  []netip.AddrPort // bindings with a listener (HTTPS ones after the HTTP ones)
 		lns   []net.Listener
 		tried *config.Config // the configuration last acted on
 	)
@@ -54,14 +66,18 @@ func (s *Service) runHTTP(ctx context.Context) {
 	for {
 		if cfg := s.Config(); cfg != tried {
 			tried = cfg
-			want := cfg.ClientSettings.HttpBindings
+			plain := len(cfg.ClientSettings.HttpBindings)
+			want := append(slices.Clone(cfg.ClientSettings.HttpBindings), cfg.ClientSettings.HttpsBindings...)
 			if !advertises(cfg) && !slices.Equal(open, want) {
 				want = nil // do not open a port nobody asked for
 			}
 			if !slices.Equal(open, want) {
 				closeAll()
-				for _, b := range want {
+				for i, b := range want {
 					l, err := net.Listen("tcp", b.String())
+					if err == nil && i >= plain {
+						l = tls.NewListener(l, tlsCfg)
+					}
 					if err != nil {
 						log.Error("client settings endpoint cannot listen; it stays off until the configuration changes", "binding", b.String(), "err", err)
 						closeAll()

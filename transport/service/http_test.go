@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -441,5 +442,37 @@ func TestSelftestNoServer(t *testing.T) {
 	steps := selftest.Run(context.Background(), selftest.Options{Address: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Fqdn: "mail.contoso.com"})
 	if len(steps) != 1 || steps[0].Status != selftest.Fail || !strings.Contains(steps[0].Detail, "refused") {
 		t.Errorf("steps %+v", steps)
+	}
+}
+
+// Outlook's autodiscover wants HTTPS: HttpsBindings serve the same
+// documents with the certificate of the advertising connector.
+func TestClientSettingsOverHTTPS(t *testing.T) {
+	port := freePort(t)
+	startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.ReceiveConnectors[1].AdvertiseClientSettings = true
+		c.ClientSettings.HttpBindings = nil
+		c.ClientSettings.HttpsBindings = []netip.AddrPort{netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))}
+		c.ClientSettings.ImapServer = "imap.contoso.com"
+	})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	url := fmt.Sprintf("https://127.0.0.1:%d/autodiscover/autodiscover.xml?email=alice@contoso.com", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 || resp.TLS == nil {
+				t.Fatalf("status %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+			}
+			if err := resp.TLS.PeerCertificates[0].VerifyHostname("mail.contoso.com"); err != nil {
+				t.Fatalf("served certificate does not cover the connector's FQDN: %v", err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTPS client settings endpoint: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // waiting for runHTTP to open the port
 	}
 }
