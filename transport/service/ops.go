@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/manage"
 	"github.com/transportd/transportd/transport/pickup"
 	"github.com/transportd/transportd/transport/queue"
 	"github.com/transportd/transportd/transport/tracking"
@@ -38,26 +39,9 @@ type Changed struct {
 	Count int `json:"count"`
 }
 
+// match reports whether s matches an -Identity pattern ("" matches all).
 func match(pattern, s string) bool {
-	if pattern == "" {
-		return true
-	}
-	return globFold(strings.ToLower(pattern), strings.ToLower(s))
-}
-
-func globFold(p, s string) bool {
-	if p == "" {
-		return s == ""
-	}
-	if p[0] == '*' {
-		for i := 0; i <= len(s); i++ {
-			if globFold(p[1:], s[i:]) {
-				return true
-			}
-		}
-		return false
-	}
-	return s != "" && (p[0] == '?' || p[0] == s[0]) && globFold(p[1:], s[1:])
+	return pattern == "" || manage.MatchIdentity(pattern, s)
 }
 
 // queueIdentity is Exchange's Server\NextHop form.
