@@ -9,6 +9,7 @@ import (
 
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/policies/address"
 	"github.com/transportd/transportd/policies/credentials"
 	"github.com/transportd/transportd/transport/config"
 )
@@ -453,6 +454,21 @@ func setPassword(mb *config.Mailbox, ps *Params, readPassword func() (string, er
 	return nil
 }
 
+// checkMailboxAddresses refuses mailbox addresses that mail could never be
+// delivered to: each must pass address.ParseMailbox, since the primary
+// address names the mailbox's folder under data/mailboxes.
+func checkMailboxAddresses(mb *config.Mailbox) error {
+	if _, err := address.ParseMailbox(mb.PrimarySmtpAddress); err != nil {
+		return fmt.Errorf("mailbox %q: -PrimarySmtpAddress %w; give an address such as alice@contoso.com", mb.Name, err)
+	}
+	for _, a := range mb.EmailAddresses {
+		if _, err := address.ParseMailbox(a); err != nil {
+			return fmt.Errorf("mailbox %q: -EmailAddresses %w; give addresses such as alice@contoso.com", mb.Name, err)
+		}
+	}
+	return nil
+}
+
 // NewMailbox creates a mailbox. -Name and -PrimarySmtpAddress (or a
 // default accepted domain to build it from) are needed; -Password - reads
 // the password from readPassword.
@@ -477,6 +493,9 @@ func (m *Manager) NewMailbox(ps Params, readPassword func() (string, error)) (Re
 			if mb.PrimarySmtpAddress == "" {
 				return errors.New("-PrimarySmtpAddress is required (there is no default accepted domain to build it from)")
 			}
+		}
+		if err := checkMailboxAddresses(&mb); err != nil {
+			return err
 		}
 		for _, o := range c.Mailboxes {
 			if strings.EqualFold(o.Name, mb.Name) {
@@ -508,6 +527,9 @@ func (m *Manager) SetMailboxes(identity string, ps Params, readPassword func() (
 				continue
 			}
 			if err := applyParams(mb, ps, "PasswordHash"); err != nil {
+				return err
+			}
+			if err := checkMailboxAddresses(mb); err != nil {
 				return err
 			}
 			if tmpl.PasswordHash != "" {

@@ -448,10 +448,25 @@ func TestMailboxes(t *testing.T) {
 		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "ALICE@contoso.com"}}, nil, "both use the address"},
 		{Params{{Name: "Name", Value: "carol"}, {Name: "PasswordHash", Value: "$argon2id$x"}}, nil, "unknown parameter -PasswordHash"},
 		{Params{{Name: "PrimarySmtpAddress", Value: "c@contoso.com"}}, nil, "-Name is required"},
+		// Addresses that could never name a mailbox folder (issue 8 item 8).
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "a/b@contoso.com"}}, nil, "'/' is not allowed"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "x@../contoso.com"}}, nil, "empty label"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: `"../x"@contoso.com`}}, nil, "quoted local parts"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "../x@contoso.com"}}, nil, "starts with a dot"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "carol"}}, nil, "missing '@'"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "EmailAddresses", Value: "c@contoso.com,c/d@contoso.com"}}, nil, "-EmailAddresses c/d@contoso.com"},
+		{Params{{Name: "Name", Value: "car/ol"}}, nil, "car/ol@contoso.com: '/' is not allowed"}, // the address built from -Name
 	} {
 		if _, err := m.NewMailbox(tt.ps, tt.readPw); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewMailbox(%v) error = %v, want %q", tt.ps, err, tt.want)
 		}
+	}
+
+	if _, err := m.SetMailboxes("alice", Params{{Name: "PrimarySmtpAddress", Value: "al/ice@contoso.com"}}, nil); err == nil || !strings.Contains(err.Error(), "'/' is not allowed") {
+		t.Errorf("SetMailboxes -PrimarySmtpAddress al/ice@contoso.com: %v, want a refusal", err)
+	}
+	if _, err := m.SetMailboxesEach([]string{"alice"}, Params{{Name: "EmailAddresses", Value: "x@contoso..com"}}, nil); err == nil || !strings.Contains(err.Error(), "empty label") {
+		t.Errorf("SetMailboxesEach -EmailAddresses x@contoso..com: %v, want a refusal", err)
 	}
 
 	// Changing the password replaces the hash; disabling keeps it.
