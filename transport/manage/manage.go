@@ -170,6 +170,33 @@ func (m *Manager) GetConnectors(identity string) ([]Record, error) {
 	return out, nil
 }
 
+// takeForce removes Exchange's -Force switch from ps and reports whether it
+// was given (and not as -Force:$false).
+func takeForce(ps *Params) bool {
+	v, ok := ps.Take("Force")
+	if !ok {
+		return false
+	}
+	v = strings.TrimPrefix(strings.TrimSpace(v), "$")
+	return !strings.EqualFold(v, "false") && v != "0"
+}
+
+// checkLegacyTLS refuses a change that opens a connector with
+// AllowLegacyTLSClients (TLS 1.0/1.1, CBC suites) to the whole Internet,
+// unless force. before is the connector as it was (nil for a new one): a
+// connector already in that state, forced earlier, may be changed
+// otherwise without repeating -Force.
+func checkLegacyTLS(before, after *connector.ReceiveConnector, force bool) error {
+	risky := func(c *connector.ReceiveConnector) bool {
+		return c != nil && c.AllowLegacyTLSClients && c.OpenToInternet()
+	}
+	if force || !risky(after) || risky(before) {
+		return nil
+	}
+	return fmt.Errorf("receive connector %q: AllowLegacyTLSClients $true with RemoteIPRanges %s would offer TLS 1.0/1.1 and CBC cipher suites to the whole Internet: "+
+		"limit -RemoteIPRanges to the devices that need it (e.g. 192.168.5.0/24), or add -Force to do it anyway", after.Name, after.RemoteIPRanges)
+}
+
 // SetConnectors changes every connector matching identity and returns how
 // many it changed.
 func (m *Manager) SetConnectors(identity string, ps Params) (int, error) {
@@ -179,6 +206,7 @@ func (m *Manager) SetConnectors(identity string, ps Params) (int, error) {
 	if len(ps) == 0 {
 		return 0, errors.New("nothing to set: give parameters such as -Fqdn mail.contoso.com")
 	}
+	force := takeForce(&ps)
 	n := 0
 	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
 		var names []string
@@ -188,10 +216,14 @@ func (m *Manager) SetConnectors(identity string, ps Params) (int, error) {
 			if !MatchIdentity(identity, rc.Name) {
 				continue
 			}
+			before := *rc
 			if err := applyParams(rc, ps); err != nil {
 				return err
 			}
 			rc.Normalize()
+			if err := checkLegacyTLS(&before, rc, force); err != nil {
+				return err
+			}
 			n++
 		}
 		if n == 0 {
@@ -223,6 +255,7 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 		}
 	}
 	ps.Take("TransportRole") // accepted for Exchange scripts; FrontendTransport is what we are
+	force := takeForce(&ps)
 	var rec Record
 	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
 		for _, rc := range c.ReceiveConnectors {
@@ -235,6 +268,9 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 			return err
 		}
 		rc.Normalize()
+		if err := checkLegacyTLS(nil, &rc, force); err != nil {
+			return err
+		}
 		c.ReceiveConnectors = append(c.ReceiveConnectors, rc)
 		rec = Properties(&rc)
 		return nil

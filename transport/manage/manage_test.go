@@ -635,3 +635,61 @@ func TestFormatValue(t *testing.T) {
 		t.Error("mailbox record shows PasswordHash")
 	}
 }
+
+// TestAllowLegacyTLSClientsNeedsForceWhenOpenToAll: legacy TLS is refused at
+// set time on a connector whose RemoteIPRanges include the whole Internet,
+// unless -Force; once forced, other changes need no -Force again; it shows
+// in `connector get` (issue 11 item 4).
+func TestAllowLegacyTLSClientsNeedsForceWhenOpenToAll(t *testing.T) {
+	m := newManager(t)
+	on := Param{Name: "AllowLegacyTLSClients", Value: "$true"}
+	for _, set := range []func(Params) error{
+		func(ps Params) error { _, err := m.SetConnectors("Default Frontend*", ps); return err },
+		func(ps Params) error { _, err := m.SetConnectorsEach([]string{"Default Frontend*"}, ps); return err },
+	} {
+		err := set(Params{on})
+		if err == nil || !strings.Contains(err.Error(), "-Force") || !strings.Contains(err.Error(), "-RemoteIPRanges") || !strings.Contains(err.Error(), "Default Frontend MAIL") {
+			t.Errorf("AllowLegacyTLSClients on Default Frontend: %v, want a refusal naming -RemoteIPRanges and -Force", err)
+		}
+		if err := set(Params{on, {Name: "Force", Value: "$false"}}); err == nil {
+			t.Error("-Force:$false forced the change")
+		}
+	}
+	if rc := load(t, m).ReceiveConnectors[0]; rc.AllowLegacyTLSClients {
+		t.Fatal("a refused set changed the connector")
+	}
+	if _, err := m.NewConnector(Params{{Name: "Name", Value: "Open Legacy"}, {Name: "Bindings", Value: "0.0.0.0:2525"}, on}); err == nil || !strings.Contains(err.Error(), "-Force") {
+		t.Errorf("new connector open to all with legacy TLS: %v, want a refusal", err)
+	}
+
+	// Scoped to the devices: no -Force needed; widening the scope later is refused.
+	if _, err := m.NewConnector(Params{{Name: "Name", Value: "Printers"}, {Name: "Bindings", Value: "0.0.0.0:2525"},
+		{Name: "RemoteIPRanges", Value: "192.168.5.0/24"}, on}); err != nil {
+		t.Fatalf("scoped legacy connector: %v", err)
+	}
+	if _, err := m.SetConnectors("Printers", Params{{Name: "RemoteIPRanges", Value: "0.0.0.0/0"}}); err == nil || !strings.Contains(err.Error(), "-Force") {
+		t.Errorf("widening a legacy connector to all: %v, want a refusal", err)
+	}
+	recs, err := m.GetConnectors("Printers")
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("GetConnectors: %v", err)
+	}
+	if v, ok := recs[0].Get("AllowLegacyTLSClients"); !ok || v != "True" {
+		t.Errorf("connector get shows AllowLegacyTLSClients = %q, %v", v, ok)
+	}
+
+	// -Force (a bare switch, as typed) does it; later changes need no -Force.
+	if _, err := m.SetConnectors("Default Frontend*", Params{on, {Name: "Force", Switch: true}}); err != nil {
+		t.Fatalf("with -Force: %v", err)
+	}
+	if _, err := m.SetConnectors("Default Frontend*", Params{{Name: "Comment", Value: "old scanners"}}); err != nil {
+		t.Errorf("changing a forced connector: %v", err)
+	}
+	if rc := load(t, m).ReceiveConnectors[0]; !rc.AllowLegacyTLSClients || rc.Comment != "old scanners" {
+		t.Errorf("Default Frontend after -Force: %+v", rc)
+	}
+	// Legacy TLS without STARTTLS means nothing and is refused.
+	if _, err := m.SetConnectors("Printers", Params{{Name: "AuthMechanism", Value: "None"}}); err == nil || !strings.Contains(err.Error(), "AllowLegacyTLSClients") {
+		t.Errorf("legacy TLS without Tls: %v, want a refusal", err)
+	}
+}
