@@ -99,8 +99,51 @@ func selectAuto(list []*Certificate, fqdn string, now time.Time) (*Certificate, 
 	return cands[0], ""
 }
 
+// aeadCipherSuites are the TLS 1.2 suites a receive connector offers by
+// default: ECDHE key exchange (forward secrecy) with an AEAD cipher only.
+// CBC suites are left out (LUCKY13, RFC 7457 section 2.8, which testssl.sh
+// flags; RFC 9325 section 4.2 recommends exactly these). TLS 1.3 suites are
+// all AEAD and not configurable in crypto/tls.
+var aeadCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// legacyCipherSuites are added for AllowLegacyTLSClients: the CBC suites
+// with HMAC-SHA1 that TLS 1.0 and 1.1 clients (old printers, scanners,
+// embedded devices) can negotiate, with ECDHE first and, for devices that
+// know no ECDHE, plain RSA key exchange. 3DES, RC4 and the CBC-SHA256
+// suites (no LUCKY13 countermeasures in crypto/tls) stay off.
+var legacyCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+	tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+}
+
+// AllowLegacyClients widens a configuration from ServerTLSConfig for a
+// connector with AllowLegacyTLSClients: TLS 1.0 and 1.1 are allowed and the
+// CBC suites of legacyCipherSuites are offered after the AEAD ones. Setting
+// MinVersion explicitly is what makes crypto/tls offer TLS 1.0 and 1.1 on a
+// server since Go 1.22 (without GODEBUG tls10server=1), and listing the RSA
+// key exchange suites explicitly is what re-enables them since Go 1.22
+// (without GODEBUG tlsrsakex=1).
+func AllowLegacyClients(c *tls.Config) {
+	c.MinVersion = tls.VersionTLS10
+	c.CipherSuites = append(slices.Clone(aeadCipherSuites), legacyCipherSuites...)
+}
+
 // ServerTLSConfig returns a tls.Config for a receive connector: TLS 1.2 at
-// least, session tickets disabled (Outlook and Exchange Online fail STARTTLS
+// least with ECDHE AEAD suites only (see AllowLegacyClients for the opt-in
+// to older clients), session tickets disabled (Outlook and Exchange Online fail STARTTLS
 // against Go's tickets), and a GetCertificate that calls Select with the
 // values current returns on every handshake, so a new or changed
 // certificate is served without a restart. When Select finds no
@@ -127,6 +170,7 @@ func (s *Store) ServerTLSConfig(current func() (tlsCertificateName, fqdn string)
 	}
 	return &tls.Config{
 		MinVersion:             tls.VersionTLS12,
+		CipherSuites:           slices.Clone(aeadCipherSuites),
 		SessionTicketsDisabled: true,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			name, fqdn := current()

@@ -50,6 +50,12 @@ type ReceiveConnector struct {
 	// TlsCertificateName is "<I>issuer<S>subject" or a thumbprint; empty picks
 	// the valid SMTP certificate that covers Fqdn.
 	TlsCertificateName string `yaml:"TlsCertificateName"`
+	// AllowLegacyTLSClients (Exchange Online's name) lets clients that only
+	// speak TLS 1.0 or 1.1, or only CBC cipher suites, use STARTTLS: for old
+	// printers and devices. Off by default (TLS 1.2+ with AEAD suites only);
+	// refused at set time on a connector open to the whole Internet unless
+	// -Force is given, and logged as a warning at every start and reload.
+	AllowLegacyTLSClients bool `yaml:"AllowLegacyTLSClients"`
 	// MaxMessageSize is advertised with SIZE and enforced at MAIL and at end of data.
 	MaxMessageSize value.ByteSize `yaml:"MaxMessageSize"`
 	// MaxHeaderSize caps the header section of a message.
@@ -193,6 +199,32 @@ func Defaults(fqdn string) []ReceiveConnector {
 	def.ProtocolLoggingLevel = "Verbose"
 	client := New("Client Frontend "+host, UsageClient, fqdn)
 	return []ReceiveConnector{def, client}
+}
+
+// OpenToInternet reports whether RemoteIPRanges covers every IPv4 address
+// (0.0.0.0/0) or every IPv6 address (::/0).
+func (c *ReceiveConnector) OpenToInternet() bool {
+	for _, all := range iprange.All() {
+		for _, r := range c.RemoteIPRanges {
+			if r.ContainsRange(all) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// LegacyTLSWarning is the warning for a connector with AllowLegacyTLSClients,
+// or "" when it has none: for the log at start and reload.
+func (c *ReceiveConnector) LegacyTLSWarning() string {
+	if !c.AllowLegacyTLSClients {
+		return ""
+	}
+	w := "AllowLegacyTLSClients is on: this connector accepts TLS 1.0 and 1.1 and CBC cipher suites (for old devices)"
+	if c.OpenToInternet() {
+		w += ", and its RemoteIPRanges include the whole Internet; scope it with RemoteIPRanges to the devices that need it"
+	}
+	return w
 }
 
 // CertificateSelector is what TLSStatus needs from the certificate store.

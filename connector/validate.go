@@ -49,6 +49,9 @@ func (c *ReceiveConnector) Validate() error {
 	if strings.ContainsAny(c.Banner, "\r\n") {
 		bad("Banner", "must be a single line")
 	}
+	if c.AllowLegacyTLSClients && !c.AuthMechanism.Has(permissions.MechTLS) {
+		bad("AllowLegacyTLSClients", "$true needs Tls in AuthMechanism (there is no STARTTLS to open to legacy clients): add Tls or set it to $false")
+	}
 	if err := c.AuthMechanism.Validate(); err != nil {
 		bad("AuthMechanism", "%v", err)
 	} else if err := permissions.ValidateCombination(c.AuthMechanism, c.PermissionGroups); err != nil {

@@ -64,10 +64,10 @@ func (n *normalizer) Read(p []byte) (int, error) {
 				n.pendingCR = false
 				n.endLine(true)
 			}
-			if n.err == nil {
-				if !n.lastWasLineEnd {
-					n.endLine(false) // a final line without terminator still ends with CRLF
-				}
+			if n.err == nil && !n.lastWasLineEnd {
+				n.endLine(false) // a final line without terminator still ends with CRLF
+			}
+			if n.err == nil { // endLine may have refused the last line (a lone "." after a bare LF)
 				n.err = err
 			}
 			break

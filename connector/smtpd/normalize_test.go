@@ -29,6 +29,7 @@ func TestNormalizer(t *testing.T) {
 		{"smuggling lf dot crlf", "S: a\r\n\r\nx\n.\r\nMAIL FROM:<a@b>\r\n", "", errSmuggling},
 		{"smuggling crlf dot lf", "S: a\r\n\r\nx\r\n.\nMAIL FROM:<a@b>\r\n", "", errSmuggling},
 		{"smuggling cr dot cr", "S: a\r\n\r\nx\r.\rMAIL FROM:<a@b>\r\n", "", errSmuggling},
+		{"smuggling lf dot at end of data", "S: a\r\n\r\nx\n.", "", errSmuggling},
 		{"dot text with bare lf is fine", "S: a\r\n\r\nx\n.y\n", "S: a\r\n\r\nx\r\n.y\r\n", nil},
 		{"hops within limit", "Received: a\r\nReceived: b\r\n\r\nx\r\n", "Received: a\r\nReceived: b\r\n\r\nx\r\n", nil},
 		{"hops over limit", "Received: a\r\nRECEIVED: b\r\nreceived: c\r\n\r\nx\r\n", "", errTooManyHops},

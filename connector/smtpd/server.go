@@ -258,6 +258,14 @@ func (s *Server) newConnServer(st *state, rc *connector.ReceiveConnector) *connS
 		// itself is looked up in the store at every handshake, so a
 		// renewed certificate is served without a restart.
 		cs.tls = s.deps.Certs.ServerTLSConfig(func() (string, string) { return rc.TlsCertificateName, rc.Fqdn })
+		if rc.AllowLegacyTLSClients {
+			certs.AllowLegacyClients(cs.tls)
+		}
+	}
+	if w := rc.LegacyTLSWarning(); w != "" {
+		// Said at every start and reload, so that an opening for old
+		// devices is never forgotten.
+		s.deps.Logger.Warn(w, "connector", rc.Name, "remoteIPRanges", rc.RemoteIPRanges.String())
 	}
 	return cs
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/address"
+	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/policies/saslserver"
 	"github.com/transportd/transportd/transport/queue"
@@ -193,11 +194,28 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		s.tarpit(s.rc.TarpitInterval.Duration())
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Invalid recipient address: " + err.Error()}
 	}
+	// Mailbox delivery stores mail in a folder named after the address
+	// (address.ParseMailbox): refuse what it could never store, rather than
+	// accept it with 250 and defer it until it expires. In an Authoritative
+	// domain every recipient is a mailbox here, so the refusal names the
+	// address's flaw before the mailbox lookup would call it unknown.
+	_, mailboxErr := address.ParseMailbox(addr.String())
+	refuseMailbox := func() error {
+		s.log.Info("recipient refused", "rcpt", addr.String(), "reason", mailboxErr.Error())
+		s.tarpit(s.rc.TarpitInterval.Duration())
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Invalid recipient address: " + mailboxErr.Error()}
+	}
+	if d, ok := s.st.domains.Lookup(addr.Domain); mailboxErr != nil && ok && d.DomainType == domains.Authoritative {
+		return refuseMailbox()
+	}
 	route, ref := permissions.CheckRecipient(s.perms(), addr, s.st.domains, s.srv.deps.Directory)
 	if ref != nil {
 		s.log.Info("recipient refused", "rcpt", addr.String(), "reply", ref.Error())
 		s.tarpit(s.rc.TarpitInterval.Duration())
 		return smtpErr(ref)
+	}
+	if mailboxErr != nil && route == permissions.RouteLocal {
+		return refuseMailbox()
 	}
 	s.rcpts = append(s.rcpts, queue.Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
 	if opts != nil && len(opts.Notify) > 0 {

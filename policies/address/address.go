@@ -103,6 +103,37 @@ func ParseSender(s string) (Address, error) {
 	return parse(s)
 }
 
+// ParseMailbox checks an address that names a mailbox of this server (a
+// mailbox's PrimarySmtpAddress or EmailAddresses, the postmaster address):
+// the rules of ParseRecipient, and a local part that can be part of the
+// mailbox's folder name. Mailbox delivery stores mail under
+// <data>/mailboxes/<local@domain>/Maildir, so '/' (legal atext in RFC 5322
+// section 3.2.3) is refused here, as are the leading dot, "..", NUL and
+// control characters that ParseRecipient already refuses. An address that
+// passes is one path component that stays inside its parent folder.
+func ParseMailbox(s string) (Address, error) {
+	a, err := parse(s)
+	if err != nil {
+		return Address{}, err
+	}
+	if strings.ContainsRune(a.Local, '/') {
+		return Address{}, &SyntaxError{Address: s, Reason: "'/' is not allowed in the local part of a mailbox address (it cannot name a mailbox folder)"}
+	}
+	return a, nil
+}
+
+// CheckDomain returns an error when domain is not a host name that mail can
+// be addressed to: LDH labels (RFC 1035 section 2.3.1, RFC 1123 section
+// 2.1) of at most 63 octets, at most 255 octets in all, no trailing dot, no
+// IP address or address literal, and a top-level label that is not all
+// digits (RFC 3696 section 2).
+func CheckDomain(domain string) error {
+	if reason := checkDomain(domain); reason != "" {
+		return &SyntaxError{Address: domain, Reason: reason}
+	}
+	return nil
+}
+
 func parse(s string) (Address, error) {
 	fail := func(reason string) (Address, error) {
 		return Address{}, &SyntaxError{Address: s, Reason: reason}

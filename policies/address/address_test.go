@@ -2,6 +2,7 @@ package address
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -181,6 +182,70 @@ func FuzzParseRecipient(f *testing.F) {
 		again, err := ParseRecipient(a.String())
 		if err != nil || again != a {
 			t.Fatalf("reparse of %q = %+v, %v", a.String(), again, err)
+		}
+	})
+}
+
+// TestParseMailbox: an address that names a mailbox here must be usable as
+// its folder name under data/mailboxes (issue 8 item 8).
+func TestParseMailbox(t *testing.T) {
+	for _, ok := range []string{"alice@contoso.com", "first.last+tag@sub.contoso.com", "o'brien@contoso.com", "a_b-c@contoso.com"} {
+		if _, err := ParseMailbox(ok); err != nil {
+			t.Errorf("ParseMailbox(%q): %v", ok, err)
+		}
+	}
+	tests := []struct{ in, reason string }{
+		{"a/b@contoso.com", "'/' is not allowed"},
+		{"../x@contoso.com", "starts with a dot"},
+		{".x@contoso.com", "starts with a dot"},
+		{"x@../contoso.com", "empty label"},
+		{`"../x"@contoso.com`, "quoted local parts"},
+		{"a..b@contoso.com", "two dots"},
+		{"a\x00b@contoso.com", "control characters"},
+		{"a\tb@contoso.com", "control characters"},
+		{"x@contoso/com", "only letters, digits and hyphens"},
+		{"x@192.0.2.1", "IP address"},
+		{"x@contoso.123", "all-numeric"},
+	}
+	for _, tc := range tests {
+		a, err := ParseMailbox(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.reason) {
+			t.Errorf("ParseMailbox(%q) = %+v, %v; want an error mentioning %q", tc.in, a, err, tc.reason)
+		}
+		var se *SyntaxError
+		if err != nil && !errors.As(err, &se) {
+			t.Errorf("ParseMailbox(%q) error %T is not a *SyntaxError", tc.in, err)
+		}
+	}
+	if err := CheckDomain("contoso.com"); err != nil {
+		t.Errorf("CheckDomain(contoso.com): %v", err)
+	}
+	for _, bad := range []string{"", "contoso.com.", "[192.0.2.1]", "1.2.3", "a..b", "a_b.com", "::1"} {
+		if err := CheckDomain(bad); err == nil {
+			t.Errorf("CheckDomain(%q) = nil, want an error", bad)
+		}
+	}
+}
+
+// FuzzParseMailbox checks that every accepted mailbox address, lower-cased
+// as the mailbox folder name is, is one local path component: it cannot
+// climb out of data/mailboxes or nest folders.
+func FuzzParseMailbox(f *testing.F) {
+	for _, s := range []string{"alice@contoso.com", "a/b@contoso.com", "x@../contoso.com", `"../x"@contoso.com`, "..@a.b", ".@a", "a\x00@b.c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseMailbox(s)
+		if err != nil {
+			return
+		}
+		folder := strings.ToLower(a.String())
+		if !filepath.IsLocal(folder) || filepath.Base(folder) != folder || filepath.Clean(folder) != folder ||
+			strings.HasPrefix(folder, ".") || strings.ContainsAny(folder, "/\\\x00") {
+			t.Fatalf("ParseMailbox accepted %q, whose folder %q is not one safe path component", s, folder)
+		}
+		if _, err := ParseRecipient(s); err != nil {
+			t.Fatalf("ParseMailbox accepted %q, which ParseRecipient refuses: %v", s, err)
 		}
 	})
 }

@@ -167,6 +167,12 @@ func checkDomainName(name string) error {
 			return fmt.Errorf("domain name %s", reason)
 		}
 	}
+	// The same rules as for a recipient's domain (an IP address or an
+	// all-numeric top-level label is no domain mail can be addressed to),
+	// so an accepted domain is always one that RCPT TO can name.
+	if err := address.CheckDomain(base); err != nil {
+		return fmt.Errorf("domain name %w", err)
+	}
 	return nil
 }
 

@@ -130,6 +130,8 @@ func TestNewTableErrors(t *testing.T) {
 		{"empty label", []AcceptedDomain{ok("contoso..com")}, []string{"empty label"}},
 		{"underscore", []AcceptedDomain{ok("con_toso.com")}, []string{"con_toso.com", "letters, digits and hyphens"}},
 		{"hyphen", []AcceptedDomain{ok("-contoso.com")}, []string{"starts with a hyphen"}},
+		{"ip address", []AcceptedDomain{ok("192.0.2.1")}, []string{"192.0.2.1", "IP address"}},
+		{"numeric tld", []AcceptedDomain{ok("*.contoso.123")}, []string{"contoso.123", "all-numeric"}},
 		{"too long", []AcceptedDomain{ok(strings.Repeat("a.", 127) + "com")}, []string{"longer than 253"}},
 		{"bad type", []AcceptedDomain{{DomainName: "contoso.com", DomainType: "Relay"}}, []string{"contoso.com", "Relay", "Authoritative, InternalRelay, ExternalRelay"}},
 		{"no type", []AcceptedDomain{{DomainName: "contoso.com"}}, []string{"domain type"}},

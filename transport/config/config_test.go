@@ -201,6 +201,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad group", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [0.0.0.0:25]\n    PermissionGroups: Everyone\n", []string{"PermissionGroups", `"Everyone"`}},
 		{"invalid value", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors:\n  - Name: R\n    Bindings: [0.0.0.0:25]\n    MaxLogonFailures: 11\n", []string{`"R"`, "MaxLogonFailures", "11"}},
 		{"bad server fqdn", "Server:\n  Fqdn: mail_1.contoso.com\n", []string{"Server.Fqdn", "mail_1.contoso.com"}},
+		{"bad postmaster address", "Server:\n  Fqdn: mail.contoso.com\nTransport:\n  ExternalPostmasterAddress: postmaster@contoso..com\n", []string{"ExternalPostmasterAddress", "postmaster@contoso..com", "empty label"}},
 		{"connectors not a list", "Server:\n  Fqdn: mail.contoso.com\nReceiveConnectors: 5\n", []string{"ReceiveConnectors", "list"}},
 		{"not yaml", "Server: [\n", []string{"transportd.yaml"}},
 	}

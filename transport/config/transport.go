@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/transportd/transportd/policies/address"
 	"github.com/transportd/transportd/transport/value"
 )
 
@@ -75,6 +76,12 @@ func (t *TransportConfig) Validate() error {
 	}
 	if t.MaxPerQueueConcurrency < 1 || t.MaxPerQueueConcurrency > 1000 {
 		bad("MaxPerQueueConcurrency", "%d is outside 1 to 1000", t.MaxPerQueueConcurrency)
+	}
+	if a := t.ExternalPostmasterAddress; a != "" {
+		// DSNs are sent from it and replies to them come back to it.
+		if _, err := address.ParseRecipient(a); err != nil {
+			bad("ExternalPostmasterAddress", "%v; give an address such as postmaster@contoso.com, or empty for postmaster@<default accepted domain>", err)
+		}
 	}
 	return errors.Join(errs...)
 }

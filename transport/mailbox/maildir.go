@@ -179,8 +179,12 @@ var errBadFolder = errors.New("invalid mailbox folder name")
 
 // validFolder refuses folder names that would leave Root or nest folders.
 func validFolder(folder string) error {
+	// filepath.IsLocal and the Clean/Base comparison keep the folder one
+	// component inside Root whatever the address text (a mailbox from an
+	// old mailboxes.yaml was never checked by address.ParseMailbox).
 	if folder == "" || folder == "." || folder == ".." ||
-		strings.ContainsAny(folder, "/\x00") || strings.HasPrefix(folder, ".") {
+		strings.ContainsAny(folder, "/\\\x00") || strings.HasPrefix(folder, ".") ||
+		!filepath.IsLocal(folder) || filepath.Base(filepath.Clean(folder)) != folder {
 		return fmt.Errorf("%w %q", errBadFolder, folder)
 	}
 	return nil

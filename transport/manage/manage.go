@@ -9,6 +9,7 @@ import (
 
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/policies/address"
 	"github.com/transportd/transportd/policies/credentials"
 	"github.com/transportd/transportd/transport/config"
 )
@@ -169,6 +170,33 @@ func (m *Manager) GetConnectors(identity string) ([]Record, error) {
 	return out, nil
 }
 
+// takeForce removes Exchange's -Force switch from ps and reports whether it
+// was given (and not as -Force:$false).
+func takeForce(ps *Params) bool {
+	v, ok := ps.Take("Force")
+	if !ok {
+		return false
+	}
+	v = strings.TrimPrefix(strings.TrimSpace(v), "$")
+	return !strings.EqualFold(v, "false") && v != "0"
+}
+
+// checkLegacyTLS refuses a change that opens a connector with
+// AllowLegacyTLSClients (TLS 1.0/1.1, CBC suites) to the whole Internet,
+// unless force. before is the connector as it was (nil for a new one): a
+// connector already in that state, forced earlier, may be changed
+// otherwise without repeating -Force.
+func checkLegacyTLS(before, after *connector.ReceiveConnector, force bool) error {
+	risky := func(c *connector.ReceiveConnector) bool {
+		return c != nil && c.AllowLegacyTLSClients && c.OpenToInternet()
+	}
+	if force || !risky(after) || risky(before) {
+		return nil
+	}
+	return fmt.Errorf("receive connector %q: AllowLegacyTLSClients $true with RemoteIPRanges %s would offer TLS 1.0/1.1 and CBC cipher suites to the whole Internet: "+
+		"limit -RemoteIPRanges to the devices that need it (e.g. 192.168.5.0/24), or add -Force to do it anyway", after.Name, after.RemoteIPRanges)
+}
+
 // SetConnectors changes every connector matching identity and returns how
 // many it changed.
 func (m *Manager) SetConnectors(identity string, ps Params) (int, error) {
@@ -178,6 +206,7 @@ func (m *Manager) SetConnectors(identity string, ps Params) (int, error) {
 	if len(ps) == 0 {
 		return 0, errors.New("nothing to set: give parameters such as -Fqdn mail.contoso.com")
 	}
+	force := takeForce(&ps)
 	n := 0
 	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
 		var names []string
@@ -187,10 +216,14 @@ func (m *Manager) SetConnectors(identity string, ps Params) (int, error) {
 			if !MatchIdentity(identity, rc.Name) {
 				continue
 			}
+			before := *rc
 			if err := applyParams(rc, ps); err != nil {
 				return err
 			}
 			rc.Normalize()
+			if err := checkLegacyTLS(&before, rc, force); err != nil {
+				return err
+			}
 			n++
 		}
 		if n == 0 {
@@ -222,6 +255,7 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 		}
 	}
 	ps.Take("TransportRole") // accepted for Exchange scripts; FrontendTransport is what we are
+	force := takeForce(&ps)
 	var rec Record
 	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
 		for _, rc := range c.ReceiveConnectors {
@@ -234,6 +268,9 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 			return err
 		}
 		rc.Normalize()
+		if err := checkLegacyTLS(nil, &rc, force); err != nil {
+			return err
+		}
 		c.ReceiveConnectors = append(c.ReceiveConnectors, rc)
 		rec = Properties(&rc)
 		return nil
@@ -453,6 +490,21 @@ func setPassword(mb *config.Mailbox, ps *Params, readPassword func() (string, er
 	return nil
 }
 
+// checkMailboxAddresses refuses mailbox addresses that mail could never be
+// delivered to: each must pass address.ParseMailbox, since the primary
+// address names the mailbox's folder under data/mailboxes.
+func checkMailboxAddresses(mb *config.Mailbox) error {
+	if _, err := address.ParseMailbox(mb.PrimarySmtpAddress); err != nil {
+		return fmt.Errorf("mailbox %q: -PrimarySmtpAddress %w; give an address such as alice@contoso.com", mb.Name, err)
+	}
+	for _, a := range mb.EmailAddresses {
+		if _, err := address.ParseMailbox(a); err != nil {
+			return fmt.Errorf("mailbox %q: -EmailAddresses %w; give addresses such as alice@contoso.com", mb.Name, err)
+		}
+	}
+	return nil
+}
+
 // NewMailbox creates a mailbox. -Name and -PrimarySmtpAddress (or a
 // default accepted domain to build it from) are needed; -Password - reads
 // the password from readPassword.
@@ -477,6 +529,9 @@ func (m *Manager) NewMailbox(ps Params, readPassword func() (string, error)) (Re
 			if mb.PrimarySmtpAddress == "" {
 				return errors.New("-PrimarySmtpAddress is required (there is no default accepted domain to build it from)")
 			}
+		}
+		if err := checkMailboxAddresses(&mb); err != nil {
+			return err
 		}
 		for _, o := range c.Mailboxes {
 			if strings.EqualFold(o.Name, mb.Name) {
@@ -508,6 +563,9 @@ func (m *Manager) SetMailboxes(identity string, ps Params, readPassword func() (
 				continue
 			}
 			if err := applyParams(mb, ps, "PasswordHash"); err != nil {
+				return err
+			}
+			if err := checkMailboxAddresses(mb); err != nil {
 				return err
 			}
 			if tmpl.PasswordHash != "" {

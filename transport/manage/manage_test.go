@@ -448,10 +448,25 @@ func TestMailboxes(t *testing.T) {
 		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "ALICE@contoso.com"}}, nil, "both use the address"},
 		{Params{{Name: "Name", Value: "carol"}, {Name: "PasswordHash", Value: "$argon2id$x"}}, nil, "unknown parameter -PasswordHash"},
 		{Params{{Name: "PrimarySmtpAddress", Value: "c@contoso.com"}}, nil, "-Name is required"},
+		// Addresses that could never name a mailbox folder (issue 8 item 8).
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "a/b@contoso.com"}}, nil, "'/' is not allowed"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "x@../contoso.com"}}, nil, "empty label"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: `"../x"@contoso.com`}}, nil, "quoted local parts"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "../x@contoso.com"}}, nil, "starts with a dot"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "PrimarySmtpAddress", Value: "carol"}}, nil, "missing '@'"},
+		{Params{{Name: "Name", Value: "carol"}, {Name: "EmailAddresses", Value: "c@contoso.com,c/d@contoso.com"}}, nil, "-EmailAddresses c/d@contoso.com"},
+		{Params{{Name: "Name", Value: "car/ol"}}, nil, "car/ol@contoso.com: '/' is not allowed"}, // the address built from -Name
 	} {
 		if _, err := m.NewMailbox(tt.ps, tt.readPw); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewMailbox(%v) error = %v, want %q", tt.ps, err, tt.want)
 		}
+	}
+
+	if _, err := m.SetMailboxes("alice", Params{{Name: "PrimarySmtpAddress", Value: "al/ice@contoso.com"}}, nil); err == nil || !strings.Contains(err.Error(), "'/' is not allowed") {
+		t.Errorf("SetMailboxes -PrimarySmtpAddress al/ice@contoso.com: %v, want a refusal", err)
+	}
+	if _, err := m.SetMailboxesEach([]string{"alice"}, Params{{Name: "EmailAddresses", Value: "x@contoso..com"}}, nil); err == nil || !strings.Contains(err.Error(), "empty label") {
+		t.Errorf("SetMailboxesEach -EmailAddresses x@contoso..com: %v, want a refusal", err)
 	}
 
 	// Changing the password replaces the hash; disabling keeps it.
@@ -618,5 +633,63 @@ func TestFormatValue(t *testing.T) {
 	}
 	if _, ok := rec.Get("PasswordHash"); ok {
 		t.Error("mailbox record shows PasswordHash")
+	}
+}
+
+// TestAllowLegacyTLSClientsNeedsForceWhenOpenToAll: legacy TLS is refused at
+// set time on a connector whose RemoteIPRanges include the whole Internet,
+// unless -Force; once forced, other changes need no -Force again; it shows
+// in `connector get` (issue 11 item 4).
+func TestAllowLegacyTLSClientsNeedsForceWhenOpenToAll(t *testing.T) {
+	m := newManager(t)
+	on := Param{Name: "AllowLegacyTLSClients", Value: "$true"}
+	for _, set := range []func(Params) error{
+		func(ps Params) error { _, err := m.SetConnectors("Default Frontend*", ps); return err },
+		func(ps Params) error { _, err := m.SetConnectorsEach([]string{"Default Frontend*"}, ps); return err },
+	} {
+		err := set(Params{on})
+		if err == nil || !strings.Contains(err.Error(), "-Force") || !strings.Contains(err.Error(), "-RemoteIPRanges") || !strings.Contains(err.Error(), "Default Frontend MAIL") {
+			t.Errorf("AllowLegacyTLSClients on Default Frontend: %v, want a refusal naming -RemoteIPRanges and -Force", err)
+		}
+		if err := set(Params{on, {Name: "Force", Value: "$false"}}); err == nil {
+			t.Error("-Force:$false forced the change")
+		}
+	}
+	if rc := load(t, m).ReceiveConnectors[0]; rc.AllowLegacyTLSClients {
+		t.Fatal("a refused set changed the connector")
+	}
+	if _, err := m.NewConnector(Params{{Name: "Name", Value: "Open Legacy"}, {Name: "Bindings", Value: "0.0.0.0:2525"}, on}); err == nil || !strings.Contains(err.Error(), "-Force") {
+		t.Errorf("new connector open to all with legacy TLS: %v, want a refusal", err)
+	}
+
+	// Scoped to the devices: no -Force needed; widening the scope later is refused.
+	if _, err := m.NewConnector(Params{{Name: "Name", Value: "Printers"}, {Name: "Bindings", Value: "0.0.0.0:2525"},
+		{Name: "RemoteIPRanges", Value: "192.168.5.0/24"}, on}); err != nil {
+		t.Fatalf("scoped legacy connector: %v", err)
+	}
+	if _, err := m.SetConnectors("Printers", Params{{Name: "RemoteIPRanges", Value: "0.0.0.0/0"}}); err == nil || !strings.Contains(err.Error(), "-Force") {
+		t.Errorf("widening a legacy connector to all: %v, want a refusal", err)
+	}
+	recs, err := m.GetConnectors("Printers")
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("GetConnectors: %v", err)
+	}
+	if v, ok := recs[0].Get("AllowLegacyTLSClients"); !ok || v != "True" {
+		t.Errorf("connector get shows AllowLegacyTLSClients = %q, %v", v, ok)
+	}
+
+	// -Force (a bare switch, as typed) does it; later changes need no -Force.
+	if _, err := m.SetConnectors("Default Frontend*", Params{on, {Name: "Force", Switch: true}}); err != nil {
+		t.Fatalf("with -Force: %v", err)
+	}
+	if _, err := m.SetConnectors("Default Frontend*", Params{{Name: "Comment", Value: "old scanners"}}); err != nil {
+		t.Errorf("changing a forced connector: %v", err)
+	}
+	if rc := load(t, m).ReceiveConnectors[0]; !rc.AllowLegacyTLSClients || rc.Comment != "old scanners" {
+		t.Errorf("Default Frontend after -Force: %+v", rc)
+	}
+	// Legacy TLS without STARTTLS means nothing and is refused.
+	if _, err := m.SetConnectors("Printers", Params{{Name: "AuthMechanism", Value: "None"}}); err == nil || !strings.Contains(err.Error(), "AllowLegacyTLSClients") {
+		t.Errorf("legacy TLS without Tls: %v, want a refusal", err)
 	}
 }

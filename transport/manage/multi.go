@@ -50,6 +50,7 @@ func (m *Manager) updateEach(identities []string, kind string, list func(c *conf
 
 // SetConnectorsEach is SetConnectors for several identities in one update.
 func (m *Manager) SetConnectorsEach(identities []string, ps Params) (int, error) {
+	force := takeForce(&ps)
 	if len(ps) == 0 {
 		return 0, errors.New("nothing to set: give parameters such as -Fqdn mail.contoso.com")
 	}
@@ -64,11 +65,12 @@ func (m *Manager) SetConnectorsEach(identities []string, ps Params) (int, error)
 		func(c *config.Config, i int, id string) bool { return MatchIdentity(id, c.ReceiveConnectors[i].Name) },
 		func(c *config.Config, i int) error {
 			rc := &c.ReceiveConnectors[i]
+			before := *rc
 			if err := applyParams(rc, ps); err != nil {
 				return err
 			}
 			rc.Normalize()
-			return nil
+			return checkLegacyTLS(&before, rc, force)
 		})
 }
 
@@ -125,6 +127,9 @@ func (m *Manager) SetMailboxesEach(identities []string, ps Params, readPassword 
 		func(c *config.Config, i int) error {
 			mb := &c.Mailboxes[i]
 			if err := applyParams(mb, ps, "PasswordHash"); err != nil {
+				return err
+			}
+			if err := checkMailboxAddresses(mb); err != nil {
 				return err
 			}
 			if tmpl.PasswordHash != "" {

@@ -22,7 +22,14 @@ func checkHostname(s string) error {
 	if len(s) > 253 {
 		return fmt.Errorf("%q is longer than 253 characters", s)
 	}
-	for _, label := range strings.Split(s, ".") {
+	labels := strings.Split(s, ".")
+	// RFC 1123 section 2.1 and RFC 3696 section 2: a top-level label is
+	// never all-numeric, so a dotted-decimal form ("192.0.2.1." with its
+	// trailing dot dropped, or "1.2.3") is never a host name.
+	if top := labels[len(labels)-1]; top != "" && strings.Trim(top, "0123456789") == "" {
+		return fmt.Errorf("%q is not a host name (its last label is all digits); write an IP address in brackets, as [192.0.2.1]", s)
+	}
+	for _, label := range labels {
 		if label == "" {
 			return fmt.Errorf("%q has an empty label", s)
 		}

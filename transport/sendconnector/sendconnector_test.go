@@ -123,6 +123,10 @@ func TestParseSmartHost(t *testing.T) {
 		{in: "[fe80::1%eth0]", wantErr: "not an IP"},
 		{in: "bad host", wantErr: "not allowed"},
 		{in: "2001:db8::1:25x", wantErr: "IPv6"},
+		// An IPv4 address with a DNS root dot is no host name (fuzz finding).
+		{in: "0.0.0.0.", wantErr: "in brackets"},
+		{in: "192.0.2.1.:25", wantErr: "in brackets"},
+		{in: "1.2.3", wantErr: "all digits"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

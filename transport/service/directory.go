@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/transportd/transportd/policies/address"
 	"github.com/transportd/transportd/policies/credentials"
 	"github.com/transportd/transportd/transport/config"
 )
@@ -22,6 +23,12 @@ func newDirectory(c *config.Config) *directory {
 	d := &directory{byAddr: map[string]*config.Mailbox{}, byName: map[string]*config.Mailbox{}}
 	for i := range c.Mailboxes {
 		m := &c.Mailboxes[i]
+		if _, err := address.ParseMailbox(m.PrimarySmtpAddress); err != nil {
+			// A mailbox from an older mailboxes.yaml whose address cannot
+			// name its folder: leave it out, so that its addresses are
+			// refused at RCPT instead of being accepted and deferred.
+			continue
+		}
 		d.byName[strings.ToLower(m.Name)] = m
 		d.byAddr[strings.ToLower(m.PrimarySmtpAddress)] = m
 		for _, a := range m.EmailAddresses {
