@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -239,4 +240,67 @@ func TestFormatJSONIsAlwaysAnArray(t *testing.T) {
 	if out := ok(t, path, js, "connector", "set", "-maxhopcount", "40"); !strings.Contains(out, "Changed 1 receive connector.") {
 		t.Errorf("piped set: %q", out)
 	}
+}
+
+// transportconfig set refuses what the daemon would refuse when it applies
+// the change; before, -maildirowner nosuchuser printed "Changed" with exit 0
+// and the daemon then kept the old configuration.
+func TestTransportConfigSetRefusesWhatTheDaemonRefuses(t *testing.T) {
+	path := newConfig(t)
+	before, _ := os.ReadFile(path)
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-maildirowner", "nosuchuser-transportd"}, []string{"MaildirOwner", `"nosuchuser-transportd" does not exist`, "useradd"}},
+		{[]string{"-maildirowner", "4000000000"}, []string{"MaildirOwner", "does not exist"}},
+		{[]string{"-pickupdirectorypath", file}, []string{"PickupDirectoryPath", "is a file, not a folder"}},
+		{[]string{"-badmaildirectorypath", filepath.Join(file, "sub")}, []string{"BadMailDirectoryPath", "cannot be created", "is a file"}},
+		{[]string{"-badmaildirectorypath", "pickup"}, []string{"is the pickup folder too"}},
+	}
+	for _, tt := range tests {
+		r := tdrun(t, path, "", append([]string{"transportconfig", "set"}, tt.args...)...)
+		if r.code != 1 || strings.Contains(r.stdout, "Changed") {
+			t.Errorf("%q: exit %d, stdout %q; want a refusal", tt.args, r.code, r.stdout)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%q: stderr %q does not contain %q", tt.args, r.stderr, w)
+			}
+		}
+		// The shell's Set-TransportConfig runs the same check.
+		sr := tdrun(t, path, "", "shell", "-c", "Set-TransportConfig "+strings.Join(quoteAll(tt.args), " "))
+		if sr.code != 1 || !strings.Contains(sr.stderr, tt.want[0]) {
+			t.Errorf("shell %q: exit %d, stderr %q", tt.args, sr.code, sr.stderr)
+		}
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("a refused transportconfig set changed the config file")
+	}
+	// Users that exist (by name and by uid) are taken.
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{me.Username, me.Uid} {
+		if out := ok(t, path, "", "transportconfig", "set", "-maildirowner", owner); !strings.Contains(out, "Changed the transport configuration") {
+			t.Errorf("-maildirowner %s: %q", owner, out)
+		}
+	}
+}
+
+func quoteAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.HasPrefix(a, "-") {
+			out[i] = a
+		} else {
+			out[i] = "'" + a + "'"
+		}
+	}
+	return out
 }
