@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/transportd/transportd/transport/shell"
 )
@@ -303,4 +307,177 @@ func quoteAll(args []string) []string {
 		}
 	}
 	return out
+}
+
+// lockedBuffer collects the daemon's log across goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+const readmeThumbprint = "434AC224C8459924B26521298CE8834C514856AB" // README's sample, in no store
+
+// A set that would take STARTTLS, and with it AUTH, away from the Client
+// Frontend is refused with the consequence and the fix, unless -Force;
+// before, the README's own sample thumbprint returned "Changed" and the
+// connector silently accepted nobody.
+func TestConnectorSetRefusesWithdrawingSTARTTLS(t *testing.T) {
+	path := newConfig(t)
+	ok(t, path, "", "cert", "new", "-subjectname", "CN=mail.contoso.com", "-domainname", "mail.contoso.com")
+	before, _ := os.ReadFile(path)
+	consequence := []string{`receive connector "Client Frontend MAIL"`, "STARTTLS NOT OFFERED", "AUTH is not offered either (BasicAuthRequireTLS)"}
+	for _, tt := range []struct {
+		args []string
+		fix  string
+	}{
+		{[]string{"-tlscertificatename", readmeThumbprint}, readmeThumbprint + " (TlsCertificateName) not found"},
+		{[]string{"-fqdn", "other.contoso.com"}, "transportd cert new -subjectname CN=other.contoso.com -domainname other.contoso.com"},
+	} {
+		r := tdrun(t, path, "", append([]string{"connector", "set", "Client*"}, tt.args...)...)
+		if r.code != 1 || strings.Contains(r.stdout, "Changed") {
+			t.Errorf("%q: exit %d, stdout %q: want a refusal", tt.args, r.code, r.stdout)
+		}
+		for _, w := range append(consequence, tt.fix, "add -Force") {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%q: stderr %q does not contain %q", tt.args, r.stderr, w)
+			}
+		}
+		// The shell's Set-ReceiveConnector refuses the same change.
+		sr := tdrun(t, path, "", "shell", "-c", "Set-ReceiveConnector 'Client*' "+strings.Join(quoteAll(tt.args), " "))
+		if sr.code != 1 || !strings.Contains(sr.stderr, "AUTH is not offered either") || !strings.Contains(sr.stderr, "-Force") {
+			t.Errorf("shell %q: exit %d, stderr %q", tt.args, sr.code, sr.stderr)
+		}
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Fatal("a refused set changed the config file")
+	}
+
+	// A connector without BasicAuthRequireTLS gets the warning, not a refusal.
+	r := tdrun(t, path, "", "connector", "set", "Default*", "-fqdn", "other.contoso.com")
+	if r.code != 0 || !strings.Contains(r.stderr, `WARNING: receive connector "Default Frontend MAIL": STARTTLS NOT OFFERED`) ||
+		!strings.Contains(r.stderr, "Fix: create a certificate for other.contoso.com") {
+		t.Errorf("Default Frontend -fqdn: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "AUTH is not offered") {
+		t.Errorf("Default Frontend has no AUTH to lose: %q", r.stderr)
+	}
+
+	// -Force saves it, with the warning; connector get says the same.
+	r = tdrun(t, path, "", "connector", "set", "Client*", "-tlscertificatename", readmeThumbprint, "-Force")
+	if r.code != 0 || !strings.Contains(r.stdout, "Changed 1 receive connector.") || !strings.Contains(r.stderr, "WARNING: ") {
+		t.Fatalf("-Force: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	status := listValue(t, ok(t, path, "", "connector", "get", "Client*"), "CertificateStatus")
+	if !strings.Contains(status, "AUTH is not offered either") || !strings.Contains(r.stderr, strings.TrimPrefix(status, "WARNING: ")) {
+		t.Errorf("connector get CertificateStatus %q differs from the set warning %q", status, r.stderr)
+	}
+	// Already without STARTTLS: another change warns and is saved.
+	r = tdrun(t, path, "", "connector", "set", "Client*", "-maxhopcount", "20")
+	if r.code != 0 || !strings.Contains(r.stderr, "WARNING: ") {
+		t.Errorf("later set: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// The fix the message names works: the thumbprint of a covering certificate.
+	thumb := strings.TrimSpace(ok(t, path, "", "cert", "new", "-subjectname", "CN=mail.contoso.com", "-domainname", "mail.contoso.com"))
+	if r := tdrun(t, path, "", "connector", "set", "Client*", "-tlscertificatename", thumb); r.code != 0 || r.stderr != "" {
+		t.Errorf("the fix: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// connector get, the daemon's log and transportd test smtp say the same
+// about a connector that cannot offer STARTTLS.
+func TestCertificateStatusAgreesEverywhere(t *testing.T) {
+	var log lockedBuffer
+	_, path, _, reloads := startServiceLog(t, &log)
+	r := tdrun(t, path, "", "connector", "set", "Client*", "-fqdn", "other.contoso.com", "-Force")
+	if r.code != 0 {
+		t.Fatalf("set -Force: %+v", r)
+	}
+	select {
+	case err := <-reloads:
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon did not reload")
+	}
+	status := strings.TrimPrefix(listValue(t, ok(t, path, "", "connector", "get", "Client*"), "CertificateStatus"), "WARNING: ")
+	if !strings.Contains(status, "AUTH is not offered either") {
+		t.Fatalf("CertificateStatus = %q", status)
+	}
+	if !strings.Contains(r.stderr, status) {
+		t.Errorf("set warning %q lacks the CertificateStatus %q", r.stderr, status)
+	}
+	if !strings.Contains(log.String(), "no client can log on and submit mail here") {
+		t.Errorf("the daemon log does not say it:\n%s", log.String())
+	}
+	tr := tdrun(t, path, "", "test", "smtp", "-identity", "Client*")
+	if tr.code != 1 || !strings.Contains(tr.stdout, "FAIL") || !strings.Contains(tr.stdout, status) {
+		t.Errorf("test smtp: exit %d\n%s%s\nwant FAIL with %q", tr.code, tr.stdout, tr.stderr, status)
+	}
+}
+
+// A binding another program holds is warned about at set and new time; a
+// port the daemon itself listens on is not "in use".
+func TestConnectorBindingInUseWarns(t *testing.T) {
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	free := freePort(t)
+
+	path := newConfig(t)
+	ok(t, path, "", "cert", "new", "-subjectname", "CN=mail.contoso.com", "-domainname", "mail.contoso.com") // no STARTTLS warning here
+	r := tdrun(t, path, "", "connector", "set", "Default*", "-bindings", busy.Addr().String())
+	want := fmt.Sprintf(`WARNING: receive connector "Default Frontend MAIL": binding %s: the port is in use by another program`, busy.Addr())
+	if r.code != 0 || !strings.Contains(r.stdout, "Changed 1") || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, fmt.Sprintf("sport = :%d", port)) {
+		t.Errorf("set -bindings <busy>: exit %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
+	}
+	busy2, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy2.Close()
+	sr := tdrun(t, path, "", "shell", "-c", "New-ReceiveConnector -Name Apps -Custom -Bindings "+busy2.Addr().String()+" -RemoteIPRanges 192.0.2.1")
+	if sr.code != 0 || !strings.Contains(sr.stdout, "WARNING: receive connector \"Apps\": binding") {
+		t.Errorf("shell New-ReceiveConnector on a busy port: exit %d, stdout %q, stderr %q", sr.code, sr.stdout, sr.stderr)
+	}
+	if r := tdrun(t, path, "", "connector", "set", "Default*", "-bindings", fmt.Sprintf("127.0.0.1:%d", free)); r.code != 0 || strings.Contains(r.stderr, "WARNING") {
+		t.Errorf("set -bindings <free>: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// The running daemon's own port, kept or shared, is not in use by another program.
+	_, live, addr, _ := startService(t)
+	other := freePort(t)
+	r = tdrun(t, live, "", "connector", "set", "Client*", "-bindings", addr+","+fmt.Sprintf("127.0.0.1:%d", other))
+	if r.code != 0 || strings.Contains(r.stderr, "in use") {
+		t.Errorf("set keeping the daemon's own port: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = tdrun(t, live, "", "connector", "new", "-name", "Apps", "-custom", "-bindings", addr, "-remoteipranges", "192.0.2.1")
+	if r.code != 0 || strings.Contains(r.stderr, "in use") {
+		t.Errorf("new connector sharing the daemon's port: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

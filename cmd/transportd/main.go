@@ -97,7 +97,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "transportd:", err)
 		return 2
 	}
-	m := &manage.Manager{ConfigPath: cfgPath}
+	m := &manage.Manager{ConfigPath: cfgPath, Warn: func(msg string) { fmt.Fprintln(stderr, "WARNING: "+msg) }}
 	readPw := func() (string, error) { return readPassword(stdin) }
 	out, err := takeView(&params, stdout)
 	if err != nil {

@@ -364,7 +364,8 @@ func (k kind) cmdlets() []*cmdlet {
 func buildRegistry() []*cmdlet {
 	var all []*cmdlet
 	receive := kind{noun: "ReceiveConnector", typeName: "ReceiveConnector", what: "receive connector",
-		fields: fieldParams(&connector.ReceiveConnector{}),
+		fields: append(fieldParams(&connector.ReceiveConnector{}),
+			sw("Force", "save a change that takes STARTTLS, and with it AUTH, away from the connector")),
 		newExtra: params(val("Usage", "Client, Internal, Internet, Partner or Custom"),
 			sw("Client", "Exchange's defaults for POP3/IMAP4 clients"), sw("Internal", "for other Exchange servers"),
 			sw("Internet", "for anonymous senders on the Internet"), sw("Partner", "for partner domains"),
