@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transportd/transportd/transport/queue"
 	"github.com/transportd/transportd/transport/shell"
 )
 
@@ -480,4 +482,60 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// queue get and message get against the running daemon print a JSON array
+// for none, one and several; before, an empty queue printed the sentence
+// "The queue is empty." and one queue a bare object.
+func TestQueueFormatJSONIsAlwaysAnArray(t *testing.T) {
+	svc, path, _, reloads := startService(t)
+	count := func(args ...string) int {
+		t.Helper()
+		out := ok(t, path, "", append(args, "-format", "json")...)
+		var arr []map[string]any
+		if err := json.Unmarshal([]byte(out), &arr); err != nil {
+			t.Fatalf("%q -format json is not a JSON array: %v\n%s", args, err, out)
+		}
+		return len(arr)
+	}
+	if n := count("queue", "get"); n != 0 {
+		t.Errorf("empty: %d queues", n)
+	}
+	if n := count("message", "get"); n != 0 {
+		t.Errorf("empty: %d messages", n)
+	}
+	// Two smart hosts that do not answer (a closed loopback port), one per
+	// domain: the messages wait in one queue per next hop.
+	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ok(t, path, "", "sendconnector", "new", "-name", "To Fabrikam", "-addressspaces", "fabrikam.com", "-smarthosts", dead)
+	ok(t, path, "", "sendconnector", "new", "-name", "To Tailspin", "-addressspaces", "tailspin.com", "-smarthosts", dead)
+	select {
+	case err := <-reloads:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload")
+	}
+	enqueue := func(rcpt string) {
+		t.Helper()
+		env := queue.Envelope{From: "alice@contoso.com", Recipients: []queue.Recipient{{Address: rcpt}}}
+		if _, err := svc.Queue().Enqueue(context.Background(), env, strings.NewReader("Subject: x\r\n\r\nx\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue("bob@fabrikam.com")
+	if n := count("message", "get"); n != 1 {
+		t.Errorf("one message: %d objects", n)
+	}
+	if n := count("queue", "get"); n != 1 {
+		t.Errorf("one queue: %d objects", n)
+	}
+	enqueue("carol@tailspin.com")
+	if n := count("queue", "get"); n != 2 {
+		t.Errorf("two queues: %d objects", n)
+	}
+	if n := count("message", "get"); n != 2 {
+		t.Errorf("two messages: %d objects", n)
+	}
 }
