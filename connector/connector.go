@@ -242,7 +242,12 @@ func (c *ReceiveConnector) TLSStatus(store CertificateSelector, now time.Time) (
 	cert, problem := store.Select(c.TlsCertificateName, c.Fqdn, now)
 	switch {
 	case cert == nil:
-		return fmt.Sprintf("STARTTLS NOT OFFERED: %s", problem), false
+		status := fmt.Sprintf("STARTTLS NOT OFFERED: %s", problem)
+		if c.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS) {
+			// RFC 4954 section 4: AUTH PLAIN/LOGIN only after TLS.
+			status += "; AUTH is not offered either (BasicAuthRequireTLS), so no client can log on and submit mail here"
+		}
+		return status, false
 	case problem != "":
 		return fmt.Sprintf("serving %s (%s) WITH PROBLEMS: %s", cert.Thumbprint, cert.Subject, problem), false
 	}

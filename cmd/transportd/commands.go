@@ -89,6 +89,17 @@ func (v *view) show(recs []manage.Record, list bool, columns []string) error {
 	return show(v.Writer, recs, list, nil, columns...)
 }
 
+// nothing reports an empty result: the sentence for people, an empty JSON
+// array for -format json, so that scripts always parse an array.
+func nothing(out io.Writer, sentence string) error {
+	if v, ok := out.(*view); ok && v.format == "json" {
+		fmt.Fprintln(v.Writer, "[]")
+		return nil
+	}
+	fmt.Fprintln(out, sentence)
+	return nil
+}
+
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
 		if strings.EqualFold(x, s) {
@@ -147,7 +158,11 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 	case "connector", "receiveconnector":
 		switch verb {
 		case "get":
-			if _, ok := ps.Take("ClientSettings"); ok {
+			_, clientSettings := ps.Take("ClientSettings")
+			if err := noneLeft(ps, "connector get", "Identity", "ClientSettings", "Fields", "Format"); err != nil {
+				return err
+			}
+			if clientSettings {
 				return showClientSettings(m, identity, out)
 			}
 			recs, err := m.GetConnectors(identity)
@@ -162,12 +177,18 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 			rec, err := m.NewConnector(ps)
 			return show(out, []manage.Record{rec}, true, err)
 		case "remove":
+			if err := noneLeft(ps, noun+" remove", "Identity"); err != nil {
+				return err
+			}
 			n, err := m.RemoveConnectors(identity)
 			return removed(out, n, "receive connector", err)
 		}
 	case "accepteddomain":
 		switch verb {
 		case "get":
+			if err := noneLeft(ps, "accepteddomain get", "Identity", "Fields", "Format"); err != nil {
+				return err
+			}
 			recs, err := m.GetAcceptedDomains(identity)
 			return show(out, recs, identity != "", err, "Name", "DomainName", "DomainType", "Default")
 		case "set":
@@ -180,12 +201,18 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 			rec, err := m.NewAcceptedDomain(ps)
 			return show(out, []manage.Record{rec}, true, err)
 		case "remove":
+			if err := noneLeft(ps, noun+" remove", "Identity"); err != nil {
+				return err
+			}
 			n, err := m.RemoveAcceptedDomains(identity)
 			return removed(out, n, "accepted domain", err)
 		}
 	case "mailbox":
 		switch verb {
 		case "get":
+			if err := noneLeft(ps, "mailbox get", "Identity", "Fields", "Format"); err != nil {
+				return err
+			}
 			recs, err := m.GetMailboxes(identity)
 			return show(out, recs, identity != "", err, "Name", "PrimarySmtpAddress", "Enabled", "PasswordSet")
 		case "set":
@@ -198,6 +225,9 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 			rec, err := m.NewMailbox(ps, readPw)
 			return show(out, []manage.Record{rec}, true, err)
 		case "remove":
+			if err := noneLeft(ps, noun+" remove", "Identity"); err != nil {
+				return err
+			}
 			n, err := m.RemoveMailboxes(identity)
 			return removed(out, n, "mailbox", err)
 		}
@@ -208,6 +238,9 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 		}
 		switch verb {
 		case "get":
+			if err := noneLeft(ps, "cert get", "Thumbprint", "Identity", "Fields", "Format"); err != nil {
+				return err
+			}
 			recs, err := m.GetCerts(thumb)
 			return show(out, recs, thumb != "", err, "Thumbprint", "Services", "Subject")
 		case "new":
@@ -222,13 +255,23 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 			return show(out, []manage.Record{rec}, false, err, "Thumbprint", "Services", "Subject")
 		case "enable":
 			services, _ := ps.Take("Services")
+			ps.Take("Force") // Exchange scripts give it; nothing here asks
+			if err := noneLeft(ps, "cert enable", "Thumbprint", "Identity", "Services", "Force"); err != nil {
+				return err
+			}
 			return m.EnableCert(thumb, services)
 		case "remove":
+			if err := noneLeft(ps, "cert remove", "Thumbprint", "Identity"); err != nil {
+				return err
+			}
 			return m.RemoveCert(thumb)
 		}
 	case "sendconnector":
 		switch verb {
 		case "get":
+			if err := noneLeft(ps, "sendconnector get", "Identity", "Fields", "Format"); err != nil {
+				return err
+			}
 			recs, err := m.GetSendConnectors(identity)
 			return show(out, recs, identity != "", err, "Identity", "AddressSpaces", "SmartHosts", "Enabled")
 		case "set":
@@ -241,12 +284,21 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 			rec, err := m.NewSendConnector(ps, readPw)
 			return show(out, []manage.Record{rec}, true, err)
 		case "remove":
+			if err := noneLeft(ps, noun+" remove", "Identity"); err != nil {
+				return err
+			}
 			n, err := m.RemoveSendConnectors(identity)
 			return removed(out, n, "send connector", err)
 		}
 	case "transportconfig":
 		switch verb {
 		case "get":
+			if identity != "" {
+				return fmt.Errorf("transportconfig get takes no -Identity: there is one transport configuration")
+			}
+			if err := noneLeft(ps, "transportconfig get", "Fields", "Format"); err != nil {
+				return err
+			}
 			rec, err := m.GetTransportConfig()
 			return show(out, []manage.Record{rec}, true, err)
 		case "set":
@@ -270,6 +322,19 @@ func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw fun
 		return fmt.Errorf("unknown command %q (use %s)", noun, strings.Join(nouns, ", "))
 	}
 	return fmt.Errorf("unknown action %q for %s", verb, noun)
+}
+
+// noneLeft refuses the parameters left in ps after a command took those it
+// knows, as set does: a misspelt -Identity must not widen a get to every
+// object or make a remove act on something else.
+func noneLeft(ps manage.Params, command string, known ...string) error {
+	for _, p := range ps {
+		if _, err := manage.ResolveName(known, p.Name); err != nil {
+			return fmt.Errorf("%w (%s takes -%s)", err, command, strings.Join(known, ", -"))
+		}
+		return fmt.Errorf("parameter -%s given twice", p.Name)
+	}
+	return nil
 }
 
 func mustGet(r manage.Record, name string) string {

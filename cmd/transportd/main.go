@@ -34,27 +34,70 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if len(args) == 0 || strings.EqualFold(args[0], "run") {
+		if len(args) > 1 {
+			if isHelpFlag(args[1]) {
+				_ = printHelp(stdout, args[:1])
+				return 0
+			}
+			fmt.Fprintf(stderr, "transportd run: unexpected %q: the daemon takes only -config PATH\n", args[1])
+			return 2
+		}
 		return runDaemon(cfgPath, stderr)
 	}
-	noun := strings.ToLower(args[0])
-	if noun == "help" || noun == "-help" || noun == "--help" || noun == "-h" {
-		fmt.Fprint(stdout, usage)
+	if isHelpFlag(args[0]) || strings.EqualFold(args[0], "help") {
+		// transportd help [NOUN [VERB]]
+		if err := printHelp(stdout, args[1:]); err != nil {
+			fmt.Fprintln(stderr, "transportd help:", err)
+			return 2
+		}
 		return 0
 	}
-	if noun == "shell" {
-		return runShell(cfgPath, args[1:], stdin, stdout, stderr)
-	}
-	if len(args) < 2 {
-		fmt.Fprintf(stderr, "transportd %s: which action? (get, set, new, remove)\n", args[0])
+	if strings.HasPrefix(args[0], "-") {
+		opt := strings.SplitN(args[0], "=", 2)[0]
+		hint := ""
+		if s := manage.Closest([]string{"-config"}, strings.TrimPrefix(opt, "-")); s != "" || strings.Contains(strings.ToLower(opt), "conf") {
+			hint = "; did you mean -config PATH?"
+		}
+		fmt.Fprintf(stderr, "transportd: unknown option %s%s (before the command, transportd takes only -config PATH; transportd help lists the commands)\n", opt, hint)
 		return 2
 	}
+	if strings.EqualFold(args[0], "shell") {
+		return runShell(cfgPath, args[1:], stdin, stdout, stderr)
+	}
+	spec, found := findNoun(args[0])
+	if !found {
+		fmt.Fprintln(stderr, "transportd:", unknownCommand(args[0]))
+		return 1
+	}
+	for _, a := range args[1:] {
+		if isHelpFlag(a) {
+			topic := args[:1]
+			if !strings.HasPrefix(args[1], "-") {
+				topic = args[:2]
+			}
+			if err := printHelp(stdout, topic); err != nil {
+				fmt.Fprintf(stderr, "transportd %s: %v\n", spec.name, err)
+				return 2
+			}
+			return 0
+		}
+	}
+	if len(args) < 2 {
+		fmt.Fprintf(stderr, "transportd %s: which action? (%s; transportd %s -h explains them)\n", spec.name, strings.Join(spec.verbNames(), ", "), spec.name)
+		return 2
+	}
+	if _, ok := spec.verb(args[1]); !ok {
+		fmt.Fprintf(stderr, "transportd %s: %v\n", spec.name, unknownVerb(spec, args[1]))
+		return 1
+	}
+	noun := strings.ToLower(args[0])
 	verb := strings.ToLower(args[1])
 	params, err := parseParams(args[2:])
 	if err != nil {
 		fmt.Fprintln(stderr, "transportd:", err)
 		return 2
 	}
-	m := &manage.Manager{ConfigPath: cfgPath}
+	m := &manage.Manager{ConfigPath: cfgPath, Warn: func(msg string) { fmt.Fprintln(stderr, "WARNING: "+msg) }}
 	readPw := func() (string, error) { return readPassword(stdin) }
 	out, err := takeView(&params, stdout)
 	if err != nil {
@@ -81,24 +124,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
-const usage = `transportd: an Exchange-style mail transfer agent.
-
-  transportd [run] [-config PATH]            run the daemon
-  transportd connector get|set|new|remove    receive connectors (Get/Set/New/Remove-ReceiveConnector)
-  transportd cert get|new|import|enable|remove   certificates (Get/New/Import/Enable-ExchangeCertificate)
-  transportd accepteddomain get|new|set|remove   accepted domains
-  transportd mailbox get|new|set|remove      mailboxes (-Password - reads the password from stdin)
-  transportd test smtp -identity NAME|-server HOST:PORT [-mailbox USER -password -]   check submission (Test-SmtpConnectivity)
-  transportd shell [-c SCRIPT | FILE.ps1]    the Exchange Management Shell (Get-ReceiveConnector | Format-List ...)
-
-Every get takes -fields a,b and -format list|table|json; set and remove read the
-identities from a JSON pipe: transportd connector get -format json | transportd connector set -fqdn x
-
-Parameters are Exchange's names with one dash, in any case: -Identity "Client Frontend*" -Fqdn mail.contoso.com.
-Booleans take $true/$false. The config file is -config PATH, else $TRANSPORTD_CONFIG, else
-/etc/transportd/transportd.yaml (root) or ~/.config/transportd/transportd.yaml.
-`
 
 // takeConfig removes -config PATH (or -config=PATH) from args.
 func takeConfig(args []string) (string, []string, error) {

@@ -49,8 +49,7 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 			recs = append(recs, shell.QueueRecord(q))
 		}
 		if len(recs) == 0 {
-			fmt.Fprintln(out, "The queue is empty.")
-			return nil
+			return nothing(out, "The queue is empty.")
 		}
 		return show(out, recs, identity != "", nil, "Identity", "DeliveryType", "Status", "MessageCount", "NextHopDomain", "NextRetryTime", "LastError")
 	case "queue retry":
@@ -70,8 +69,7 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 			recs = append(recs, shell.MessageRecord(mi))
 		}
 		if len(recs) == 0 {
-			fmt.Fprintln(out, "The queue is empty.")
-			return nil
+			return nothing(out, "The queue is empty.")
 		}
 		return show(out, recs, identity != "", nil, "Identity", "FromAddress", "Status", "Size", "Queue")
 	case "message suspend", "message resume", "message remove":

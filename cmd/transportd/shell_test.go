@@ -63,7 +63,7 @@ func TestGetFieldsAndFormat(t *testing.T) {
 		t.Errorf("-format table:\n%s", out)
 	}
 	out = ok(t, path, "", "accepteddomain", "get", "-format", "json", "-fields", "Name,Default")
-	if out != "{\n  \"Name\": \"contoso.com\",\n  \"Default\": true\n}\n" {
+	if out != "[\n  {\n    \"Name\": \"contoso.com\",\n    \"Default\": true\n  }\n]\n" {
 		t.Errorf("-format json:\n%s", out)
 	}
 	if r := tdrun(t, path, "", "connector", "get", "-format", "xml"); r.code != 2 || !strings.Contains(r.stderr, `-format "xml": use list, table or json`) {

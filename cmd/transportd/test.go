@@ -67,6 +67,10 @@ func testCommand(m *manage.Manager, verb, identity string, ps manage.Params, rea
 		if err != nil {
 			return err
 		}
+		store, err := m.Certs(cfg)
+		if err != nil {
+			return err
+		}
 		var names []string
 		for i := range cfg.ReceiveConnectors {
 			rc := &cfg.ReceiveConnectors[i]
@@ -85,6 +89,7 @@ func testCommand(m *manage.Manager, verb, identity string, ps manage.Params, rea
 				o.Fqdn = fqdn
 			}
 			o.Password, o.Log = password, log
+			o.CertificateStatus, _ = rc.TLSStatus(store, time.Now())
 			runs = append(runs, o)
 			titles = append(titles, fmt.Sprintf("%s (%s, %s)", rc.Name, o.Address, o.Fqdn))
 		}

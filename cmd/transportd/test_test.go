@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -55,6 +56,12 @@ func TestConnectorGetClientSettings(t *testing.T) {
 // config path and the connector's address.
 func startService(t *testing.T) (*service.Service, string, string, chan error) {
 	t.Helper()
+	return startServiceLog(t, &testLog{t})
+}
+
+// startServiceLog is startService with the daemon's log written to logw.
+func startServiceLog(t *testing.T, logw io.Writer) (*service.Service, string, string, chan error) {
+	t.Helper()
 	path := newConfig(t)
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -72,7 +79,7 @@ func startService(t *testing.T) (*service.Service, string, string, chan error) {
 		t.Fatal(err)
 	}
 	ok(t, path, "Pa55word!\n", "mailbox", "new", "-name", "alice", "-primarysmtpaddress", "alice@contoso.com", "-password", "-")
-	log := slog.New(slog.NewTextHandler(&testLog{t}, nil))
+	log := slog.New(slog.NewTextHandler(logw, nil))
 	svc, err := service.Open(context.Background(), path, log)
 	if err != nil {
 		t.Fatal(err)

@@ -61,8 +61,7 @@ func trackingLogCommand(m *manage.Manager, verb, identity string, ps manage.Para
 		return err
 	}
 	if len(evs) == 0 {
-		fmt.Fprintln(out, "No message tracking events match.")
-		return nil
+		return nothing(out, "No message tracking events match.")
 	}
 	recs := make([]manage.Record, 0, len(evs))
 	for _, ev := range evs {

@@ -3,6 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/transportd/transportd/policies/address"
@@ -84,4 +89,88 @@ func (t *TransportConfig) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// MaildirOwnerIDs looks MaildirOwner (a user name or a uid) up on this
+// machine: ok is false when it is empty (the Maildirs stay owned by
+// transportd's user). The daemon uses it when it applies the configuration
+// and the management commands at set time, so they refuse the same names.
+func (t *TransportConfig) MaildirOwnerIDs() (uid, gid int, ok bool, err error) {
+	name := t.MaildirOwner
+	if name == "" {
+		return 0, 0, false, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		if u, err = user.LookupId(name); err != nil {
+			return 0, 0, false, fmt.Errorf("Transport.MaildirOwner: user %q does not exist on this machine (create it first, e.g. useradd --system %s, or give an existing user or uid)", name, name)
+		}
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false, fmt.Errorf("Transport.MaildirOwner: user %q has no numeric uid/gid", name)
+	}
+	return uid, gid, true, nil
+}
+
+// PickupDirs returns the pickup and badmail folders, relative paths taken
+// from the data folder.
+func (c *Config) PickupDirs() (pickup, badmail string) {
+	dirOf := func(p, def string) string {
+		if p == "" {
+			p = def
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(c.DataDir(), p)
+		}
+		return p
+	}
+	return dirOf(c.Transport.PickupDirectoryPath, "pickup"), dirOf(c.Transport.BadMailDirectoryPath, "badmail")
+}
+
+// CheckHost checks the transport settings against this machine, as the
+// daemon meets them when it applies the configuration: MaildirOwner must
+// be a user here, and the pickup and badmail folders must be folders (or
+// not exist yet, so the daemon creates them). Validate checks the values
+// alone; CheckHost is for set time, so that a setting the daemon would
+// refuse is refused by the command that makes it.
+func (c *Config) CheckHost() error {
+	var errs []error
+	if _, _, _, err := c.Transport.MaildirOwnerIDs(); err != nil {
+		errs = append(errs, err)
+	}
+	pk, bad := c.PickupDirs()
+	for _, d := range []struct{ param, path string }{{"PickupDirectoryPath", pk}, {"BadMailDirectoryPath", bad}} {
+		st, err := os.Stat(d.path)
+		switch {
+		case err == nil && !st.IsDir():
+			errs = append(errs, fmt.Errorf("Transport.%s: %s is a file, not a folder: give a folder path", d.param, d.path))
+		case err != nil:
+			ancestor := existingAncestor(d.path)
+			if st, aerr := os.Stat(ancestor); ancestor != "" && aerr == nil && !st.IsDir() {
+				errs = append(errs, fmt.Errorf("Transport.%s: %s cannot be created: %s is a file", d.param, d.path, ancestor))
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("Transport.%s: %w", d.param, err))
+			}
+		}
+	}
+	if pk == bad {
+		errs = append(errs, fmt.Errorf("Transport.BadMailDirectoryPath: %s is the pickup folder too: give them different folders", bad))
+	}
+	return errors.Join(errs...)
+}
+
+// existingAncestor is the nearest existing path at or above p.
+func existingAncestor(p string) string {
+	for {
+		if _, err := os.Lstat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return ""
+		}
+		p = parent
+	}
 }

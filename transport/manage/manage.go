@@ -66,6 +66,11 @@ type Manager struct {
 	ConfigPath string
 	// Now returns the time used for certificate checks.
 	Now func() time.Time
+	// Warn, when set, receives warnings about a change that is saved but
+	// will not work as the admin likely expects (a connector that will not
+	// offer STARTTLS, a binding another program holds), each naming the
+	// consequence and the fix.
+	Warn func(msg string)
 }
 
 func (m *Manager) now() time.Time {
@@ -170,17 +175,6 @@ func (m *Manager) GetConnectors(identity string) ([]Record, error) {
 	return out, nil
 }
 
-// takeForce removes Exchange's -Force switch from ps and reports whether it
-// was given (and not as -Force:$false).
-func takeForce(ps *Params) bool {
-	v, ok := ps.Take("Force")
-	if !ok {
-		return false
-	}
-	v = strings.TrimPrefix(strings.TrimSpace(v), "$")
-	return !strings.EqualFold(v, "false") && v != "0"
-}
-
 // checkLegacyTLS refuses a change that opens a connector with
 // AllowLegacyTLSClients (TLS 1.0/1.1, CBC suites) to the whole Internet,
 // unless force. before is the connector as it was (nil for a new one): a
@@ -203,33 +197,46 @@ func (m *Manager) SetConnectors(identity string, ps Params) (int, error) {
 	if identity == "" {
 		return 0, errors.New("-Identity is required: name the connector (wildcards * allowed)")
 	}
+	force, err := takeForce(&ps)
+	if err != nil {
+		return 0, err
+	}
 	if len(ps) == 0 {
 		return 0, errors.New("nothing to set: give parameters such as -Fqdn mail.contoso.com")
 	}
-	force := takeForce(&ps)
 	n := 0
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
+	_, err = config.Update(m.ConfigPath, func(c *config.Config) error {
+		check, err := m.newConnectorCheck(c, force)
+		if err != nil {
+			return err
+		}
 		var names []string
+		var before, after []*connector.ReceiveConnector
 		for i := range c.ReceiveConnectors {
 			rc := &c.ReceiveConnectors[i]
 			names = append(names, rc.Name)
 			if !MatchIdentity(identity, rc.Name) {
 				continue
 			}
-			before := *rc
+			prev := *rc
+			old := changedConnector(rc)
 			if err := applyParams(rc, ps); err != nil {
 				return err
 			}
 			rc.Normalize()
-			if err := checkLegacyTLS(&before, rc, force); err != nil {
+			if err := checkLegacyTLS(&prev, rc, force); err != nil {
 				return err
 			}
+			before, after = append(before, old), append(after, rc)
 			n++
 		}
 		if n == 0 {
 			return noMatch("receive connector", identity, names)
 		}
-		return nil
+		if err := c.Validate(); err != nil {
+			return err // said before any warning about a change that is not saved
+		}
+		return check.all(before, after)
 	})
 	return n, err
 }
@@ -255,9 +262,16 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 		}
 	}
 	ps.Take("TransportRole") // accepted for Exchange scripts; FrontendTransport is what we are
-	force := takeForce(&ps)
+	force, err := takeForce(&ps)
+	if err != nil {
+		return nil, err
+	}
 	var rec Record
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
+	_, err = config.Update(m.ConfigPath, func(c *config.Config) error {
+		check, err := m.newConnectorCheck(c, force)
+		if err != nil {
+			return err
+		}
 		for _, rc := range c.ReceiveConnectors {
 			if strings.EqualFold(rc.Name, name) {
 				return fmt.Errorf("a receive connector named %q already exists", rc.Name)
@@ -273,7 +287,10 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 		}
 		c.ReceiveConnectors = append(c.ReceiveConnectors, rc)
 		rec = Properties(&rc)
-		return nil
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		return check.all([]*connector.ReceiveConnector{nil}, []*connector.ReceiveConnector{&rc})
 	})
 	return rec, err
 }

@@ -3,6 +3,7 @@ package manage
 import (
 	"errors"
 
+	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/transport/config"
 )
 
@@ -14,7 +15,8 @@ import (
 // of identities, in one config.Update, and returns how many it changed.
 // kind names the objects in the error for an identity that matches nothing.
 func (m *Manager) updateEach(identities []string, kind string, list func(c *config.Config) []string,
-	match func(c *config.Config, i int, identity string) bool, set func(c *config.Config, i int) error) (int, error) {
+	match func(c *config.Config, i int, identity string) bool, set func(c *config.Config, i int) error,
+	finish ...func(c *config.Config) error) (int, error) {
 	if len(identities) == 0 {
 		return 0, errors.New("-Identity is required")
 	}
@@ -43,6 +45,11 @@ func (m *Manager) updateEach(identities []string, kind string, list func(c *conf
 				return noMatch(kind, id, names)
 			}
 		}
+		for _, f := range finish {
+			if err := f(c); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	return n, err
@@ -50,10 +57,15 @@ func (m *Manager) updateEach(identities []string, kind string, list func(c *conf
 
 // SetConnectorsEach is SetConnectors for several identities in one update.
 func (m *Manager) SetConnectorsEach(identities []string, ps Params) (int, error) {
-	force := takeForce(&ps)
+	force, err := takeForce(&ps)
+	if err != nil {
+		return 0, err
+	}
 	if len(ps) == 0 {
 		return 0, errors.New("nothing to set: give parameters such as -Fqdn mail.contoso.com")
 	}
+	var check *connectorCheck
+	var before, after []*connector.ReceiveConnector
 	return m.updateEach(identities, "receive connector",
 		func(c *config.Config) []string {
 			var out []string
@@ -64,13 +76,33 @@ func (m *Manager) SetConnectorsEach(identities []string, ps Params) (int, error)
 		},
 		func(c *config.Config, i int, id string) bool { return MatchIdentity(id, c.ReceiveConnectors[i].Name) },
 		func(c *config.Config, i int) error {
+			if check == nil {
+				var err error
+				if check, err = m.newConnectorCheck(c, force); err != nil {
+					return err
+				}
+			}
 			rc := &c.ReceiveConnectors[i]
-			before := *rc
+			prev := *rc
+			old := changedConnector(rc)
 			if err := applyParams(rc, ps); err != nil {
 				return err
 			}
 			rc.Normalize()
-			return checkLegacyTLS(&before, rc, force)
+			if err := checkLegacyTLS(&prev, rc, force); err != nil {
+				return err
+			}
+			before, after = append(before, old), append(after, rc)
+			return nil
+		},
+		func(c *config.Config) error {
+			if check == nil {
+				return nil
+			}
+			if err := c.Validate(); err != nil {
+				return err
+			}
+			return check.all(before, after)
 		})
 }
 

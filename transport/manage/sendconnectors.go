@@ -197,7 +197,11 @@ func (m *Manager) SetTransportConfig(ps Params) error {
 		return errors.New("nothing to set: give parameters such as -MessageExpirationTimeout 2.00:00:00")
 	}
 	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		return applyParams(&c.Transport, ps)
+		if err := applyParams(&c.Transport, ps); err != nil {
+			return err
+		}
+		// What the daemon would refuse when it applies the change.
+		return c.CheckHost()
 	})
 	return err
 }

@@ -70,6 +70,10 @@ type Options struct {
 	Maildir string
 	// NoDeliveryCheck explains why delivery is not checked when Maildir is empty.
 	NoDeliveryCheck string
+	// CertificateStatus is what `connector get` and the daemon's log say
+	// about the connector's certificate (connector.TLSStatus); a missing
+	// STARTTLS is explained with it, so the three say the same.
+	CertificateStatus string
 	// TLSOptional makes a missing STARTTLS a warning (the connector's
 	// AuthMechanism has no Tls) instead of a failure.
 	TLSOptional bool
@@ -228,6 +232,9 @@ func (t *tester) run(ctx context.Context) {
 		why := "clients cannot encrypt; passwords would cross the network in the clear"
 		if t.o.TLSOptional {
 			st, why = Warn, "the connector's AuthMechanism has no Tls"
+		}
+		if t.o.CertificateStatus != "" && !t.o.TLSOptional {
+			why += "; the connector's CertificateStatus: " + t.o.CertificateStatus
 		}
 		t.add("STARTTLS offered", st, "STARTTLS is not in the EHLO reply: %s", why)
 	} else {

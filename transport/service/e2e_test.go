@@ -337,7 +337,8 @@ func TestLiveFqdnChangeKeepsOpenSessions(t *testing.T) {
 	old.expect("250-mail.contoso.com", "EHLO before.example")
 
 	m := &manage.Manager{ConfigPath: d.cfgPath}
-	n, err := m.SetConnectors("Client Frontend*", manage.Params{{Name: "fqdn", Value: "smtp.contoso.com"}})
+	// No certificate covers the new name, so STARTTLS goes: -Force says that is meant.
+	n, err := m.SetConnectors("Client Frontend*", manage.Params{{Name: "fqdn", Value: "smtp.contoso.com"}, {Name: "Force", Switch: true}})
 	if err != nil || n != 1 {
 		t.Fatalf("set -fqdn: n=%d err=%v", n, err)
 	}

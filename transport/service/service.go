@@ -11,9 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,7 +99,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1)}
 	s.dir.set(cfg)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
-	owner, err := maildirOwner(cfg.Transport.MaildirOwner)
+	owner, err := maildirOwner(cfg.Transport)
 	if err != nil {
 		disk.Close()
 		return nil, err
@@ -152,21 +150,12 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	return s, nil
 }
 
-// maildirOwner looks up Transport.MaildirOwner ("" = nobody in particular).
-func maildirOwner(name string) (*mailbox.Owner, error) {
-	if name == "" {
-		return nil, nil
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		if u, err = user.LookupId(name); err != nil {
-			return nil, fmt.Errorf("Transport.MaildirOwner: user %q does not exist on this machine", name)
-		}
-	}
-	uid, err1 := strconv.Atoi(u.Uid)
-	gid, err2 := strconv.Atoi(u.Gid)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("Transport.MaildirOwner: user %q has no numeric uid/gid", name)
+// maildirOwner looks up Transport.MaildirOwner ("" = nobody in particular)
+// with the function the management commands check it with at set time.
+func maildirOwner(t config.TransportConfig) (*mailbox.Owner, error) {
+	uid, gid, ok, err := t.MaildirOwnerIDs()
+	if err != nil || !ok {
+		return nil, err
 	}
 	return &mailbox.Owner{UID: uid, GID: gid}, nil
 }
@@ -272,7 +261,7 @@ func (s *Service) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	owner, err := maildirOwner(cfg.Transport.MaildirOwner)
+	owner, err := maildirOwner(cfg.Transport)
 	if err != nil {
 		return err
 	}

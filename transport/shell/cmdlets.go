@@ -365,7 +365,7 @@ func buildRegistry() []*cmdlet {
 	var all []*cmdlet
 	receive := kind{noun: "ReceiveConnector", typeName: "ReceiveConnector", what: "receive connector",
 		fields: append(fieldParams(&connector.ReceiveConnector{}),
-			sw("Force", "confirms AllowLegacyTLSClients on a connector open to the whole Internet")),
+			sw("Force", "save a change that takes STARTTLS (and with it AUTH) away, or opens AllowLegacyTLSClients to the whole Internet")),
 		newExtra: params(val("Usage", "Client, Internal, Internet, Partner or Custom"),
 			sw("Client", "Exchange's defaults for POP3/IMAP4 clients"), sw("Internal", "for other Exchange servers"),
 			sw("Internet", "for anonymous senders on the Internet"), sw("Partner", "for partner domains"),

@@ -30,7 +30,10 @@ type Shell struct {
 
 // New returns a shell for the configuration file at configPath that writes to out.
 func New(configPath string, out io.Writer) *Shell {
-	return &Shell{Manager: &manage.Manager{ConfigPath: configPath}, Out: out}
+	sh := &Shell{Manager: &manage.Manager{ConfigPath: configPath}, Out: out}
+	// As PowerShell's WARNING: lines, on the host's output.
+	sh.Manager.Warn = func(msg string) { sh.say("WARNING: %s", msg) }
+	return sh
 }
 
 // Error is a runtime error with the position of the command or value that

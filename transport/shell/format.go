@@ -294,15 +294,15 @@ func writeJSONString(sb *strings.Builder, s string) {
 // SelectProperties picks properties by name or wildcard, in the order asked.
 func SelectProperties(r manage.Record, names []string) manage.Record { return selectProps(r, names) }
 
-// RecordsJSON encodes records as ConvertTo-Json does: one record as an
-// object, several (or none) as an array.
+// RecordsJSON encodes records as a JSON array, also for one record or none
+// (unlike ConvertTo-Json, which prints one object bare), so that scripts
+// reading `transportd ... get -format json` always parse an array.
 func RecordsJSON(recs []manage.Record) string {
-	if len(recs) == 0 {
-		return "[]"
-	}
 	vals := make([]any, len(recs))
 	for i, r := range recs {
 		vals[i] = &Object{Props: r}
 	}
-	return ToJSON(vals)
+	var sb strings.Builder
+	writeJSON(&sb, vals, "")
+	return sb.String()
 }
