@@ -71,3 +71,73 @@ func TestEnvelopeDoesNotSurviveSTARTTLS(t *testing.T) {
 	}
 	c.close()
 }
+
+// submitter is alice, logged on to the Client Frontend under TLS.
+func submitter(t *testing.T, d *testDaemon) *client {
+	t.Helper()
+	c := dial(t, d.addr587())
+	c.expect("250", "EHLO client.example")
+	c.startTLS("mail.contoso.com")
+	c.expect("250", "EHLO client.example")
+	if r := c.authPlain("alice@contoso.com", testPassword); !strings.HasPrefix(r, "235") {
+		t.Fatalf("AUTH: %q", r)
+	}
+	return c
+}
+
+// The Send As check covers the header: every address in From: and
+// Sender: must be the user's own or granted, and refusals name the header.
+func TestHeaderSenderForgeryRefused(t *testing.T) {
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.Mailboxes[0].EmailAddresses = []string{"a.smith@contoso.com"}
+		c.Mailboxes = append(c.Mailboxes, config.Mailbox{Name: "bob", PrimarySmtpAddress: "bob@contoso.com", Enabled: true})
+	})
+	c := submitter(t, d)
+	const tail = "To: friend@example.org\r\nSubject: s\r\n\r\nbody\r\n"
+	for _, tc := range []struct{ name, header, names string }{
+		{"other mailbox", "From: Bob <bob@contoso.com>\r\n", "From:"},
+		{"foreign domain", "From: CEO <ceo@microsoft.com>\r\n", "From:"},
+		{"Sender forged", "From: alice@contoso.com\r\nSender: bob@contoso.com\r\n", "Sender:"},
+		{"two From lines", "From: alice@contoso.com\r\nFrom: bob@contoso.com\r\n", "From:"},
+		{"second address", "From: alice@contoso.com, bob@contoso.com\r\nSender: alice@contoso.com\r\n", "From:"},
+		{"group", "From: all: alice@contoso.com, bob@contoso.com;\r\nSender: alice@contoso.com\r\n", "From:"},
+		{"folded", "From: \"Alice\"\r\n\t<bob@contoso.com>\r\n", "From:"},
+		{"lower-case name", "from: bob@contoso.com\r\n", "From:"},
+		{"obsolete syntax", "From: <@relay.example:bob@contoso.com>\r\n", "From:"},
+		{"empty group", "From: undisclosed-senders:;\r\n", "From:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.send("alice@contoso.com", []string{"friend@example.org"}, tc.header+tail)
+			if !strings.HasPrefix(r, "550 5.7.60 ") || !strings.Contains(r, tc.names) {
+				t.Fatalf("got %q, want 550 5.7.60 naming %s", r, tc.names)
+			}
+			c.expect("250", "RSET")
+		})
+	}
+	// The null sender is the server's, for DSNs.
+	if r := c.cmd("MAIL FROM:<>"); !strings.HasPrefix(r, "550 5.7.60 ") {
+		t.Fatalf("MAIL FROM:<> after AUTH: %q", r)
+	}
+	// Own addresses pass, primary and proxy, with the envelope of either.
+	for _, h := range []string{
+		"From: Alice <alice@contoso.com>\r\n",
+		"From: =?utf-8?q?Al=C3=AFce?= <A.Smith@Contoso.com>\r\nSender: alice@contoso.com\r\n",
+		"From: alice@contoso.com, a.smith@contoso.com\r\nSender: alice@contoso.com\r\n",
+	} {
+		r := c.send("a.smith@contoso.com", []string{"friend@example.org"}, h+tail)
+		if !strings.HasPrefix(r, "250") {
+			t.Fatalf("own address %q: %q", h, r)
+		}
+		if stored := d.queued(r); !strings.Contains(stored, h) {
+			t.Fatalf("stored message lacks its header %q:\n%s", h, stored)
+		}
+	}
+	c.close()
+	// Anonymous senders on the Default Frontend are not held to it: they
+	// own no address.
+	a := dial(t, d.addr25())
+	a.expect("250", "EHLO x.example")
+	if r := a.send("news@example.net", []string{"bob@contoso.com"}, "From: news@example.net\r\n"+tail); !strings.HasPrefix(r, "250") {
+		t.Fatalf("anonymous inbound mail: %q", r)
+	}
+}
