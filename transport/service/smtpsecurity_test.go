@@ -6,6 +6,7 @@ import (
 
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/manage"
 )
 
 // authBeforeTLS gives the Client Frontend "Tls, BasicAuth" without
@@ -140,4 +141,47 @@ func TestHeaderSenderForgeryRefused(t *testing.T) {
 	if r := a.send("news@example.net", []string{"bob@contoso.com"}, "From: news@example.net\r\n"+tail); !strings.HasPrefix(r, "250") {
 		t.Fatalf("anonymous inbound mail: %q", r)
 	}
+}
+
+// An administrator grants Send As (Add-ADPermission -ExtendedRights
+// "Send As"); the running daemon applies it, in the header and the
+// envelope, and applies its removal.
+func TestSendAsGrantAppliesLive(t *testing.T) {
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.Mailboxes = append(c.Mailboxes, config.Mailbox{Name: "noreply", PrimarySmtpAddress: "noreply@contoso.com", Enabled: true})
+	})
+	const body = "From: Notifications <noreply@contoso.com>\r\nSender: alice@contoso.com\r\nSubject: s\r\n\r\nbody\r\n"
+	c := submitter(t, d)
+	if r := c.send("alice@contoso.com", []string{"friend@example.org"}, body); !strings.HasPrefix(r, "550 5.7.60 ") || !strings.Contains(r, "noreply@contoso.com (header From:)") {
+		t.Fatalf("before the grant: %q", r)
+	}
+	c.expect("250", "RSET")
+	c.expect("550 5.7.60", "MAIL FROM:<noreply@contoso.com>")
+
+	m := &manage.Manager{ConfigPath: d.cfgPath}
+	if _, err := m.SetADPermission([]string{"noreply"}, "alice", []string{"Send As"}, true); err != nil {
+		t.Fatal(err)
+	}
+	d.waitReload()
+	// The open session sees the grant: the directory is live.
+	if r := c.send("alice@contoso.com", []string{"friend@example.org"}, body); !strings.HasPrefix(r, "250") {
+		t.Fatalf("granted From: %q", r)
+	}
+	if r := c.send("noreply@contoso.com", []string{"friend@example.org"}, "From: noreply@contoso.com\r\n\r\nx\r\n"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("granted envelope and From: %q", r)
+	}
+	// A grant on noreply is not a grant on anyone else.
+	if r := c.send("alice@contoso.com", []string{"friend@example.org"}, "From: bob@contoso.com\r\n\r\nx\r\n"); !strings.HasPrefix(r, "550 5.7.60") {
+		t.Fatalf("ungranted From: %q", r)
+	}
+	c.expect("250", "RSET")
+
+	if _, err := m.SetADPermission([]string{"noreply"}, "alice@contoso.com", []string{"Send As"}, false); err != nil {
+		t.Fatal(err)
+	}
+	d.waitReload()
+	if r := c.send("alice@contoso.com", []string{"friend@example.org"}, body); !strings.HasPrefix(r, "550 5.7.60") {
+		t.Fatalf("after Remove-ADPermission: %q", r)
+	}
+	c.close()
 }
