@@ -1,6 +1,7 @@
 package service
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -184,4 +185,19 @@ func TestSendAsGrantAppliesLive(t *testing.T) {
 		t.Fatalf("after Remove-ADPermission: %q", r)
 	}
 	c.close()
+}
+
+// swaks, a real client, forging the header after a good envelope.
+func TestInteropSwaksHeaderForgery(t *testing.T) {
+	swaks := needTool(t, "swaks")
+	d := startDaemon(t, nil)
+	base := []string{"--server", "127.0.0.1", "--port", strconv.Itoa(d.port587), "--tls", "--auth", "PLAIN",
+		"--auth-user", "alice@contoso.com", "--auth-password", testPassword, "--from", "alice@contoso.com", "--to", "friend@example.org"}
+	out, err := runTool(t, "", swaks, append(base, "--header", "From: CEO <ceo@microsoft.com>")...)
+	if err == nil || !strings.Contains(out, "550 5.7.60") || !strings.Contains(out, "header From:") {
+		t.Fatalf("forged From: accepted or refused without naming it (err %v):\n%s", err, out)
+	}
+	if out, err := runTool(t, "", swaks, append(base, "--header", "From: Alice <alice@contoso.com>")...); err != nil || !strings.Contains(out, "250 2.6.0") {
+		t.Fatalf("own From: (err %v):\n%s", err, out)
+	}
 }
