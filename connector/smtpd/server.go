@@ -209,7 +209,7 @@ func (s *Server) Apply(snap Snapshot) error {
 	old := s.cur.Swap(st)
 	if old != nil {
 		for _, cs := range old.servers {
-			cs.ln.Close() // open sessions go on; new ones go to st
+			cs.ln.retire() // open sessions go on; new ones go to st
 			s.retired = append(s.retired, cs)
 		}
 	}
@@ -217,6 +217,8 @@ func (s *Server) Apply(snap Snapshot) error {
 	for _, cs := range s.retired {
 		if cs.active.Load() > 0 {
 			kept = append(kept, cs)
+		} else {
+			cs.ln.Close() // no session left to hand over after STARTTLS
 		}
 	}
 	s.retired = kept
@@ -352,6 +354,7 @@ func (s *Server) dispatch(c net.Conn) {
 		if obs != nil {
 			shim.onTLS = func(st *tls.ConnectionState) { obs.TLSNegotiated(name, st.Version) }
 		}
+		shim.handOff = cs.ln.handOff
 		if d, ok := st.domains.Default(); ok && !strings.HasPrefix(d.DomainName, "*") {
 			shim.postmaster = "postmaster@" + d.DomainName
 		}
@@ -431,18 +434,45 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// chanListener is a net.Listener fed by the dispatcher.
+// chanListener is a net.Listener fed by the dispatcher with new
+// connections and by sessions that completed STARTTLS (handOff). A retired
+// listener (its configuration was replaced) takes no new connections but
+// still takes hand-offs from its open sessions until it is closed.
 type chanListener struct {
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
+	ch         chan net.Conn
+	retired    chan struct{}
+	done       chan struct{}
+	once       sync.Once
+	retireOnce sync.Once
 }
 
 func newChanListener() *chanListener {
-	return &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
+	return &chanListener{ch: make(chan net.Conn), retired: make(chan struct{}), done: make(chan struct{})}
 }
 
+// deliver hands a new connection to the go-smtp server; false when the
+// listener is retired or closed.
 func (l *chanListener) deliver(c net.Conn) bool {
+	select {
+	case <-l.done:
+		return false
+	case <-l.retired:
+		return false
+	default:
+	}
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	case <-l.retired:
+		return false
+	}
+}
+
+// handOff gives a connection that just completed STARTTLS to a new go-smtp
+// session; false when the listener is closed.
+func (l *chanListener) handOff(c net.Conn) bool {
 	select {
 	case <-l.done:
 		return false
@@ -463,6 +493,11 @@ func (l *chanListener) Accept() (net.Conn, error) {
 	case <-l.done:
 		return nil, net.ErrClosed
 	}
+}
+
+// retire stops new connections; hand-offs go on until Close.
+func (l *chanListener) retire() {
+	l.retireOnce.Do(func() { close(l.retired) })
 }
 
 func (l *chanListener) Close() error {

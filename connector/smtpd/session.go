@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/policies/saslserver"
+	"github.com/transportd/transportd/policies/sendas"
 	"github.com/transportd/transportd/transport/queue"
 	"github.com/transportd/transportd/transport/tracking"
 )
@@ -155,11 +157,19 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if err != nil {
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Invalid sender address: " + err.Error()}
 	}
-	// An authenticated user sends as one of its own addresses (Exchange's
-	// Send As check); the null sender stays allowed for notifications.
-	if s.user != "" && from != "" && !s.srv.deps.Directory.MaySendAs(s.user, sender.String()) {
+	// An authenticated user sends as one of its own addresses or one it
+	// was granted Send As on (Exchange's Send As check); the header is
+	// checked in Data. The null sender is for delivery status
+	// notifications (RFC 5321 section 4.5.5), which are this server's job,
+	// not a user's: with it a user could send anything with no address to
+	// hold it to.
+	if s.user != "" && from == "" {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 60},
-			Message: fmt.Sprintf("Client does not have permissions to send as this sender: %s may send as its own addresses only", s.user)}
+			Message: fmt.Sprintf("Client does not have permissions to send as this sender: %s may not use the null sender <>; send as one of its own addresses", s.user)}
+	}
+	if s.user != "" && !s.srv.deps.Directory.MaySendAs(s.user, sender.String()) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 60},
+			Message: fmt.Sprintf("Client does not have permissions to send as this sender: %s may send as its own addresses and those it was granted Send As on", s.user)}
 	}
 	if lim := s.rc.MessageRateLimit; !lim.IsUnlimited() {
 		key := s.rateKey()
@@ -240,9 +250,30 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
 	norm := newNormalizer(r, int64(s.rc.MaxHeaderSize), s.rc.MaxHopCount)
+	var content io.Reader = norm
+	if s.user != "" {
+		// Send As applies to the header too: recipients see From: and
+		// Sender:, not the envelope. Only the header section is held in
+		// memory; the body streams on to the queue.
+		head, err := readHeaderSection(norm, int64(s.rc.MaxHeaderSize))
+		if err == errHeaderTooLargeToCheck {
+			return err
+		}
+		if err == nil {
+			if ref := sendas.CheckHeader(head, s.user, func(a string) bool { return s.srv.deps.Directory.MaySendAs(s.user, a) }); ref != nil {
+				s.log.Info("message refused", "reply", ref.Error())
+				s.shim.plog.Info("message refused: "+ref.Error(), "")
+				return smtpErr(ref)
+			}
+		}
+		// A read error (header too large, smuggling, client gone) is
+		// the normalizer's, which repeats it to Enqueue below: the
+		// usual refusal follows.
+		content = io.MultiReader(bytes.NewReader(head), norm)
+	}
 	id := s.srv.deps.Queue.NewID()
 	received := s.receivedHeader(id)
-	body := io.MultiReader(strings.NewReader(received), norm)
+	body := io.MultiReader(strings.NewReader(received), content)
 	env := queue.Envelope{
 		ID:            id,
 		Source:        "SMTP",
@@ -284,6 +315,48 @@ func (s *session) Data(r io.Reader) error {
 	s.rcpts = nil
 	s.hasFrom = false
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: fmt.Sprintf("<%s> Queued mail for delivery", id)}
+}
+
+// maxCheckedHeader bounds the header section held for the Send As check
+// when the connector sets no MaxHeaderSize.
+const maxCheckedHeader = 1 << 20
+
+var errHeaderTooLargeToCheck = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+	Message: fmt.Sprintf("Message header larger than %d octets: too large to check its From: and Sender:", maxCheckedHeader)}
+
+// readHeaderSection reads normalised (CRLF) message content up to and
+// including the empty line that ends the header section (RFC 5322 section
+// 2.1), or to the end of the data if there is none. It may read a little
+// of the body too; all it read is returned, also with an error.
+func readHeaderSection(r io.Reader, maxHeader int64) ([]byte, error) {
+	limit := maxHeader
+	if limit <= 0 || limit > maxCheckedHeader {
+		limit = maxCheckedHeader
+	}
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
+			return buf, nil // no header fields at all
+		}
+		from := max(0, len(buf)-3)
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
+			return buf, nil
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if int64(len(buf)) > limit+4 {
+			return buf, errHeaderTooLargeToCheck
+		}
+	}
 }
 
 // receivedHeader builds our trace header with the protocol keywords of

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transportd/transportd/connector/protolog"
@@ -32,8 +33,9 @@ const maxCommandLine = 4096
 //   - STARTTLS itself (RFC 3207): the shim answers 220, runs the handshake
 //     with the connector's live certificate, and from then on go-smtp reads
 //     plaintext from the TLS session. Data a client pipelined after
-//     STARTTLS is discarded (RFC 3207 section 5; CVE-2011-0411) and the
-//     SMTP transaction is reset;
+//     STARTTLS is discarded (RFC 3207 section 5; CVE-2011-0411), and the
+//     connection is handed to a fresh go-smtp session (see handOver), so
+//     nothing learned before TLS survives it (RFC 3207 section 4.2);
 //   - closing the connection right after a reply (too many logon failures).
 //
 // go-smtp processes one command at a time and reads exactly one line per
@@ -57,7 +59,6 @@ type shimConn struct {
 	capLines   []string
 	pendingTLS bool // STARTTLS forwarded as NOOP; its reply becomes our 220
 	startTLS   bool // run the handshake on the next Read
-	swallow    bool // swallow the reply to the injected RSET
 	injected   []byte
 	dataMode   bool
 	dataState  int
@@ -69,6 +70,16 @@ type shimConn struct {
 	handshakeTO time.Duration
 
 	closeOnce sync.Once
+
+	// handOff, when set, gives the connection to a new go-smtp session of
+	// the same connector; false means it could not (the server is
+	// closing). See handOver.
+	handOff func(net.Conn) bool
+	// detaching is set while the go-smtp session that ran STARTTLS ends:
+	// its Close hands the connection over instead of closing it. Atomic
+	// because the ConnectionTimeout timer may call Close at any time.
+	detaching atomic.Bool
+	regreet   bool // swallow the greeting of the new go-smtp session
 
 	sessionID string
 	plog      *protolog.Session // nil: the connector does not log the protocol
@@ -107,6 +118,9 @@ func (s *shimConn) Read(p []byte) (n int, err error) {
 		if err := s.handshake(); err != nil {
 			return 0, err
 		}
+		// End this go-smtp session; its Close hands the connection over.
+		s.detaching.Store(true)
+		return 0, io.EOF
 	}
 	if len(s.injected) > 0 {
 		n := copy(p, s.injected)
@@ -284,10 +298,30 @@ func (s *shimConn) handshake() error {
 	s.conn = tc
 	s.br = bufio.NewReaderSize(tc, maxCommandLine)
 	s.needEHLO = true
-	// Reset go-smtp's transaction state as RFC 3207 section 4.2 requires.
-	s.injected = []byte("RSET\r\n")
-	s.swallow = true
 	return nil
+}
+
+// handOver gives the connection, now under TLS, to a fresh go-smtp session.
+//
+// RFC 3207 section 4.2: after the handshake "the server MUST discard any
+// knowledge obtained from the client, such as the argument to the EHLO
+// command, which was not obtained from the TLS negotiation itself". That
+// knowledge is spread over go-smtp's connection (its HELO name and its
+// private "already authenticated" flag) and our session (the AUTH
+// identity, logon failures, the envelope). Resetting each piece by hand
+// would miss the next one added; go-smtp itself, on its own STARTTLS path,
+// ends the session and clears its state. So we end the whole go-smtp
+// session at once: Read returns EOF to it, and its Close lands here, which
+// passes the connection to a new go-smtp session of the same connector.
+// That session starts from nothing: a client must send EHLO and, to relay,
+// AUTH again. Its greeting is not sent (the client already had ours and
+// the 220 to STARTTLS).
+func (s *shimConn) handOver() {
+	s.regreet = true
+	s.injected = nil
+	if s.handOff == nil || !s.handOff(s) {
+		s.Close()
+	}
 }
 
 func (s *shimConn) Write(b []byte) (n int, err error) {
@@ -303,9 +337,11 @@ func (s *shimConn) Write(b []byte) (n int, err error) {
 	case !s.greeted:
 		s.greeted = true
 		out = []byte(s.greeting() + "\r\n")
-	case s.swallow:
-		s.swallow = false
+	case s.regreet:
+		s.regreet = false // the new go-smtp session's greeting; see handOver
 		return len(b), nil
+	case s.needEHLO && strings.HasPrefix(line, "502 5.5.1 Please introduce yourself first"):
+		out = []byte("503 5.5.1 Send EHLO again after STARTTLS (RFC 3207 section 4.2)\r\n")
 	case s.pendingTLS:
 		s.pendingTLS = false
 		s.startTLS = true
@@ -432,6 +468,10 @@ func (s *shimConn) ehloReply() string {
 // Close closes the connection (and the TLS session) once and frees the
 // connection slot.
 func (s *shimConn) Close() error {
+	if s.detaching.CompareAndSwap(true, false) {
+		s.handOver()
+		return nil
+	}
 	var err error
 	s.closeOnce.Do(func() {
 		err = s.raw.Close()

@@ -64,6 +64,12 @@ type Mailbox struct {
 	Enabled bool `yaml:"Enabled"`
 	// PasswordHash is an argon2id PHC string; the password itself is never stored.
 	PasswordHash string `yaml:"PasswordHash,omitempty"`
+	// GrantSendAsTo names the mailboxes (by Name) whose users may send as
+	// this mailbox's addresses: Exchange's "Send As" extended right on it
+	// (Add-ADPermission -Identity <this> -User <them> -ExtendedRights
+	// "Send As"). It lives with the mailbox, as the right lives in the
+	// mailbox's ACL in Active Directory.
+	GrantSendAsTo []string `yaml:"GrantSendAsTo,omitempty,flow"`
 }
 
 // Config is the whole configuration.
@@ -173,7 +179,26 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("mailbox %q: PrimarySmtpAddress %q is not an address", m.Name, m.PrimarySmtpAddress))
 		}
 	}
+	for _, m := range c.Mailboxes {
+		for _, u := range m.GrantSendAsTo {
+			if c.FindMailboxUser(u) == nil {
+				errs = append(errs, fmt.Errorf("mailbox %q: GrantSendAsTo %q is not a mailbox (give a mailbox name or address)", m.Name, u))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// FindMailboxUser returns the mailbox named user, or owning the address
+// user, case-insensitively.
+func (c *Config) FindMailboxUser(user string) *Mailbox {
+	u := strings.TrimSpace(user)
+	for i := range c.Mailboxes {
+		if strings.EqualFold(c.Mailboxes[i].Name, u) {
+			return &c.Mailboxes[i]
+		}
+	}
+	return c.FindMailbox(u)
 }
 
 // FindMailbox returns the mailbox that owns address (primary or proxy), case-insensitively.

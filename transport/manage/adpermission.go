@@ -3,6 +3,7 @@ package manage
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/transportd/transportd/connector"
@@ -17,7 +18,34 @@ const (
 	AnonymousLogon = `NT AUTHORITY\ANONYMOUS LOGON`
 	// RightAcceptAnyRecipient lets a sender relay to any domain.
 	RightAcceptAnyRecipient = "Ms-Exch-SMTP-Accept-Any-Recipient"
+	// RightSendAs, on a mailbox, lets another user send as its addresses
+	// (in From:, Sender: and MAIL FROM).
+	RightSendAs = "Send As"
 )
+
+// isSendAs accepts Exchange's spellings of the Send As right.
+func isSendAs(right string) bool {
+	switch strings.ToLower(strings.TrimSpace(right)) {
+	case "send as", "send-as", "sendas":
+		return true
+	}
+	return false
+}
+
+// sendAsRecords lists the Send As entries of one mailbox, optionally only
+// those of user.
+func sendAsRecords(c *config.Config, mb *config.Mailbox, user string) []Record {
+	var out []Record
+	for _, u := range mb.GrantSendAsTo {
+		if user != "" && !MatchIdentity(user, u) {
+			if t := c.FindMailboxUser(u); t == nil || !matchMailbox(user, t) {
+				continue
+			}
+		}
+		out = append(out, adRecord(mb.Name, u, RightSendAs))
+	}
+	return out
+}
 
 // groupRights lists the rights Exchange grants with each permission group,
 // as Get-ADPermission shows them on a receive connector.
@@ -61,11 +89,12 @@ func connectorPermissions(rc *connector.ReceiveConnector) []Record {
 	return out
 }
 
-// GetADPermissions lists the rights on the receive connectors matching
-// identity (Get-ADPermission), optionally only those of user.
+// GetADPermissions lists the rights on the receive connectors and the
+// Send As grants on the mailboxes matching identity (Get-ADPermission),
+// optionally only those of user.
 func (m *Manager) GetADPermissions(identity, user string) ([]Record, error) {
 	if identity == "" {
-		return nil, errors.New("-Identity is required: name the receive connector")
+		return nil, errors.New("-Identity is required: name the receive connector or mailbox")
 	}
 	c, err := m.Load()
 	if err != nil {
@@ -87,8 +116,17 @@ func (m *Manager) GetADPermissions(identity, user string) ([]Record, error) {
 			}
 		}
 	}
+	for i := range c.Mailboxes {
+		mb := &c.Mailboxes[i]
+		names = append(names, mb.Name)
+		if !matchMailbox(identity, mb) {
+			continue
+		}
+		found = true
+		out = append(out, sendAsRecords(c, mb, user)...)
+	}
 	if !found {
-		return nil, noMatch("receive connector", identity, names)
+		return nil, noMatch("receive connector or mailbox", identity, names)
 	}
 	return out, nil
 }
@@ -98,7 +136,7 @@ func (m *Manager) GetADPermissions(identity, user string) ([]Record, error) {
 func checkADPermission(user string, rights []string) error {
 	u := strings.TrimSpace(user)
 	if !strings.EqualFold(u, AnonymousLogon) && !strings.EqualFold(u, "ANONYMOUS LOGON") {
-		return fmt.Errorf("-User %q: transportd keeps only the right of %q on a receive connector; for other senders use Set-ReceiveConnector -PermissionGroups (AnonymousUsers, ExchangeUsers, ExchangeServers, ExchangeLegacyServers, Partners)", user, AnonymousLogon)
+		return fmt.Errorf("-User %q: transportd keeps only the right of %q on a receive connector; for other senders use Set-ReceiveConnector -PermissionGroups (AnonymousUsers, ExchangeUsers, ExchangeServers, ExchangeLegacyServers, Partners); to let a user send as a mailbox: -Identity <mailbox> -User <user> -ExtendedRights \"Send As\"", user, AnonymousLogon)
 	}
 	if len(rights) == 0 {
 		return fmt.Errorf("-ExtendedRights is required: %s", RightAcceptAnyRecipient)
@@ -112,13 +150,24 @@ func checkADPermission(user string, rights []string) error {
 }
 
 // SetADPermission grants (grant true, Add-ADPermission) or revokes
-// (Remove-ADPermission) Ms-Exch-SMTP-Accept-Any-Recipient for anonymous
-// senders on every receive connector matching one of identities: the
-// connector's AnonymousRelay. All connectors change in one update or none.
-// It returns the permission entries of the connectors it changed.
+// (Remove-ADPermission) one of the two rights transportd keeps:
+//
+//   - Ms-Exch-SMTP-Accept-Any-Recipient for anonymous senders on every
+//     receive connector matching one of identities: the connector's
+//     AnonymousRelay;
+//   - Send As for the mailbox user on every mailbox matching one of
+//     identities: the mailbox's GrantSendAsTo.
+//
+// Everything changes in one update or nothing does. It returns the
+// permission entries it added or removed.
 func (m *Manager) SetADPermission(identities []string, user string, rights []string, grant bool) ([]Record, error) {
 	if len(identities) == 0 {
-		return nil, errors.New("-Identity is required: name the receive connector, or pipe Get-ReceiveConnector into this command")
+		return nil, errors.New("-Identity is required: name the receive connector (or, for Send As, the mailbox), or pipe Get-ReceiveConnector or Get-Mailbox into this command")
+	}
+	for _, r := range rights {
+		if isSendAs(r) {
+			return m.setSendAs(identities, user, rights, grant)
+		}
 	}
 	if err := checkADPermission(user, rights); err != nil {
 		return nil, err
@@ -144,6 +193,72 @@ func (m *Manager) SetADPermission(identities []string, user string, rights []str
 			if n == 0 {
 				return noMatch("receive connector", id, names)
 			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// setSendAs grants or revokes Send As on the mailboxes matching identities
+// for the mailbox user.
+func (m *Manager) setSendAs(identities []string, user string, rights []string, grant bool) ([]Record, error) {
+	for _, r := range rights {
+		if !isSendAs(r) {
+			return nil, fmt.Errorf("-ExtendedRights %q: give %q on its own (on a mailbox) or %s on its own (on a receive connector)", r, RightSendAs, RightAcceptAnyRecipient)
+		}
+	}
+	if strings.TrimSpace(user) == "" {
+		return nil, errors.New("-User is required: the mailbox (name or address) that may send as the -Identity mailbox")
+	}
+	var out []Record
+	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
+		out = nil
+		var names []string
+		for i := range c.Mailboxes {
+			names = append(names, c.Mailboxes[i].Name)
+		}
+		trustee := c.FindMailboxUser(user)
+		if trustee == nil && grant {
+			return fmt.Errorf("-User %q: %s", user, noMatch("mailbox", user, names))
+		}
+		for _, id := range identities {
+			n := 0
+			for i := range c.Mailboxes {
+				mb := &c.Mailboxes[i]
+				if !matchMailbox(id, mb) {
+					continue
+				}
+				n++
+				if grant {
+					if mb == trustee {
+						return fmt.Errorf("-User %q already sends as its own mailbox %q; grant Send As on another mailbox", user, mb.Name)
+					}
+					if !slices.ContainsFunc(mb.GrantSendAsTo, func(u string) bool { return c.FindMailboxUser(u) == trustee }) {
+						mb.GrantSendAsTo = append(mb.GrantSendAsTo, trustee.Name)
+					}
+					out = append(out, adRecord(mb.Name, trustee.Name, RightSendAs))
+					continue
+				}
+				keep := mb.GrantSendAsTo[:0]
+				for _, u := range mb.GrantSendAsTo {
+					t := c.FindMailboxUser(u)
+					if strings.EqualFold(u, strings.TrimSpace(user)) || (t != nil && t == trustee) {
+						out = append(out, adRecord(mb.Name, u, RightSendAs))
+						continue
+					}
+					keep = append(keep, u)
+				}
+				mb.GrantSendAsTo = keep
+			}
+			if n == 0 {
+				return noMatch("mailbox", id, names)
+			}
+		}
+		if !grant && len(out) == 0 {
+			return fmt.Errorf("-User %q has no Send As right on %s", user, strings.Join(identities, ", "))
 		}
 		return nil
 	})

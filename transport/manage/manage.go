@@ -579,11 +579,15 @@ func (m *Manager) SetMailboxes(identity string, ps Params, readPassword func() (
 			if !matchMailbox(identity, mb) {
 				continue
 			}
+			oldName := mb.Name
 			if err := applyParams(mb, ps, "PasswordHash"); err != nil {
 				return err
 			}
 			if err := checkMailboxAddresses(mb); err != nil {
 				return err
+			}
+			if mb.Name != oldName {
+				renameSendAsTrustee(c, oldName, mb.Name)
 			}
 			if tmpl.PasswordHash != "" {
 				mb.PasswordHash = tmpl.PasswordHash
@@ -619,7 +623,30 @@ func (m *Manager) RemoveMailboxes(identity string) (int, error) {
 			return noMatch("mailbox", identity, names)
 		}
 		c.Mailboxes = keep
+		// A removed mailbox's Send As rights on others go with it.
+		for i := range c.Mailboxes {
+			mb := &c.Mailboxes[i]
+			var grants []string
+			for _, u := range mb.GrantSendAsTo {
+				if c.FindMailboxUser(u) != nil {
+					grants = append(grants, u)
+				}
+			}
+			mb.GrantSendAsTo = grants
+		}
 		return nil
 	})
 	return n, err
+}
+
+// renameSendAsTrustee follows a mailbox rename in the Send As grants that
+// name it.
+func renameSendAsTrustee(c *config.Config, oldName, newName string) {
+	for i := range c.Mailboxes {
+		for j, u := range c.Mailboxes[i].GrantSendAsTo {
+			if strings.EqualFold(u, oldName) {
+				c.Mailboxes[i].GrantSendAsTo[j] = newName
+			}
+		}
+	}
 }

@@ -158,11 +158,15 @@ func (m *Manager) SetMailboxesEach(identities []string, ps Params, readPassword 
 		func(c *config.Config, i int, id string) bool { return matchMailbox(id, &c.Mailboxes[i]) },
 		func(c *config.Config, i int) error {
 			mb := &c.Mailboxes[i]
+			oldName := mb.Name
 			if err := applyParams(mb, ps, "PasswordHash"); err != nil {
 				return err
 			}
 			if err := checkMailboxAddresses(mb); err != nil {
 				return err
+			}
+			if mb.Name != oldName {
+				renameSendAsTrustee(c, oldName, mb.Name)
 			}
 			if tmpl.PasswordHash != "" {
 				mb.PasswordHash = tmpl.PasswordHash

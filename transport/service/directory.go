@@ -17,10 +17,13 @@ import (
 type directory struct {
 	byAddr map[string]*config.Mailbox
 	byName map[string]*config.Mailbox
+	// sendAs maps a user (lower-case primary address) to the mailboxes it
+	// was granted Send As on.
+	sendAs map[string][]*config.Mailbox
 }
 
 func newDirectory(c *config.Config) *directory {
-	d := &directory{byAddr: map[string]*config.Mailbox{}, byName: map[string]*config.Mailbox{}}
+	d := &directory{byAddr: map[string]*config.Mailbox{}, byName: map[string]*config.Mailbox{}, sendAs: map[string][]*config.Mailbox{}}
 	for i := range c.Mailboxes {
 		m := &c.Mailboxes[i]
 		if _, err := address.ParseMailbox(m.PrimarySmtpAddress); err != nil {
@@ -33,6 +36,15 @@ func newDirectory(c *config.Config) *directory {
 		d.byAddr[strings.ToLower(m.PrimarySmtpAddress)] = m
 		for _, a := range m.EmailAddresses {
 			d.byAddr[strings.ToLower(a)] = m
+		}
+	}
+	for i := range c.Mailboxes {
+		m := &c.Mailboxes[i]
+		for _, u := range m.GrantSendAsTo {
+			if t := c.FindMailboxUser(u); t != nil {
+				k := strings.ToLower(t.PrimarySmtpAddress)
+				d.sendAs[k] = append(d.sendAs[k], m)
+			}
 		}
 	}
 	return d
@@ -100,10 +112,23 @@ func (l *liveDirectory) Authenticate(ctx context.Context, user, password string)
 	return m.PrimarySmtpAddress, nil
 }
 
-// MaySendAs reports whether the mailbox user (its primary address) owns address.
+// MaySendAs reports whether the mailbox user (its primary address) owns
+// address or was granted Send As on the mailbox that owns it.
 func (l *liveDirectory) MaySendAs(user, address string) bool {
-	m, ok := l.cur.Load().byAddr[strings.ToLower(address)]
-	return ok && strings.EqualFold(m.PrimarySmtpAddress, user)
+	d := l.cur.Load()
+	m, ok := d.byAddr[strings.ToLower(address)]
+	if !ok {
+		return false
+	}
+	if strings.EqualFold(m.PrimarySmtpAddress, user) {
+		return true
+	}
+	for _, g := range d.sendAs[strings.ToLower(user)] {
+		if g == m {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveFolder maps a recipient to its mailbox folder: the lower-cased

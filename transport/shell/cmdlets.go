@@ -543,9 +543,9 @@ func certCmdlets() []*cmdlet {
 }
 
 func adPermissionCmdlets() []*cmdlet {
-	ps := params(val("Identity", "the receive connector; wildcards * allowed"),
-		val("User", manage.AnonymousLogon),
-		val("ExtendedRights", manage.RightAcceptAnyRecipient),
+	ps := params(val("Identity", "the receive connector, or for Send As the mailbox; wildcards * allowed"),
+		val("User", manage.AnonymousLogon+", or for Send As the mailbox user"),
+		val("ExtendedRights", manage.RightAcceptAnyRecipient+" or \""+manage.RightSendAs+"\""),
 		val("AccessRights", "ExtendedRight"))
 	grant := func(add bool) func(sh *Shell, c *call) ([]any, error) {
 		return func(sh *Shell, c *call) ([]any, error) {
@@ -558,7 +558,7 @@ func adPermissionCmdlets() []*cmdlet {
 				return nil, fmt.Errorf("-User is required: %q", manage.AnonymousLogon)
 			}
 			if ar, ok := c.text("AccessRights"); ok && !strings.EqualFold(ar, "ExtendedRight") {
-				return nil, fmt.Errorf("-AccessRights %q: only ExtendedRight (with -ExtendedRights %s) is kept on a receive connector", ar, manage.RightAcceptAnyRecipient)
+				return nil, fmt.Errorf("-AccessRights %q: only ExtendedRight is kept (with -ExtendedRights %s on a receive connector, or \"%s\" on a mailbox)", ar, manage.RightAcceptAnyRecipient, manage.RightSendAs)
 			}
 			var rights []string
 			for _, r := range flatten(c.params["ExtendedRights"]) {
@@ -573,6 +573,12 @@ func adPermissionCmdlets() []*cmdlet {
 				return nil, err
 			}
 			if !add {
+				if len(recs) > 0 {
+					if r, _ := recs[0].Get("ExtendedRights"); r == "{"+manage.RightSendAs+"}" {
+						sh.say("Removed %s from %s for %s.", manage.RightSendAs, plural(len(recs), "mailbox"), user)
+						return nil, nil
+					}
+				}
 				sh.say("Removed %s from %s for %s: AnonymousRelay is now False.", manage.RightAcceptAnyRecipient, plural(len(recs), "receive connector"), manage.AnonymousLogon)
 				return nil, nil
 			}
@@ -580,12 +586,12 @@ func adPermissionCmdlets() []*cmdlet {
 		}
 	}
 	return []*cmdlet{
-		{name: "Add-ADPermission", synopsis: "Grants Ms-Exch-SMTP-Accept-Any-Recipient to NT AUTHORITY\\ANONYMOUS LOGON on a receive connector (its AnonymousRelay).",
+		{name: "Add-ADPermission", synopsis: "Grants Ms-Exch-SMTP-Accept-Any-Recipient to NT AUTHORITY\\ANONYMOUS LOGON on a receive connector (its AnonymousRelay), or \"Send As\" on a mailbox to another mailbox user (the mailbox's GrantSendAsTo).",
 			params: ps, positional: []string{"Identity"}, run: grant(true)},
-		{name: "Remove-ADPermission", synopsis: "Revokes anonymous relay on a receive connector (AnonymousRelay $false).",
+		{name: "Remove-ADPermission", synopsis: "Revokes anonymous relay on a receive connector (AnonymousRelay $false), or a user's \"Send As\" on a mailbox.",
 			params: ps, positional: []string{"Identity"}, run: grant(false)},
-		{name: "Get-ADPermission", synopsis: "Shows the rights a receive connector grants, as its permission groups and AnonymousRelay give them.",
-			params:     params(val("Identity", "the receive connector; wildcards * allowed"), val("User", "only this user's rights")),
+		{name: "Get-ADPermission", synopsis: "Shows the rights a receive connector grants, as its permission groups and AnonymousRelay give them, and the \"Send As\" grants on a mailbox.",
+			params:     params(val("Identity", "the receive connector or mailbox; wildcards * allowed"), val("User", "only this user's rights")),
 			positional: []string{"Identity"},
 			run: func(sh *Shell, c *call) ([]any, error) {
 				ids, err := sh.identities(c, "Identity")
