@@ -196,7 +196,13 @@ func (s *Service) runPickup(ctx context.Context) {
 			for _, r := range env.Recipients {
 				qenv.Recipients = append(qenv.Recipients, queue.Recipient{Address: strings.ToLower(r)})
 			}
-			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd); %s\r\n", cfg.Server.Fqdn, time.Now().Format(time.RFC1123Z))
+			// A submission server completes what the message lacks (RFC 6409
+			// section 8), and our trace field names the queue id as the one
+			// of a receive connector does.
+			now := time.Now()
+			qenv.ID = s.queue.NewID()
+			msg = pickup.Complete(msg, qenv.ID, cfg.Server.Fqdn, now)
+			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd) id %s; %s\r\n", cfg.Server.Fqdn, qenv.ID, now.Format(time.RFC1123Z))
 			return s.queue.Enqueue(ctx, qenv, bytes.NewReader(append([]byte(hdr), msg...)))
 		}}
 	if err := d.Run(ctx, 5*time.Second); err != nil && ctx.Err() == nil {

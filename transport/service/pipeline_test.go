@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -224,4 +225,36 @@ func TestPickupBadmail(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling the badmail folder
 	}
 	t.Fatal("malformed pickup file never reached badmail")
+}
+
+// A message dropped without Date and Message-ID gets both, as from a
+// submission server (RFC 6409 section 8), and our Received field names its
+// queue id.
+func TestPickupAddsDateMessageIDAndQueueID(t *testing.T) {
+	d := startDaemon(t, nil)
+	pk := filepath.Join(d.svc.Config().DataDir(), "pickup")
+	tmp := filepath.Join(pk, ".bare.tmp")
+	if err := os.WriteFile(tmp, []byte("From: monitor@contoso.com\nTo: ops@example.org\nSubject: bare\n\nno Date, no Message-ID\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(pk, "bare.eml")); err != nil {
+		t.Fatal(err)
+	}
+	got := waitSink(t, d.sink)
+	m, err := mail.ReadMessage(strings.NewReader(got.data))
+	if err != nil {
+		t.Fatalf("relayed message: %v\n%s", err, got.data)
+	}
+	if _, err := m.Header.Date(); err != nil {
+		t.Fatalf("Date: %v\n%s", err, got.data)
+	}
+	fqdn := d.svc.Config().Server.Fqdn
+	mid := m.Header.Get("Message-ID")
+	id, ok := strings.CutSuffix(strings.TrimPrefix(mid, "<"), "@"+fqdn+">")
+	if !ok || id == "" || !strings.HasPrefix(mid, "<") {
+		t.Fatalf("Message-ID %q, want <queue id@%s>", mid, fqdn)
+	}
+	if rcv := m.Header.Get("Received"); !strings.Contains(rcv, "id "+id+";") {
+		t.Fatalf("Received %q does not name queue id %s", rcv, id)
+	}
 }
