@@ -344,8 +344,8 @@ func parseList(v string) ([]string, error) {
 // host, unique because queue ids are. Fields the message has are kept as
 // they are. The new fields go at the end of the header.
 func Complete(msg []byte, queueID, host string, now time.Time) []byte {
-	fields, _, err := splitHeader(msg)
-	if err != nil {
+	fields, body, err := splitHeader(msg)
+	if err != nil || body == nil {
 		return msg // not as Parse returns it; leave it alone
 	}
 	var add []byte
@@ -358,15 +358,13 @@ func Complete(msg []byte, queueID, host string, now time.Time) []byte {
 	if len(add) == 0 {
 		return msg
 	}
-	// Parse ends the header with CRLF CRLF, and no header line is empty.
-	end := bytes.Index(msg, []byte("\r\n\r\n"))
-	if end < 0 {
-		return msg
-	}
+	// The header ends before the empty CRLF line that precedes body (the
+	// header is empty when X-Sender and X-Receiver were its only fields).
+	end := len(msg) - len(body) - 2
 	out := make([]byte, 0, len(msg)+len(add))
-	out = append(out, msg[:end+2]...)
+	out = append(out, msg[:end]...)
 	out = append(out, add...)
-	return append(out, msg[end+2:]...)
+	return append(out, msg[end:]...)
 }
 
 // hasField reports whether fields has one called name.
