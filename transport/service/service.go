@@ -77,6 +77,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	if err != nil {
 		return nil, err
 	}
+	warnUnqualified(log, cfg)
 	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), log)
 	if err != nil {
 		return nil, fmt.Errorf("certificate store: %w", err)
