@@ -226,8 +226,8 @@ service pop3-login {
 // mailOwner returns the user Dovecot reads the Maildirs as. Unprivileged
 // that is the test's user. Dovecot's imap and pop3 never access mail as
 // root (userdb uid 0 is refused whatever first_valid_uid says), so as root
-// it is "nobody", and handOver gives it the Maildirs the test wrote as root,
-// as an admin would with a vmail user.
+// it is "nobody", given the Maildirs as Transport.MaildirOwner (UseOwner)
+// gives them to a vmail user.
 func mailOwner(t *testing.T) *user.User {
 	t.Helper()
 	name := ""
@@ -245,7 +245,8 @@ func mailOwner(t *testing.T) *user.User {
 }
 
 // handOver makes the Maildirs under root owned by u, and the test's
-// folders above root traversable, when running as root.
+// folders above root traversable, when running as root: for Maildirs that
+// Dovecot's LMTP server wrote, which transportd does not own.
 func handOver(t *testing.T, root string, u *user.User) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -372,7 +373,12 @@ func TestInteropDovecot(t *testing.T) {
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
-	handOver(t, m.Root, owner)
+	// What Transport.MaildirOwner does in the daemon, not a test fix-up.
+	uid, _ := strconv.Atoi(owner.Uid)
+	gid, _ := strconv.Atoi(owner.Gid)
+	if err := m.UseOwner(&Owner{UID: uid, GID: gid}); err != nil {
+		t.Fatal(err)
+	}
 	// What a client must see: the stored message with our trace headers,
 	// CRLF line ends restored by the server.
 	want := "Return-Path: <partner@example.net>\r\nDelivered-To: alice@contoso.com\r\n" + interopMessage
@@ -488,6 +494,46 @@ func TestInteropDovecotLMTP(t *testing.T) {
 	}
 	if !strings.HasSuffix(got, interopMessage) {
 		t.Errorf("message does not end with the one sent:\n%q", got)
+	}
+	c.imapCommand("a004", "LOGOUT")
+}
+
+// The README's Dovecot recipe, without the fix-ups of handOver: mail
+// delivered before MaildirOwner is set and mail delivered after it, under
+// a data folder created 0700 as a first start does, are both read by
+// Dovecot running as the mail user once transportd has the owner.
+func TestInteropDovecotMaildirOwnerRecipe(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("MaildirOwner is for a daemon running as root")
+	}
+	m, _ := recipeLayout(t)
+	owner := mailOwner(t) // as root: nobody, in the role of vmail
+	before := "From: partner@example.net\r\nSubject: before MaildirOwner\r\n\r\nfirst\r\n"
+	if res := m.Deliver(context.Background(), newMessage("partner@example.net", before), []string{"alice@contoso.com"}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	uid, _ := strconv.Atoi(owner.Uid)
+	gid, _ := strconv.Atoi(owner.Gid)
+	if err := m.UseOwner(&Owner{UID: uid, GID: gid}); err != nil { // transportconfig set -maildirowner
+		t.Fatal(err)
+	}
+	after := "From: partner@example.net\r\nSubject: after MaildirOwner\r\n\r\nsecond\r\n"
+	if res := m.Deliver(context.Background(), newMessage("partner@example.net", after), []string{"alice@contoso.com"}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	d := startDovecot(t, m.Root, owner, false)
+	c := dialText(t, d.imap)
+	if l := c.line(); !strings.HasPrefix(l, "* OK") {
+		t.Fatalf("greeting %q", l)
+	}
+	c.imapCommand("a001", `LOGIN "alice@contoso.com" %q`, dovecotPassword)
+	sel := strings.Join(c.imapCommand("a002", "SELECT INBOX"), "\n")
+	if !strings.Contains(sel, "* 2 EXISTS") {
+		t.Fatalf("SELECT INBOX: want both messages:\n%s", sel)
+	}
+	fetch := strings.Join(c.imapCommand("a003", "FETCH 1:2 (BODY[HEADER.FIELDS (SUBJECT)])"), "\n")
+	if !strings.Contains(fetch, "before MaildirOwner") || !strings.Contains(fetch, "after MaildirOwner") {
+		t.Fatalf("FETCH:\n%s", fetch)
 	}
 	c.imapCommand("a004", "LOGOUT")
 }
