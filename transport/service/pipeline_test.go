@@ -258,3 +258,47 @@ func TestPickupAddsDateMessageIDAndQueueID(t *testing.T) {
 		t.Fatalf("Received %q does not name queue id %s", rcv, id)
 	}
 }
+
+// An identity that matches nothing (here one written for another server
+// name, as the README's MAIL\... on a host called vm) lists what exists.
+func TestNoMatchListsWhatExists(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // the smart host is down: the message stays queued
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.SendConnectors[0].SmartHosts = mustSmartHosts(addr)
+		c.Transport.TransientFailureRetryInterval = 1 << 40
+		c.Transport.MessageRetryInterval = 1 << 40
+	})
+	var ch Changed
+	err = d.control(t, OpQueueRetry, Selector{Identity: `VM\Outbound`}, &ch)
+	if err == nil || !strings.Contains(err.Error(), "there are no queues") {
+		t.Fatalf("Retry-Queue on an empty server: %v", err)
+	}
+	d.submit(t, []string{"friend@example.org"}, msg)
+	var qs []queue.QueueInfo
+	deadline := time.Now().Add(10 * time.Second)
+	for len(qs) == 0 {
+		if err := d.control(t, OpQueueGet, Selector{}, &qs); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the message never showed in a queue")
+		}
+		time.Sleep(20 * time.Millisecond) // polling Get-Queue as an admin would
+	}
+	for _, op := range []string{OpQueueGet, OpQueueRetry} {
+		err := d.control(t, op, Selector{Identity: `VM\Outbound`}, &qs)
+		if err == nil || !strings.Contains(err.Error(), `existing queues: MAIL\Outbound`) {
+			t.Fatalf("%s VM\\Outbound: %v", op, err)
+		}
+	}
+	var ms []queue.MessageInfo
+	err = d.control(t, OpMessageGet, Selector{Identity: "0000000000000"}, &ms)
+	if err == nil || !strings.Contains(err.Error(), `existing messages: MAIL\Outbound\`) {
+		t.Fatalf("Get-Message of an unknown id: %v", err)
+	}
+}
