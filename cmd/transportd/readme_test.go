@@ -306,3 +306,43 @@ func slicesDeleteEnv(env []string, name string) []string {
 	}
 	return out
 }
+
+// The README's Layout section names every package of the tree, by its path
+// or its last element, in backticks.
+func TestREADMELayoutMatchesTree(t *testing.T) {
+	md, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(md), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README.md has no Layout section")
+	}
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(layout, -1) {
+		named[strings.TrimSuffix(m[1], "/")] = true
+	}
+	err = filepath.WalkDir("../..", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && p != "../.." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		pkg, _ := filepath.Rel("../..", filepath.Dir(p))
+		if pkg == "." {
+			return nil
+		}
+		if !named[pkg] && !named[filepath.Base(pkg)] {
+			t.Errorf("README's Layout does not name package %s", pkg)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
