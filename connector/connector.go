@@ -6,9 +6,9 @@
 package connector
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -33,8 +33,9 @@ type ReceiveConnector struct {
 	// RemoteIPRanges are the remote addresses this connector serves (single IP, CIDR or a-b).
 	RemoteIPRanges iprange.List `yaml:"RemoteIPRanges,flow"`
 	// Fqdn is the name in the 220 greeting, the EHLO reply and our Received
-	// header, and the name the STARTTLS certificate must cover.
-	Fqdn string `yaml:"Fqdn"`
+	// header, and the name the STARTTLS certificate must cover. Left out of
+	// the config file, it is the server's Fqdn (Server.Fqdn) and follows it.
+	Fqdn string `yaml:"Fqdn,omitempty"`
 	// Banner replaces the 220 greeting text when set (it must start with "220 ").
 	Banner string `yaml:"Banner"`
 	// AuthMechanism lists what is offered: Tls (STARTTLS), BasicAuth, BasicAuthRequireTLS, ...
@@ -112,13 +113,13 @@ func ParseUsage(s string) (Usage, error) {
 	return "", fmt.Errorf("usage %q is not known: use Client, Internal, Internet, Partner or Custom", s)
 }
 
-// HostFQDN returns this machine's host name, used for connector names and Fqdn.
+// HostFQDN returns this machine's fully qualified host name, resolved as
+// "hostname -f" does (see HostLookup.FQDN), used for connector names and
+// Fqdn. It may have no dot when the host has no domain configured.
 func HostFQDN() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "localhost"
-	}
-	return strings.ToLower(h)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return SystemHostLookup().FQDN(ctx)
 }
 
 // ShortHostName is the first label of a host name ("MAIL" for mail.contoso.com), as Exchange names connectors.

@@ -30,7 +30,12 @@ const EnvConfig = "TRANSPORTD_CONFIG"
 type Server struct {
 	// Name is the server's short name, used in connector names.
 	Name string `yaml:"Name"`
-	// Fqdn is the server's fully qualified host name: the default connector Fqdn.
+	// Fqdn is the server's fully qualified host name, resolved as
+	// "hostname -f" does when empty. Set once, it is every default that
+	// names this server: the Fqdn of each receive connector that does not
+	// give its own (greeting, EHLO reply, Received, certificate), the EHLO
+	// name to smart hosts of send connectors without their own Fqdn, and
+	// the DSN sender's domain when there is no default accepted domain.
 	Fqdn string `yaml:"Fqdn"`
 	// DataPath is the folder for the queue, mailboxes, certificates and logs.
 	// Relative paths are relative to the config file; empty means "data"

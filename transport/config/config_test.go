@@ -462,3 +462,41 @@ func TestSendConnectorPasswordKeptOutOfConfig(t *testing.T) {
 		t.Fatalf("password after load = %q", got)
 	}
 }
+
+// Server.Fqdn, set once in the file, is the Fqdn of every receive
+// connector that does not give its own, also after a Save; a connector
+// with its own keeps it.
+func TestConnectorsFollowServerFqdn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "transportd.yaml")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Server.Fqdn = "vm.contoso.com"
+	c.ReceiveConnectors = connector.Defaults("vm.contoso.com")
+	c.ReceiveConnectors[1].Fqdn = "smtp.contoso.com" // Client Frontend: its own name
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(text), "Fqdn: vm.contoso.com", "Fqdn: mail.contoso.com", 1)
+	if strings.Count(edited, "mail.contoso.com") != 1 {
+		t.Fatalf("Server.Fqdn is not written once:\n%s", text)
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ReceiveConnectors[0].Fqdn; got != "mail.contoso.com" {
+		t.Fatalf("Default Frontend Fqdn = %q, want the server's new mail.contoso.com", got)
+	}
+	if got := c.ReceiveConnectors[1].Fqdn; got != "smtp.contoso.com" {
+		t.Fatalf("Client Frontend Fqdn = %q, want its own smtp.contoso.com", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -83,6 +84,9 @@ func read(abs string) (*Config, error) {
 		rc := connector.New("", connector.UsageCustom, c.Server.Fqdn)
 		if err := decode(raw, &rc, fmt.Sprintf("ReceiveConnectors[%d]", i)); err != nil {
 			return nil, fmt.Errorf("%s: %w", abs, err)
+		}
+		if rc.Fqdn == "" {
+			rc.Fqdn = c.Server.Fqdn // a connector without its own Fqdn follows the server's
 		}
 		rc.Normalize()
 		c.ReceiveConnectors = append(c.ReceiveConnectors, rc)
@@ -317,6 +321,16 @@ func (c *Config) Save() error {
 	// Passwords go to the secrets file, written first so that a crash in
 	// between never leaves a config without its password anywhere.
 	shown := *c
+	// A receive connector whose Fqdn is the server's is written without
+	// one, so that changing Server.Fqdn changes it too (as every default
+	// that comes from the server FQDN: HELO to smart hosts, the DSN sender
+	// without an accepted domain, the self-signed certificate).
+	shown.ReceiveConnectors = slices.Clone(c.ReceiveConnectors)
+	for i := range shown.ReceiveConnectors {
+		if strings.EqualFold(shown.ReceiveConnectors[i].Fqdn, c.Server.Fqdn) {
+			shown.ReceiveConnectors[i].Fqdn = ""
+		}
+	}
 	shown.SendConnectors = make([]sendconnector.SendConnector, len(c.SendConnectors))
 	secrets := secretsDoc{SendConnectorPasswords: map[string]string{}}
 	for i, sc := range c.SendConnectors {

@@ -57,7 +57,11 @@ const dovecotLMTP = "/usr/lib/dovecot/lmtp"
 // startDovecot runs Dovecot in the foreground as a child process, serving
 // the Maildirs under root to any user with dovecotPassword, and waits until
 // its IMAP and POP3 ports answer.
-func startDovecot(t *testing.T, root string, mailUser *user.User, withLMTP bool) dovecot {
+//
+// recipe, when not empty, replaces the test's mail_location and userdb
+// settings (a passwd-file of the test's users, homes under root) with an
+// admin's, such as the README's.
+func startDovecot(t *testing.T, root string, mailUser *user.User, withLMTP bool, recipe string) dovecot {
 	t.Helper()
 	bin := needTool(t, "dovecot", "dovecot-imapd dovecot-pop3d")
 	dir := t.TempDir()
@@ -112,6 +116,10 @@ func startDovecot(t *testing.T, root string, mailUser *user.User, withLMTP bool)
 }
 `, lmtpPort)
 	}
+	mailConf := recipe
+	if mailConf == "" {
+		mailConf = fmt.Sprintf("mail_location = maildir:%s/%%u/Maildir\nuserdb {\n  driver = passwd-file\n  args = %s\n}\n", root, usersPath)
+	}
 	conf := fmt.Sprintf(`# written by transportd's interop test
 base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -125,16 +133,12 @@ auth_mechanisms = plain
 # Unprivileged, the mailbox owner is the test's user, whatever its uid.
 first_valid_uid = 0
 first_valid_gid = 0
-mail_location = maildir:%[4]s/%%u/Maildir
 pop3_uidl_format = %%08Xu%%08Xv
 passdb {
   driver = passwd-file
   args = %[5]s
 }
-userdb {
-  driver = passwd-file
-  args = %[5]s
-}
+%[10]s
 service anvil {
   chroot =
 }
@@ -156,7 +160,7 @@ service pop3-login {
     port = 0
   }
 }
-%[8]s`, dir, os.Getpid(), internal, root, usersPath, imapPort, pop3Port, lmtpConf, protocols)
+%[8]s`, dir, os.Getpid(), internal, root, usersPath, imapPort, pop3Port, lmtpConf, protocols, mailConf)
 	confPath := filepath.Join(dir, "dovecot.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -226,8 +230,8 @@ service pop3-login {
 // mailOwner returns the user Dovecot reads the Maildirs as. Unprivileged
 // that is the test's user. Dovecot's imap and pop3 never access mail as
 // root (userdb uid 0 is refused whatever first_valid_uid says), so as root
-// it is "nobody", and handOver gives it the Maildirs the test wrote as root,
-// as an admin would with a vmail user.
+// it is "nobody", given the Maildirs as Transport.MaildirOwner (UseOwner)
+// gives them to a vmail user.
 func mailOwner(t *testing.T) *user.User {
 	t.Helper()
 	name := ""
@@ -245,7 +249,8 @@ func mailOwner(t *testing.T) *user.User {
 }
 
 // handOver makes the Maildirs under root owned by u, and the test's
-// folders above root traversable, when running as root.
+// folders above root traversable, when running as root: for Maildirs that
+// Dovecot's LMTP server wrote, which transportd does not own.
 func handOver(t *testing.T, root string, u *user.User) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -366,13 +371,18 @@ func TestInteropDovecot(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner := mailOwner(t)
-	d := startDovecot(t, m.Root, owner, false)
+	d := startDovecot(t, m.Root, owner, false, "")
 
 	res := m.Deliver(context.Background(), newMessage("partner@example.net", interopMessage), []string{"alice@contoso.com"})
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
-	handOver(t, m.Root, owner)
+	// What Transport.MaildirOwner does in the daemon, not a test fix-up.
+	uid, _ := strconv.Atoi(owner.Uid)
+	gid, _ := strconv.Atoi(owner.Gid)
+	if err := m.UseOwner(&Owner{UID: uid, GID: gid}); err != nil {
+		t.Fatal(err)
+	}
 	// What a client must see: the stored message with our trace headers,
 	// CRLF line ends restored by the server.
 	want := "Return-Path: <partner@example.net>\r\nDelivered-To: alice@contoso.com\r\n" + interopMessage
@@ -437,7 +447,7 @@ func TestInteropDovecotLMTP(t *testing.T) {
 	}
 	owner := mailOwner(t)
 	handOver(t, root, owner) // Dovecot creates the Maildirs, as owner
-	d := startDovecot(t, root, owner, true)
+	d := startDovecot(t, root, owner, true, "")
 	msg := newMessage("partner@example.net", interopMessage)
 
 	for _, tc := range []struct {
@@ -490,4 +500,68 @@ func TestInteropDovecotLMTP(t *testing.T) {
 		t.Errorf("message does not end with the one sent:\n%q", got)
 	}
 	c.imapCommand("a004", "LOGOUT")
+}
+
+// The README's Dovecot recipe, without the fix-ups of handOver: mail
+// delivered before MaildirOwner is set and mail delivered after it, under
+// a data folder created 0700 as a first start does, are both read by
+// Dovecot running as the mail user once transportd has the owner.
+func TestInteropDovecotMaildirOwnerRecipe(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("MaildirOwner is for a daemon running as root")
+	}
+	m, _ := recipeLayout(t)
+	owner := mailOwner(t) // as root: nobody, in the role of vmail
+	before := "From: partner@example.net\r\nSubject: before MaildirOwner\r\n\r\nfirst\r\n"
+	if res := m.Deliver(context.Background(), newMessage("partner@example.net", before), []string{"alice@contoso.com"}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	uid, _ := strconv.Atoi(owner.Uid)
+	gid, _ := strconv.Atoi(owner.Gid)
+	if err := m.UseOwner(&Owner{UID: uid, GID: gid}); err != nil { // transportconfig set -maildirowner
+		t.Fatal(err)
+	}
+	after := "From: partner@example.net\r\nSubject: after MaildirOwner\r\n\r\nsecond\r\n"
+	if res := m.Deliver(context.Background(), newMessage("partner@example.net", after), []string{"alice@contoso.com"}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	d := startDovecot(t, m.Root, owner, false, readmeDovecotRecipe(t, filepath.Dir(m.Root), owner))
+	c := dialText(t, d.imap)
+	if l := c.line(); !strings.HasPrefix(l, "* OK") {
+		t.Fatalf("greeting %q", l)
+	}
+	c.imapCommand("a001", `LOGIN "alice@contoso.com" %q`, dovecotPassword)
+	sel := strings.Join(c.imapCommand("a002", "SELECT INBOX"), "\n")
+	if !strings.Contains(sel, "* 2 EXISTS") {
+		t.Fatalf("SELECT INBOX: want both messages:\n%s", sel)
+	}
+	fetch := strings.Join(c.imapCommand("a003", "FETCH 1:2 (BODY[HEADER.FIELDS (SUBJECT)])"), "\n")
+	if !strings.Contains(fetch, "before MaildirOwner") || !strings.Contains(fetch, "after MaildirOwner") {
+		t.Fatalf("FETCH:\n%s", fetch)
+	}
+	c.imapCommand("a004", "LOGOUT")
+}
+
+// readmeDovecotRecipe returns the Dovecot settings of the README's recipe
+// (the block that starts "# /etc/dovecot/conf.d/99-transportd.conf"), with
+// the README's data folder replaced by data and its vmail user by u, so the
+// test breaks when the README's recipe changes.
+func readmeDovecotRecipe(t *testing.T, data string, u *user.User) string {
+	t.Helper()
+	md, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start = "# /etc/dovecot/conf.d/99-transportd.conf\n"
+	i := strings.Index(string(md), start)
+	if i < 0 {
+		t.Fatal("README.md has no Dovecot recipe starting with " + start)
+	}
+	recipe, _, ok := strings.Cut(string(md[i+len(start):]), "```")
+	if !ok || !strings.Contains(recipe, "uid=vmail gid=vmail") || !strings.Contains(recipe, "/etc/transportd/data/") {
+		t.Fatalf("README's Dovecot recipe is not what this test follows:\n%s", recipe)
+	}
+	recipe = strings.ReplaceAll(recipe, "/etc/transportd/data/", data+"/")
+	// Debian's nobody has the group nogroup: numeric ids say the same thing.
+	return strings.ReplaceAll(recipe, "uid=vmail gid=vmail", "uid="+u.Uid+" gid="+u.Gid)
 }

@@ -3,11 +3,12 @@ package pickup
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds arbitrary files to Parse: it must never panic, and a
 // message it accepts has CRLF line endings only, no Bcc, X-Sender or
-// X-Receiver field, and at least one recipient.
+// X-Receiver field, and at least one recipient; Complete keeps it so.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("From: a@contoso.com\r\nTo: b@example.org\r\nBcc: c@example.org\r\n\r\nbody\r\n"))
 	f.Add([]byte("X-Sender: <>\nX-Receiver: <b@example.org>\n\nbody\rmore\n"))
@@ -22,5 +23,13 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted without recipients")
 		}
 		checkOutput(t, msg)
+		// Completing it (RFC 6409 section 8) keeps it well formed and gives
+		// it a Date and a Message-ID.
+		done := Complete(msg, "ID", "mail.contoso.com", time.Unix(0, 0))
+		checkOutput(t, done)
+		fields, _, err := splitHeader(done)
+		if err != nil || !hasField(fields, "Date") || !hasField(fields, "Message-ID") {
+			t.Fatalf("completed message lacks Date or Message-ID (err %v): %q", err, done)
+		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/mail"
 	"strings"
+	"time"
 
 	"github.com/transportd/transportd/policies/address"
 )
@@ -334,4 +335,44 @@ func parseList(v string) ([]string, error) {
 		out = append(out, checked.String())
 	}
 	return out, nil
+}
+
+// Complete adds to a message as Parse returns it what a submission server
+// adds to one that lacks it (RFC 6409 section 8): a Date field with now
+// (section 8.2, as RFC 5322 section 3.6.1 requires one), and a Message-ID
+// field (section 8.3, RFC 5322 section 3.6.4) made of the queue id and
+// host, unique because queue ids are. Fields the message has are kept as
+// they are. The new fields go at the end of the header.
+func Complete(msg []byte, queueID, host string, now time.Time) []byte {
+	fields, body, err := splitHeader(msg)
+	if err != nil || body == nil {
+		return msg // not as Parse returns it; leave it alone
+	}
+	var add []byte
+	if !hasField(fields, "Date") {
+		add = append(add, "Date: "+now.Format(time.RFC1123Z)+"\r\n"...)
+	}
+	if !hasField(fields, "Message-ID") {
+		add = append(add, "Message-ID: <"+queueID+"@"+host+">\r\n"...)
+	}
+	if len(add) == 0 {
+		return msg
+	}
+	// The header ends before the empty CRLF line that precedes body (the
+	// header is empty when X-Sender and X-Receiver were its only fields).
+	end := len(msg) - len(body) - 2
+	out := make([]byte, 0, len(msg)+len(add))
+	out = append(out, msg[:end]...)
+	out = append(out, add...)
+	return append(out, msg[end:]...)
+}
+
+// hasField reports whether fields has one called name.
+func hasField(fields []field, name string) bool {
+	for _, f := range fields {
+		if f.is(name) {
+			return true
+		}
+	}
+	return false
 }

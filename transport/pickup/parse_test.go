@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func crlf(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
@@ -193,5 +194,34 @@ func checkOutput(t testing.TB, msg []byte) {
 				t.Fatalf("output has a %s field: %q", bad, msg)
 			}
 		}
+	}
+}
+
+// RFC 6409 section 8: a message without Date or Message-ID gets them; one
+// that has them (in any case) keeps its own, unchanged.
+func TestComplete(t *testing.T) {
+	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	_, msg, err := Parse(strings.NewReader("From: alice@contoso.com\nTo: bob@example.org\nSubject: hi\n\nbody\n\nmore\n"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(Complete(msg, "001A2089C7168000154E72DF2", "mail.contoso.com", now))
+	want := crlf("From: alice@contoso.com\nTo: bob@example.org\nSubject: hi\nDate: Mon, 23 Nov 2026 08:00:00 +0000\nMessage-ID: <001A2089C7168000154E72DF2@mail.contoso.com>\n\nbody\n\nmore\n")
+	if got != want {
+		t.Fatalf("completed message:\n%q\nwant\n%q", got, want)
+	}
+
+	has := crlf("From: alice@contoso.com\nTo: bob@example.org\nDATE: Sun, 22 Nov 2026 10:00:00 +0100\nmessage-id: <own@example.org>\n\nbody\n")
+	_, msg, err = Parse(strings.NewReader(has), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(Complete(msg, "X", "mail.contoso.com", now)); got != has {
+		t.Fatalf("a message with Date and Message-ID changed:\n%q", got)
+	}
+
+	_, msg, _ = Parse(strings.NewReader(crlf("From: alice@contoso.com\nTo: bob@example.org\nMessage-ID: <own@example.org>\n")), 0)
+	if got := string(Complete(msg, "X", "h", now)); got != crlf("From: alice@contoso.com\nTo: bob@example.org\nMessage-ID: <own@example.org>\nDate: Mon, 23 Nov 2026 08:00:00 +0000\n\n") {
+		t.Fatalf("header-only message: %q", got)
 	}
 }

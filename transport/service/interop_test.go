@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,18 +19,66 @@ import (
 	"github.com/transportd/transportd/transport/config"
 )
 
-// needTool returns the path of an interop peer. Missing peers skip the
-// test, unless TRANSPORTD_INTEROP=require (as in CI), where they fail it.
-func needTool(t *testing.T, name string) string {
+// needTool returns the path of an interop peer, which Debian ships in
+// package pkg. Missing peers skip the test, unless TRANSPORTD_INTEROP=require
+// (as in CI), where they fail it.
+func needTool(t *testing.T, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("TRANSPORTD_INTEROP") == "require" {
-			t.Fatalf("interop peer %s is missing and TRANSPORTD_INTEROP=require (apt-get install %s)", name, name)
-		}
-		t.Skipf("interop peer %s not installed", name)
+		interopMissing(t, "interop peer "+name+" is not installed", pkg)
 	}
 	return p
+}
+
+// interopMissing skips the test for the reason given, or fails it when
+// TRANSPORTD_INTEROP=require, naming the apt command that fixes it.
+func interopMissing(t *testing.T, reason, pkgs string) {
+	t.Helper()
+	if fatal, msg := interopVerdict(os.Getenv("TRANSPORTD_INTEROP"), reason, pkgs); fatal {
+		t.Fatal(msg)
+	} else {
+		t.Skip(msg)
+	}
+}
+
+// interopVerdict says whether a missing peer or capability fails the test
+// (TRANSPORTD_INTEROP=require) and with which message.
+func interopVerdict(mode, reason, pkgs string) (fatal bool, msg string) {
+	if mode == "require" {
+		return true, reason + " and TRANSPORTD_INTEROP=require: apt-get install " + pkgs
+	}
+	return false, reason + " (apt-get install " + pkgs + "; TRANSPORTD_INTEROP=require makes this a failure)"
+}
+
+// swaksTLSPackages are the Perl modules swaks needs for --tls. Debian's
+// swaks only recommends them, so apt-get --no-install-recommends drops them.
+const swaksTLSPackages = "libnet-ssleay-perl libio-socket-ssl-perl"
+
+// swaksTLSMissing asks swaks whether it can speak TLS ("swaks --support"
+// prints "=== TLS supported" or "*** TLS not available: requires ...") and
+// returns why not, or "" when it can.
+func swaksTLSMissing(swaks string) string {
+	out, _ := exec.Command(swaks, "--support").CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "=== TLS supported" {
+			return ""
+		}
+		if strings.HasPrefix(line, "*** TLS ") {
+			return "swaks cannot speak TLS (" + strings.TrimPrefix(line, "*** ") + ")"
+		}
+	}
+	return "swaks --support does not list TLS"
+}
+
+// needSwaksTLS skips (or, when required, fails) a test that runs swaks --tls
+// on a machine where swaks lacks its TLS modules.
+func needSwaksTLS(t *testing.T, swaks string) {
+	t.Helper()
+	if reason := swaksTLSMissing(swaks); reason != "" {
+		interopMissing(t, reason, swaksTLSPackages)
+	}
 }
 
 func runTool(t *testing.T, stdin string, name string, args ...string) (string, error) {
@@ -45,7 +94,7 @@ func runTool(t *testing.T, stdin string, name string, args ...string) (string, e
 }
 
 func TestInteropSwaks(t *testing.T) {
-	swaks := needTool(t, "swaks")
+	swaks := needTool(t, "swaks", "swaks")
 	d := startDaemon(t, nil)
 	port587 := strconv.Itoa(d.port587)
 	port25 := strconv.Itoa(d.port25)
@@ -69,6 +118,9 @@ func TestInteropSwaks(t *testing.T) {
 			"--from", "partner@example.net", "--to", "alice@contoso.com"}, true, "250 2.6.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if slices.Contains(tc.args, "--tls") {
+				needSwaksTLS(t, swaks)
+			}
 			out, err := runTool(t, "", swaks, tc.args...)
 			if (err == nil) != tc.wantOK || !strings.Contains(out, tc.wantOut) {
 				t.Fatalf("swaks ok=%v (want %v), output lacks %q:\n%s", err == nil, tc.wantOK, tc.wantOut, out)
@@ -78,7 +130,7 @@ func TestInteropSwaks(t *testing.T) {
 }
 
 func TestInteropMsmtp(t *testing.T) {
-	msmtp := needTool(t, "msmtp")
+	msmtp := needTool(t, "msmtp", "msmtp")
 	d := startDaemon(t, nil)
 	dir := t.TempDir()
 	rc := filepath.Join(dir, "msmtprc")
@@ -106,7 +158,7 @@ func TestInteropMsmtp(t *testing.T) {
 // swaks from 127.0.0.2 reaches a relay connector scoped to that address
 // and may relay; from 127.0.0.1 it reaches the Default Frontend and may not.
 func TestInteropSwaksRelayByIPRange(t *testing.T) {
-	swaks := needTool(t, "swaks")
+	swaks := needTool(t, "swaks", "swaks")
 	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
 		relay := connector.New("Anonymous Relay", connector.UsageCustom, "relay.contoso.com")
 		relay.Bindings = []netip.AddrPort{netip.MustParseAddrPort(d.addr25())}
@@ -143,7 +195,7 @@ func waitSink(t *testing.T, s *sink) sinkMsg {
 // Postfix's smtp-sink is the smart host: mail submitted on 587 is relayed
 // to it, and the message it dumps is ours, with CRLF line endings.
 func TestInteropSmtpSinkAsSmartHost(t *testing.T) {
-	sinkTool := needTool(t, "smtp-sink")
+	sinkTool := needTool(t, "smtp-sink", "postfix")
 	// As root smtp-sink runs as nobody, who must reach the dump folder:
 	// t.TempDir's parent is private, so make one directly in /tmp.
 	dir, err := os.MkdirTemp("", "smtp-sink-")
@@ -204,4 +256,37 @@ func waitDial(t *testing.T, addr string) {
 		time.Sleep(10 * time.Millisecond) // the peer's port answering is the signal
 	}
 	t.Fatalf("%s never answered", addr)
+}
+
+// A swaks without its TLS modules is detected from "swaks --support", and
+// the test that needs TLS is skipped with the reason, or fails under
+// TRANSPORTD_INTEROP=require naming the apt command that fixes it.
+func TestSwaksTLSCapability(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "swaks")
+	// What Debian's swaks prints without libnet-ssleay-perl.
+	script := "#!/bin/sh\necho '=== Basic AUTH supported'\necho '*** TLS not available: requires Net::SSLeay'\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reason := swaksTLSMissing(fake)
+	if !strings.Contains(reason, "TLS not available: requires Net::SSLeay") {
+		t.Fatalf("swaks without TLS modules: reason %q", reason)
+	}
+	fatal, msg := interopVerdict("require", reason, swaksTLSPackages)
+	if !fatal || !strings.Contains(msg, "apt-get install libnet-ssleay-perl libio-socket-ssl-perl") {
+		t.Fatalf("required: fatal=%v %q", fatal, msg)
+	}
+	if fatal, msg := interopVerdict("", reason, swaksTLSPackages); fatal || !strings.Contains(msg, "Net::SSLeay") {
+		t.Fatalf("not required: fatal=%v %q", fatal, msg)
+	}
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho '=== TLS supported'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if reason := swaksTLSMissing(fake); reason != "" {
+		t.Fatalf("swaks with TLS: %q", reason)
+	}
+	if real, err := exec.LookPath("swaks"); err == nil {
+		t.Logf("installed swaks: TLS missing reason %q", swaksTLSMissing(real))
+	}
 }

@@ -72,7 +72,7 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 			}
 		}
 		if len(out) == 0 && sel.Identity != "" {
-			return nil, fmt.Errorf("no queue matches identity %q", sel.Identity)
+			return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
 		}
 		return out, nil
 	case OpQueueRetry:
@@ -82,7 +82,7 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 		pattern := s.stripServer(sel.Identity)
 		n := s.queue.Retry(func(q string) bool { return match(pattern, q) })
 		if n == 0 {
-			return nil, fmt.Errorf("no queue matches identity %q", sel.Identity)
+			return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
 		}
 		return Changed{n}, nil
 	case OpMessageGet:
@@ -142,9 +142,41 @@ func (s *Service) messages(sel Selector) ([]queue.MessageInfo, error) {
 		out = append(out, m)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no message matches identity %q queue %q", sel.Identity, sel.Queue)
+		return nil, fmt.Errorf("no message matches identity %q queue %q%s", sel.Identity, sel.Queue, s.existingMessages())
 	}
 	return out, nil
+}
+
+// existingQueues says which queues exist, for an identity that matches
+// none (an identity written for another server name, say).
+func (s *Service) existingQueues() string {
+	var ids []string
+	for _, q := range s.queue.Queues() {
+		ids = append(ids, s.queueIdentity(q.Identity))
+	}
+	if len(ids) == 0 {
+		return " (there are no queues: nothing is waiting for delivery)"
+	}
+	return " (existing queues: " + strings.Join(ids, ", ") + ")"
+}
+
+// existingMessages says which messages exist, the first ten, for an
+// identity that matches none.
+func (s *Service) existingMessages() string {
+	const max = 10
+	var ids []string
+	msgs := s.queue.Messages("")
+	for i, m := range msgs {
+		if i == max {
+			ids = append(ids, fmt.Sprintf("and %d more", len(msgs)-max))
+			break
+		}
+		ids = append(ids, s.messageIdentity(m))
+	}
+	if len(ids) == 0 {
+		return " (there are no messages in the queues)"
+	}
+	return " (existing messages: " + strings.Join(ids, ", ") + ")"
 }
 
 func (s *Service) messageIdentity(m queue.MessageInfo) string {
@@ -196,7 +228,13 @@ func (s *Service) runPickup(ctx context.Context) {
 			for _, r := range env.Recipients {
 				qenv.Recipients = append(qenv.Recipients, queue.Recipient{Address: strings.ToLower(r)})
 			}
-			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd); %s\r\n", cfg.Server.Fqdn, time.Now().Format(time.RFC1123Z))
+			// A submission server completes what the message lacks (RFC 6409
+			// section 8), and our trace field names the queue id as the one
+			// of a receive connector does.
+			now := time.Now()
+			qenv.ID = s.queue.NewID()
+			msg = pickup.Complete(msg, qenv.ID, cfg.Server.Fqdn, now)
+			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd) id %s; %s\r\n", cfg.Server.Fqdn, qenv.ID, now.Format(time.RFC1123Z))
 			return s.queue.Enqueue(ctx, qenv, bytes.NewReader(append([]byte(hdr), msg...)))
 		}}
 	if err := d.Run(ctx, 5*time.Second); err != nil && ctx.Err() == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -224,4 +225,80 @@ func TestPickupBadmail(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling the badmail folder
 	}
 	t.Fatal("malformed pickup file never reached badmail")
+}
+
+// A message dropped without Date and Message-ID gets both, as from a
+// submission server (RFC 6409 section 8), and our Received field names its
+// queue id.
+func TestPickupAddsDateMessageIDAndQueueID(t *testing.T) {
+	d := startDaemon(t, nil)
+	pk := filepath.Join(d.svc.Config().DataDir(), "pickup")
+	tmp := filepath.Join(pk, ".bare.tmp")
+	if err := os.WriteFile(tmp, []byte("From: monitor@contoso.com\nTo: ops@example.org\nSubject: bare\n\nno Date, no Message-ID\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(pk, "bare.eml")); err != nil {
+		t.Fatal(err)
+	}
+	got := waitSink(t, d.sink)
+	m, err := mail.ReadMessage(strings.NewReader(got.data))
+	if err != nil {
+		t.Fatalf("relayed message: %v\n%s", err, got.data)
+	}
+	if _, err := m.Header.Date(); err != nil {
+		t.Fatalf("Date: %v\n%s", err, got.data)
+	}
+	fqdn := d.svc.Config().Server.Fqdn
+	mid := m.Header.Get("Message-ID")
+	id, ok := strings.CutSuffix(strings.TrimPrefix(mid, "<"), "@"+fqdn+">")
+	if !ok || id == "" || !strings.HasPrefix(mid, "<") {
+		t.Fatalf("Message-ID %q, want <queue id@%s>", mid, fqdn)
+	}
+	if rcv := m.Header.Get("Received"); !strings.Contains(rcv, "id "+id+";") {
+		t.Fatalf("Received %q does not name queue id %s", rcv, id)
+	}
+}
+
+// An identity that matches nothing (here one written for another server
+// name, as the README's MAIL\... on a host called vm) lists what exists.
+func TestNoMatchListsWhatExists(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // the smart host is down: the message stays queued
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.SendConnectors[0].SmartHosts = mustSmartHosts(addr)
+		c.Transport.TransientFailureRetryInterval = 1 << 40
+		c.Transport.MessageRetryInterval = 1 << 40
+	})
+	var ch Changed
+	err = d.control(t, OpQueueRetry, Selector{Identity: `VM\Outbound`}, &ch)
+	if err == nil || !strings.Contains(err.Error(), "there are no queues") {
+		t.Fatalf("Retry-Queue on an empty server: %v", err)
+	}
+	d.submit(t, []string{"friend@example.org"}, msg)
+	var qs []queue.QueueInfo
+	deadline := time.Now().Add(10 * time.Second)
+	for len(qs) == 0 {
+		if err := d.control(t, OpQueueGet, Selector{}, &qs); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the message never showed in a queue")
+		}
+		time.Sleep(20 * time.Millisecond) // polling Get-Queue as an admin would
+	}
+	for _, op := range []string{OpQueueGet, OpQueueRetry} {
+		err := d.control(t, op, Selector{Identity: `VM\Outbound`}, &qs)
+		if err == nil || !strings.Contains(err.Error(), `existing queues: MAIL\Outbound`) {
+			t.Fatalf("%s VM\\Outbound: %v", op, err)
+		}
+	}
+	var ms []queue.MessageInfo
+	err = d.control(t, OpMessageGet, Selector{Identity: "0000000000000"}, &ms)
+	if err == nil || !strings.Contains(err.Error(), `existing messages: MAIL\Outbound\`) {
+		t.Fatalf("Get-Message of an unknown id: %v", err)
+	}
 }

@@ -75,6 +75,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	if err != nil {
 		return nil, err
 	}
+	warnUnqualified(log, cfg)
 	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), log)
 	if err != nil {
 		return nil, fmt.Errorf("certificate store: %w", err)
@@ -104,7 +105,10 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, err
 	}
-	s.mailbox.SetOwner(owner)
+	if err := s.mailbox.UseOwner(owner); err != nil {
+		disk.Close()
+		return nil, fmt.Errorf("Transport.MaildirOwner %s: %w", cfg.Transport.MaildirOwner, err)
+	}
 	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), log)
 	if err != nil {
 		disk.Close()
@@ -265,7 +269,10 @@ func (s *Service) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	s.mailbox.SetOwner(owner)
+	if err := s.mailbox.UseOwner(owner); err != nil {
+		s.log.Error("Transport.MaildirOwner: the mailboxes could not all be handed over; a mailbox server running as that user may not read them",
+			"owner", cfg.Transport.MaildirOwner, "err", err)
+	}
 	s.dir.set(cfg)
 	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), s.log)
 	if err != nil {
