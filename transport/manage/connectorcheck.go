@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,8 +21,8 @@ import (
 // machine: the certificate a connector will serve for STARTTLS, and whether
 // its new bindings are free. A change the daemon would apply silently but
 // that breaks the connector is said at once, as a warning naming the
-// consequence and the fix; a change that takes STARTTLS, and with it AUTH,
-// away from a submission connector is refused unless -Force is given.
+// consequence and the fix; a -TlsCertificateName that takes STARTTLS, and
+// with it AUTH, away from a submission connector is refused unless -Force.
 
 // warn passes a warning to the admin (Manager.Warn), if anyone listens.
 func (m *Manager) warn(format string, args ...any) {
@@ -106,10 +107,15 @@ func (k *connectorCheck) checkTLS(before, after *connector.ReceiveConnector) err
 		fix += `, or -TlsCertificateName "" to serve the valid certificate that covers the FQDN`
 	}
 	authNeedsTLS := after.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS)
-	// Refused: this change takes STARTTLS away from a connector that
-	// offered it and whose AUTH needs it. A connector that was already
-	// without STARTTLS (or is new or re-enabled) gets the warning.
-	withdrawn := authNeedsTLS && !k.offersTLS(after) && before != nil && before.Enabled && k.offersTLS(before)
+	// Refused: this change names a certificate that takes STARTTLS away
+	// from a connector that offered it and whose AUTH needs it (a
+	// thumbprint not in the store is a mistake, not a step). A new -Fqdn
+	// that no certificate covers yet only warns: Microsoft's procedure
+	// sets the FQDN first and creates its certificate next. A connector
+	// that was already without STARTTLS (or is new or re-enabled) gets the
+	// warning too.
+	withdrawn := authNeedsTLS && !k.offersTLS(after) && before != nil && before.Enabled && k.offersTLS(before) &&
+		!strings.EqualFold(before.TlsCertificateName, after.TlsCertificateName)
 	if withdrawn && !k.force {
 		return fmt.Errorf("receive connector %q: %s. Fix: %s. To save the change anyway, add -Force", after.Name, status, fix)
 	}

@@ -189,7 +189,7 @@ func TestSendAsGrantAppliesLive(t *testing.T) {
 
 // swaks, a real client, forging the header after a good envelope.
 func TestInteropSwaksHeaderForgery(t *testing.T) {
-	swaks := needTool(t, "swaks")
+	swaks := needTool(t, "swaks", "swaks")
 	d := startDaemon(t, nil)
 	base := []string{"--server", "127.0.0.1", "--port", strconv.Itoa(d.port587), "--tls", "--auth", "PLAIN",
 		"--auth-user", "alice@contoso.com", "--auth-password", testPassword, "--from", "alice@contoso.com", "--to", "friend@example.org"}
