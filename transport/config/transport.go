@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/transportd/transportd/transport/value"
@@ -75,6 +76,16 @@ func (t *TransportConfig) Validate() error {
 	}
 	if t.MaxPerQueueConcurrency < 1 || t.MaxPerQueueConcurrency > 1000 {
 		bad("MaxPerQueueConcurrency", "%d is outside 1 to 1000", t.MaxPerQueueConcurrency)
+	}
+	pickup, badmail := t.PickupDirectoryPath, t.BadMailDirectoryPath
+	if pickup == "" {
+		pickup = "pickup"
+	}
+	if badmail == "" {
+		badmail = "badmail"
+	}
+	if filepath.Clean(pickup) == filepath.Clean(badmail) {
+		bad("BadMailDirectoryPath", "%q is the pickup folder too; give badmail a folder of its own", t.BadMailDirectoryPath)
 	}
 	return errors.Join(errs...)
 }

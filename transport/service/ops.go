@@ -180,15 +180,51 @@ func makePickupDirs(cfg *config.Config) error {
 	return nil
 }
 
-// runPickup serves the IIS-style pickup folder until ctx is done.
+// runPickup serves the IIS-style pickup folder until ctx is done. It
+// follows the configuration: when PickupDirectoryPath,
+// BadMailDirectoryPath or the largest MaxMessageSize change, the folder in
+// use finishes the file it is taking and the new one is served.
 func (s *Service) runPickup(ctx context.Context) {
-	cfg := s.Config()
+	for {
+		cfg, changed := s.configApplied()
+		pk, bad := pickupDirs(cfg)
+		size := maxConnectorSize(cfg)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.servePickup(runCtx, pk, bad, size)
+		}()
+		for again := true; again; {
+			select {
+			case <-ctx.Done():
+				stop()
+				<-done
+				return
+			case <-changed:
+				cfg, changed = s.configApplied()
+				npk, nbad := pickupDirs(cfg)
+				again = npk == pk && nbad == bad && maxConnectorSize(cfg) == size
+			}
+		}
+		stop()
+		<-done
+		s.log.Info("pickup folder settings changed", "pickup", pickupDirsString(cfg))
+	}
+}
+
+func pickupDirsString(cfg *config.Config) string {
 	pk, bad := pickupDirs(cfg)
-	d := &pickup.Dir{Pickup: pk, Badmail: bad, MaxSize: maxConnectorSize(cfg), Logger: s.log.With("component", "pickup"),
+	return pk + " (badmail " + bad + ")"
+}
+
+// servePickup runs one pickup folder until ctx is done.
+func (s *Service) servePickup(ctx context.Context, pk, bad string, maxSize int64) {
+	d := &pickup.Dir{Pickup: pk, Badmail: bad, MaxSize: maxSize, Logger: s.log.With("component", "pickup"),
 		OnBadmail: func(file, path string, reason error) {
 			if s.trackingOn.Load() {
 				s.tracking.Write(tracking.Event{Time: time.Now().UTC(), Source: "PICKUP", EventID: "BADMAIL",
-					ServerHostname: cfg.Server.Fqdn, SourceContext: path, MessageInfo: file + ": " + reason.Error()})
+					ServerHostname: s.Config().Server.Fqdn, SourceContext: path, MessageInfo: file + ": " + reason.Error()})
 			}
 		},
 		Submit: func(ctx context.Context, env pickup.Envelope, msg []byte) (string, error) {
@@ -196,11 +232,11 @@ func (s *Service) runPickup(ctx context.Context) {
 			for _, r := range env.Recipients {
 				qenv.Recipients = append(qenv.Recipients, queue.Recipient{Address: strings.ToLower(r)})
 			}
-			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd); %s\r\n", cfg.Server.Fqdn, time.Now().Format(time.RFC1123Z))
+			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd); %s\r\n", s.Config().Server.Fqdn, time.Now().Format(time.RFC1123Z))
 			return s.queue.Enqueue(ctx, qenv, bytes.NewReader(append([]byte(hdr), msg...)))
 		}}
 	if err := d.Run(ctx, 5*time.Second); err != nil && ctx.Err() == nil {
-		s.log.Error("pickup folder stopped", "err", err)
+		s.log.Error("pickup folder stopped", "pickup", pk, "err", err)
 	}
 }
 

@@ -46,6 +46,9 @@ type Service struct {
 	smtp   *smtpd.Server
 	cfg    *config.Config
 	cfgMu  sync.Mutex
+	// applied is closed (and replaced) whenever a configuration is put in
+	// force, for the parts that follow it (pickup folder).
+	applied chan struct{}
 	gen    int
 	reload chan struct{}
 	router *router
@@ -98,7 +101,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, err
 	}
-	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1)}
+	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{})}
 	s.dir.set(cfg)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
 	owner, err := maildirOwner(cfg.Transport.MaildirOwner)
@@ -120,7 +123,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	s.router = rt
 	s.queue, err = queue.NewManager(queue.Options{
 		Store: disk, Router: rt, Settings: settingsOf(cfg), Logger: log.With("component", "queue"),
-		Notifier:    &notifier{fqdn: cfg.Server.Fqdn, postmaster: postmasterOf(cfg), settings: settingsOf(cfg), log: log},
+		Notifier:    &notifier{config: s.Config, log: log},
 		InflightDir: filepath.Join(cfg.DataDir(), "queue", "inflight"),
 		OnEvent:     s.queueEvent,
 	})
@@ -267,7 +270,15 @@ func migrateDiskQueue(dir string, j *queue.Journal, log *slog.Logger) error {
 // Mailboxes returns the Maildir delivery target (for finding delivered mail).
 func (s *Service) Mailboxes() *mailbox.Maildir { return s.mailbox }
 
-func (s *Service) apply(cfg *config.Config) error {
+// apply puts cfg in force, all of it or nothing: everything that can fail
+// (the domain table, the Maildir owner, the send connectors, binding the
+// receive connectors' sockets) is done before anything changes, so that a
+// configuration that fails leaves the previous one in force entirely.
+func (s *Service) apply(cfg *config.Config) error { return s.applyAt(cfg, time.Time{}) }
+
+// applyAt is apply for a configuration that a reload at changed brings
+// (zero: the one the daemon starts with); see routingGrace.
+func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	tbl, err := cfg.DomainTable()
 	if err != nil {
 		return err
@@ -276,12 +287,18 @@ func (s *Service) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	s.mailbox.SetOwner(owner)
-	s.dir.set(cfg)
-	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), s.log)
+	dir := newDirectory(cfg)
+	rt, err := newRouter(cfg, dir, s.mailboxTarget(cfg), s.log)
 	if err != nil {
 		return err
 	}
+	rt.changed = changed
+	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl}); err != nil {
+		rt.close()
+		return err
+	}
+	s.mailbox.SetOwner(owner)
+	s.dir.cur.Store(dir)
 	s.setSendLog(cfg, rt)
 	s.applyLogging(cfg)
 	old := s.router
@@ -291,12 +308,21 @@ func (s *Service) apply(cfg *config.Config) error {
 	if old != nil && old != rt {
 		old.close()
 	}
-	err = s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl})
 	s.cfgMu.Lock()
 	s.cfg = cfg
+	close(s.applied)
+	s.applied = make(chan struct{})
 	s.cfgMu.Unlock()
 	s.reportTLS(cfg)
-	return err
+	return nil
+}
+
+// configApplied returns the configuration in force and a channel closed
+// when another one is put in force.
+func (s *Service) configApplied() (*config.Config, <-chan struct{}) {
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
+	return s.cfg, s.applied
 }
 
 // reportTLS logs, for every connector, which certificate it serves, and
@@ -333,7 +359,16 @@ func (s *Service) reportTLS(cfg *config.Config) {
 func (s *Service) Reload() error {
 	cfg, err := config.Load(s.path)
 	if err == nil {
-		err = s.apply(cfg)
+		// An empty, cut-off or half-written file must not close every
+		// listener and bounce every queued message.
+		err = config.CheckReplacement(s.Config(), cfg)
+	}
+	if err == nil {
+		err = s.applyAt(cfg, time.Now())
+	}
+	if err == nil {
+		// Recipients that waited for a route try the new one at once.
+		s.queue.Retry(func(q string) bool { return q == unreachableQueue })
 	}
 	s.cfgMu.Lock()
 	s.gen++
@@ -353,17 +388,38 @@ func (s *Service) Reload() error {
 // Run watches the configuration, the mailbox list and the certificate
 // folder, applying changes within about a second, until ctx is done; then
 // it closes every listener and session.
+//
+// Run owns the goroutines it starts (control socket, pickup folder, client
+// settings endpoint, certificate watch) and waits for them before it
+// closes the receive connectors and the queue, so that nothing enqueues
+// into a closed queue.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
 	defer func() {
+		stop()
+		wg.Wait()
 		s.smtp.Close()
 		s.queue.Close()
 		s.router.close()
 		s.store.Close()
 		s.closeLogs()
 	}()
-	go s.control.Serve(ctx)
-	go s.runPickup(ctx)
-	go s.runHTTP(ctx)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := s.control.Serve(ctx); err != nil {
+			s.log.Error("control socket stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		s.runPickup(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runHTTP(ctx)
+	}()
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching configuration: %w", err)
@@ -381,7 +437,11 @@ func (s *Service) Run(ctx context.Context) error {
 		s.reportTLS(s.Config())
 	})
 	certErr := make(chan error, 1)
-	go func() { certErr <- s.certs.Watch(ctx) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		certErr <- s.certs.Watch(ctx)
+	}()
 
 	var debounce <-chan time.Time
 	for {
