@@ -37,21 +37,22 @@ import (
 
 // Service is a running transportd.
 type Service struct {
-	path  string
-	log   *slog.Logger
-	certs *certs.Store
-	store *queue.Journal
-	queue *queue.Manager
-	dir   *liveDirectory
-	smtp  *smtpd.Server
-	cfg   *config.Config
-	cfgMu sync.Mutex
+	path   string
+	log    *slog.Logger
+	certs  *certs.Store
+	store  *queue.Journal
+	queue  *queue.Manager
+	dir    *liveDirectory
+	smtp   *smtpd.Server
+	cfg    *config.Config
+	cfgMu  sync.Mutex
+	gen    int
+	reload chan struct{}
+	router *router
+
 	// applied is closed (and replaced) whenever a configuration is put in
 	// force, for the parts that follow it (pickup folder).
 	applied chan struct{}
-	gen     int
-	reload  chan struct{}
-	router  *router
 
 	reportMu sync.Mutex
 	reported map[string]string // connector -> what reportTLS last said
