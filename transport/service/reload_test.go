@@ -17,6 +17,7 @@ import (
 	"github.com/transportd/transportd/transport/config"
 	"github.com/transportd/transportd/transport/queue"
 	"github.com/transportd/transportd/transport/sendconnector"
+	"github.com/transportd/transportd/transport/tracking"
 )
 
 // change edits the daemon's configuration as the management commands do
@@ -305,4 +306,40 @@ func TestDSNSenderFollowsDefaultDomainLive(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling the Maildir as a mail client would
 	}
 	t.Fatal(fmt.Sprint("no DSN in ", box))
+}
+
+// Logging settings and the server name apply live to message tracking.
+func TestTrackingSettingsApplyLive(t *testing.T) {
+	d := startDaemon(t, nil)
+	d.change(func(c *config.Config) {
+		c.Server.Fqdn = "mail2.contoso.com"
+		c.Logging.MessageTrackingLogSubjectLoggingEnabled = false
+	})
+	d.submit(t, []string{"friend@example.org"}, "Subject: private matter\r\n\r\nx\r\n")
+	evs := waitTracking(t, d, tracking.Filter{Sender: "alice@contoso.com"}, "RECEIVE", "SEND")
+	for _, ev := range evs {
+		if ev.MessageSubject != "" {
+			t.Errorf("%s event logs the subject %q after subject logging was turned off", ev.EventID, ev.MessageSubject)
+		}
+		if ev.EventID == "SEND" && ev.ServerHostname != "mail2.contoso.com" {
+			t.Errorf("SEND event server-hostname %q, want the new Server.Fqdn", ev.ServerHostname)
+		}
+	}
+}
+
+// The data folder cannot move under a running daemon: the change is
+// refused with what to do, and the daemon goes on as before.
+func TestDataPathChangeIsRefused(t *testing.T) {
+	d := startDaemon(t, nil)
+	if _, err := config.Update(d.cfgPath, func(c *config.Config) error { c.Server.DataPath = "elsewhere"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.refusedReload(); !strings.Contains(err.Error(), "restart transportd") {
+		t.Fatalf("DataPath change: %v", err)
+	}
+	if d.svc.Config().Server.DataPath != "" {
+		t.Fatalf("DataPath in force is %q", d.svc.Config().Server.DataPath)
+	}
+	d.submit(t, []string{"friend@example.org"}, "Subject: still working\r\n\r\nx\r\n")
+	waitSink(t, d.sink)
 }

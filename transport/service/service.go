@@ -364,6 +364,11 @@ func (s *Service) Reload() error {
 		// listener and bounce every queued message.
 		err = config.CheckReplacement(s.Config(), cfg)
 	}
+	if err == nil && cfg.DataDir() != s.Config().DataDir() {
+		// The queue, mailboxes, certificates and control socket live there.
+		err = fmt.Errorf("Server.DataPath: the data folder cannot move while transportd runs; restart transportd to use %s (or set DataPath back to %q)",
+			cfg.DataDir(), s.Config().Server.DataPath)
+	}
 	if err == nil {
 		err = s.applyAt(cfg, time.Now())
 	}
@@ -540,6 +545,7 @@ func (s *Service) applyLogging(cfg *config.Config) {
 	s.recvLog.SetLimits(protocolLimits(cfg))
 	s.sendLog.SetLimits(protocolLimits(cfg))
 	s.tracking.SetLimits(trackingLimits(cfg))
+	s.tracking.SetServer(cfg.Server.Fqdn, cfg.Logging.MessageTrackingLogSubjectLoggingEnabled)
 	s.trackingOn.Store(cfg.Logging.MessageTrackingLogEnabled)
 	if !cfg.Logging.MetricsOnLoopback() && cfg.Logging.MetricsAddress != "" {
 		s.log.Warn("metrics are served beyond loopback; make sure a firewall guards them", "addr", cfg.Logging.MetricsAddress)
