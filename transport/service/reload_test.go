@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -342,4 +343,30 @@ func TestDataPathChangeIsRefused(t *testing.T) {
 	}
 	d.submit(t, []string{"friend@example.org"}, "Subject: still working\r\n\r\nx\r\n")
 	waitSink(t, d.sink)
+}
+
+// Run returns only after the goroutines it started have: none of them can
+// enqueue into the queue Run closes. A client settings request still
+// being read keeps the HTTP endpoint's shutdown busy for a while, and Run
+// waits for it.
+func TestRunWaitsForItsGoroutines(t *testing.T) {
+	d, base := startAdvertising(t)
+	greets(t, d.addr25()) // Run is serving
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /mail/config-v1.1.xml HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	d.cancel()
+	<-d.done
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, fn := range []string{"service.(*Service).runPickup", "service.(*Service).servePickup", "service.(*Service).runHTTP", "control.(*Server).Serve", "certs.(*Store).Watch"} {
+		if strings.Contains(stacks, fn) {
+			t.Errorf("%s still runs after Run returned", fn)
+		}
+	}
 }
