@@ -48,6 +48,20 @@ func Load(path string) (*Config, error) {
 	return read(abs)
 }
 
+// Read reads the config file at path as Load does, but never creates it: a
+// missing file is an error. The running daemon reloads with Read, so that a
+// file deleted by mistake is not replaced by the defaults.
+func Read(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path %q: %w", path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("%w; restore it (the configuration in force stays until then)", err)
+	}
+	return read(abs)
+}
+
 func read(abs string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigFile(abs)

@@ -21,6 +21,19 @@ import (
 	"github.com/transportd/transportd/transport/tracking"
 )
 
+// waitWatching waits until Run watches the configuration, so that a
+// change made next is seen.
+func (d *testDaemon) waitWatching() {
+	d.t.Helper()
+	select {
+	case <-d.svc.watching:
+	case <-d.done:
+		d.t.Fatal("Run returned before watching the configuration")
+	case <-time.After(10 * time.Second):
+		d.t.Fatal("Run does not watch the configuration after 10 s")
+	}
+}
+
 // change edits the daemon's configuration as the management commands do
 // and waits until it is applied.
 func (d *testDaemon) change(f func(c *config.Config)) {
@@ -369,4 +382,30 @@ func TestRunWaitsForItsGoroutines(t *testing.T) {
 			t.Errorf("%s still runs after Run returned", fn)
 		}
 	}
+}
+
+// A config file deleted by mistake is not replaced by the defaults under
+// the running daemon.
+func TestDeletedConfigIsNotReplacedByDefaults(t *testing.T) {
+	d := startDaemon(t, nil)
+	full, err := os.ReadFile(d.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(d.cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.refusedReload(); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("deleted file: %v", err)
+	}
+	if _, err := os.Stat(d.cfgPath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the daemon wrote a config file in place of the deleted one: %v", err)
+	}
+	greets(t, d.addr25())
+	if err := os.WriteFile(d.cfgPath, full, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.waitReload()
+	d.submit(t, []string{"friend@example.org"}, "Subject: after the restore\r\n\r\nx\r\n")
+	waitSink(t, d.sink)
 }

@@ -53,6 +53,8 @@ type Service struct {
 	// applied is closed (and replaced) whenever a configuration is put in
 	// force, for the parts that follow it (pickup folder).
 	applied chan struct{}
+	// watching is closed once Run watches the configuration files.
+	watching chan struct{}
 
 	reportMu sync.Mutex
 	reported map[string]string // connector -> what reportTLS last said
@@ -102,7 +104,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, err
 	}
-	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{})}
+	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}
 	s.dir.set(cfg)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
 	owner, err := maildirOwner(cfg.Transport.MaildirOwner)
@@ -358,7 +360,7 @@ func (s *Service) reportTLS(cfg *config.Config) {
 // Reload re-reads the configuration and applies it. An invalid
 // configuration is logged and the running one is kept.
 func (s *Service) Reload() error {
-	cfg, err := config.Load(s.path)
+	cfg, err := config.Read(s.path)
 	if err == nil {
 		// An empty, cut-off or half-written file must not close every
 		// listener and bounce every queued message.
@@ -442,6 +444,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Info("certificate store changed")
 		s.reportTLS(s.Config())
 	})
+	close(s.watching)
 	certErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
