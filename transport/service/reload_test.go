@@ -409,3 +409,51 @@ func TestDeletedConfigIsNotReplacedByDefaults(t *testing.T) {
 	d.submit(t, []string{"friend@example.org"}, "Subject: after the restore\r\n\r\nx\r\n")
 	waitSink(t, d.sink)
 }
+
+// The client settings endpoint moves make-before-break: a binding in use
+// leaves the old listener serving; a free one replaces it.
+func TestClientSettingsMoveMakeBeforeBreak(t *testing.T) {
+	d := startDaemon(t, nil)
+	log := d.svc.log
+	listen := func(k httpListener) (net.Listener, error) { return net.Listen("tcp", k.binding.String()) }
+	served := map[httpListener]int{}
+	open := map[httpListener]net.Listener{}
+	serve := func(k httpListener, l net.Listener) { open[k] = l; served[k]++ } // as runHTTP's, without HTTP
+	oldL, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldL.Close()
+	old := httpListener{binding: oldL.Addr().(*net.TCPAddr).AddrPort()}
+	open[old] = oldL
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free := httpListener{binding: netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", freePort(t)))}
+
+	d.svc.moveHTTP(log, open, []httpListener{free, {binding: busy.Addr().(*net.TCPAddr).AddrPort()}}, listen, serve)
+	if len(open) != 1 || open[old] == nil {
+		t.Fatalf("after a failed move open = %v, want only the old binding", open)
+	}
+	if c, err := net.Dial("tcp", old.binding.String()); err != nil {
+		t.Fatalf("old binding closed by a failed move: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := net.Dial("tcp", free.binding.String()); err == nil {
+		c.Close()
+		t.Fatalf("%s left open by a failed move", free.binding)
+	}
+
+	d.svc.moveHTTP(log, open, []httpListener{free}, listen, serve)
+	if len(open) != 1 || open[free] == nil || served[free] != 1 {
+		t.Fatalf("after a move to a free port open = %v", open)
+	}
+	defer open[free].Close()
+	if c, err := net.Dial("tcp", old.binding.String()); err == nil {
+		c.Close()
+		t.Fatal("old binding still open after the move")
+	}
+}
