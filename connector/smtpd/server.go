@@ -152,14 +152,97 @@ func (s *Server) Addrs() []net.Addr {
 
 // Apply switches to a new configuration: it opens listeners for new
 // bindings, closes those no connector uses any more, and routes new
-// connections with the new connector settings. Errors opening a listener
-// are returned (all of them) but do not stop the others.
+// connections with the new connector settings.
+//
+// Listener changes are make-before-break: every new socket is bound before
+// any old one is closed. When a binding cannot be opened (a port in use,
+// no permission), Apply changes nothing at all: every old listener keeps
+// accepting with the old connector settings, and the error names each
+// binding that failed. The one socket that cannot be bound first is one
+// overlapping an old socket of ours that the new configuration drops
+// (0.0.0.0:25 replacing 127.0.0.1:25): that old socket is closed just
+// before, and bound again if the new one still fails.
 func (s *Server) Apply(snap Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errors.New("server is closed")
 	}
+	wantList := connector.ListenAddrs(snap.Connectors)
+	want := make(map[netip.AddrPort]bool, len(wantList))
+	for _, ap := range wantList {
+		want[ap] = true
+	}
+	opened := map[netip.AddrPort]net.Listener{}
+	var overlapping []netip.AddrPort
+	var errs []error
+	for _, ap := range wantList {
+		if _, ok := s.listeners[ap]; ok {
+			continue
+		}
+		l, err := listen(s.ctx, ap)
+		if err != nil {
+			if ap.Addr().Is6() && ap.Addr().IsUnspecified() && (errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL)) {
+				// A host without IPv6 still serves IPv4: say so, go on.
+				s.deps.Logger.Warn("IPv6 is not available; serving IPv4 only", "addr", ap.String(), "err", err)
+				continue
+			}
+			if errors.Is(err, syscall.EADDRINUSE) && len(s.droppedOverlapping(ap, want)) > 0 {
+				overlapping = append(overlapping, ap)
+				continue
+			}
+			errs = append(errs, err)
+			continue
+		}
+		opened[ap] = l
+	}
+	released := map[netip.AddrPort]bool{}
+	for _, ap := range overlapping {
+		if len(errs) > 0 {
+			break
+		}
+		for _, old := range s.droppedOverlapping(ap, want) {
+			s.listeners[old].Close()
+			delete(s.listeners, old)
+			released[old] = true
+		}
+		l, err := listen(s.ctx, ap)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		opened[ap] = l
+	}
+	if len(errs) > 0 {
+		for _, l := range opened {
+			l.Close()
+		}
+		for ap := range released {
+			l, err := listen(s.ctx, ap)
+			if err != nil {
+				s.deps.Logger.Error("could not listen again on a binding given up for an overlapping one", "addr", ap.String(), "err", err)
+				errs = append(errs, fmt.Errorf("and listening again on %s failed: %w", ap, err))
+				continue
+			}
+			s.serveListener(ap, l)
+		}
+		return fmt.Errorf("receive connectors not changed, every listener kept: %w", errors.Join(errs...))
+	}
+	for ap, l := range opened {
+		s.serveListener(ap, l)
+		s.deps.Logger.Info("listening", "addr", l.Addr().String())
+	}
+	for ap, l := range s.listeners {
+		if !want[ap] {
+			l.Close()
+			delete(s.listeners, ap)
+			s.deps.Logger.Info("stopped listening", "addr", ap.String())
+		}
+	}
+	for ap := range released {
+		s.deps.Logger.Info("stopped listening", "addr", ap.String())
+	}
+
 	st := &state{connectors: snap.Connectors, domains: snap.Domains, servers: map[string]*connServer{}}
 	for i := range st.connectors {
 		rc := &st.connectors[i]
@@ -173,38 +256,6 @@ func (s *Server) Apply(snap Snapshot) error {
 			defer s.wg.Done()
 			cs.srv.Serve(cs.ln)
 		}()
-	}
-	var errs []error
-	want := map[netip.AddrPort]bool{}
-	for _, ap := range connector.ListenAddrs(st.connectors) {
-		want[ap] = true
-		if _, ok := s.listeners[ap]; ok {
-			continue
-		}
-		l, err := listen(s.ctx, ap)
-		if err != nil {
-			if ap.Addr().Is6() && ap.Addr().IsUnspecified() && (errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL)) {
-				// A host without IPv6 still serves IPv4: say so, go on.
-				s.deps.Logger.Warn("IPv6 is not available; serving IPv4 only", "addr", ap.String(), "err", err)
-				continue
-			}
-			errs = append(errs, err)
-			continue
-		}
-		s.listeners[ap] = l
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.acceptLoop(l)
-		}()
-		s.deps.Logger.Info("listening", "addr", l.Addr().String())
-	}
-	for ap, l := range s.listeners {
-		if !want[ap] {
-			l.Close()
-			delete(s.listeners, ap)
-			s.deps.Logger.Info("stopped listening", "addr", ap.String())
-		}
 	}
 	old := s.cur.Swap(st)
 	if old != nil {
@@ -222,7 +273,34 @@ func (s *Server) Apply(snap Snapshot) error {
 		}
 	}
 	s.retired = kept
-	return errors.Join(errs...)
+	return nil
+}
+
+// serveListener records l as the listener of ap and starts accepting on
+// it. s.mu is held.
+func (s *Server) serveListener(ap netip.AddrPort, l net.Listener) {
+	s.listeners[ap] = l
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.acceptLoop(l)
+	}()
+}
+
+// droppedOverlapping returns our listeners that want no longer has and
+// that keep ap from being bound: same port and family, and one of the two
+// is the wildcard address. s.mu is held.
+func (s *Server) droppedOverlapping(ap netip.AddrPort, want map[netip.AddrPort]bool) []netip.AddrPort {
+	var out []netip.AddrPort
+	for old := range s.listeners {
+		if want[old] || old.Port() != ap.Port() || old.Addr().Is4() != ap.Addr().Is4() {
+			continue
+		}
+		if old.Addr().IsUnspecified() || ap.Addr().IsUnspecified() || old.Addr() == ap.Addr() {
+			out = append(out, old)
+		}
+	}
+	return out
 }
 
 func listen(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {

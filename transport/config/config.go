@@ -97,6 +97,9 @@ type Config struct {
 	Mailboxes []Mailbox `yaml:"-"`
 
 	path string
+	// stated records the sections the files read actually contain (see
+	// CheckReplacement); nil for a configuration not read from a file.
+	stated map[string]bool
 }
 
 // Path returns the config file this configuration was read from.

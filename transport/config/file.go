@@ -49,6 +49,20 @@ func Load(path string) (*Config, error) {
 	return read(abs)
 }
 
+// Read reads the config file at path as Load does, but never creates it: a
+// missing file is an error. The running daemon reloads with Read, so that a
+// file deleted by mistake is not replaced by the defaults.
+func Read(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path %q: %w", path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("%w; restore it (the configuration in force stays until then)", err)
+	}
+	return read(abs)
+}
+
 func read(abs string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigFile(abs)
@@ -56,7 +70,15 @@ func read(abs string) (*Config, error) {
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", abs, err)
 	}
-	c := &Config{path: abs}
+	c := &Config{path: abs, stated: map[string]bool{}}
+	for _, sec := range topLevel {
+		c.stated[sec.key] = v.IsSet(sec.key)
+	}
+	if len(v.AllSettings()) == 0 && !c.stated[secServer] && !c.stated[secTransport] && !c.stated[secLogging] {
+		// Never "no connectors, no domains": that would close every
+		// listener and bounce every queued message.
+		return nil, fmt.Errorf("%s: %w: it has no settings at all; restore it, or delete it to have the defaults written at the next start", abs, ErrLooksTruncated)
+	}
 	if err := decode(v.Get("server"), &c.Server, "Server"); err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
@@ -185,14 +207,19 @@ func (c *Config) readMailboxes() error {
 		return fmt.Errorf("reading mailboxes: %w", err)
 	}
 	var doc struct {
-		Mailboxes []Mailbox `yaml:"Mailboxes"`
+		Mailboxes *[]Mailbox `yaml:"Mailboxes"` // nil: missing or null, not stated
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s: %w", c.MailboxFile(), err)
 	}
-	c.Mailboxes = doc.Mailboxes
+	if doc.Mailboxes != nil {
+		c.Mailboxes = *doc.Mailboxes
+		if c.stated != nil {
+			c.stated[secMailboxes] = true
+		}
+	}
 	return nil
 }
 
@@ -352,9 +379,14 @@ func (c *Config) Save() error {
 	}
 	buf.Reset()
 	buf.WriteString(fileHeader)
+	var doc yaml.Node
+	if err := doc.Encode(&shown); err != nil {
+		return fmt.Errorf("encoding config: %w", err)
+	}
+	c.omitUnstated(&doc)
 	enc = yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(&shown); err != nil {
+	if err := enc.Encode(&doc); err != nil {
 		return fmt.Errorf("encoding config: %w", err)
 	}
 	if err := WriteFileAtomic(c.path, buf.Bytes(), 0o600); err != nil {
@@ -364,12 +396,44 @@ func (c *Config) Save() error {
 	buf.WriteString("# transportd mailboxes: managed with \"transportd mailbox ...\". Passwords are argon2id hashes.\n")
 	enc = yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
+	mailboxes := &c.Mailboxes
+	if len(c.Mailboxes) == 0 && !c.Stated(secMailboxes) {
+		mailboxes = nil // keep a list the file never had out (see CheckReplacement)
+	}
 	if err := enc.Encode(struct {
-		Mailboxes []Mailbox `yaml:"Mailboxes"`
-	}{c.Mailboxes}); err != nil {
+		Mailboxes *[]Mailbox `yaml:"Mailboxes,omitempty"`
+	}{mailboxes}); err != nil {
 		return fmt.Errorf("encoding mailboxes: %w", err)
 	}
 	return WriteFileAtomic(c.MailboxFile(), buf.Bytes(), 0o600)
+}
+
+// omitUnstated drops from the encoded config the empty lists that the file
+// it was read from did not have, so that writing the file back never turns
+// a missing section into an explicit "remove them all" (see
+// CheckReplacement). A list emptied by a command was stated, and is written
+// as [].
+func (c *Config) omitUnstated(doc *yaml.Node) {
+	m := doc
+	if m.Kind == yaml.DocumentNode && len(m.Content) == 1 {
+		m = m.Content[0]
+	}
+	if m.Kind != yaml.MappingNode {
+		return
+	}
+	empty := map[string]bool{
+		"ReceiveConnectors": len(c.ReceiveConnectors) == 0 && !c.Stated(secReceiveConnectors),
+		"SendConnectors":    len(c.SendConnectors) == 0 && !c.Stated(secSendConnectors),
+		"AcceptedDomains":   len(c.AcceptedDomains) == 0 && !c.Stated(secAcceptedDomains),
+	}
+	kept := m.Content[:0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if empty[m.Content[i].Value] {
+			continue
+		}
+		kept = append(kept, m.Content[i], m.Content[i+1])
+	}
+	m.Content = kept
 }
 
 // WriteFileAtomic writes data to path durably and atomically.

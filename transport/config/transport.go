@@ -88,6 +88,16 @@ func (t *TransportConfig) Validate() error {
 			bad("ExternalPostmasterAddress", "%v; give an address such as postmaster@contoso.com, or empty for postmaster@<default accepted domain>", err)
 		}
 	}
+	pickup, badmail := t.PickupDirectoryPath, t.BadMailDirectoryPath
+	if pickup == "" {
+		pickup = "pickup"
+	}
+	if badmail == "" {
+		badmail = "badmail"
+	}
+	if filepath.Clean(pickup) == filepath.Clean(badmail) {
+		bad("BadMailDirectoryPath", "%q is the pickup folder too; give badmail a folder of its own", t.BadMailDirectoryPath)
+	}
 	return errors.Join(errs...)
 }
 

@@ -116,6 +116,7 @@ func startDaemon(t *testing.T, mutate func(c *config.Config, d *testDaemon)) *te
 	d.cancel, d.done = cancel, make(chan struct{})
 	go func() { defer close(d.done); svc.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-d.done })
+	d.waitWatching()
 	return d
 }
 

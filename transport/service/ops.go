@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -187,23 +186,9 @@ func (s *Service) messageIdentity(m queue.MessageInfo) string {
 	return s.Config().Server.Name + `\` + q + `\` + m.Identity
 }
 
-// pickupDirs returns the pickup and badmail folders of cfg.
-func pickupDirs(cfg *config.Config) (pickupDir, badmail string) {
-	dirOf := func(p, def string) string {
-		if p == "" {
-			p = def
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(cfg.DataDir(), p)
-		}
-		return p
-	}
-	return dirOf(cfg.Transport.PickupDirectoryPath, "pickup"), dirOf(cfg.Transport.BadMailDirectoryPath, "badmail")
-}
-
 // makePickupDirs creates the pickup and badmail folders.
 func makePickupDirs(cfg *config.Config) error {
-	pk, bad := pickupDirs(cfg)
+	pk, bad := cfg.PickupDirs()
 	for _, d := range []string{pk, bad} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return fmt.Errorf("pickup folder: %w", err)
@@ -212,15 +197,51 @@ func makePickupDirs(cfg *config.Config) error {
 	return nil
 }
 
-// runPickup serves the IIS-style pickup folder until ctx is done.
+// runPickup serves the IIS-style pickup folder until ctx is done. It
+// follows the configuration: when PickupDirectoryPath,
+// BadMailDirectoryPath or the largest MaxMessageSize change, the folder in
+// use finishes the file it is taking and the new one is served.
 func (s *Service) runPickup(ctx context.Context) {
-	cfg := s.Config()
-	pk, bad := pickupDirs(cfg)
-	d := &pickup.Dir{Pickup: pk, Badmail: bad, MaxSize: maxConnectorSize(cfg), Logger: s.log.With("component", "pickup"),
+	for {
+		cfg, changed := s.configApplied()
+		pk, bad := cfg.PickupDirs()
+		size := maxConnectorSize(cfg)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.servePickup(runCtx, pk, bad, size)
+		}()
+		for again := true; again; {
+			select {
+			case <-ctx.Done():
+				stop()
+				<-done
+				return
+			case <-changed:
+				cfg, changed = s.configApplied()
+				npk, nbad := cfg.PickupDirs()
+				again = npk == pk && nbad == bad && maxConnectorSize(cfg) == size
+			}
+		}
+		stop()
+		<-done
+		s.log.Info("pickup folder settings changed", "pickup", pickupDirsString(cfg))
+	}
+}
+
+func pickupDirsString(cfg *config.Config) string {
+	pk, bad := cfg.PickupDirs()
+	return pk + " (badmail " + bad + ")"
+}
+
+// servePickup runs one pickup folder until ctx is done.
+func (s *Service) servePickup(ctx context.Context, pk, bad string, maxSize int64) {
+	d := &pickup.Dir{Pickup: pk, Badmail: bad, MaxSize: maxSize, Logger: s.log.With("component", "pickup"),
 		OnBadmail: func(file, path string, reason error) {
 			if s.trackingOn.Load() {
 				s.tracking.Write(tracking.Event{Time: time.Now().UTC(), Source: "PICKUP", EventID: "BADMAIL",
-					ServerHostname: cfg.Server.Fqdn, SourceContext: path, MessageInfo: file + ": " + reason.Error()})
+					ServerHostname: s.Config().Server.Fqdn, SourceContext: path, MessageInfo: file + ": " + reason.Error()})
 			}
 		},
 		Submit: func(ctx context.Context, env pickup.Envelope, msg []byte) (string, error) {
@@ -232,13 +253,14 @@ func (s *Service) runPickup(ctx context.Context) {
 			// section 8), and our trace field names the queue id as the one
 			// of a receive connector does.
 			now := time.Now()
+			fqdn := s.Config().Server.Fqdn // live: the configuration in force now
 			qenv.ID = s.queue.NewID()
-			msg = pickup.Complete(msg, qenv.ID, cfg.Server.Fqdn, now)
-			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd) id %s; %s\r\n", cfg.Server.Fqdn, qenv.ID, now.Format(time.RFC1123Z))
+			msg = pickup.Complete(msg, qenv.ID, fqdn, now)
+			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd) id %s; %s\r\n", fqdn, qenv.ID, now.Format(time.RFC1123Z))
 			return s.queue.Enqueue(ctx, qenv, bytes.NewReader(append([]byte(hdr), msg...)))
 		}}
 	if err := d.Run(ctx, 5*time.Second); err != nil && ctx.Err() == nil {
-		s.log.Error("pickup folder stopped", "err", err)
+		s.log.Error("pickup folder stopped", "pickup", pk, "err", err)
 	}
 }
 

@@ -2,6 +2,8 @@ package service
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -19,7 +21,21 @@ import (
 // Queue names and delivery types as Get-Queue shows them.
 const (
 	mailboxQueue = "Mailbox Delivery"
+	// unreachableQueue holds recipients that no route covers while the
+	// configuration is being changed, as Exchange's Unreachable queue.
+	unreachableQueue = "Unreachable"
 )
+
+// routingGrace is how long after a configuration change a recipient that
+// cannot be routed (no send connector covers it, or an authoritative
+// domain has no such mailbox) waits in the Unreachable queue and is
+// retried, instead of bouncing at once: the failure may come from a
+// configuration that exists for a few seconds, such as the moment between
+// removing a send connector and adding its replacement. Every applied
+// change retries the Unreachable queue at once. Once the configuration has
+// been stable this long, a recipient still unroutable bounces (5.4.4 or
+// 5.1.1) at its next retry, as it does at once when nothing changed.
+const routingGrace = 10 * time.Minute
 
 // router is the categorizer: it sends recipients of authoritative domains
 // (and known mailboxes of internal-relay domains) to mailbox delivery, and
@@ -30,6 +46,11 @@ type router struct {
 	conns   []sendconnector.SendConnector
 	senders map[string]*smtpout.Sender
 	mailbox delivery.Target
+	// changed is when this configuration was applied by a reload (zero
+	// for the one the daemon started with); until routingGrace after it,
+	// routing failures are transient.
+	changed time.Time
+	now     func() time.Time
 }
 
 func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, log *slog.Logger) (*router, error) {
@@ -37,7 +58,7 @@ func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, log *s
 	if err != nil {
 		return nil, err
 	}
-	r := &router{domains: tbl, dir: dir, conns: c.SendConnectors, senders: map[string]*smtpout.Sender{}, mailbox: mailbox}
+	r := &router{domains: tbl, dir: dir, conns: c.SendConnectors, senders: map[string]*smtpout.Sender{}, mailbox: mailbox, now: time.Now}
 	for _, sc := range c.SendConnectors {
 		if !sc.Enabled {
 			continue
@@ -62,15 +83,15 @@ func (r *router) Route(rcpt string, size int64) queue.Route {
 		case exists && d.DomainType != domains.ExternalRelay:
 			return queue.Route{Queue: mailboxQueue, DeliveryType: "SmtpDeliveryToMailbox", Target: r.mailbox}
 		case d.DomainType == domains.Authoritative:
-			return queue.Route{Fail: &delivery.Error{Code: 550, Enhanced: [3]int{5, 1, 1},
-				Message: "User unknown: " + rcpt + " has no mailbox here (authoritative domain " + d.DomainName + ")"}}
+			return r.unroutable(&delivery.Error{Code: 550, Enhanced: [3]int{5, 1, 1},
+				Message: "User unknown: " + rcpt + " has no mailbox here (authoritative domain " + d.DomainName + ")"})
 		}
 	}
 	sc := sendconnector.Select(r.conns, domain, size)
 	if sc == nil {
-		return queue.Route{Fail: &delivery.Error{Code: 550, Enhanced: [3]int{5, 4, 4},
+		return r.unroutable(&delivery.Error{Code: 550, Enhanced: [3]int{5, 4, 4},
 			Message: "Unable to route: no enabled send connector has an address space covering " + domain +
-				" for a message of this size (add one with: transportd sendconnector new -name Outbound -addressspaces * -smarthosts host)"}}
+				" for a message of this size (add one with: transportd sendconnector new -name Outbound -addressspaces * -smarthosts host)"})
 	}
 	s := r.senders[sc.Name]
 	if sc.DNSRoutingEnabled {
@@ -79,12 +100,37 @@ func (r *router) Route(rcpt string, size int64) queue.Route {
 	return queue.Route{Queue: sc.Name, DeliveryType: "SmartHostConnectorDelivery", Target: s}
 }
 
+// unroutable bounces a recipient with fail, or, within routingGrace of a
+// configuration change, sends it to the Unreachable queue to be retried.
+func (r *router) unroutable(fail *delivery.Error) queue.Route {
+	if r.changed.IsZero() || !r.now().Before(r.changed.Add(routingGrace)) {
+		return queue.Route{Fail: fail}
+	}
+	defer4 := &delivery.Error{Code: 451, Enhanced: [3]int{4, fail.Enhanced[1], fail.Enhanced[2]},
+		Message: fmt.Sprintf("%s; waiting in the Unreachable queue because the configuration changed at %s: retried at every change, and bounced if still unroutable after %s without change",
+			fail.Message, r.changed.Format(time.TimeOnly), routingGrace)}
+	return queue.Route{Queue: unreachableQueue, DeliveryType: "Unreachable", Target: unreachableTarget{defer4}}
+}
+
+// unreachableTarget defers every recipient with the reason it has no route.
+type unreachableTarget struct{ err *delivery.Error }
+
+// Deliver implements delivery.Target.
+func (u unreachableTarget) Deliver(_ context.Context, _ *delivery.Message, rcpts []string) []delivery.Result {
+	out := make([]delivery.Result, len(rcpts))
+	for i, rc := range rcpts {
+		out[i] = delivery.Result{Recipient: rc, Err: u.err}
+	}
+	return out
+}
+
 // notifier builds DSNs with the dsn package (RFC 3464).
+// Its sender, reporting MTA and expiry come from the configuration in
+// force when the DSN is built, so a changed default accepted domain or
+// ExternalPostmasterAddress applies at once.
 type notifier struct {
-	fqdn       string
-	postmaster string
-	settings   queue.Settings
-	log        *slog.Logger
+	config func() *config.Config
+	log    *slog.Logger
 }
 
 // DSN implements queue.Notifier.
@@ -101,7 +147,8 @@ func (n *notifier) DSN(env queue.Envelope, original io.Reader, rcpts []queue.Rec
 		n.log.Info("no DSN for a message that is itself a notification", "queue_id", env.ID)
 		return nil
 	}
-	rep := dsn.Report{ReportingMTA: n.fqdn, From: n.postmaster, To: env.From, QueueID: env.ID,
+	cfg := n.config()
+	rep := dsn.Report{ReportingMTA: cfg.Server.Fqdn, From: postmasterOf(cfg), To: env.From, QueueID: env.ID,
 		ArrivalDate: env.ReceivedAt, Original: bytes.NewReader(orig), Now: now}
 	for _, r := range rcpts {
 		rr := dsn.Recipient{Address: r.Address, LastAttempt: now}
@@ -109,7 +156,7 @@ func (n *notifier) DSN(env queue.Envelope, original io.Reader, rcpts []queue.Rec
 			rr.Action = dsn.Action("delayed")
 			rr.Status = [3]int{4, 4, 1}
 			rr.DiagnosticCode = r.LastError
-			rr.WillRetryUntil = env.ReceivedAt.Add(n.settings.MessageExpirationTimeout)
+			rr.WillRetryUntil = env.ReceivedAt.Add(cfg.Transport.MessageExpirationTimeout.Duration())
 		} else {
 			rr.Action = dsn.Action("failed")
 			if r.Reply != nil {

@@ -48,6 +48,12 @@ type Service struct {
 	reload chan struct{}
 	router *router
 
+	// applied is closed (and replaced) whenever a configuration is put in
+	// force, for the parts that follow it (pickup folder).
+	applied chan struct{}
+	// watching is closed once Run watches the configuration files.
+	watching chan struct{}
+
 	reportMu sync.Mutex
 	reported map[string]string // connector -> what reportTLS last said
 	mailbox  *mailbox.Maildir
@@ -97,7 +103,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, err
 	}
-	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1)}
+	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}
 	s.dir.set(cfg)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
 	owner, err := maildirOwner(cfg.Transport)
@@ -122,7 +128,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	s.router = rt
 	s.queue, err = queue.NewManager(queue.Options{
 		Store: disk, Router: rt, Settings: settingsOf(cfg), Logger: log.With("component", "queue"),
-		Notifier:    &notifier{fqdn: cfg.Server.Fqdn, postmaster: postmasterOf(cfg), settings: settingsOf(cfg), log: log},
+		Notifier:    &notifier{config: s.Config, log: log},
 		InflightDir: filepath.Join(cfg.DataDir(), "queue", "inflight"),
 		OnEvent:     s.queueEvent,
 	})
@@ -260,7 +266,15 @@ func migrateDiskQueue(dir string, j *queue.Journal, log *slog.Logger) error {
 // Mailboxes returns the Maildir delivery target (for finding delivered mail).
 func (s *Service) Mailboxes() *mailbox.Maildir { return s.mailbox }
 
-func (s *Service) apply(cfg *config.Config) error {
+// apply puts cfg in force, all of it or nothing: everything that can fail
+// (the domain table, the Maildir owner, the send connectors, binding the
+// receive connectors' sockets) is done before anything changes, so that a
+// configuration that fails leaves the previous one in force entirely.
+func (s *Service) apply(cfg *config.Config) error { return s.applyAt(cfg, time.Time{}) }
+
+// applyAt is apply for a configuration that a reload at changed brings
+// (zero: the one the daemon starts with); see routingGrace.
+func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	tbl, err := cfg.DomainTable()
 	if err != nil {
 		return err
@@ -269,15 +283,21 @@ func (s *Service) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	dir := newDirectory(cfg)
+	rt, err := newRouter(cfg, dir, s.mailboxTarget(cfg), s.log)
+	if err != nil {
+		return err
+	}
+	rt.changed = changed
+	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl}); err != nil {
+		rt.close()
+		return err
+	}
 	if err := s.mailbox.UseOwner(owner); err != nil {
 		s.log.Error("Transport.MaildirOwner: the mailboxes could not all be handed over; a mailbox server running as that user may not read them",
 			"owner", cfg.Transport.MaildirOwner, "err", err)
 	}
-	s.dir.set(cfg)
-	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), s.log)
-	if err != nil {
-		return err
-	}
+	s.dir.cur.Store(dir)
 	s.setSendLog(cfg, rt)
 	s.applyLogging(cfg)
 	old := s.router
@@ -287,12 +307,21 @@ func (s *Service) apply(cfg *config.Config) error {
 	if old != nil && old != rt {
 		old.close()
 	}
-	err = s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl})
 	s.cfgMu.Lock()
 	s.cfg = cfg
+	close(s.applied)
+	s.applied = make(chan struct{})
 	s.cfgMu.Unlock()
 	s.reportTLS(cfg)
-	return err
+	return nil
+}
+
+// configApplied returns the configuration in force and a channel closed
+// when another one is put in force.
+func (s *Service) configApplied() (*config.Config, <-chan struct{}) {
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
+	return s.cfg, s.applied
 }
 
 // reportTLS logs, for every connector, which certificate it serves, and
@@ -327,9 +356,23 @@ func (s *Service) reportTLS(cfg *config.Config) {
 // Reload re-reads the configuration and applies it. An invalid
 // configuration is logged and the running one is kept.
 func (s *Service) Reload() error {
-	cfg, err := config.Load(s.path)
+	cfg, err := config.Read(s.path)
 	if err == nil {
-		err = s.apply(cfg)
+		// An empty, cut-off or half-written file must not close every
+		// listener and bounce every queued message.
+		err = config.CheckReplacement(s.Config(), cfg)
+	}
+	if err == nil && cfg.DataDir() != s.Config().DataDir() {
+		// The queue, mailboxes, certificates and control socket live there.
+		err = fmt.Errorf("Server.DataPath: the data folder cannot move while transportd runs; restart transportd to use %s (or set DataPath back to %q)",
+			cfg.DataDir(), s.Config().Server.DataPath)
+	}
+	if err == nil {
+		err = s.applyAt(cfg, time.Now())
+	}
+	if err == nil {
+		// Recipients that waited for a route try the new one at once.
+		s.queue.Retry(func(q string) bool { return q == unreachableQueue })
 	}
 	s.cfgMu.Lock()
 	s.gen++
@@ -349,17 +392,38 @@ func (s *Service) Reload() error {
 // Run watches the configuration, the mailbox list and the certificate
 // folder, applying changes within about a second, until ctx is done; then
 // it closes every listener and session.
+//
+// Run owns the goroutines it starts (control socket, pickup folder, client
+// settings endpoint, certificate watch) and waits for them before it
+// closes the receive connectors and the queue, so that nothing enqueues
+// into a closed queue.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
 	defer func() {
+		stop()
+		wg.Wait()
 		s.smtp.Close()
 		s.queue.Close()
 		s.router.close()
 		s.store.Close()
 		s.closeLogs()
 	}()
-	go s.control.Serve(ctx)
-	go s.runPickup(ctx)
-	go s.runHTTP(ctx)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := s.control.Serve(ctx); err != nil {
+			s.log.Error("control socket stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		s.runPickup(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runHTTP(ctx)
+	}()
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching configuration: %w", err)
@@ -376,8 +440,13 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Info("certificate store changed")
 		s.reportTLS(s.Config())
 	})
+	close(s.watching)
 	certErr := make(chan error, 1)
-	go func() { certErr <- s.certs.Watch(ctx) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		certErr <- s.certs.Watch(ctx)
+	}()
 
 	var debounce <-chan time.Time
 	for {
@@ -475,6 +544,7 @@ func (s *Service) applyLogging(cfg *config.Config) {
 	s.recvLog.SetLimits(protocolLimits(cfg))
 	s.sendLog.SetLimits(protocolLimits(cfg))
 	s.tracking.SetLimits(trackingLimits(cfg))
+	s.tracking.SetServer(cfg.Server.Fqdn, cfg.Logging.MessageTrackingLogSubjectLoggingEnabled)
 	s.trackingOn.Store(cfg.Logging.MessageTrackingLogEnabled)
 	if !cfg.Logging.MetricsOnLoopback() && cfg.Logging.MetricsAddress != "" {
 		s.log.Warn("metrics are served beyond loopback; make sure a firewall guards them", "addr", cfg.Logging.MetricsAddress)

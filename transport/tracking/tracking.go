@@ -13,6 +13,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/transportd/transportd/connector/protolog/csvlog"
@@ -104,8 +105,8 @@ type Options struct {
 // Log is the message tracking log.
 type Log struct {
 	out     *csvlog.Log
-	host    string
-	subject bool
+	host    atomic.Pointer[string]
+	subject atomic.Bool
 }
 
 // Open opens the message tracking log under o.Dir.
@@ -115,7 +116,16 @@ func Open(o Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("message tracking log: %w", err)
 	}
-	return &Log{out: out, host: o.ServerHostname, subject: o.SubjectLogging}, nil
+	l := &Log{out: out}
+	l.SetServer(o.ServerHostname, o.SubjectLogging)
+	return l, nil
+}
+
+// SetServer changes the server name written in every record and whether
+// subjects are written, for a changed configuration.
+func (l *Log) SetServer(hostname string, subjectLogging bool) {
+	l.host.Store(&hostname)
+	l.subject.Store(subjectLogging)
 }
 
 // Dir returns the log folder.
@@ -139,9 +149,9 @@ func (l *Log) Write(ev Event) {
 		ev.Time = time.Now()
 	}
 	if ev.ServerHostname == "" {
-		ev.ServerHostname = l.host
+		ev.ServerHostname = *l.host.Load()
 	}
-	if !l.subject {
+	if !l.subject.Load() {
 		ev.MessageSubject = ""
 	}
 	if ev.RecipientCount == 0 {
