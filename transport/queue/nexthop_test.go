@@ -38,7 +38,7 @@ func (h *hopTarget) Deliver(ctx context.Context, msg *delivery.Message, rcpts []
 }
 
 func (h *hopTarget) set(down bool) { h.mu.Lock(); h.down = down; h.mu.Unlock() }
-func (h *hopTarget) count() int   { h.mu.Lock(); defer h.mu.Unlock(); return h.calls }
+func (h *hopTarget) count() int    { h.mu.Lock(); defer h.mu.Unlock(); return h.calls }
 
 // waitUntil polls an observable condition of the manager (Get-Queue,
 // Get-Message) as an admin would; the manager gives no other signal.
