@@ -193,3 +193,26 @@ func TestRetryJitter(t *testing.T) {
 		t.Fatalf("only %d distinct retry times in 200", len(seen))
 	}
 }
+
+// The DSNs get what Get-Message shows: the last real reply, when it came,
+// and the expiry the queue applies (issue 12 item 10).
+func TestDSNsGetTheLastReplyAndTheQueueDates(t *testing.T) {
+	authErr := &delivery.Error{Code: 451, Enhanced: [3]int{4, 7, 8}, RemoteMTA: "smarthost", Connection: true,
+		Message: "authentication as relay to smarthost failed: 535 5.7.8 Authentication credentials invalid"}
+	target := newFakeTarget(func(string, int) error { return authErr })
+	s := fastSettings()
+	s.DelayNotificationTimeout = 50 * time.Millisecond
+	s.MessageExpirationTimeout = 300 * time.Millisecond
+	m, n := newTestManager(t, t.TempDir(), target, s)
+	received := time.Now().UTC()
+	m.Enqueue(context.Background(), Envelope{From: "s@contoso.com", ReceivedAt: received, Recipients: []Recipient{{Address: "a@example.org"}}}, strings.NewReader("x\r\n"))
+	delayed := waitFor(t, n.sent)
+	if len(delayed) != 1 || delayed[0].LastReply == nil || delayed[0].LastReply.Enhanced != [3]int{4, 7, 8} ||
+		!delayed[0].RetryUntil.Equal(received.Add(s.MessageExpirationTimeout)) || delayed[0].LastAttempt.IsZero() {
+		t.Fatalf("delay DSN for %+v", delayed)
+	}
+	expired := waitFor(t, n.sent)
+	if len(expired) != 1 || !expired[0].Expired || expired[0].LastReply == nil || expired[0].LastReply.Enhanced != [3]int{4, 7, 8} {
+		t.Fatalf("expiry DSN for %+v", expired)
+	}
+}
