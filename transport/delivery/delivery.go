@@ -43,6 +43,11 @@ type Error struct {
 	Message string
 	// RemoteMTA is the host that gave the reply, empty when the failure is ours.
 	RemoteMTA string
+	// Connection marks a failure of the next hop itself, before any
+	// recipient was named: no connection, a refused greeting, TLS or
+	// AUTH failing. Every message to that next hop would fail the same
+	// way, so the queue manager puts the whole queue in Retry.
+	Connection bool `json:",omitempty"`
 }
 
 // Error prints the reply as "550 5.1.1 text".

@@ -103,6 +103,10 @@ type Recipient struct {
 	// WillRetryUntil is when retrying stops; written only for Delayed
 	// (RFC 3464 section 2.3.9).
 	WillRetryUntil time.Time
+	// Expired marks a Failed recipient given up on because the message
+	// expired while it was retried; Status and DiagnosticCode are then
+	// those of the last attempt, and the text says both.
+	Expired bool
 }
 
 // Report is one delivery status notification to build.

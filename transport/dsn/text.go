@@ -59,7 +59,12 @@ func humanText(r Report, origSubject string, now time.Time) humanPart {
 		}
 		for _, rc := range rcs {
 			what, todo := explain(rc)
-			para("%s: %s", displayAddr(rc.Address), what)
+			if st := rc.status(); rc.Expired && [2]int{st[1], st[2]} != [2]int{4, 7} {
+				// The last real error, not a generic "couldn't be reached".
+				para("%s: the server kept trying until the message expired. The last attempt failed because %s", displayAddr(rc.Address), what)
+			} else {
+				para("%s: %s", displayAddr(rc.Address), what)
+			}
 			para("What to do: %s", todo)
 		}
 	}
@@ -226,6 +231,9 @@ func explain(rc Recipient) (what, todo string) {
 	case [2]int{6, 0}, [2]int{6, 1}, [2]int{6, 3}:
 		return "the recipient's email system doesn't accept the message's content or format.",
 			"Send the message again as plain text or without attachments."
+	case [2]int{7, 8}:
+		return "the server that relays our email (the smart host) refused our server's sign-in: the user name or password of the send connector is wrong or no longer valid.",
+			"Forward this notification to your email admin: the send connector's credentials need fixing. Then send the message again."
 	case [2]int{7, 1}:
 		return "the recipient's email system refused the message: delivery isn't authorized. Your address may be blocked, or only some senders may write to this recipient.",
 			"Contact the recipient some other way and ask them to allow your messages, or ask your email admin for help."

@@ -41,6 +41,17 @@ type RecipientState struct {
 	Queue     string          `json:"queue,omitempty"`
 	// Reply is the final reply for a failed recipient (for the DSN).
 	Reply *delivery.Error `json:"reply,omitempty"`
+	// LastReply is the reply of the last failed attempt (or the next
+	// hop's, while its queue is in Retry), for Get-Message and the DSNs.
+	LastReply *delivery.Error `json:"last_reply,omitempty"`
+	// LastAttempt is when delivery to the recipient was last tried.
+	LastAttempt time.Time `json:"last_attempt,omitempty"`
+	// Expired marks a recipient failed because the message expired; Reply
+	// then says so and LastReply is the last real error.
+	Expired bool `json:"expired,omitempty"`
+	// RetryUntil is when the queue gives up on the recipient (the
+	// message's expiry); set in what Notifier.DSN receives.
+	RetryUntil time.Time `json:"-"`
 }
 
 // State is the delivery progress of a message.
@@ -67,6 +78,9 @@ type Settings struct {
 	DelayNotificationTimeout time.Duration
 	// MaxConcurrencyPerQueue caps parallel deliveries per next hop.
 	MaxConcurrencyPerQueue int
+	// MaxConcurrentDeliveries caps parallel deliveries in all (Exchange's
+	// MaxOutboundConnections); 0 means 1000.
+	MaxConcurrentDeliveries int
 }
 
 // DefaultSettings are Exchange's defaults.
@@ -166,14 +180,23 @@ type Manager struct {
 	notifier Notifier
 	now      func() time.Time
 
-	mu      sync.Mutex
-	entries map[string]*entry
-	due     dueHeap
-	queues  map[string]*deliveryQueue
-	wake    chan struct{}
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	mu          sync.Mutex
+	entries     map[string]*entry
+	entriesPeak int
+	due         dueHeap
+	wake        chan struct{}
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+
+	// The delivery queues and the delivery pool (nexthop.go).
+	qmu        sync.Mutex
+	queues     map[string]*deliveryQueue
+	queuesPeak int
+	running    int              // deliveries running, all queues
+	starved    []*deliveryQueue // queues waiting for room in the pool
+	idleQueue  time.Duration
+	nextReap   time.Time
 
 	inflightDir string
 	inflight    *inflightLog
@@ -186,6 +209,8 @@ type entry struct {
 	state   State
 	working int // work items in flight
 	done    bool
+	dirty   bool      // state changed since it was last saved
+	saveErr time.Time // when saving DelayNotified last failed
 	due     time.Time // next time the scheduler looks at it
 	heapIdx int       // position in Manager.due, -1 when not there
 }
@@ -206,6 +231,9 @@ type Options struct {
 	// (message tracking, metrics). It is called synchronously and must be
 	// quick; ctx is the Enqueue caller's for EventEnqueued.
 	OnEvent func(ctx context.Context, ev Event)
+	// IdleQueueTimeout is how long a delivery queue with nothing to do is
+	// kept before it is forgotten; 0 means 3 minutes.
+	IdleQueueTimeout time.Duration
 }
 
 // NewManager loads the queue and starts delivering.
@@ -221,6 +249,10 @@ func NewManager(o Options) (*Manager, error) {
 		store: o.Store, log: o.Logger, notifier: o.Notifier, now: o.Now,
 		entries: map[string]*entry{}, queues: map[string]*deliveryQueue{},
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, inflightDir: o.InflightDir, onEvent: o.OnEvent,
+		idleQueue: o.IdleQueueTimeout,
+	}
+	if m.idleQueue <= 0 {
+		m.idleQueue = defaultIdleQueueTimeout
 	}
 	s := o.Settings
 	m.settings.Store(&s)
@@ -251,7 +283,13 @@ func NewManager(o Options) (*Manager, error) {
 				m.log.Error("message moved to the poison queue: it was being delivered during repeated crashes", "queue_id", e.env.ID)
 				m.emit(ctx, Event{Kind: EventPoison, Envelope: e.env, Recipients: e.state.Recipients})
 			}
-			o.Store.SaveState(e.env.ID, &e.state)
+			if err := o.Store.SaveState(e.env.ID, &e.state); err != nil {
+				cancel()
+				if m.inflight != nil {
+					m.inflight.close()
+				}
+				return nil, fmt.Errorf("recording the crash count of message %s: %w", e.env.ID, err)
+			}
 		}
 		m.entries[e.env.ID] = e
 	}
@@ -333,6 +371,7 @@ func (m *Manager) Enqueue(ctx context.Context, env Envelope, body io.Reader) (st
 	e := &entry{env: env, state: freshState(env), heapIdx: -1}
 	m.mu.Lock()
 	m.entries[id] = e
+	m.entriesPeak = max(m.entriesPeak, len(m.entries))
 	m.mu.Unlock()
 	m.emit(ctx, Event{Kind: EventEnqueued, Envelope: env, Recipients: e.state.Recipients})
 	m.dispatch(e)
@@ -371,7 +410,7 @@ func (m *Manager) dispatch(e *entry) {
 		rt := router.Route(r.Address, e.env.Size)
 		if rt.Fail != nil {
 			r.Status, r.Reply, r.LastError = StatusFailed, rt.Fail, rt.Fail.Error()
-			failed = true
+			failed, e.dirty = true, true
 			unroutable = append(unroutable, *r)
 			m.log.Warn("recipient cannot be routed", "queue_id", e.env.ID, "rcpt", r.Address, "reason", rt.Fail.Error())
 			continue
@@ -389,7 +428,7 @@ func (m *Manager) dispatch(e *entry) {
 		m.emit(m.ctx, Event{Kind: EventFailed, Envelope: env, Recipients: unroutable, FailReason: FailRouting})
 	}
 	for q, idx := range groups {
-		m.queueFor(routes[q]).push(workItem{e: e, rcpts: idx, target: routes[q].Target})
+		m.push(routes[q], workItem{e: e, rcpts: idx, target: routes[q].Target})
 	}
 	if failed && len(groups) == 0 {
 		m.finishIfDone(e)
@@ -435,9 +474,17 @@ func (m *Manager) scheduler() {
 }
 
 // sweep handles the messages that are due and returns the next due time.
+// Every idle-queue timeout it also forgets the idle delivery queues.
 func (m *Manager) sweep() time.Time {
 	now := m.now()
 	cfg := m.cfg()
+	if !now.Before(m.nextReap) {
+		m.nextReap = now.Add(m.idleQueue)
+		if n := m.reapIdle(now); n > 0 {
+			m.log.Debug("idle delivery queues removed", "queues", n)
+		}
+		m.shrinkEntries()
+	}
 	for {
 		e, next := m.popDue(now)
 		if e == nil {
@@ -467,9 +514,10 @@ func (m *Manager) process(e *entry, now time.Time, cfg Settings) {
 		case StatusRetry:
 			pending = true
 			if expired {
-				r.Status = StatusFailed
+				r.Status, r.Expired = StatusFailed, true
 				r.Reply = &delivery.Error{Code: 550, Enhanced: [3]int{4, 4, 7},
 					Message: fmt.Sprintf("Message expired: could not be delivered within %s; last error: %s", cfg.MessageExpirationTimeout, r.LastError)}
+				e.dirty = true
 				expiredRcpts = append(expiredRcpts, *r)
 				continue
 			}
@@ -478,7 +526,8 @@ func (m *Manager) process(e *entry, now time.Time, cfg Settings) {
 			}
 		}
 	}
-	delay := pending && !expired && !e.state.DelayNotified && cfg.DelayNotificationTimeout > 0 && age > cfg.DelayNotificationTimeout
+	delay := pending && !expired && !e.state.DelayNotified && cfg.DelayNotificationTimeout > 0 && age > cfg.DelayNotificationTimeout &&
+		(e.saveErr.IsZero() || !now.Before(e.saveErr.Add(saveErrBackoff)))
 	if delay {
 		e.state.DelayNotified = true
 	}
@@ -499,18 +548,48 @@ func (m *Manager) process(e *entry, now time.Time, cfg Settings) {
 	}
 }
 
+// saveErrBackoff is how long the scheduler waits before trying again to
+// record a delay notification whose state could not be saved.
+const saveErrBackoff = time.Minute
+
+// notifyDelay sends the delay DSN once DelayNotified is durable: when it
+// cannot be saved, no DSN goes now (it would go a second time after a
+// restart) and the notification is tried again later.
 func (m *Manager) notifyDelay(e *entry) {
+	until := e.env.ReceivedAt.Add(m.cfg().MessageExpirationTimeout)
 	e.mu.Lock()
 	var late []RecipientState
 	for _, r := range e.state.Recipients {
 		if r.Status == StatusRetry || r.Status == StatusReady {
+			r.RetryUntil = until
 			late = append(late, r)
 		}
 	}
 	st := e.state
+	st.Recipients = append([]RecipientState(nil), e.state.Recipients...)
 	e.mu.Unlock()
-	m.store.SaveState(e.env.ID, &st)
+	if err := m.store.SaveState(e.env.ID, &st); err != nil {
+		m.log.Error("cannot save delivery state; delay notification postponed", "queue_id", e.env.ID, "err", err)
+		e.mu.Lock()
+		e.state.DelayNotified, e.saveErr = false, m.now()
+		e.mu.Unlock()
+		return
+	}
 	m.sendDSN(e.env, late, true)
+}
+
+// shrinkEntries copies m.entries into a map of the right size after a
+// burst has left it mostly empty (a Go map keeps its buckets).
+func (m *Manager) shrinkEntries() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.entriesPeak > 1024 && len(m.entries) < m.entriesPeak/4 {
+		fresh := make(map[string]*entry, len(m.entries))
+		for k, v := range m.entries {
+			fresh[k] = v
+		}
+		m.entries, m.entriesPeak = fresh, len(fresh)
+	}
 }
 
 func (m *Manager) sendDSN(env Envelope, rcpts []RecipientState, delayed bool) {
@@ -553,10 +632,21 @@ func (m *Manager) finishIfDone(e *entry) {
 			failed = append(failed, r)
 		case StatusDelivered:
 		default:
+			if !e.dirty {
+				e.mu.Unlock()
+				m.schedule(e)
+				return
+			}
 			st := e.state
+			st.Recipients = append([]RecipientState(nil), e.state.Recipients...)
+			e.dirty = false
 			e.mu.Unlock()
 			if err := m.store.SaveState(e.env.ID, &st); err != nil {
+				// Kept dirty: the next change saves it again.
 				m.log.Error("cannot save delivery state", "queue_id", e.env.ID, "err", err)
+				e.mu.Lock()
+				e.dirty = true
+				e.mu.Unlock()
 			}
 			m.schedule(e)
 			return
@@ -595,94 +685,6 @@ func notifyFailures(env Envelope, failed []RecipientState) []RecipientState {
 	return out
 }
 
-// ---- delivery queues ----
-
-type workItem struct {
-	e      *entry
-	rcpts  []int
-	target delivery.Target
-}
-
-// deliveryQueue is the queue of one next hop.
-type deliveryQueue struct {
-	m            *Manager
-	name         string
-	deliveryType string
-	mu           sync.Mutex
-	items        []workItem
-	active       int
-	lastError    string
-	lastErrorAt  time.Time
-	cond         chan struct{}
-}
-
-func (m *Manager) queueFor(rt Route) *deliveryQueue {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	q, ok := m.queues[rt.Queue]
-	if !ok {
-		q = &deliveryQueue{m: m, name: rt.Queue, deliveryType: rt.DeliveryType, cond: make(chan struct{}, 1)}
-		m.queues[rt.Queue] = q
-		n := m.cfg().MaxConcurrencyPerQueue
-		if n <= 0 {
-			n = 1
-		}
-		for range n {
-			m.wg.Add(1)
-			go q.worker()
-		}
-	}
-	return q
-}
-
-func (q *deliveryQueue) push(it workItem) {
-	q.mu.Lock()
-	q.items = append(q.items, it)
-	q.mu.Unlock()
-	select {
-	case q.cond <- struct{}{}:
-	default:
-	}
-}
-
-func (q *deliveryQueue) pop() (workItem, bool, int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.items) == 0 {
-		return workItem{}, false, 0
-	}
-	it := q.items[0]
-	q.items[0] = workItem{}
-	q.items = q.items[1:]
-	q.active++
-	return it, true, len(q.items)
-}
-
-func (q *deliveryQueue) worker() {
-	defer q.m.wg.Done()
-	for {
-		it, ok, left := q.pop()
-		if !ok {
-			select {
-			case <-q.m.ctx.Done():
-				return
-			case <-q.cond:
-				continue
-			}
-		}
-		if left > 0 { // pass the signal on to a sibling
-			select {
-			case q.cond <- struct{}{}:
-			default:
-			}
-		}
-		q.m.deliver(q, it)
-		q.mu.Lock()
-		q.active--
-		q.mu.Unlock()
-	}
-}
-
 // deliver runs one delivery attempt and records the results.
 func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	e := it.e
@@ -708,11 +710,20 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 
 	now := m.now()
 	cfg := m.cfg()
-	byAddr := map[string]error{}
+	byAddr := make(map[string]error, len(results))
 	for _, r := range results {
 		byAddr[strings.ToLower(r.Recipient)] = r.Err
 	}
+	// A connection-level failure puts the whole queue in Retry; anything
+	// else means the next hop answered.
+	var holdUntil time.Time
+	if ce := connectionFailure(results); ce != nil && len(results) >= len(addrs) {
+		holdUntil = m.holdQueue(q, it.probe, ce, now, cfg)
+	} else {
+		m.nextHopAnswered(q)
+	}
 	e.mu.Lock()
+	e.dirty = true
 	var lastErr string
 	var okRcpts, failRcpts, retryRcpts []RecipientState
 	for _, idx := range it.rcpts {
@@ -722,9 +733,10 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 			err = delivery.Temporary([3]int{4, 3, 0}, "no result from the delivery target")
 		}
 		r.Attempts++
+		r.LastAttempt = now
 		switch {
 		case err == nil:
-			r.Status, r.LastError = StatusDelivered, ""
+			r.Status, r.LastError, r.LastReply = StatusDelivered, "", nil
 			m.log.Debug("delivered", "queue_id", id, "queue", q.name, "rcpt", r.Address)
 		case delivery.IsPermanent(err):
 			de := err.(*delivery.Error)
@@ -732,12 +744,13 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 			m.log.Warn("delivery failed", "queue_id", id, "queue", q.name, "rcpt", r.Address, "reason", de.Error())
 		default:
 			r.Status, r.LastError = StatusRetry, err.Error()
+			r.LastReply, _ = err.(*delivery.Error)
 			lastErr = err.Error()
-			wait := cfg.MessageRetryInterval
-			if r.Attempts <= cfg.TransientFailureRetryAttempts {
-				wait = cfg.TransientFailureRetryInterval
+			if holdUntil.IsZero() {
+				r.NextRetry = now.Add(jitter(retryWait(cfg, r.Attempts)))
+			} else {
+				r.NextRetry = holdUntil // with its queue
 			}
-			r.NextRetry = now.Add(wait)
 		}
 		switch r.Status {
 		case StatusDelivered:
@@ -768,13 +781,13 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	if poison {
 		m.emit(m.ctx, Event{Kind: EventPoison, Envelope: env, Recipients: retryRcpts, Queue: q.name, DeliveryType: q.deliveryType})
 	}
-	q.mu.Lock()
+	m.qmu.Lock()
 	if lastErr != "" {
 		q.lastError, q.lastErrorAt = lastErr, now
 	} else {
-		q.lastError = ""
+		q.lastError, q.lastReply = "", nil
 	}
-	q.mu.Unlock()
+	m.qmu.Unlock()
 	if lastErr != "" {
 		m.log.Warn("delivery deferred", "queue_id", id, "queue", q.name, "err", lastErr)
 	}
@@ -853,10 +866,6 @@ type MessageInfo struct {
 // holds messages.
 func (m *Manager) Queues() []QueueInfo {
 	m.mu.Lock()
-	qs := make(map[string]*deliveryQueue, len(m.queues))
-	for k, v := range m.queues {
-		qs[k] = v
-	}
 	entries := make([]*entry, 0, len(m.entries))
 	for _, e := range m.entries {
 		entries = append(entries, e)
@@ -886,18 +895,24 @@ func (m *Manager) Queues() []QueueInfo {
 		e.mu.Unlock()
 	}
 	var out []QueueInfo
-	for name, q := range qs {
-		q.mu.Lock()
-		status := "Ready"
+	m.qmu.Lock()
+	for name, q := range m.queues {
+		// Retry: the next hop failed at connection level and the queue
+		// waits for NextRetryTime (Exchange's queue Retry status).
+		info := QueueInfo{Identity: name, DeliveryType: q.deliveryType, NextHopDomain: name, Status: "Ready",
+			MessageCount: counts[name], LastError: q.lastError, NextRetryTime: retry[name]}
 		switch {
+		case q.held:
+			info.Status, info.NextRetryTime = "Retry", q.retryAt
 		case q.active > 0:
-			status = "Active"
-		case !retry[name].IsZero() && q.lastError != "":
-			status = "Retry"
+			info.Status = "Active"
 		}
-		out = append(out, QueueInfo{Identity: name, DeliveryType: q.deliveryType, NextHopDomain: name, Status: status,
-			MessageCount: counts[name], LastError: q.lastError, NextRetryTime: retry[name]})
-		q.mu.Unlock()
+		out = append(out, info)
+		delete(counts, name)
+	}
+	m.qmu.Unlock()
+	for name, n := range counts { // a queue being created or reaped just now
+		out = append(out, QueueInfo{Identity: name, NextHopDomain: name, Status: "Ready", MessageCount: n, NextRetryTime: retry[name]})
 	}
 	if poison > 0 {
 		out = append(out, QueueInfo{Identity: "Poison", DeliveryType: "Poison", NextHopDomain: "Poison Message", Status: "Ready", MessageCount: poison})
@@ -970,19 +985,24 @@ func containsFold(list []string, s string) bool {
 // Retry makes every waiting recipient in queues matching match due now
 // (Retry-Queue). It returns how many queues matched.
 func (m *Manager) Retry(match func(queue string) bool) int {
-	m.mu.Lock()
+	now := m.now()
+	m.qmu.Lock()
 	n := 0
-	for name := range m.queues {
+	for name, q := range m.queues {
 		if match(name) {
 			n++
+			if q.held && !q.probing {
+				q.retryAt = now // the next delivery due goes as the probe
+			}
 		}
 	}
+	m.qmu.Unlock()
+	m.mu.Lock()
 	entries := make([]*entry, 0, len(m.entries))
 	for _, e := range m.entries {
 		entries = append(entries, e)
 	}
 	m.mu.Unlock()
-	now := m.now()
 	for _, e := range entries {
 		e.mu.Lock()
 		changed := false

@@ -84,7 +84,16 @@ func (n fakeNotifier) DSN(env Envelope, original io.Reader, rcpts []RecipientSta
 
 func newTestManager(t *testing.T, dir string, target delivery.Target, s Settings) (*Manager, fakeNotifier) {
 	t.Helper()
-	store, err := OpenDisk(dir)
+	m, n, _ := newTestManagerStore(t, dir, target, s)
+	return m, n
+}
+
+// newTestManagerStore also returns the store, for tests that stop the
+// manager and its store to start them again (a restart).
+func newTestManagerStore(t *testing.T, dir string, target delivery.Target, s Settings) (*Manager, fakeNotifier, *Journal) {
+	t.Helper()
+	// The journal: the store the daemon runs on.
+	store, err := OpenJournal(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +104,7 @@ func newTestManager(t *testing.T, dir string, target delivery.Target, s Settings
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(); store.Close() })
-	return m, n
+	return m, n, store
 }
 
 func fastSettings() Settings {
@@ -194,11 +203,12 @@ func TestRecoveryAfterRestartDeliversOnce(t *testing.T) {
 	block := newFakeTarget(func(string, int) error { return delivery.Temporary([3]int{4, 4, 1}, "down") })
 	s := fastSettings()
 	s.TransientFailureRetryInterval = time.Hour
-	m, _ := newTestManager(t, dir, block, s)
+	m, _, store := newTestManagerStore(t, dir, block, s)
 	for i := 0; i < 5; i++ {
 		m.Enqueue(context.Background(), Envelope{From: "s@contoso.com", Recipients: []Recipient{{Address: "a@example.org"}, {Address: "b@example.org"}}}, strings.NewReader("x\r\n"))
 	}
 	m.Close()
+	store.Close()
 	ok := newFakeTarget(func(string, int) error { return nil })
 	m2, _ := newTestManager(t, dir, ok, fastSettings())
 	m2.Retry(func(string) bool { return true })

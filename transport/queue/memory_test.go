@@ -35,7 +35,7 @@ func heapInUse() uint64 {
 // messages of 4 KB and returns the heap growth per queued message.
 func queueMemoryPerMessage(t testing.TB, n int) float64 {
 	dir := t.TempDir()
-	store, err := OpenDisk(dir)
+	store, err := OpenJournal(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,11 @@ func (m *Manager) nextDue(e *entry, cfg Settings) time.Time {
 		earlier(e.env.ReceivedAt.Add(cfg.MessageExpirationTimeout))
 	}
 	if !e.state.DelayNotified && cfg.DelayNotificationTimeout > 0 {
-		earlier(e.env.ReceivedAt.Add(cfg.DelayNotificationTimeout))
+		t := e.env.ReceivedAt.Add(cfg.DelayNotificationTimeout)
+		if retry := e.saveErr.Add(saveErrBackoff); !e.saveErr.IsZero() && t.Before(retry) {
+			t = retry // saving DelayNotified failed: try again later
+		}
+		earlier(t)
 	}
 	return due
 }

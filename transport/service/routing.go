@@ -151,15 +151,30 @@ func (n *notifier) DSN(env queue.Envelope, original io.Reader, rcpts []queue.Rec
 	rep := dsn.Report{ReportingMTA: cfg.Server.Fqdn, From: postmasterOf(cfg), To: env.From, QueueID: env.ID,
 		ArrivalDate: env.ReceivedAt, Original: bytes.NewReader(orig), Now: now}
 	for _, r := range rcpts {
-		rr := dsn.Recipient{Address: r.Address, LastAttempt: now}
+		// The dates and the last real reply the queue has (Get-Message
+		// shows the same), not a generic "host down".
+		rr := dsn.Recipient{Address: r.Address, LastAttempt: r.LastAttempt}
+		if rr.LastAttempt.IsZero() {
+			rr.LastAttempt = now
+		}
 		if delayed {
 			rr.Action = dsn.Action("delayed")
 			rr.Status = [3]int{4, 4, 1}
 			rr.DiagnosticCode = r.LastError
-			rr.WillRetryUntil = env.ReceivedAt.Add(cfg.Transport.MessageExpirationTimeout.Duration())
+			if lr := r.LastReply; lr != nil {
+				rr.Status = [3]int{4, lr.Enhanced[1], lr.Enhanced[2]}
+				rr.DiagnosticCode, rr.RemoteMTA = lr.Error(), lr.RemoteMTA
+			}
+			rr.WillRetryUntil = r.RetryUntil
+			if rr.WillRetryUntil.IsZero() {
+				rr.WillRetryUntil = env.ReceivedAt.Add(cfg.Transport.MessageExpirationTimeout.Duration())
+			}
 		} else {
 			rr.Action = dsn.Action("failed")
-			if r.Reply != nil {
+			if lr := r.LastReply; r.Expired && lr != nil {
+				rr.Status = [3]int{5, lr.Enhanced[1], lr.Enhanced[2]}
+				rr.DiagnosticCode, rr.RemoteMTA, rr.Expired = lr.Error(), lr.RemoteMTA, true
+			} else if r.Reply != nil {
 				rr.Status = r.Reply.Enhanced
 				if rr.Status[0] != 5 {
 					rr.Status[0] = 5

@@ -410,7 +410,13 @@ func (s *Sender) auth(h host, ss *session) *delivery.Error {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			r := fromReply(se.Code, [3]int(se.EnhancedCode), se.Message, h.name)
-			return tempf(h.name, [3]int{4, 7, 0}, "authentication as %s to %s failed: %d %d.%d.%d %s",
+			// Keep the server's subject and detail (535 5.7.8 becomes
+			// 4.7.8, RFC 4954 section 6) so DSNs say what happened.
+			enh := [3]int{4, 7, 0}
+			if r.Enhanced[1] != 0 {
+				enh = [3]int{4, r.Enhanced[1], r.Enhanced[2]}
+			}
+			return tempf(h.name, enh, "authentication as %s to %s failed: %d %d.%d.%d %s",
 				cred.UserName, h.name, r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Message)
 		}
 		return lost(h, "AUTH", err)

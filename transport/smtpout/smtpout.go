@@ -151,6 +151,7 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 	}
 	hosts, herr := s.hosts(ctx, domainOf(rcpts[0]))
 	if herr != nil {
+		herr.Connection = !herr.Permanent() // no host to try: the next hop is down
 		log.Warn("no route", "domain", domainOf(rcpts[0]), "err", herr)
 		return all(rcpts, herr)
 	}
@@ -176,6 +177,9 @@ func (s *Sender) attempt(ctx context.Context, log *slog.Logger, h host, msg *del
 	for fresh := false; ; fresh = true {
 		sess, herr := s.acquire(ctx, log, h, fresh)
 		if herr != nil {
+			// No session: connect, greeting, TLS or AUTH failed, before
+			// any recipient was named. The queue waits for the host.
+			herr.Connection = !herr.Permanent() && ctx.Err() == nil
 			return nil, herr
 		}
 		stop := context.AfterFunc(ctx, func() { sess.raw.Close() })

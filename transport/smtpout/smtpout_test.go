@@ -94,6 +94,10 @@ func TestDeliverPerRecipient(t *testing.T) {
 	if errors.As(res[1].Err, &e) && (e.RemoteMTA != "127.0.0.1" || !delivery.IsPermanent(e)) {
 		t.Errorf("RemoteMTA = %q, permanent = %v", e.RemoteMTA, delivery.IsPermanent(e))
 	}
+	// A 4xx to RCPT is the recipient's: it must not put the queue in Retry.
+	if errors.As(res[2].Err, &e) && e.Connection {
+		t.Errorf("per-recipient 451 marked as a connection-level failure: %+v", e)
+	}
 	msgs, _, _ := ts.snapshot()
 	if len(msgs) != 1 {
 		t.Fatalf("server got %d messages", len(msgs))
@@ -227,9 +231,9 @@ func TestAuth(t *testing.T) {
 		{name: "LOGIN only", server: serverOpts{cert: &cert, authMechs: []string{"LOGIN"}}, mech: sendconnector.AuthBasicRequireTLS, pass: "right"},
 		{name: "both, in clear with BasicAuth", server: serverOpts{authMechs: []string{"LOGIN", "PLAIN"}, insecure: true}, mech: sendconnector.AuthBasic, pass: "right"},
 		{name: "wrong password PLAIN", server: serverOpts{cert: &cert, authMechs: []string{"PLAIN"}}, mech: sendconnector.AuthBasicRequireTLS, pass: "wrong",
-			code: 451, enhanced: "4.7.0", contains: "535 5.7.8 Authentication failed"},
+			code: 451, enhanced: "4.7.8", contains: "535 5.7.8 Authentication failed"},
 		{name: "wrong password LOGIN", server: serverOpts{cert: &cert, authMechs: []string{"LOGIN"}}, mech: sendconnector.AuthBasic, pass: "wrong",
-			code: 451, enhanced: "4.7.0", contains: "535 5.7.8 Authentication failed"},
+			code: 451, enhanced: "4.7.8", contains: "535 5.7.8 Authentication failed"},
 		{name: "RequireTLS auth never in clear", server: serverOpts{authMechs: []string{"PLAIN"}, insecure: true}, mech: sendconnector.AuthBasicRequireTLS, pass: "right",
 			code: 451, enhanced: "4.7.10", contains: "never authenticates in clear"},
 		{name: "no AUTH offered", server: serverOpts{cert: &cert}, mech: sendconnector.AuthBasic, pass: "right",
@@ -248,6 +252,11 @@ func TestAuth(t *testing.T) {
 				wantResult(t, r, tt.code, tt.enhanced, tt.contains)
 				if r.Err != nil && delivery.IsPermanent(r.Err) {
 					t.Errorf("%v is permanent; auth trouble must wait for the admin", r.Err)
+				}
+				// AUTH trouble is the next hop's, not the recipient's: the
+				// queue goes to Retry as a whole.
+				if e, ok := r.Err.(*delivery.Error); ok && !e.Connection {
+					t.Errorf("%v is not marked as a connection-level failure", r.Err)
 				}
 				if r.Err != nil && strings.Contains(r.Err.Error(), tt.pass) {
 					t.Errorf("error reveals the password: %v", r.Err)
@@ -280,6 +289,9 @@ func TestFailover(t *testing.T) {
 	var e *delivery.Error
 	if errors.As(res[0].Err, &e) && e.RemoteMTA != "127.0.0.1" {
 		t.Errorf("RemoteMTA = %q", e.RemoteMTA)
+	}
+	if e == nil || !e.Connection {
+		t.Errorf("a refused connection is not marked as a connection-level failure: %+v", e)
 	}
 }
 
