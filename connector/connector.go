@@ -15,7 +15,7 @@ import (
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/policies/iprange"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/value"
+	"github.com/transportd/transportd/policies/value"
 )
 
 // ReceiveConnector is one receive connector, with Exchange's parameter names

@@ -10,7 +10,7 @@ import (
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/policies/iprange"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/value"
+	"github.com/transportd/transportd/policies/value"
 )
 
 const testFQDN = "mail.contoso.com"

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/value"
+	"github.com/transportd/transportd/policies/value"
 )
 
 // Validate checks one connector on its own. Errors name the connector, the

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/transport/queue"
-	"github.com/transportd/transportd/transport/shell"
+	"github.com/transportd/transportd/transport/admin/shell"
+	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 // A get or remove with a misspelt parameter is refused as set refuses it;

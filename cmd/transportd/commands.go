@@ -5,8 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/shell"
+	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/admin/shell"
 )
 
 // view is the output of a get with -fields a,b and -format list|table|json.

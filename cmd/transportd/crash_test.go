@@ -20,9 +20,9 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/transportd/transportd/policies/iprange"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/sendconnector"
-	"github.com/transportd/transportd/transport/value"
+	"github.com/transportd/transportd/policies/value"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/sendconnector"
 )
 
 // TestMain lets the test binary run as the daemon itself, so crash tests

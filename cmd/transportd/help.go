@@ -5,8 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/shell"
+	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/admin/shell"
 )
 
 // nounSpec is one noun of the noun-verb commands with its actions. It is

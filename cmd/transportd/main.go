@@ -17,8 +17,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/manage"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
 	"github.com/transportd/transportd/transport/service"
 )
 

@@ -19,8 +19,8 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/manage"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
 )
 
 // newConfig writes a config for mail.contoso.com with the default

@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/transportd/transportd/transport/control"
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/admin/control"
+	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/admin/shell"
+	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/service"
-	"github.com/transportd/transportd/transport/shell"
 )
 
 // queueCommand runs queue and message commands against the running daemon

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 // readmeBlock is one fenced code block of README.md.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/peterh/liner"
 
-	"github.com/transportd/transportd/transport/shell"
+	"github.com/transportd/transportd/transport/admin/shell"
 )
 
 const shellUsage = `transportd shell: the Exchange Management Shell for transportd.

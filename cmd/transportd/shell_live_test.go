@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/certs"
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/shell"
 	"github.com/transportd/transportd/transport/service"
-	"github.com/transportd/transportd/transport/shell"
 )
 
 // The documented procedure, pasted into the shell while the daemon runs,

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 func TestShellCommand(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/transportd/transportd/transport/clientsettings"
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/selftest"
+	"github.com/transportd/transportd/transport/admin/clientsettings"
+	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/admin/selftest"
 )
 
 // testCommand runs `transportd test smtp`, Exchange's Test-SmtpConnectivity:

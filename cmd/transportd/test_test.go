@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/policies/value"
+	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/service"
-	"github.com/transportd/transportd/transport/value"
 )
 
 func TestConnectorGetClientSettings(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/tracking"
+	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // trackingLogCommand is Get-MessageTrackingLog: it searches the message

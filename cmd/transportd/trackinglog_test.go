@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/tracking"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 func TestTrackingLogGet(t *testing.T) {

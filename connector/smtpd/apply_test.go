@@ -11,7 +11,7 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
-	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 // greeting connects to addr and returns the 220 line, or the dial error.

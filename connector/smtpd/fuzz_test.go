@@ -17,7 +17,7 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 type stubDirectory struct{}

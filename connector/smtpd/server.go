@@ -31,7 +31,7 @@ import (
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 // Directory answers questions about mailboxes.

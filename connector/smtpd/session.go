@@ -22,8 +22,8 @@ import (
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/policies/saslserver"
 	"github.com/transportd/transportd/policies/sendas"
-	"github.com/transportd/transportd/transport/queue"
-	"github.com/transportd/transportd/transport/tracking"
+	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // session is one SMTP session on one receive connector. It applies the

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 // Namespace prefixes every metric name.

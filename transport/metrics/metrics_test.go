@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 type fakeQueues struct{ received time.Time }

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 // TestUndeliverableMailboxAddressesRefusedAtRcpt: an address whose mailbox

@@ -10,7 +10,7 @@ import (
 
 	"github.com/transportd/transportd/policies/address"
 	"github.com/transportd/transportd/policies/credentials"
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 // directory answers mailbox questions from one configuration version.

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/delivery"
-	"github.com/transportd/transportd/transport/queue"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 // After a smart-host AUTH failure the DSNs carry the real reply and

@@ -10,9 +10,9 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/value"
+	"github.com/transportd/transportd/policies/value"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
 )
 
 const msg = "From: alice@contoso.com\r\nTo: bob@example.net\r\nSubject: test\r\n\r\nHello.\r\n"

@@ -25,9 +25,9 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/credentials"
 	"github.com/transportd/transportd/policies/iprange"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/sendconnector"
-	"github.com/transportd/transportd/transport/value"
+	"github.com/transportd/transportd/policies/value"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/sendconnector"
 )
 
 // testDaemon is a real transportd on loopback ports.

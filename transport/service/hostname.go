@@ -4,7 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/transportd/transportd/connector"
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 // warnUnqualified says loudly when the server FQDN has no domain part: the

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 // A server name without a dot is warned about at start, naming the fix; a

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/transportd/transportd/transport/clientsettings"
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/clientsettings"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 // httpListener is one listener of the client settings endpoint.

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/certs"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/selftest"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/admin/selftest"
 )
 
 // startAdvertising starts a daemon whose Client Frontend advertises client

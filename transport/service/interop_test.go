@@ -16,7 +16,7 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 // needTool returns the path of an interop peer, which Debian ships in

@@ -10,7 +10,7 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/config"
+	"github.com/transportd/transportd/transport/admin/config"
 )
 
 // The suites an old device offers: CBC with HMAC-SHA1, ECDHE or RSA key

@@ -16,8 +16,8 @@ import (
 
 	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/connector/protolog/csvlog"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/tracking"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // startObservedDaemon is startDaemon with every connector, the send side

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/pickup"
-	"github.com/transportd/transportd/transport/queue"
-	"github.com/transportd/transportd/transport/tracking"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/mail/pickup"
+	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // Control operations. Their names are the shell's noun-verb pairs.

@@ -13,10 +13,10 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/control"
-	"github.com/transportd/transportd/transport/queue"
-	"github.com/transportd/transportd/transport/tracking"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/control"
+	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // submit sends one message as alice through the Client Frontend (587).

@@ -15,10 +15,10 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/queue"
-	"github.com/transportd/transportd/transport/sendconnector"
-	"github.com/transportd/transportd/transport/tracking"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/sendconnector"
+	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // waitWatching waits until Run watches the configuration, so that a

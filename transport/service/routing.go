@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/policies/domains"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/delivery"
-	"github.com/transportd/transportd/transport/dsn"
-	"github.com/transportd/transportd/transport/queue"
-	"github.com/transportd/transportd/transport/sendconnector"
-	"github.com/transportd/transportd/transport/smtpout"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/dsn"
+	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/sendconnector"
+	"github.com/transportd/transportd/transport/mail/smtpout"
 )
 
 // Queue names and delivery types as Get-Queue shows them.

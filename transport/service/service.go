@@ -24,13 +24,13 @@ import (
 	"github.com/transportd/transportd/connector/protolog/csvlog"
 	"github.com/transportd/transportd/connector/smtpd"
 	"github.com/transportd/transportd/policies/limits"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/control"
-	"github.com/transportd/transportd/transport/delivery"
-	"github.com/transportd/transportd/transport/mailbox"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/control"
+	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/mailbox"
+	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/tracking"
 	"github.com/transportd/transportd/transport/metrics"
-	"github.com/transportd/transportd/transport/queue"
-	"github.com/transportd/transportd/transport/tracking"
 )
 
 // Service is a running transportd.

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/manage"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
 )
 
 // authBeforeTLS gives the Client Frontend "Tls, BasicAuth" without

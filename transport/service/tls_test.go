@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/certs"
-	"github.com/transportd/transportd/transport/config"
-	"github.com/transportd/transportd/transport/manage"
-	"github.com/transportd/transportd/transport/value"
+	"github.com/transportd/transportd/policies/value"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
 )
 
 // thumbprintServed runs STARTTLS on a new session and returns the

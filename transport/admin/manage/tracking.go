@@ -1,0 +1,52 @@
+package manage
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/transportd/transportd/transport/mail/tracking"
+)
+
+// TrackingRecord shows a message tracking event with Get-MessageTrackingLog's property names.
+func TrackingRecord(ev tracking.Event) Record {
+	return Record{
+		{Name: "Timestamp", Value: ev.Time.Local().Format("2006-01-02 15:04:05")},
+		{Name: "EventId", Value: ev.EventID},
+		{Name: "Source", Value: ev.Source},
+		{Name: "Sender", Value: ev.Sender},
+		{Name: "Recipients", Value: "{" + strings.Join(ev.Recipients, ", ") + "}"},
+		{Name: "MessageSubject", Value: ev.MessageSubject},
+		{Name: "RecipientStatus", Value: "{" + strings.Join(ev.RecipientStatus, ", ") + "}"},
+		{Name: "MessageId", Value: ev.MessageID},
+		{Name: "InternalMessageId", Value: ev.InternalMessageID},
+		{Name: "ConnectorId", Value: ev.ConnectorID},
+		{Name: "ClientIp", Value: ev.ClientIP},
+		{Name: "ClientHostname", Value: ev.ClientHostname},
+		{Name: "ServerIp", Value: ev.ServerIP},
+		{Name: "ServerHostname", Value: ev.ServerHostname},
+		{Name: "SourceContext", Value: ev.SourceContext},
+		{Name: "TotalBytes", Value: fmt.Sprint(ev.TotalBytes)},
+		{Name: "RecipientCount", Value: fmt.Sprint(ev.RecipientCount)},
+		{Name: "RelatedRecipientAddress", Value: ev.RelatedRecipientAddress},
+		{Name: "Reference", Value: ev.Reference},
+		{Name: "ReturnPath", Value: ev.ReturnPath},
+		{Name: "MessageInfo", Value: ev.MessageInfo},
+		{Name: "Directionality", Value: ev.Directionality},
+	}
+}
+
+// ParseWhen reads a local date and time ("2026-05-04", "2026-05-04 09:30",
+// "2026-05-04 09:30:00") or an RFC 3339 timestamp.
+func ParseWhen(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date and time (use 2026-05-04, \"2026-05-04 09:30\" or RFC 3339)", s)
+}
