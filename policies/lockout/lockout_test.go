@@ -32,7 +32,9 @@ var (
 	home     = netip.MustParseAddr("198.51.100.1")
 )
 
-func policy() Policy { return Policy{Threshold: 3, Window: 10 * time.Minute, Duration: 5 * time.Minute} }
+func policy() Policy {
+	return Policy{Threshold: 3, Window: 10 * time.Minute, Duration: 5 * time.Minute}
+}
 
 // fail runs one failed attempt and returns its blocks; it fails the test
 // when the attempt is refused.
