@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,10 @@ import (
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/protolog"
+	"github.com/transportd/transportd/policies/authqueue"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/limits"
+	"github.com/transportd/transportd/policies/lockout"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/queue"
 )
@@ -67,6 +70,40 @@ type Deps struct {
 	ProtocolLog *protolog.Log
 	// Observer, when set, is told of connections, TLS and failed logons.
 	Observer Observer
+	// Lockout counts failed logons across connections and blocks sources
+	// and accounts for a while; nil means one with lockout.DefaultPolicy.
+	Lockout *lockout.Guard
+	// AuthQueue schedules password checks; nil means one from
+	// NewAuthQueue.
+	AuthQueue *authqueue.Scheduler
+}
+
+// NewAuthQueue returns the password-check scheduler the server uses by
+// default: NumCPU checks at once (at least 2), since each argon2id check
+// takes a core and 64 MiB; AuthQueuePerSlot waiting per running check;
+// AuthQueuePerSource of them from one source.
+func NewAuthQueue() *authqueue.Scheduler {
+	n := max(runtime.NumCPU(), 2)
+	return authqueue.New(n, n*AuthQueuePerSlot, AuthQueuePerSource)
+}
+
+// Bounds of the default password-check queue.
+const (
+	// AuthQueuePerSlot is how many checks may wait per check running.
+	AuthQueuePerSlot = 8
+	// AuthQueuePerSource is how many checks of one source may wait.
+	AuthQueuePerSource = 4
+)
+
+// AuthObserver is implemented by an Observer that also counts logons
+// refused before their password was checked, and lockouts.
+type AuthObserver interface {
+	// AuthRefused counts an AUTH refused with 454 4.7.0 without checking
+	// the password; reason is "locked_out" or "busy".
+	AuthRefused(connector, reason string)
+	// AuthLockout counts a source or account blocked; scope is "source"
+	// or "account".
+	AuthLockout(scope string)
 }
 
 // Observer is told of connection events, for metrics. Its methods must
@@ -132,6 +169,12 @@ func New(deps Deps) *Server {
 	}
 	if deps.Rates == nil {
 		deps.Rates = limits.NewRateLimiter(time.Now)
+	}
+	if deps.Lockout == nil {
+		deps.Lockout = lockout.New(lockout.DefaultPolicy(), time.Now)
+	}
+	if deps.AuthQueue == nil {
+		deps.AuthQueue = NewAuthQueue()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}}

@@ -20,9 +20,9 @@
 // failure, as Active Directory's "reset account lockout counter after"),
 // block that source or account for Duration; each further block
 // of the same key, while it is remembered, lasts twice as long as the one
-// before, up to MaxBlock. Attempts in progress count against the
-// threshold too, so a hundred parallel connections cannot all slip in
-// before the first failure is recorded.
+// before, up to MaxBlock. Attempts in progress from a source count against
+// its threshold too, so a hundred parallel connections from one address
+// cannot all slip in before the first failure is recorded.
 //
 // A blocked account is blocked only for sources that have not logged on
 // to it successfully before (within KnownSourceTTL). Otherwise anybody
@@ -195,22 +195,20 @@ func (g *Guard) Begin(src netip.Addr, user string) (*Attempt, *Block) {
 		}
 		a.failures = s.failures
 	}
-	acc := g.accounts.get(a.acct)
-	if acc != nil && !a.known {
+	if acc := g.accounts.get(a.acct); acc != nil && !a.known {
 		acc.refresh(now, p.Window)
 		if b := acc.blocked(now, p.Threshold, ScopeAccount); b != nil {
 			return nil, b
 		}
 	}
-	// Admitted: count it as in progress on both keys.
+	// Admitted: count it as in progress on the source. Not on the
+	// account: attempts in progress are no failures yet, and counting them
+	// would let a flood of parallel guesses block the account before a
+	// single password had been checked.
 	if s == nil {
 		s = g.sources.add(a.src, now, p.Window)
 	}
-	if acc == nil {
-		acc = g.accounts.add(a.acct, now, p.Window)
-	}
 	s.inflight++
-	acc.inflight++
 	a.counted = true
 	return a, nil
 }
@@ -311,13 +309,8 @@ func (a *Attempt) finish() bool {
 	}
 	a.done = true
 	if a.counted {
-		for _, x := range []struct {
-			t   *table
-			key string
-		}{{a.g.sources, a.src}, {a.g.accounts, a.acct}} {
-			if e := x.t.get(x.key); e != nil && e.inflight > 0 {
-				e.inflight--
-			}
+		if e := a.g.sources.get(a.src); e != nil && e.inflight > 0 {
+			e.inflight--
 		}
 	}
 	return true

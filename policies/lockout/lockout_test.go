@@ -166,6 +166,13 @@ func TestParallelAttemptsCountAgainstThreshold(t *testing.T) {
 	if _, b := g.Begin(attacker, "u"); b != nil {
 		t.Fatalf("abandoned attempts still count: %+v", b)
 	}
+	// Parallel attempts from many sources against one account are not
+	// failures yet: they do not block the account by themselves.
+	for i := 1; i <= 10; i++ {
+		if _, b := g.Begin(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), "alice"); b != nil {
+			t.Fatalf("attempt %d against alice refused before any failure: %+v", i, b)
+		}
+	}
 }
 
 func TestIPv6AggregatesTo64(t *testing.T) {
