@@ -23,6 +23,7 @@ import (
 	"github.com/transportd/transportd/policies/saslserver"
 	"github.com/transportd/transportd/transport/queue"
 	"github.com/transportd/transportd/transport/tracking"
+	"github.com/transportd/transportd/transport/value"
 )
 
 // session is one SMTP session on one receive connector. It applies the
@@ -194,7 +195,7 @@ func (s *session) authRefused(user, kind, reason string) error {
 
 // lockedOut reports a block the last failure set off.
 func (s *session) lockedOut(b lockout.Block) {
-	d := time.Until(b.Until).Round(time.Second)
+	d := value.TimeSpan(time.Until(b.Until).Round(time.Second))
 	var what string
 	if b.Scope == lockout.ScopeSource {
 		what = "source " + b.Key

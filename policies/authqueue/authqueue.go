@@ -7,7 +7,9 @@
 // Waiting checks are served by class first (Known, then Normal, then
 // Suspect), and within a class in turn by source, one check per source
 // per round, so a source with many connections gets no more turns than a
-// source with one. The queue is bounded, in total and per source: a check
+// source with one. Suspect checks never take the last free slot: one is
+// kept for the others, so a user who knows the password does not even
+// wait for a guess to finish. The queue is bounded, in total and per source: a check
 // that finds it full is refused at once (ErrBusy) instead of piling up,
 // unless it can push out a waiting check of a lower class, which is then
 // refused instead.
@@ -57,8 +59,18 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	running int
+	suspect int // of running, how many are Suspect
 	waiting int
 	classes [numClasses]classQueue
+}
+
+// suspectSlots is how many slots Suspect checks may use: all but one.
+func (s *Scheduler) suspectSlots() int { return max(s.slots-1, 1) }
+
+// mayRun reports whether a check of class c may take a slot now.
+// s.mu must be held.
+func (s *Scheduler) mayRun(c Class) bool {
+	return s.running < s.slots && (c != Suspect || s.suspect < s.suspectSlots())
 }
 
 // classQueue holds the waiting checks of one class: per source, in
@@ -100,10 +112,10 @@ func (s *Scheduler) Acquire(ctx context.Context, source string, c Class) (releas
 		c = Suspect
 	}
 	s.mu.Lock()
-	if s.running < s.slots && s.waiting == 0 {
-		s.running++
+	if s.mayRun(c) && s.queuedAhead(c) == 0 {
+		s.start(c)
 		s.mu.Unlock()
-		return s.releaser(), nil
+		return s.releaser(c), nil
 	}
 	if !s.makeRoom(source, c) {
 		s.mu.Unlock()
@@ -118,7 +130,7 @@ func (s *Scheduler) Acquire(ctx context.Context, source string, c Class) (releas
 		if w.err != nil {
 			return nil, w.err
 		}
-		return s.releaser(), nil
+		return s.releaser(c), nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -126,7 +138,7 @@ func (s *Scheduler) Acquire(ctx context.Context, source string, c Class) (releas
 		case <-w.ready:
 			if w.err == nil {
 				// Granted just now: hand the slot on.
-				s.running--
+				s.stop(c)
 				s.grant()
 			}
 		default:
@@ -196,13 +208,46 @@ func (s *Scheduler) dequeue(w *waiter) {
 	}
 }
 
+// queuedAhead counts the waiting checks of class c or higher priority.
+// s.mu must be held.
+func (s *Scheduler) queuedAhead(c Class) int {
+	n := 0
+	for i := Known; i <= c; i++ {
+		n += s.classes[i].len()
+	}
+	return n
+}
+
+func (q *classQueue) len() int {
+	n := 0
+	for _, l := range q.bySource {
+		n += l.Len()
+	}
+	return n
+}
+
+func (s *Scheduler) start(c Class) {
+	s.running++
+	if c == Suspect {
+		s.suspect++
+	}
+}
+
+func (s *Scheduler) stop(c Class) {
+	s.running--
+	if c == Suspect {
+		s.suspect--
+	}
+}
+
 // grant hands free slots to the next waiting checks. s.mu must be held.
 func (s *Scheduler) grant() {
-	for s.running < s.slots && s.waiting > 0 {
+	for s.waiting > 0 {
+		granted := false
 		for c := range s.classes {
 			q := &s.classes[c]
 			front := q.turns.Front()
-			if front == nil {
+			if front == nil || !s.mayRun(Class(c)) {
 				continue
 			}
 			src := front.Value.(string)
@@ -211,19 +256,23 @@ func (s *Scheduler) grant() {
 			if next, ok := q.turnOf[src]; ok {
 				q.turns.MoveToBack(next) // its next check waits for the others' turns
 			}
-			s.running++
+			s.start(Class(c))
 			close(w.ready)
+			granted = true
 			break
+		}
+		if !granted {
+			return
 		}
 	}
 }
 
-func (s *Scheduler) releaser() func() {
+func (s *Scheduler) releaser(c Class) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()
-			s.running--
+			s.stop(c)
 			s.grant()
 			s.mu.Unlock()
 		})

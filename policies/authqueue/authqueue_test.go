@@ -181,3 +181,28 @@ func TestContextEndsWait(t *testing.T) {
 		t.Fatalf("running %d", run)
 	}
 }
+
+func TestSuspectsLeaveOneSlotFree(t *testing.T) {
+	s := New(2, 10, 0)
+	ctx := context.Background()
+	guess, err := s.Acquire(ctx, "bot", Suspect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second guess waits although a slot is free...
+	next := start(s, ctx, "bot-2", "bot2", Suspect)
+	waitQueued(t, s, 1)
+	next.waiting(t)
+	// ...which the user gets at once.
+	user, err := s.Acquire(ctx, "user", Normal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, w := s.Stats(); r != 2 || w != 1 {
+		t.Fatalf("running %d waiting %d, want 2 and 1", r, w)
+	}
+	user()
+	next.waiting(t) // still only one suspect at a time
+	guess()
+	next.granted(t)()
+}
