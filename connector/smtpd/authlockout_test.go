@@ -181,3 +181,18 @@ func TestAuthQueueFullRefuses(t *testing.T) {
 		t.Errorf("observer told %v, want one busy", refused)
 	}
 }
+
+func TestGrowTarpit(t *testing.T) {
+	base := 5 * time.Second
+	for recent, want := range map[int]time.Duration{0: base, 1: base, 2: 10 * time.Second, 3: 20 * time.Second, 4: 40 * time.Second, 5: time.Minute, 50: time.Minute} {
+		if got := growTarpit(base, recent); got != want {
+			t.Errorf("growTarpit(5s, %d) = %v, want %v", recent, got, want)
+		}
+	}
+	if got := growTarpit(0, 9); got != 0 {
+		t.Errorf("no tarpit grows to %v", got)
+	}
+	if got := growTarpit(2*time.Minute, 9); got != 2*time.Minute {
+		t.Errorf("a tarpit above a minute: %v", got)
+	}
+}

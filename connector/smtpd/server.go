@@ -79,11 +79,14 @@ type Deps struct {
 }
 
 // NewAuthQueue returns the password-check scheduler the server uses by
-// default: NumCPU checks at once (at least 2), since each argon2id check
-// takes a core and 64 MiB; AuthQueuePerSlot waiting per running check;
+// default. An argon2id check (package credentials) runs on 2 threads and
+// holds 64 MiB, so NumCPU/2 checks at once keep every core busy; at least
+// 2, so that one can stay free for users without recent failures, and at
+// most MaxAuthChecks, so that a flood on a big machine cannot take more
+// than 512 MiB. AuthQueuePerSlot checks may wait per running check,
 // AuthQueuePerSource of them from one source.
 func NewAuthQueue() *authqueue.Scheduler {
-	n := max(runtime.NumCPU(), 2)
+	n := min(max(runtime.NumCPU()/2, 2), MaxAuthChecks)
 	return authqueue.New(n, n*AuthQueuePerSlot, AuthQueuePerSource)
 }
 
@@ -93,6 +96,8 @@ const (
 	AuthQueuePerSlot = 8
 	// AuthQueuePerSource is how many checks of one source may wait.
 	AuthQueuePerSource = 4
+	// MaxAuthChecks caps the password checks running at once.
+	MaxAuthChecks = 8
 )
 
 // AuthObserver is implemented by an Observer that also counts logons

@@ -64,11 +64,20 @@ const (
 )
 
 // Policy is the lockout policy. A Threshold of zero or less turns lockout
-// off: nothing is counted and nothing is blocked.
+// off: nothing is blocked, but failures are still counted, so that
+// Attempt.Suspect keeps telling guessers from users (for the order of
+// password checks). A Window of zero or less means DefaultWindow.
 type Policy struct {
 	Threshold int
 	Window    time.Duration
 	Duration  time.Duration
+}
+
+func (p Policy) window() time.Duration {
+	if p.Window <= 0 {
+		return DefaultWindow
+	}
+	return p.Window
 }
 
 // DefaultPolicy returns the default policy: 10 failures within 15 minutes
@@ -182,21 +191,19 @@ func (g *Guard) Begin(src netip.Addr, user string) (*Attempt, *Block) {
 	if e := g.known.get(a.src + "\x00" + a.acct); e != nil && now.Sub(e.last) < KnownSourceTTL {
 		a.known = true
 	}
-	if p.Threshold <= 0 {
-		return a, nil
-	}
+	window, blocking := p.window(), p.Threshold > 0
 	g.sources.expire(now)
 	g.accounts.expire(now)
 	s := g.sources.get(a.src)
 	if s != nil {
-		s.refresh(now, p.Window)
-		if b := s.blocked(now, p.Threshold, ScopeSource); b != nil {
+		s.refresh(now, window)
+		if b := s.blocked(now, p.Threshold, ScopeSource); blocking && b != nil {
 			return nil, b
 		}
 		a.failures = s.failures
 	}
-	if acc := g.accounts.get(a.acct); acc != nil && !a.known {
-		acc.refresh(now, p.Window)
+	if acc := g.accounts.get(a.acct); acc != nil && !a.known && blocking {
+		acc.refresh(now, window)
 		if b := acc.blocked(now, p.Threshold, ScopeAccount); b != nil {
 			return nil, b
 		}
@@ -206,7 +213,7 @@ func (g *Guard) Begin(src netip.Addr, user string) (*Attempt, *Block) {
 	// would let a flood of parallel guesses block the account before a
 	// single password had been checked.
 	if s == nil {
-		s = g.sources.add(a.src, now, p.Window)
+		s = g.sources.add(a.src, now, window)
 	}
 	s.inflight++
 	a.counted = true
@@ -253,23 +260,21 @@ func (a *Attempt) Failed() (sourceFailures int, blocks []Block) {
 		return 0, nil
 	}
 	p := g.policy
-	if p.Threshold <= 0 {
-		return 0, nil
-	}
+	window := p.window()
 	fail := func(t *table, key string, scope Scope) (int, *Block) {
 		e := t.get(key)
 		if e == nil {
-			e = t.add(key, now, p.Window)
+			e = t.add(key, now, window)
 		}
-		e.refresh(now, p.Window)
+		e.refresh(now, window)
 		e.failures++
 		n := e.failures
 		e.last = now
-		e.expires = now.Add(p.Window)
+		e.expires = now.Add(window)
 		if e.until.After(now) {
-			e.expires = e.until.Add(p.Window)
+			e.expires = e.until.Add(window)
 		}
-		if n < p.Threshold {
+		if p.Threshold <= 0 || n < p.Threshold {
 			return n, nil
 		}
 		e.lockouts++
@@ -280,7 +285,7 @@ func (a *Attempt) Failed() (sourceFailures int, blocks []Block) {
 		d = min(d, max(MaxBlock, p.Duration))
 		e.until = now.Add(d)
 		e.failures = 0
-		e.expires = e.until.Add(p.Window)
+		e.expires = e.until.Add(window)
 		return n, &Block{Scope: scope, Key: key, Until: e.until, Failures: n}
 	}
 	n, b := fail(g.sources, a.src, ScopeSource)
@@ -321,6 +326,9 @@ func (g *Guard) Blocked() (sources, accounts int) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.policy.Threshold <= 0 {
+		return 0, 0
+	}
 	return g.sources.countBlocked(now), g.accounts.countBlocked(now)
 }
 

@@ -210,17 +210,26 @@ func TestDisabled(t *testing.T) {
 	c := newClock()
 	g := New(Policy{}, c.now)
 	for i := 0; i < 100; i++ {
-		fail(t, g, attacker, "u")
+		if blocks := fail(t, g, attacker, "u"); blocks != nil {
+			t.Fatalf("a disabled guard blocks: %+v", blocks)
+		}
 	}
-	if n := g.sources.order.Len() + g.accounts.order.Len(); n != 0 {
-		t.Fatalf("a disabled guard remembers %d keys", n)
+	// Failures still mark the source as suspect.
+	a, _ := g.Begin(attacker, "u")
+	if !a.Suspect() {
+		t.Fatal("a source with 100 failures is not suspect")
 	}
+	a.Abandon()
+	if a, _ := g.Begin(home, "u"); a.Suspect() {
+		t.Fatal("a source without failures is suspect")
+	}
+	// Turned on live, the policy applies to the failures counted so far.
 	g.SetPolicy(policy())
-	for i := 0; i < 2; i++ {
-		fail(t, g, attacker, "u")
+	if _, b := g.Begin(attacker, "u"); b == nil {
+		t.Fatal("policy applied live does not refuse a source with 100 failures")
 	}
-	if blocks := fail(t, g, attacker, "u"); len(blocks) == 0 {
-		t.Fatal("policy applied live does not block")
+	if _, b := g.Begin(home, "v"); b != nil {
+		t.Fatalf("policy applied live refuses a source without failures: %+v", b)
 	}
 }
 
