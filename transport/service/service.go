@@ -198,6 +198,9 @@ type authState struct {
 	queue *authqueue.Scheduler
 }
 
+// The metrics count logons refused before the password check and lockouts.
+var _ smtpd.AuthObserver = (*metrics.Metrics)(nil)
+
 func (a authState) Blocked() (int, int) { return a.guard.Blocked() }
 func (a authState) Stats() (int, int)   { return a.queue.Stats() }
 
