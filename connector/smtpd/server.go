@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,10 @@ import (
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/protolog"
+	"github.com/transportd/transportd/policies/authqueue"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/limits"
+	"github.com/transportd/transportd/policies/lockout"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/mail/queue"
 )
@@ -67,6 +70,45 @@ type Deps struct {
 	ProtocolLog *protolog.Log
 	// Observer, when set, is told of connections, TLS and failed logons.
 	Observer Observer
+	// Lockout counts failed logons across connections and blocks sources
+	// and accounts for a while; nil means one with lockout.DefaultPolicy.
+	Lockout *lockout.Guard
+	// AuthQueue schedules password checks; nil means one from
+	// NewAuthQueue.
+	AuthQueue *authqueue.Scheduler
+}
+
+// NewAuthQueue returns the password-check scheduler the server uses by
+// default. An argon2id check (package credentials) runs on 2 threads and
+// holds 64 MiB, so NumCPU/2 checks at once keep every core busy; at least
+// 2, so that one can stay free for users without recent failures, and at
+// most MaxAuthChecks, so that a flood on a big machine cannot take more
+// than 512 MiB. AuthQueuePerSlot checks may wait per running check,
+// AuthQueuePerSource of them from one source.
+func NewAuthQueue() *authqueue.Scheduler {
+	n := min(max(runtime.NumCPU()/2, 2), MaxAuthChecks)
+	return authqueue.New(n, n*AuthQueuePerSlot, AuthQueuePerSource)
+}
+
+// Bounds of the default password-check queue.
+const (
+	// AuthQueuePerSlot is how many checks may wait per check running.
+	AuthQueuePerSlot = 8
+	// AuthQueuePerSource is how many checks of one source may wait.
+	AuthQueuePerSource = 4
+	// MaxAuthChecks caps the password checks running at once.
+	MaxAuthChecks = 8
+)
+
+// AuthObserver is implemented by an Observer that also counts logons
+// refused before their password was checked, and lockouts.
+type AuthObserver interface {
+	// AuthRefused counts an AUTH refused with 454 4.7.0 without checking
+	// the password; reason is "locked_out" or "busy".
+	AuthRefused(connector, reason string)
+	// AuthLockout counts a source or account blocked; scope is "source"
+	// or "account".
+	AuthLockout(scope string)
 }
 
 // Observer is told of connection events, for metrics. Its methods must
@@ -132,6 +174,12 @@ func New(deps Deps) *Server {
 	}
 	if deps.Rates == nil {
 		deps.Rates = limits.NewRateLimiter(time.Now)
+	}
+	if deps.Lockout == nil {
+		deps.Lockout = lockout.New(lockout.DefaultPolicy(), time.Now)
+	}
+	if deps.AuthQueue == nil {
+		deps.AuthQueue = NewAuthQueue()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}}

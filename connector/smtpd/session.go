@@ -18,10 +18,13 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/address"
+	"github.com/transportd/transportd/policies/authqueue"
 	"github.com/transportd/transportd/policies/domains"
+	"github.com/transportd/transportd/policies/lockout"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/policies/saslserver"
 	"github.com/transportd/transportd/policies/sendas"
+	"github.com/transportd/transportd/policies/value"
 	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/mail/tracking"
 )
@@ -114,27 +117,128 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 7, 4}, Message: fmt.Sprintf("Unrecognized authentication type %q: use PLAIN or LOGIN", mech)}
 }
 
+// authenticate checks a logon. Before the password is checked, the
+// lockout guard may refuse it (the source or the account failed too often
+// lately, across connections), and the check waits its turn in the
+// password-check queue: sources without recent failures first, a full
+// queue refuses. Both refusals are 454 4.7.0 (RFC 4954 section 6,
+// "Temporary authentication failure"), the same whether the account exists
+// or not, and cost no password hash.
 func (s *session) authenticate(user, pass string) error {
+	att, block := s.srv.deps.Lockout.Begin(s.remote.Addr(), user)
+	if block != nil {
+		return s.authRefused(user, "locked_out", lockoutReason(block, time.Now()))
+	}
+	class := authqueue.Normal
+	switch {
+	case att.Known():
+		class = authqueue.Known
+	case att.Suspect():
+		class = authqueue.Suspect
+	}
+	release, err := s.srv.deps.AuthQueue.Acquire(s.srv.ctx, att.Source(), class)
+	if err != nil {
+		att.Abandon()
+		if errors.Is(err, authqueue.ErrBusy) {
+			return s.authRefused(user, "busy", "too many authentication attempts are waiting, try again in a moment")
+		}
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+	}
 	canonical, err := s.srv.deps.Directory.Authenticate(s.srv.ctx, user, pass)
+	release()
 	if err == nil {
+		att.Succeeded()
 		s.user = canonical
 		s.log.Info("authenticated", "user", canonical)
 		s.shim.plog.Info(canonical+" authenticated", "")
 		return nil
 	}
+	if s.srv.ctx.Err() != nil {
+		att.Abandon()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+	}
+	recent, blocks := att.Failed()
 	s.failures++
 	s.shim.plog.Info(fmt.Sprintf("authentication failed for %q", user), "")
 	if o := s.srv.deps.Observer; o != nil {
 		o.AuthFailed(s.rc.Name)
 	}
-	s.log.Warn("authentication failed", "user", user, "failures", s.failures, "reason", err)
-	s.tarpit(s.rc.AuthTarpitInterval.Duration())
+	s.log.Warn("authentication failed", "user", user, "failures", s.failures, "source_failures", recent, "reason", err)
+	for _, b := range blocks {
+		s.lockedOut(b)
+	}
+	s.tarpit(growTarpit(s.rc.AuthTarpitInterval.Duration(), recent))
 	if s.rc.MaxLogonFailures > 0 && s.failures >= s.rc.MaxLogonFailures {
 		s.shim.closeAfterNextWrite()
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: fmt.Sprintf("Too many failed logon attempts (%d), closing connection", s.failures)}
 	}
 	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication unsuccessful: wrong user name or password"}
+}
+
+// authRefused answers an AUTH refused before its password was checked. It
+// counts as a failed logon of the session (MaxLogonFailures), not of the
+// lockout guard, and is tarpitted like one.
+func (s *session) authRefused(user, kind, reason string) error {
+	s.failures++
+	s.shim.plog.Info(fmt.Sprintf("authentication refused for %q: %s", user, reason), "")
+	s.log.Warn("authentication refused before the password check", "user", user, "kind", kind, "reason", reason)
+	if o, ok := s.srv.deps.Observer.(AuthObserver); ok {
+		o.AuthRefused(s.rc.Name, kind)
+	}
+	s.tarpit(s.rc.AuthTarpitInterval.Duration())
+	if s.rc.MaxLogonFailures > 0 && s.failures >= s.rc.MaxLogonFailures {
+		s.shim.closeAfterNextWrite()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: fmt.Sprintf("Too many failed logon attempts (%d), closing connection", s.failures)}
+	}
+	return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: "Temporary authentication failure: " + reason}
+}
+
+// lockedOut reports a block the last failure set off.
+func (s *session) lockedOut(b lockout.Block) {
+	d := value.TimeSpan(time.Until(b.Until).Round(time.Second))
+	var what string
+	if b.Scope == lockout.ScopeSource {
+		what = "source " + b.Key
+	} else {
+		what = fmt.Sprintf("account %q (for sources it has not logged on from)", b.Key)
+	}
+	s.shim.plog.Info(fmt.Sprintf("%s blocked for %s after %d failed logons", what, d, b.Failures), "")
+	s.log.Warn("logons blocked after repeated failures", "scope", string(b.Scope), "key", b.Key, "failures", b.Failures, "until", b.Until)
+	if o, ok := s.srv.deps.Observer.(AuthObserver); ok {
+		o.AuthLockout(string(b.Scope))
+	}
+}
+
+// lockoutReason is the human part of the 454 reply to a blocked logon. It
+// says the same for accounts that exist and accounts that do not.
+func lockoutReason(b *lockout.Block, now time.Time) string {
+	if b.Until.IsZero() {
+		return "too many failed logons lately, try again in a moment"
+	}
+	mins := int(b.Until.Sub(now).Minutes()) + 1
+	unit := "minutes"
+	if mins == 1 {
+		unit = "minute"
+	}
+	if b.Scope == lockout.ScopeSource {
+		return fmt.Sprintf("too many failed logons from your address, try again in %d %s", mins, unit)
+	}
+	return fmt.Sprintf("too many failed logons for this user name, try again in %d %s", mins, unit)
+}
+
+// growTarpit is the delay before a failed AUTH reply: the connector's
+// AuthTarpitInterval, doubled for every earlier failure of the source
+// within the lockout window, across connections, up to 16 times or a
+// minute (whichever is less, but never less than the interval itself).
+func growTarpit(base time.Duration, recent int) time.Duration {
+	if base <= 0 || recent <= 1 {
+		return base
+	}
+	d := base << min(recent-1, 4)
+	return min(d, max(base, time.Minute))
 }
 
 // Mail starts a transaction (RFC 5321 section 4.1.1.2).

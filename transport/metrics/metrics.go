@@ -1,6 +1,6 @@
 // Package metrics exposes transportd's Prometheus metrics: connections
 // per receive connector, messages received, relayed, delivered and failed,
-// failed logons, queue depth and age, delivery latency and TLS handshakes.
+// failed logons, lockouts and the password-check queue, queue depth and age, delivery latency and TLS handshakes.
 // Every metric lives in the Metrics' own registry (never Prometheus' global
 // default one), served at /metrics by Handler or Server.
 package metrics
@@ -43,6 +43,8 @@ type Metrics struct {
 	connections       *prometheus.CounterVec
 	activeConnections *prometheus.GaugeVec
 	authFailures      *prometheus.CounterVec
+	authRefused       *prometheus.CounterVec
+	authLockouts      *prometheus.CounterVec
 	tlsHandshakes     *prometheus.CounterVec
 	received          *prometheus.CounterVec
 	relayed           *prometheus.CounterVec
@@ -55,6 +57,16 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	queues QueueSource
+	auth   AuthSource
+}
+
+// AuthSource reports the state of the logon defences (the lockout guard
+// and the password-check queue) at each scrape.
+type AuthSource interface {
+	// Blocked returns the sources and accounts blocked now.
+	Blocked() (sources, accounts int)
+	// Stats returns the password checks running and waiting now.
+	Stats() (running, waiting int)
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime
@@ -71,6 +83,8 @@ func New() *Metrics {
 		Help: "SMTP connections open now, by receive connector."}, []string{"connector"})
 	m.reg.MustRegister(m.activeConnections)
 	m.authFailures = counter("smtp_auth_failures_total", "Failed AUTH attempts, by receive connector.", "connector")
+	m.authRefused = counter("smtp_auth_refused_total", "AUTH attempts refused with 454 4.7.0 before their password was checked, by receive connector and reason (locked_out: the source or account is blocked after repeated failures; busy: the password-check queue is full).", "connector", "reason")
+	m.authLockouts = counter("smtp_auth_lockouts_total", "Sources and accounts blocked after repeated failed logons, by scope (source, account).", "scope")
 	m.tlsHandshakes = counter("tls_handshakes_total", "TLS sessions negotiated with STARTTLS, by direction (receive, send) and version.", "direction", "version")
 	m.received = counter("messages_received_total", "Messages stored in the queue, by source (SMTP, PICKUP, DSN) and receive connector.", "source", "connector")
 	m.relayed = counter("messages_relayed_total", "Messages (per next hop) accepted by a remote server through a send connector.", "delivery_type")
@@ -83,7 +97,7 @@ func New() *Metrics {
 		Help: "Time from receipt to acceptance by the next hop, by delivery type.", Buckets: buckets}, []string{"delivery_type"})
 	m.attempt = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "delivery_attempt_duration_seconds",
 		Help: "Duration of one delivery attempt, by delivery type and result.", Buckets: prometheus.DefBuckets}, []string{"delivery_type", "result"})
-	m.reg.MustRegister(m.latency, m.attempt, &queueCollector{m: m},
+	m.reg.MustRegister(m.latency, m.attempt, &queueCollector{m: m}, &authCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,6 +130,23 @@ func (m *Metrics) ConnectionClosed(connector string) {
 
 // AuthFailed counts a failed AUTH on connector.
 func (m *Metrics) AuthFailed(connector string) { m.authFailures.WithLabelValues(connector).Inc() }
+
+// AuthRefused counts an AUTH refused before its password was checked
+// (smtpd.AuthObserver).
+func (m *Metrics) AuthRefused(connector, reason string) {
+	m.authRefused.WithLabelValues(connector, reason).Inc()
+}
+
+// AuthLockout counts a source or account blocked (smtpd.AuthObserver).
+func (m *Metrics) AuthLockout(scope string) { m.authLockouts.WithLabelValues(scope).Inc() }
+
+// SetAuth sets where the blocked sources and accounts and the
+// password-check queue are read at each scrape.
+func (m *Metrics) SetAuth(a AuthSource) {
+	m.mu.Lock()
+	m.auth = a
+	m.mu.Unlock()
+}
 
 // TLSNegotiated counts a TLS session taken by connector.
 func (m *Metrics) TLSNegotiated(connector string, version uint16) {
@@ -207,6 +238,38 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, max(0, now.Sub(t).Seconds()), name)
 	}
 	ch <- prometheus.MustNewConstMetric(queueTotalDesc, prometheus.GaugeValue, float64(len(msgs)))
+}
+
+// authCollector reads the logon defences at each scrape.
+type authCollector struct{ m *Metrics }
+
+var (
+	authBlockedDesc = prometheus.NewDesc(Namespace+"_smtp_auth_blocked", "Sources and accounts blocked now after repeated failed logons, by scope (source, account).",
+		[]string{"scope"}, nil)
+	authChecksDesc = prometheus.NewDesc(Namespace+"_smtp_auth_checks", "Password checks (argon2id) now, by state (running, waiting).",
+		[]string{"state"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *authCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- authBlockedDesc
+	ch <- authChecksDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *authCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	a := c.m.auth
+	c.m.mu.Unlock()
+	if a == nil {
+		return
+	}
+	src, acc := a.Blocked()
+	ch <- prometheus.MustNewConstMetric(authBlockedDesc, prometheus.GaugeValue, float64(src), "source")
+	ch <- prometheus.MustNewConstMetric(authBlockedDesc, prometheus.GaugeValue, float64(acc), "account")
+	run, wait := a.Stats()
+	ch <- prometheus.MustNewConstMetric(authChecksDesc, prometheus.GaugeValue, float64(run), "running")
+	ch <- prometheus.MustNewConstMetric(authChecksDesc, prometheus.GaugeValue, float64(wait), "waiting")
 }
 
 // Server serves /metrics on one address, which can change while running.

@@ -23,6 +23,11 @@ func (f fakeQueues) Messages(string) []queue.MessageInfo {
 		{Identity: "2", Queue: []string{"Outbound"}, DateReceived: f.received.Add(time.Minute)}}
 }
 
+type fakeAuth struct{}
+
+func (fakeAuth) Blocked() (int, int) { return 3, 1 }
+func (fakeAuth) Stats() (int, int)   { return 2, 5 }
+
 func TestMetrics(t *testing.T) {
 	m := New()
 	m.SetQueues(fakeQueues{received: time.Now().Add(-time.Hour)})
@@ -30,6 +35,9 @@ func TestMetrics(t *testing.T) {
 	m.ConnectionOpened("Client Frontend MAIL")
 	m.ConnectionClosed("Client Frontend MAIL")
 	m.AuthFailed("Client Frontend MAIL")
+	m.AuthRefused("Client Frontend MAIL", "locked_out")
+	m.AuthLockout("source")
+	m.SetAuth(fakeAuth{})
 	m.TLSNegotiated("Client Frontend MAIL", tls.VersionTLS13)
 	m.SendTLSNegotiated(tls.VersionTLS12)
 	now := time.Now()
@@ -57,6 +65,12 @@ func TestMetrics(t *testing.T) {
 		`transportd_smtp_connections_total{connector="Client Frontend MAIL"} 2`,
 		`transportd_smtp_connections_active{connector="Client Frontend MAIL"} 1`,
 		`transportd_smtp_auth_failures_total{connector="Client Frontend MAIL"} 1`,
+		`transportd_smtp_auth_refused_total{connector="Client Frontend MAIL",reason="locked_out"} 1`,
+		`transportd_smtp_auth_lockouts_total{scope="source"} 1`,
+		`transportd_smtp_auth_blocked{scope="source"} 3`,
+		`transportd_smtp_auth_blocked{scope="account"} 1`,
+		`transportd_smtp_auth_checks{state="running"} 2`,
+		`transportd_smtp_auth_checks{state="waiting"} 5`,
 		`transportd_tls_handshakes_total{direction="receive",version="TLS 1.3"} 1`,
 		`transportd_tls_handshakes_total{direction="send",version="TLS 1.2"} 1`,
 		`transportd_messages_received_total{connector="Client Frontend MAIL",source="SMTP"} 1`,

@@ -53,7 +53,9 @@ func newDirectory(c *config.Config) *directory {
 // liveDirectory is the Directory the SMTP server uses; the daemon swaps the
 // mailbox list underneath on every reload. Password checks are argon2id
 // with 64 MiB each, so at most a few run at once: a flood of AUTH attempts
-// waits instead of exhausting memory.
+// waits instead of exhausting memory. The SMTP server orders and bounds
+// the checks before they get here (smtpd.NewAuthQueue, never more than
+// this semaphore allows), so this is only a backstop.
 type liveDirectory struct {
 	cur atomic.Pointer[directory]
 	sem chan struct{}

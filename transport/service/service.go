@@ -23,7 +23,9 @@ import (
 	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/connector/protolog/csvlog"
 	"github.com/transportd/transportd/connector/smtpd"
+	"github.com/transportd/transportd/policies/authqueue"
 	"github.com/transportd/transportd/policies/limits"
+	"github.com/transportd/transportd/policies/lockout"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/control"
 	"github.com/transportd/transportd/transport/mail/delivery"
@@ -65,6 +67,7 @@ type Service struct {
 	trackingOn atomic.Bool
 	metrics    *metrics.Metrics
 	metricsSrv *metrics.Server
+	lockout    *lockout.Guard
 
 	// OnReload, when set before Run, is called after every reload attempt
 	// with the configuration generation and the error, if any.
@@ -138,10 +141,14 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		return nil, err
 	}
 	s.metrics.SetQueues(s.queue)
+	s.lockout = lockout.New(lockoutPolicy(cfg), time.Now)
+	authQueue := smtpd.NewAuthQueue()
+	s.metrics.SetAuth(authState{s.lockout, authQueue})
 	s.smtp = smtpd.New(smtpd.Deps{
 		Queue: s.queue, Certs: store, Directory: s.dir, Logger: log,
 		Limiter: limits.NewConnLimiter(), Rates: limits.NewRateLimiter(time.Now),
 		ProtocolLog: s.recvLog, Observer: s.metrics,
+		Lockout: s.lockout, AuthQueue: authQueue,
 	})
 	s.control, err = control.Listen(filepath.Join(cfg.DataDir(), control.SocketName), s.handleControl, log)
 	if err != nil {
@@ -177,6 +184,24 @@ func (s *Service) mailboxTarget(cfg *config.Config) delivery.Target {
 	}
 	return s.mailbox
 }
+
+// lockoutPolicy is the logon lockout policy of the Transport settings.
+func lockoutPolicy(cfg *config.Config) lockout.Policy {
+	t := cfg.Transport
+	return lockout.Policy{Threshold: t.AuthFailureLockoutThreshold, Window: t.AuthFailureWindow.Duration(), Duration: t.AuthFailureLockoutDuration.Duration()}
+}
+
+// authState shows the logon defences to the metrics.
+type authState struct {
+	guard *lockout.Guard
+	queue *authqueue.Scheduler
+}
+
+// The metrics count logons refused before the password check and lockouts.
+var _ smtpd.AuthObserver = (*metrics.Metrics)(nil)
+
+func (a authState) Blocked() (int, int) { return a.guard.Blocked() }
+func (a authState) Stats() (int, int)   { return a.queue.Stats() }
 
 func settingsOf(cfg *config.Config) queue.Settings {
 	t := cfg.Transport
@@ -304,6 +329,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	s.router = rt
 	s.queue.SetRouter(rt)
 	s.queue.SetSettings(settingsOf(cfg))
+	s.lockout.SetPolicy(lockoutPolicy(cfg))
 	if old != nil && old != rt {
 		old.close()
 	}

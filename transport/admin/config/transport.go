@@ -42,6 +42,19 @@ type TransportConfig struct {
 	BadMailDirectoryPath string `yaml:"BadMailDirectoryPath"`
 	// ExternalPostmasterAddress sends DSNs; empty is postmaster@<default accepted domain>.
 	ExternalPostmasterAddress string `yaml:"ExternalPostmasterAddress"`
+	// AuthFailureLockoutThreshold is how many failed logons from one
+	// source address (an IPv6 /64) or for one user name, across
+	// connections, block further AUTH with 454 4.7.0 (10; 0 turns the
+	// lockout off). A user name is blocked only for sources that have not
+	// logged on to it before.
+	AuthFailureLockoutThreshold int `yaml:"AuthFailureLockoutThreshold"`
+	// AuthFailureWindow is how long a failed logon counts: the count
+	// starts over this long after the last failure (00:15:00).
+	AuthFailureWindow value.TimeSpan `yaml:"AuthFailureWindow"`
+	// AuthFailureLockoutDuration is how long the first block lasts; each
+	// further one while failures are remembered lasts twice as long, up to
+	// a day (00:15:00).
+	AuthFailureLockoutDuration value.TimeSpan `yaml:"AuthFailureLockoutDuration"`
 }
 
 // DefaultTransportConfig returns Exchange's defaults.
@@ -55,6 +68,9 @@ func DefaultTransportConfig() TransportConfig {
 		MaxPerQueueConcurrency:        20,
 		PickupDirectoryPath:           "pickup",
 		BadMailDirectoryPath:          "badmail",
+		AuthFailureLockoutThreshold:   10,
+		AuthFailureWindow:             value.TimeSpan(15 * time.Minute),
+		AuthFailureLockoutDuration:    value.TimeSpan(15 * time.Minute),
 	}
 }
 
@@ -97,6 +113,15 @@ func (t *TransportConfig) Validate() error {
 	}
 	if filepath.Clean(pickup) == filepath.Clean(badmail) {
 		bad("BadMailDirectoryPath", "%q is the pickup folder too; give badmail a folder of its own", t.BadMailDirectoryPath)
+	}
+	if t.AuthFailureLockoutThreshold < 0 || t.AuthFailureLockoutThreshold > 1000 {
+		bad("AuthFailureLockoutThreshold", "%d is outside 0 (off) to 1000", t.AuthFailureLockoutThreshold)
+	}
+	if t.AuthFailureWindow < value.TimeSpan(time.Second) || t.AuthFailureWindow.Duration() > 24*time.Hour {
+		bad("AuthFailureWindow", "%v is outside 00:00:01 to 1.00:00:00", t.AuthFailureWindow)
+	}
+	if t.AuthFailureLockoutDuration < value.TimeSpan(time.Second) || t.AuthFailureLockoutDuration.Duration() > 24*time.Hour {
+		bad("AuthFailureLockoutDuration", "%v is outside 00:00:01 to 1.00:00:00", t.AuthFailureLockoutDuration)
 	}
 	return errors.Join(errs...)
 }
