@@ -30,6 +30,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/transportd/transportd/transport/mail/header"
 )
 
 // Action is the per-recipient Action field of RFC 3464 section 2.3.3.
@@ -186,9 +188,10 @@ func Build(w io.Writer, r Report) error {
 	}
 	origSubject, origID := "", r.OriginalMessageID
 	if orig != nil {
-		origSubject = headerValue(orig.header, "Subject")
+		h, _ := header.Parse(orig.header) // lenient: a broken line is skipped
+		origSubject = h.Get("Subject")
 		if origID == "" {
-			origID = headerValue(orig.header, "Message-ID")
+			origID = h.Get("Message-Id")
 		}
 	}
 	origID = sanitizeASCII(origID)
