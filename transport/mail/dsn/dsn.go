@@ -13,6 +13,10 @@
 //     whole original message (message/rfc822) when asked for and small
 //     enough.
 //
+// The original's header section, Subject and Message-ID are read with
+// package header (go-message/textproto), leniently: a bounce quotes what it
+// can of a broken header.
+//
 // IsDSN tells callers when a message is itself a notification or an
 // automatic reply, so that a bounce is never bounced (RFC 3464 section 1,
 // RFC 3834 section 2).
