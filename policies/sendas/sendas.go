@@ -2,6 +2,12 @@
 // authenticated user may put in From: and Sender: only addresses it owns
 // or was granted Send As on. Checking the envelope alone (MAIL FROM) is
 // not enough, since recipients see the header.
+//
+// The header is read with go-message directly, the parser package
+// transport/mail/header builds on, rather than through that package:
+// policies do not import the transport packages, and this check wants the
+// strict reading (a header that does not parse is refused) where the mail
+// path reads leniently.
 package sendas
 
 import (

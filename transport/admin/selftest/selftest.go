@@ -30,6 +30,7 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/header"
 )
 
 // Status is the outcome of one step.
@@ -550,9 +551,8 @@ func (t *tester) delivery(ctx context.Context, subject string) {
 	}
 	start := time.Now()
 	deadline := start.Add(t.o.DeliveryTimeout)
-	needle := "Subject: " + subject
 	for {
-		p, err := findIn(t.o.Maildir, needle)
+		p, err := findIn(t.o.Maildir, subject)
 		if err != nil {
 			t.add(step, Fail, "%v", err)
 			return
@@ -575,8 +575,8 @@ func (t *tester) delivery(ctx context.Context, subject string) {
 }
 
 // findIn returns the message file under maildir/new or maildir/cur whose
-// header holds needle.
-func findIn(maildir, needle string) (string, error) {
+// Subject is subject.
+func findIn(maildir, subject string) (string, error) {
 	for _, sub := range []string{"new", "cur"} {
 		dir := filepath.Join(maildir, sub)
 		entries, err := os.ReadDir(dir)
@@ -590,7 +590,7 @@ func findIn(maildir, needle string) (string, error) {
 			if e.IsDir() {
 				continue
 			}
-			if ok, err := headerHas(filepath.Join(dir, e.Name()), needle); err == nil && ok {
+			if ok, err := headerHas(filepath.Join(dir, e.Name()), subject); err == nil && ok {
 				return filepath.Join(dir, e.Name()), nil
 			}
 		}
@@ -598,22 +598,18 @@ func findIn(maildir, needle string) (string, error) {
 	return "", nil
 }
 
-func headerHas(path, needle string) (bool, error) {
+// headerHas reports whether the message file at path has a Subject field
+// whose value is subject (its header read with package header: any case,
+// folded or not, CRLF or Maildir's LF).
+func headerHas(path, subject string) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	head := make([]byte, 64<<10)
-	n, err := io.ReadFull(f, head)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	h, err := header.ReadHeader(f, 64<<10)
+	if err != nil {
 		return false, err
 	}
-	hdr, _, _ := strings.Cut(strings.ReplaceAll(string(head[:n]), "\r\n", "\n"), "\n\n")
-	for _, line := range strings.Split(hdr, "\n") {
-		if line == needle {
-			return true, nil
-		}
-	}
-	return false, nil
+	return h.Get("Subject") == subject, nil
 }

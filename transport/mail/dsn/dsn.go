@@ -13,6 +13,10 @@
 //     whole original message (message/rfc822) when asked for and small
 //     enough.
 //
+// The original's header section, Subject and Message-ID are read with
+// package header (go-message/textproto), leniently: a bounce quotes what it
+// can of a broken header.
+//
 // IsDSN tells callers when a message is itself a notification or an
 // automatic reply, so that a bounce is never bounced (RFC 3464 section 1,
 // RFC 3834 section 2).
@@ -30,6 +34,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/transportd/transportd/transport/mail/header"
 )
 
 // Action is the per-recipient Action field of RFC 3464 section 2.3.3.
@@ -186,9 +192,10 @@ func Build(w io.Writer, r Report) error {
 	}
 	origSubject, origID := "", r.OriginalMessageID
 	if orig != nil {
-		origSubject = headerValue(orig.header, "Subject")
+		h, _ := header.Parse(orig.header) // lenient: a broken line is skipped
+		origSubject = h.Get("Subject")
 		if origID == "" {
-			origID = headerValue(orig.header, "Message-ID")
+			origID = h.Get("Message-Id")
 		}
 	}
 	origID = sanitizeASCII(origID)

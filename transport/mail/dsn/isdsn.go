@@ -2,9 +2,16 @@ package dsn
 
 import (
 	"mime"
-	"net/textproto"
 	"strings"
 )
+
+// Fields is a parsed message header as IsDSN reads it: package header's
+// *textproto.Header (go-message) or net/textproto's MIMEHeader. Values
+// returns every value of a field, unfolded, the name matched
+// case-insensitively (RFC 5322 section 1.2.2).
+type Fields interface {
+	Values(key string) []string
+}
 
 // IsDSN reports whether a message header looks like a delivery status
 // notification or an automatic reply, so that callers never answer one
@@ -16,8 +23,8 @@ import (
 //
 // A Content-Type that does not parse is looked at leniently, since
 // malformed bounces are common.
-func IsDSN(header textproto.MIMEHeader) bool {
-	for _, v := range header.Values("Auto-Submitted") {
+func IsDSN(h Fields) bool {
+	for _, v := range h.Values("Auto-Submitted") {
 		// RFC 3834 section 5: auto-submitted-field = "Auto-Submitted:"
 		// [CFWS] auto-submitted [CFWS] *(";" parameter); keywords are
 		// case-insensitive.
@@ -30,7 +37,7 @@ func IsDSN(header textproto.MIMEHeader) bool {
 			return true
 		}
 	}
-	for _, v := range header.Values("Content-Type") {
+	for _, v := range h.Values("Content-Type") {
 		mt, params, err := mime.ParseMediaType(v)
 		if err != nil {
 			l := strings.ToLower(v)

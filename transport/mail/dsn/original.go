@@ -1,11 +1,12 @@
 package dsn
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net/textproto"
-	"strings"
+
+	"github.com/transportd/transportd/transport/mail/header"
 )
 
 // maxHeaderSection caps the original header section we return: beyond it
@@ -100,25 +101,31 @@ func fitsRFC822(b []byte) bool {
 	return true
 }
 
-// headerSection reads the header section of a message: every line up to
-// the first empty line, or to the end for a message without a body
-// (RFC 5322 section 2.1). Lines come back ended by CRLF whatever ended
-// them, without NUL bytes, cut at maxLineOctet with a folding space (RFC
-// 5322 section 2.2.3), and the section stops at maxHeaderSection bytes. It
-// reports whether it was cut.
+// headerSection reads the header section of a message with package
+// header: every line up to the first empty line, or to the end for a
+// message without a body (RFC 5322 section 2.1). The lines come back
+// sanitized for a text/rfc822-headers part (RFC 6522 section 5): ended by
+// CRLF whatever ended them (a bare CR included, so "\r\r" ends the
+// section as it would for a reader that takes it as a line end), without
+// NUL bytes, cut at maxLineOctet with a folding space (RFC 5322 section
+// 2.2.3), and the section stops at a line boundary within
+// maxHeaderSection bytes. It reports whether it was cut.
 func headerSection(r io.Reader) ([]byte, bool, error) {
-	br := bufio.NewReader(r)
+	raw, _, err := header.Read(r, maxHeaderSection)
+	tooLarge := errors.Is(err, header.ErrTooLarge)
+	if err != nil && !tooLarge {
+		return nil, false, err
+	}
+	if tooLarge {
+		// Only whole lines: the last one may be cut anywhere.
+		raw = raw[:bytes.LastIndexByte(raw, '\n')+1]
+	}
 	var out []byte
-	for {
-		line, err := readLine(br, maxHeaderSection)
-		if len(line) == 0 && err != nil {
-			if err == io.EOF {
-				return out, false, nil
-			}
-			return out, false, err
-		}
+	for rest := normalizeCRLF(raw); len(rest) > 0; {
+		line, next, _ := bytes.Cut(rest, []byte("\r\n"))
+		rest = next
 		if len(line) == 0 {
-			return out, false, nil // the empty line ending the header section
+			break // the empty line ending the header section
 		}
 		line = bytes.ReplaceAll(line, []byte{0}, nil)
 		if len(line) == 0 {
@@ -137,38 +144,8 @@ func headerSection(r io.Reader) ([]byte, bool, error) {
 			return out, true, nil
 		}
 		out = append(out, cut...)
-		if err != nil {
-			if err == io.EOF {
-				return out, false, nil
-			}
-			return out, false, err
-		}
 	}
-}
-
-// readLine returns the next line without its ending (CRLF, LF or a bare
-// CR), reading at most max bytes of it; the rest of a longer line is
-// dropped. It returns io.EOF with the last line when it has no ending.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
-	for {
-		c, err := br.ReadByte()
-		if err != nil {
-			return line, err
-		}
-		switch c {
-		case '\n':
-			return line, nil
-		case '\r':
-			if next, err := br.Peek(1); err == nil && next[0] == '\n' {
-				_, _ = br.ReadByte()
-			}
-			return line, nil
-		}
-		if len(line) < max {
-			line = append(line, c)
-		}
-	}
+	return out, tooLarge, nil
 }
 
 // normalizeCRLF turns bare LF and bare CR into CRLF (RFC 5322 section
@@ -192,30 +169,4 @@ func normalizeCRLF(b []byte) []byte {
 		out = append(out, '\r', '\n')
 	}
 	return out
-}
-
-// headerValue returns the unfolded value of the first field called name
-// in a header section, or "". It is lenient: it only looks for name and
-// never fails on malformed lines.
-func headerValue(section []byte, name string) string {
-	var val []byte
-	found := false
-	for _, line := range bytes.Split(section, []byte("\r\n")) {
-		if found {
-			if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-				val = append(val, line...)
-				continue
-			}
-			break
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || line[0] == ' ' || line[0] == '\t' {
-			continue
-		}
-		if strings.EqualFold(strings.TrimRight(string(line[:colon]), " \t"), name) {
-			val = append(val, line[colon+1:]...)
-			found = true
-		}
-	}
-	return strings.TrimSpace(string(val))
 }

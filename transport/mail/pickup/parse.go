@@ -7,6 +7,10 @@
 // The envelope comes from IIS's X-Sender: and X-Receiver: fields when the
 // file has them (System.Net.Mail's SmtpDeliveryMethod.PickupDirectoryFromIis
 // writes them), and from From:/Sender: and To:/Cc:/Bcc: otherwise.
+//
+// The header is read, checked and edited with package header (on
+// go-message/textproto): fields removed (Bcc:, X-Sender:, X-Receiver:)
+// leave every other byte of the header as it was.
 package pickup
 
 import (
@@ -19,7 +23,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message/textproto"
+
 	"github.com/transportd/transportd/policies/address"
+	"github.com/transportd/transportd/transport/mail/header"
 )
 
 // ErrMalformed is wrapped by every Parse error that is the file's fault:
@@ -35,31 +42,10 @@ type Envelope struct {
 	Recipients []string
 }
 
-// maxLine is the longest header line RFC 5322 section 2.1.1 allows,
-// without its CRLF.
-const maxLine = 998
-
 // malformed returns an error wrapping ErrMalformed.
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
-
-// field is one header field as it appeared, with its continuation lines.
-type field struct {
-	name  string   // as written, without trailing white space
-	lines [][]byte // the field's lines, without line endings
-}
-
-// value returns the field's unfolded value (RFC 5322 section 2.2.3).
-func (f field) value() string {
-	joined := bytes.Join(f.lines, nil)
-	_, v, _ := bytes.Cut(joined, []byte(":"))
-	return strings.TrimSpace(string(v))
-}
-
-// is reports whether the field is called name, case-insensitively
-// (RFC 5322 section 1.2.2).
-func (f field) is(name string) bool { return strings.EqualFold(f.name, name) }
 
 // Parse reads a dropped message and returns its envelope and the message
 // to queue: CRLF line endings (a bare LF or CR becomes CRLF, RFC 5322
@@ -103,69 +89,31 @@ func Parse(r io.Reader, maxSize int64) (Envelope, []byte, error) {
 		return Envelope{}, nil, malformed("NUL byte at offset %d: this is not a text message", i)
 	}
 
-	fields, body, err := splitHeader(data)
-	if err != nil {
-		return Envelope{}, nil, err
+	// RFC 5322 section 2.3: CR and LF only together, as CRLF.
+	norm := appendCRLF(make([]byte, 0, len(data)+len(data)/16+4), data)
+	section, body, _ := header.Split(norm)
+	if err := header.Check(section); err != nil {
+		return Envelope{}, nil, malformed("%v", err)
 	}
-	env, err := envelope(fields)
+	h, err := header.Parse(section)
+	if err != nil { // Check passed, so this is go-message's view alone
+		return Envelope{}, nil, malformed("the header does not parse: %v", err)
+	}
+	env, err := envelope(&h)
 	if err != nil {
 		return Envelope{}, nil, err
 	}
 
-	out := make([]byte, 0, len(data)+len(data)/16+4)
-	for _, f := range fields {
-		if f.is("Bcc") || f.is("X-Sender") || f.is("X-Receiver") {
-			continue
-		}
-		for _, l := range f.lines {
-			out = append(out, l...)
-			out = append(out, '\r', '\n')
-		}
+	// Every other field is written back byte for byte.
+	for _, k := range []string{"Bcc", "X-Sender", "X-Receiver"} {
+		h.Del(k)
 	}
-	out = append(out, '\r', '\n')
-	out = appendCRLF(out, body)
-	return env, out, nil
-}
-
-// splitHeader splits data into its header fields and the body that
-// follows the empty line (nil when there is none).
-func splitHeader(data []byte) ([]field, []byte, error) {
-	var fields []field
-	rest := data
-	for n := 1; len(rest) > 0; n++ {
-		line, next := nextLine(rest)
-		rest = next
-		if len(line) == 0 {
-			return fields, rest, nil // RFC 5322 section 2.1: the empty line
-		}
-		if len(line) > maxLine {
-			return nil, nil, malformed("header line %d is %d octets long; RFC 5322 section 2.1.1 allows at most %d", n, len(line), maxLine)
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(fields) == 0 {
-				return nil, nil, malformed("line 1 starts with white space: the message must start with a header field such as From:")
-			}
-			fields[len(fields)-1].lines = append(fields[len(fields)-1].lines, line)
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
-			return nil, nil, malformed("line %d (%s) is not a header field: the empty line between header and body is missing, or the file is not an RFC 5322 message", n, quoteShort(line))
-		}
-		// RFC 5322 section 3.6.8: ftext is printable ASCII but ':'; white
-		// space before the colon is obsolete syntax (section 4.5) we accept.
-		name := strings.TrimRight(string(line[:colon]), " \t")
-		if name == "" {
-			return nil, nil, malformed("line %d (%s) has an empty field name", n, quoteShort(line))
-		}
-		for i := 0; i < len(name); i++ {
-			if name[i] < 33 || name[i] > 126 {
-				return nil, nil, malformed("line %d: field name %s has a character not allowed by RFC 5322 section 3.6.8", n, quoteShort([]byte(name)))
-			}
-		}
-		fields = append(fields, field{name: name, lines: [][]byte{line}})
+	out := bytes.NewBuffer(make([]byte, 0, len(norm)))
+	if err := textproto.WriteHeader(out, h); err != nil {
+		return Envelope{}, nil, malformed("the header cannot be written back: %v", err)
 	}
-	return fields, nil, nil
+	out.Write(body)
+	return env, out.Bytes(), nil
 }
 
 // nextLine returns the first line of b without its ending (CRLF, LF or a
@@ -212,21 +160,17 @@ func addressParser() *mail.AddressParser {
 }
 
 // envelope derives the SMTP envelope from the header fields.
-func envelope(fields []field) (Envelope, error) {
+func envelope(h *textproto.Header) (Envelope, error) {
 	var env Envelope
-	var xSender, xReceivers, senders, froms, rcptFields []field
-	for _, f := range fields {
-		switch {
-		case f.is("X-Sender"):
-			xSender = append(xSender, f)
-		case f.is("X-Receiver"):
-			xReceivers = append(xReceivers, f)
-		case f.is("Sender"):
-			senders = append(senders, f)
-		case f.is("From"):
-			froms = append(froms, f)
-		case f.is("To"), f.is("Cc"), f.is("Bcc"):
-			rcptFields = append(rcptFields, f)
+	xSender, xReceivers := h.Values("X-Sender"), h.Values("X-Receiver")
+	senders, froms := h.Values("Sender"), h.Values("From")
+	// To, Cc and Bcc in the order they come, for the order of RCPT TO.
+	type rcptField struct{ name, value string }
+	var rcptFields []rcptField
+	for fs := h.Fields(); fs.Next(); {
+		switch k := fs.Key(); k {
+		case "To", "Cc", "Bcc":
+			rcptFields = append(rcptFields, rcptField{k, fs.Value()})
 		}
 	}
 
@@ -235,7 +179,7 @@ func envelope(fields []field) (Envelope, error) {
 	case len(xSender) > 1:
 		return env, malformed("%d X-Sender fields; there must be at most one", len(xSender))
 	case len(xSender) == 1:
-		v := xSender[0].value()
+		v := xSender[0]
 		if v == "<>" {
 			env.From = "" // the null reverse-path (RFC 5321 section 4.5.5)
 			break
@@ -246,14 +190,14 @@ func envelope(fields []field) (Envelope, error) {
 		}
 		env.From = a
 	case len(senders) > 0:
-		v := senders[0].value()
+		v := senders[0]
 		a, err := parseOne(v)
 		if err != nil {
 			return env, malformed("Sender: %s: %v", quoteShort([]byte(v)), err)
 		}
 		env.From = a
 	case len(froms) > 0:
-		v := froms[0].value()
+		v := froms[0]
 		list, err := parseList(v)
 		if err != nil {
 			return env, malformed("From: %s: %v", quoteShort([]byte(v)), err)
@@ -275,8 +219,7 @@ func envelope(fields []field) (Envelope, error) {
 		}
 	}
 	if len(xReceivers) > 0 {
-		for _, f := range xReceivers {
-			v := f.value()
+		for _, v := range xReceivers {
 			list, err := parseList(v)
 			if err != nil {
 				return env, malformed("X-Receiver: %s: %v", quoteShort([]byte(v)), err)
@@ -287,7 +230,7 @@ func envelope(fields []field) (Envelope, error) {
 		}
 	} else {
 		for _, f := range rcptFields {
-			v := f.value()
+			v := f.value
 			if v == "" {
 				continue
 			}
@@ -344,35 +287,29 @@ func parseList(v string) ([]string, error) {
 // host, unique because queue ids are. Fields the message has are kept as
 // they are. The new fields go at the end of the header.
 func Complete(msg []byte, queueID, host string, now time.Time) []byte {
-	fields, body, err := splitHeader(msg)
-	if err != nil || body == nil {
+	section, _, ended := header.Split(msg)
+	if !ended || header.Check(section) != nil {
 		return msg // not as Parse returns it; leave it alone
 	}
+	h, err := header.Parse(section)
+	if err != nil {
+		return msg
+	}
 	var add []byte
-	if !hasField(fields, "Date") {
+	if !h.Has("Date") {
 		add = append(add, "Date: "+now.Format(time.RFC1123Z)+"\r\n"...)
 	}
-	if !hasField(fields, "Message-ID") {
+	if !h.Has("Message-Id") {
 		add = append(add, "Message-ID: <"+queueID+"@"+host+">\r\n"...)
 	}
 	if len(add) == 0 {
 		return msg
 	}
-	// The header ends before the empty CRLF line that precedes body (the
+	// The new fields go after the last one, before the empty line (the
 	// header is empty when X-Sender and X-Receiver were its only fields).
-	end := len(msg) - len(body) - 2
+	end := len(header.Fields(section))
 	out := make([]byte, 0, len(msg)+len(add))
 	out = append(out, msg[:end]...)
 	out = append(out, add...)
 	return append(out, msg[end:]...)
-}
-
-// hasField reports whether fields has one called name.
-func hasField(fields []field, name string) bool {
-	for _, f := range fields {
-		if f.is(name) {
-			return true
-		}
-	}
-	return false
 }

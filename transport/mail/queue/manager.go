@@ -1,7 +1,7 @@
 package queue
 
 import (
-	"bufio"
+	"bytes"
 	"container/heap"
 	"context"
 	"errors"
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/header"
 )
 
 // RecipientStatus is where one recipient of a message stands.
@@ -1115,10 +1116,11 @@ func (m *Manager) Len() int {
 	return len(m.entries)
 }
 
-// HeaderOf reads the header section of a stored message (for DSN checks).
+// HeaderOf reads the header section of a stored message (for DSN checks),
+// with package header.
 func HeaderOf(r io.Reader) textproto.MIMEHeader {
-	h, _ := textproto.NewReader(bufio.NewReader(io.LimitReader(r, 256<<10))).ReadMIMEHeader()
-	return h
+	h, _ := header.ReadHeader(r, maxSniff)
+	return textproto.MIMEHeader(h.Map())
 }
 
 // maxSniff bounds the header section read at Enqueue for Message-ID and
@@ -1128,32 +1130,18 @@ const maxSniff = 256 << 10
 // sniffHeader reads the header section of body to fill env.MessageID and
 // env.Subject, and returns a reader of the whole message.
 func sniffHeader(env *Envelope, body io.Reader) (io.Reader, error) {
-	br := bufio.NewReaderSize(body, 4096)
-	var hdr []byte
-	for len(hdr) < maxSniff {
-		line, err := br.ReadSlice('\n')
-		hdr = append(hdr, line...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF {
-				break
-			}
-			return nil, err
-		}
-		if len(line) <= 2 && strings.TrimRight(string(line), "\r\n") == "" {
-			break
-		}
+	section, rest, err := header.Read(body, maxSniff)
+	if err != nil && !errors.Is(err, header.ErrTooLarge) {
+		return nil, err
 	}
-	if len(hdr) < maxSniff {
-		h := HeaderOf(strings.NewReader(string(hdr) + "\r\n"))
-		env.MessageID = strings.TrimSpace(h.Get("Message-Id"))
-		subj := strings.TrimSpace(h.Get("Subject"))
+	if err == nil {
+		h, _ := header.Parse(section)
+		env.MessageID = h.Get("Message-Id")
+		subj := h.Get("Subject")
 		if dec, err := new(mime.WordDecoder).DecodeHeader(subj); err == nil {
 			subj = dec
 		}
 		env.Subject = subj
 	}
-	return io.MultiReader(strings.NewReader(string(hdr)), br), nil
+	return io.MultiReader(bytes.NewReader(section), rest), nil
 }
