@@ -86,12 +86,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "transportd %s: which action? (%s; transportd %s -h explains them)\n", spec.name, strings.Join(spec.verbNames(), ", "), spec.name)
 		return 2
 	}
-	if _, ok := spec.verb(args[1]); !ok {
+	verb, ok := spec.verb(args[1])
+	if !ok {
 		fmt.Fprintf(stderr, "transportd %s: %v\n", spec.name, unknownVerb(spec, args[1]))
 		return 1
 	}
 	noun := strings.ToLower(args[0])
-	verb := strings.ToLower(args[1])
 	params, err := parseParams(args[2:])
 	if err != nil {
 		fmt.Fprintln(stderr, "transportd:", err)
@@ -99,28 +99,34 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	m := &manage.Manager{ConfigPath: cfgPath, Warn: func(msg string) { fmt.Fprintln(stderr, "WARNING: "+msg) }}
 	readPw := func() (string, error) { return readPassword(stdin) }
-	out, err := takeView(&params, stdout)
-	if err != nil {
-		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
-		return 2
-	}
-	if (verb == "set" || verb == "remove" || verb == "suspend" || verb == "resume" || verb == "retry") && !hasIdentity(params) {
-		ids, err := pipedIdentities(stdin)
-		if err != nil {
-			fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
-			return 1
-		}
-		if len(ids) > 0 {
-			if err := dispatchPiped(m, noun, verb, ids, params, out); err != nil {
-				fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
-				return 1
-			}
-			return 0
+	out := io.Writer(stdout)
+	if verb.cmd.Records {
+		if out, err = takeView(&params, stdout); err != nil {
+			fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb.name, err)
+			return 2
 		}
 	}
-	if err := dispatch(m, noun, verb, params, readPw, out); err != nil {
-		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb.name, err)
 		return 1
+	}
+	piped := verb.cmd.Pipe && !verb.cmd.Records && !hasIdentity(params)
+	req, err := request(spec, verb, params)
+	if err != nil {
+		return fail(err)
+	}
+	if piped && len(req.Identities) == 0 {
+		// set, remove, retry, ... without -Identity: the objects of a JSON
+		// pipe (transportd connector get -format json | transportd connector set ...).
+		if req.Identities, err = pipedIdentities(stdin); err != nil {
+			return fail(err)
+		}
+		req.FromPipe = len(req.Identities) > 0
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	if err := execute(ctx, m, spec, verb, req, readPw, out); err != nil {
+		return fail(err)
 	}
 	return 0
 }

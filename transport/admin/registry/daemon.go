@@ -200,7 +200,7 @@ func trackingLogKind() *Kind {
 					val("EventId", "RECEIVE, SEND, DELIVER, FAIL, DEFER, ..."), val("MessageId", "the Message-ID header"),
 					val("InternalMessageId", "the queue id"), val("MessageSubject", "words of the subject"),
 					val("ResultSize", "accepted for scripts"), val("Server", "accepted for scripts")),
-				Records: true, Empty: "No message tracking events match.",
+				Positional: []string{"InternalMessageId"}, Records: true, Empty: "No message tracking events match.",
 				// One message asked for: every field, as "| Format-List" shows it.
 				List: func(r Request) bool {
 					for _, p := range r.Params {

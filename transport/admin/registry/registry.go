@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/transportd/transportd/policies/value"
@@ -31,6 +32,8 @@ type Param struct {
 	Switch bool
 	// Help says what the parameter takes, for Get-Help and -h.
 	Help string
+	// Value, when set, shows the form of the value in help ("a,b").
+	Value string
 }
 
 // Env is what an operation runs with: the configuration, the daemon, the
@@ -147,6 +150,14 @@ func (c *Command) Param(name string) (Param, bool) {
 	return Param{}, false
 }
 
+// Do runs the command. The request stays as it was (operations take their
+// parameters from a copy), so that List and TypeName can look at it after.
+func (c *Command) Do(env *Env, r Request) ([]manage.Record, error) {
+	r.Params = slices.Clone(r.Params)
+	r.Identities = slices.Clone(r.Identities)
+	return c.Run(env, r)
+}
+
 // TypeName is the object type of what c returns for r in kind k.
 func (c *Command) TypeName(k *Kind, r Request) string {
 	if c.Type != nil {
@@ -212,8 +223,8 @@ func IsCommon(name string) bool {
 // ViewParams are the output parameters every noun-verb command that
 // returns objects adds (the shell has Format-List and Select-Object).
 var ViewParams = []Param{
-	{Name: "Fields", Help: "a,b: only these properties"},
-	{Name: "Format", Help: "list|table|json: list, table, or a JSON array (always an array, also for one object or none)"},
+	{Name: "Fields", Value: "a,b", Help: "only these properties"},
+	{Name: "Format", Value: "list|table|json", Help: "list, table, or a JSON array (always an array, also for one object or none)"},
 }
 
 // Kinds returns every kind, in the order `transportd help` shows them. It
