@@ -192,3 +192,47 @@ func sorted(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Commands the shell had and the noun-verb form lacked now exist in both:
+// Add/Get/Remove-ADPermission are `transportd permission add|get|remove`,
+// and `transportd test smtp` is Test-SmtpConnectivity in the shell.
+func TestPermissionCommands(t *testing.T) {
+	path := newConfig(t)
+	for _, name := range []string{"noreply", "app"} {
+		ok(t, path, "", "mailbox", "new", "-name", name, "-primarysmtpaddress", name+"@contoso.com")
+	}
+	out := ok(t, path, "", "permission", "add", "-identity", "noreply", "-user", "app", "-extendedrights", "Send As")
+	if !strings.Contains(out, "app") || !strings.Contains(out, "Send As") {
+		t.Errorf("permission add:\n%s", out)
+	}
+	if got := listValue(t, ok(t, path, "", "mailbox", "get", "noreply"), "GrantSendAsTo"); got != "{app}" {
+		t.Errorf("GrantSendAsTo = %q", got)
+	}
+	if out := ok(t, path, "", "permission", "get", "noreply"); !regexp.MustCompile(`(?m)^noreply +app +\{Send As\}`).MatchString(out) {
+		t.Errorf("permission get:\n%s", out)
+	}
+	out = ok(t, path, "", "permission", "remove", "noreply", "-user", "app", "-extendedrights", "Send As")
+	if !strings.Contains(out, "Removed Send As from 1 mailbox for app.") {
+		t.Errorf("permission remove: %q", out)
+	}
+	// The relay right on a receive connector, with Exchange's SERVER\Name identity.
+	ok(t, path, "", "permission", "add", `MAIL\Client Frontend MAIL`, "-user", `NT AUTHORITY\ANONYMOUS LOGON`, "-extendedrights", "Ms-Exch-SMTP-Accept-Any-Recipient")
+	if got := listValue(t, ok(t, path, "", "connector", "get", `MAIL\Client*`), "AnonymousRelay"); got != "True" {
+		t.Errorf("AnonymousRelay = %q", got)
+	}
+	if r := tdrun(t, path, "", "permission", "add", "-user", "app"); r.code != 1 || !strings.Contains(r.stderr, "-Identity is required") {
+		t.Errorf("permission add without -Identity: exit %d, %q", r.code, r.stderr)
+	}
+	// The same in the shell.
+	var sout strings.Builder
+	sh := shell.New(path, &sout)
+	if err := sh.Run(`Get-ADPermission -Identity noreply | Format-List User`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(sout.String(), "app") {
+		t.Errorf("Send As still granted after remove:\n%s", sout.String())
+	}
+	if err := sh.Run(`Test-SmtpConnectivity -Server 127.0.0.1:1 -Mailbox alice`); err == nil || !strings.Contains(err.Error(), "-Mailbox needs -Password -") {
+		t.Errorf("Test-SmtpConnectivity: %v", err)
+	}
+}
