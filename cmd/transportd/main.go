@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -92,7 +93,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	noun := strings.ToLower(args[0])
-	params, err := parseParams(args[2:])
+	params, err := parseParamsFor(args[2:], func(name string) bool {
+		n, err := manage.ResolveName(verb.cmd.ParamNames(), name)
+		p, _ := verb.cmd.Param(n)
+		return err == nil && p.Switch
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "transportd:", err)
 		return 2
@@ -156,12 +161,21 @@ func takeConfig(args []string) (string, []string, error) {
 
 // parseParams reads "-Name value" pairs and "-Switch" flags. A first bare
 // value is the positional -Identity, as in PowerShell.
-func parseParams(args []string) (manage.Params, error) {
+func parseParams(args []string) (manage.Params, error) { return parseParamsFor(args, nil) }
+
+// parseParamsFor is parseParams for a command whose switches isSwitch
+// knows: a switch takes the next word only when it is $true or $false, so
+// that in `connector get -ClientSettings "Client*"` the bare word is the
+// identity.
+func parseParamsFor(args []string, isSwitch func(name string) bool) (manage.Params, error) {
 	var ps manage.Params
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		// Knowing the switches, a bare value anywhere is the positional
+		// one, as in PowerShell; without, only the first word.
+		positional := isSwitch != nil && !slices.ContainsFunc(ps, func(p manage.Param) bool { return p.Name == "Identity" })
 		if !strings.HasPrefix(a, "-") || len(a) == 1 || isNumber(a) {
-			if i == 0 {
+			if i == 0 || positional {
 				ps = append(ps, manage.Param{Name: "Identity", Value: a})
 				continue
 			}
@@ -171,6 +185,12 @@ func parseParams(args []string) (manage.Params, error) {
 		if n, v, ok := strings.Cut(name, ":"); ok { // PowerShell's -Enabled:$false
 			ps = append(ps, manage.Param{Name: n, Value: v})
 			continue
+		}
+		if isSwitch != nil && isSwitch(name) && i+1 < len(args) {
+			if _, err := manage.ParseBool(args[i+1]); err != nil {
+				ps = append(ps, manage.Param{Name: name, Switch: true})
+				continue
+			}
 		}
 		if i+1 < len(args) && (!strings.HasPrefix(args[i+1], "-") || args[i+1] == "-" || isNumber(args[i+1])) {
 			ps = append(ps, manage.Param{Name: name, Value: args[i+1]})

@@ -236,3 +236,20 @@ func TestPermissionCommands(t *testing.T) {
 		t.Errorf("Test-SmtpConnectivity: %v", err)
 	}
 }
+
+// The CLI knows a command's switches from the registry: a switch does not
+// swallow the next word, so the identity may follow it, and it still takes
+// an explicit $true or $false. Before, `connector get -ClientSettings
+// "Client*"` read "Client*" as the switch's value and showed every connector.
+func TestSwitchesDoNotTakeTheNextWord(t *testing.T) {
+	path := newConfig(t)
+	ok(t, path, "", "connector", "new", "Relay", "-usage", "Custom", "-bindings", "0.0.0.0:2526")
+	out := ok(t, path, "", "connector", "get", "-clientsettings", "Client*")
+	if strings.Contains(out, "Relay") || strings.Contains(out, "Default Frontend") || !strings.Contains(out, "Client Frontend MAIL") {
+		t.Errorf("connector get -clientsettings Client*:\n%s", out)
+	}
+	out = ok(t, path, "", "connector", "get", "-clientsettings", "$false", "Client*")
+	if listValue(t, out, "Identity") != "Client Frontend MAIL" {
+		t.Errorf("connector get -clientsettings $false Client*:\n%s", out)
+	}
+}
