@@ -109,8 +109,7 @@ func receiveConnectorKind() *Kind {
 		newExtra: params(val("Usage", "Client, Internal, Internet, Partner or Custom"),
 			sw("Client", "Exchange's defaults for POP3/IMAP4 clients"), sw("Internal", "for other Exchange servers"),
 			sw("Internet", "for anonymous senders on the Internet"), sw("Partner", "for partner domains"),
-			sw("Custom", "accepts nothing until -PermissionGroups is set"),
-			val("TransportRole", "accepted for Exchange scripts; transportd is FrontendTransport")),
+			sw("Custom", "accepts nothing until -PermissionGroups is set")),
 		get: func(env *Env, id string, extra manage.Params) ([]manage.Record, error) {
 			if v, ok := extra.TakeExact("ClientSettings"); ok {
 				if on, err := manage.ParseBool(v); err != nil {
