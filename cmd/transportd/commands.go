@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/admin/registry"
 	"github.com/transportd/transportd/transport/admin/shell"
 )
 
@@ -125,245 +127,80 @@ func pipedIdentities(stdin io.Reader) ([]string, error) {
 	return shell.IdentitiesFromJSON(b)
 }
 
-// dispatchPiped runs a set or remove for identities read from a JSON pipe:
-// a set changes them all in one update, or none.
-func dispatchPiped(m *manage.Manager, noun, verb string, ids []string, ps manage.Params, out io.Writer) error {
-	switch noun + " " + verb {
-	case "connector set", "receiveconnector set":
-		n, err := m.SetConnectorsEach(ids, ps)
-		return changed(out, n, "receive connector", err)
-	case "accepteddomain set":
-		n, err := m.SetAcceptedDomainsEach(ids, ps)
-		return changed(out, n, "accepted domain", err)
-	case "mailbox set":
-		n, err := m.SetMailboxesEach(ids, ps, nil)
-		return changed(out, n, "mailbox", err)
-	case "sendconnector set":
-		n, err := m.SetSendConnectorsEach(ids, ps, nil)
-		return changed(out, n, "send connector", err)
+// request turns the parameters of `transportd NOUN VERB ...` into the
+// registry command's request: each name resolved (abbreviations as in
+// PowerShell) against the parameters the command declares, the identity
+// apart, the common parameters dropped. A parameter the command does not
+// take is refused, on every command, get and remove included: a misspelt
+// -Identity must not widen a get to every object.
+func request(n nounSpec, v verbSpec, ps manage.Params) (registry.Request, error) {
+	var req registry.Request
+	cmd := v.cmd
+	names := cmd.ParamNames()
+	for _, p := range registry.CommonParams {
+		names = append(names, p.Name)
 	}
-	for _, id := range ids {
-		idps := append(manage.Params{{Name: "Identity", Value: id}}, ps...)
-		if err := dispatch(m, noun, verb, idps, nil, out); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// dispatch runs one noun-verb command.
-func dispatch(m *manage.Manager, noun, verb string, ps manage.Params, readPw func() (string, error), out io.Writer) error {
-	identity, _ := ps.Take("Identity")
-	switch noun {
-	case "connector", "receiveconnector":
-		switch verb {
-		case "get":
-			_, clientSettings := ps.Take("ClientSettings")
-			if err := noneLeft(ps, "connector get", "Identity", "ClientSettings", "Fields", "Format"); err != nil {
-				return err
-			}
-			if clientSettings {
-				return showClientSettings(m, identity, out)
-			}
-			recs, err := m.GetConnectors(identity)
-			return show(out, recs, identity != "", err, "Identity", "Bindings", "Enabled")
-		case "set":
-			n, err := m.SetConnectors(identity, ps)
-			return changed(out, n, "receive connector", err)
-		case "new":
-			if identity != "" {
-				ps = append(ps, manage.Param{Name: "Name", Value: identity})
-			}
-			rec, err := m.NewConnector(ps)
-			return show(out, []manage.Record{rec}, true, err)
-		case "remove":
-			if err := noneLeft(ps, noun+" remove", "Identity"); err != nil {
-				return err
-			}
-			n, err := m.RemoveConnectors(identity)
-			return removed(out, n, "receive connector", err)
-		}
-	case "accepteddomain":
-		switch verb {
-		case "get":
-			if err := noneLeft(ps, "accepteddomain get", "Identity", "Fields", "Format"); err != nil {
-				return err
-			}
-			recs, err := m.GetAcceptedDomains(identity)
-			return show(out, recs, identity != "", err, "Name", "DomainName", "DomainType", "Default")
-		case "set":
-			n, err := m.SetAcceptedDomains(identity, ps)
-			return changed(out, n, "accepted domain", err)
-		case "new":
-			if identity != "" {
-				ps = append(ps, manage.Param{Name: "Name", Value: identity})
-			}
-			rec, err := m.NewAcceptedDomain(ps)
-			return show(out, []manage.Record{rec}, true, err)
-		case "remove":
-			if err := noneLeft(ps, noun+" remove", "Identity"); err != nil {
-				return err
-			}
-			n, err := m.RemoveAcceptedDomains(identity)
-			return removed(out, n, "accepted domain", err)
-		}
-	case "mailbox":
-		switch verb {
-		case "get":
-			if err := noneLeft(ps, "mailbox get", "Identity", "Fields", "Format"); err != nil {
-				return err
-			}
-			recs, err := m.GetMailboxes(identity)
-			return show(out, recs, identity != "", err, "Name", "PrimarySmtpAddress", "Enabled", "PasswordSet")
-		case "set":
-			n, err := m.SetMailboxes(identity, ps, readPw)
-			return changed(out, n, "mailbox", err)
-		case "new":
-			if identity != "" {
-				ps = append(ps, manage.Param{Name: "Name", Value: identity})
-			}
-			rec, err := m.NewMailbox(ps, readPw)
-			return show(out, []manage.Record{rec}, true, err)
-		case "remove":
-			if err := noneLeft(ps, noun+" remove", "Identity"); err != nil {
-				return err
-			}
-			n, err := m.RemoveMailboxes(identity)
-			return removed(out, n, "mailbox", err)
-		}
-	case "cert", "certificate", "exchangecertificate":
-		thumb, _ := ps.Take("Thumbprint")
-		if thumb == "" {
-			thumb = identity
-		}
-		switch verb {
-		case "get":
-			if err := noneLeft(ps, "cert get", "Thumbprint", "Identity", "Fields", "Format"); err != nil {
-				return err
-			}
-			recs, err := m.GetCerts(thumb)
-			return show(out, recs, thumb != "", err, "Thumbprint", "Services", "Subject")
-		case "new":
-			rec, err := m.NewCert(ps)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(out, mustGet(rec, "Thumbprint"))
-			return nil
-		case "import":
-			rec, err := m.ImportCert(ps, readPw)
-			return show(out, []manage.Record{rec}, false, err, "Thumbprint", "Services", "Subject")
-		case "enable":
-			services, _ := ps.Take("Services")
-			ps.Take("Force") // Exchange scripts give it; nothing here asks
-			if err := noneLeft(ps, "cert enable", "Thumbprint", "Identity", "Services", "Force"); err != nil {
-				return err
-			}
-			return m.EnableCert(thumb, services)
-		case "remove":
-			if err := noneLeft(ps, "cert remove", "Thumbprint", "Identity"); err != nil {
-				return err
-			}
-			return m.RemoveCert(thumb)
-		}
-	case "sendconnector":
-		switch verb {
-		case "get":
-			if err := noneLeft(ps, "sendconnector get", "Identity", "Fields", "Format"); err != nil {
-				return err
-			}
-			recs, err := m.GetSendConnectors(identity)
-			return show(out, recs, identity != "", err, "Identity", "AddressSpaces", "SmartHosts", "Enabled")
-		case "set":
-			n, err := m.SetSendConnectors(identity, ps, readPw)
-			return changed(out, n, "send connector", err)
-		case "new":
-			if identity != "" {
-				ps = append(ps, manage.Param{Name: "Name", Value: identity})
-			}
-			rec, err := m.NewSendConnector(ps, readPw)
-			return show(out, []manage.Record{rec}, true, err)
-		case "remove":
-			if err := noneLeft(ps, noun+" remove", "Identity"); err != nil {
-				return err
-			}
-			n, err := m.RemoveSendConnectors(identity)
-			return removed(out, n, "send connector", err)
-		}
-	case "transportconfig":
-		switch verb {
-		case "get":
-			if identity != "" {
-				return fmt.Errorf("transportconfig get takes no -Identity: there is one transport configuration")
-			}
-			if err := noneLeft(ps, "transportconfig get", "Fields", "Format"); err != nil {
-				return err
-			}
-			rec, err := m.GetTransportConfig()
-			return show(out, []manage.Record{rec}, true, err)
-		case "set":
-			if err := m.SetTransportConfig(ps); err != nil {
-				return err
-			}
-			fmt.Fprintln(out, "Changed the transport configuration. A running transportd applies the change within seconds.")
-			return nil
-		}
-	case "test":
-		return testCommand(m, verb, identity, ps, readPw, out)
-	case "trackinglog", "messagetrackinglog":
-		return trackingLogCommand(m, verb, identity, ps, out)
-	case "queue", "message":
-		return queueCommand(m, noun, verb, identity, ps, out)
-	default:
-		nouns := []string{"connector", "sendconnector", "cert", "accepteddomain", "mailbox", "transportconfig", "queue", "message", "trackinglog", "test"}
-		if s := manage.Closest(nouns, noun); s != "" {
-			return fmt.Errorf("unknown command %q; did you mean %q?", noun, s)
-		}
-		return fmt.Errorf("unknown command %q (use %s)", noun, strings.Join(nouns, ", "))
-	}
-	return fmt.Errorf("unknown action %q for %s", verb, noun)
-}
-
-// noneLeft refuses the parameters left in ps after a command took those it
-// knows, as set does: a misspelt -Identity must not widen a get to every
-// object or make a remove act on something else.
-func noneLeft(ps manage.Params, command string, known ...string) error {
+	seen := map[string]bool{}
+	var rest manage.Params
 	for _, p := range ps {
-		if _, err := manage.ResolveName(known, p.Name); err != nil {
-			return fmt.Errorf("%w (%s takes -%s)", err, command, strings.Join(known, ", -"))
+		if p.Name == "Identity" && !containsFold(cmd.ParamNames(), "Identity") && len(cmd.Positional) > 0 {
+			p.Name = cmd.Positional[0] // the bare first value: Name for new
 		}
-		return fmt.Errorf("parameter -%s given twice", p.Name)
+		name, err := manage.ResolveName(names, p.Name)
+		if err != nil {
+			command := n.name + " " + v.name
+			switch {
+			case len(cmd.Params) == 0:
+				return req, fmt.Errorf("%w (%s takes no parameters)", err, command)
+			case len(cmd.Params) > 8:
+				return req, fmt.Errorf("%w (transportd %s -h lists the parameters)", err, command)
+			}
+			return req, fmt.Errorf("%w (%s takes -%s)", err, command, strings.Join(cmd.ParamNames(), ", -"))
+		}
+		if seen[name] {
+			return req, fmt.Errorf("parameter -%s given twice", name)
+		}
+		seen[name] = true
+		if registry.IsCommon(name) {
+			continue
+		}
+		p.Name = name
+		rest = append(rest, p)
 	}
-	return nil
+	for _, id := range cmd.IdentityParams {
+		if v, ok := rest.TakeExact(id); ok {
+			if len(req.Identities) == 0 && v != "" {
+				req.Identities = []string{v}
+			}
+		}
+	}
+	req.Params = rest
+	return req, nil
 }
 
-func mustGet(r manage.Record, name string) string {
-	v, _ := r.Get(name)
-	return v
-}
-
-func changed(out io.Writer, n int, kind string, err error) error {
-	if err != nil {
+// execute runs one noun-verb command and prints what it returns.
+func execute(ctx context.Context, m *manage.Manager, n nounSpec, v verbSpec, req registry.Request, readPw func() (string, error), out io.Writer) error {
+	env := &registry.Env{Ctx: ctx, Manager: m, ReadPassword: readPw, Out: out}
+	recs, err := v.cmd.Do(env, req)
+	if err != nil || !v.cmd.Records {
 		return err
 	}
-	plural := ""
-	if n != 1 {
-		plural = "s"
+	if v.cmd.Print != "" {
+		for _, r := range recs {
+			val, _ := r.Get(v.cmd.Print)
+			fmt.Fprintln(out, val)
+		}
+		return nil
 	}
-	fmt.Fprintf(out, "Changed %d %s%s. A running transportd applies the change within seconds.\n", n, kind, plural)
-	return nil
-}
-
-func removed(out io.Writer, n int, kind string, err error) error {
-	if err != nil {
-		return err
+	if len(recs) == 0 && v.cmd.Empty != "" {
+		return nothing(out, v.cmd.Empty)
 	}
-	plural := ""
-	if n != 1 {
-		plural = "s"
+	list := v.cmd.List != nil && v.cmd.List(req)
+	var columns []string
+	if !list {
+		columns = shell.DefaultColumns(v.cmd.TypeName(n.kind, req))
 	}
-	fmt.Fprintf(out, "Removed %d %s%s.\n", n, kind, plural)
-	return nil
+	return show(out, recs, list, nil, columns...)
 }
 
 // show prints records as a list (all properties) or a table (the given columns).

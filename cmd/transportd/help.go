@@ -6,95 +6,40 @@ import (
 	"strings"
 
 	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/admin/registry"
 	"github.com/transportd/transportd/transport/admin/shell"
 )
 
-// nounSpec is one noun of the noun-verb commands with its actions. It is
-// the one list that `transportd help`, `transportd NOUN -h`, the "unknown
-// command" and "which action?" messages are built from.
+// nounSpec is one noun of the noun-verb commands with its actions: a kind
+// of the admin registry, from which `transportd help`, `transportd NOUN -h`,
+// the "unknown command" and "which action?" messages are built.
 type nounSpec struct {
 	name    string
 	aliases []string
 	what    string // shown in `transportd help`
 	verbs   []verbSpec
+	kind    *registry.Kind
 }
 
 // verbSpec is one action of a noun.
 type verbSpec struct {
 	name    string
 	aliases []string
-	cmdlet  string // the Exchange shell cmdlet with the same parameters, or ""
-	usage   string // the parameters, for commands without a cmdlet
-	extra   string // parameters the noun-verb command adds to the cmdlet's
+	cmdlet  string // the Exchange shell cmdlet with the same parameters
+	cmd     *registry.Command
 }
-
-const getExtra = "    -Fields a,b                     only these properties\n" +
-	"    -Format list|table|json         list, table, or a JSON array (always an array, also for one object or none)\n"
-
-const pipeExtra = "    (without -Identity)             the identities are read from a JSON pipe: ... get -format json | transportd NOUN set ...\n"
 
 // nouns lists every noun-verb command, in the order `transportd help` shows them.
 func nouns() []nounSpec {
-	return []nounSpec{
-		{name: "connector", aliases: []string{"receiveconnector"}, what: "receive connectors (Get/Set/New/Remove-ReceiveConnector)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-ReceiveConnector", extra: getExtra + "    -ClientSettings                 what a POP3/IMAP user needs to submit through the connector\n"},
-			{name: "set", cmdlet: "Set-ReceiveConnector", extra: pipeExtra},
-			{name: "new", cmdlet: "New-ReceiveConnector"},
-			{name: "remove", cmdlet: "Remove-ReceiveConnector", extra: pipeExtra},
-		}},
-		{name: "sendconnector", what: "send connectors to smart hosts or by MX (Get/Set/New/Remove-SendConnector)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-SendConnector", extra: getExtra},
-			{name: "set", cmdlet: "Set-SendConnector", extra: pipeExtra},
-			{name: "new", cmdlet: "New-SendConnector"},
-			{name: "remove", cmdlet: "Remove-SendConnector", extra: pipeExtra},
-		}},
-		{name: "cert", aliases: []string{"certificate", "exchangecertificate"}, what: "certificates (Get/New/Import/Enable/Remove-ExchangeCertificate)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-ExchangeCertificate", extra: getExtra},
-			{name: "new", cmdlet: "New-ExchangeCertificate"},
-			{name: "import", cmdlet: "Import-ExchangeCertificate"},
-			{name: "enable", cmdlet: "Enable-ExchangeCertificate"},
-			{name: "remove", cmdlet: "Remove-ExchangeCertificate"},
-		}},
-		{name: "accepteddomain", what: "accepted domains (Get/Set/New/Remove-AcceptedDomain)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-AcceptedDomain", extra: getExtra},
-			{name: "set", cmdlet: "Set-AcceptedDomain", extra: pipeExtra},
-			{name: "new", cmdlet: "New-AcceptedDomain"},
-			{name: "remove", cmdlet: "Remove-AcceptedDomain", extra: pipeExtra},
-		}},
-		{name: "mailbox", what: "mailboxes; -Password - reads the password from stdin (Get/Set/New/Remove-Mailbox)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-Mailbox", extra: getExtra},
-			{name: "set", cmdlet: "Set-Mailbox", extra: pipeExtra},
-			{name: "new", cmdlet: "New-Mailbox"},
-			{name: "remove", cmdlet: "Remove-Mailbox", extra: pipeExtra},
-		}},
-		{name: "transportconfig", what: "retries, expiry, delivery settings (Get/Set-TransportConfig)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-TransportConfig", extra: getExtra},
-			{name: "set", cmdlet: "Set-TransportConfig"},
-		}},
-		{name: "queue", what: "delivery queues of the running daemon (Get-Queue, Retry-Queue)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-Queue", extra: getExtra},
-			{name: "retry", cmdlet: "Retry-Queue"},
-		}},
-		{name: "message", what: "queued messages of the running daemon (Get/Suspend/Resume/Remove-Message)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-Message", extra: getExtra},
-			{name: "suspend", cmdlet: "Suspend-Message"},
-			{name: "resume", cmdlet: "Resume-Message"},
-			{name: "remove", cmdlet: "Remove-Message"},
-		}},
-		{name: "trackinglog", aliases: []string{"messagetrackinglog"}, what: "message tracking search (Get-MessageTrackingLog)", verbs: []verbSpec{
-			{name: "get", cmdlet: "Get-MessageTrackingLog", extra: getExtra},
-		}},
-		{name: "test", what: "check submission end to end (Test-SmtpConnectivity)", verbs: []verbSpec{
-			{name: "smtp", aliases: []string{"smtpconnectivity"}, usage: "transportd test smtp: connects as a client and checks the greeting name, STARTTLS, the served\n" +
-				"certificate, AUTH, a test submission and its delivery; one PASS/FAIL/WARN line per step, exit 1 on failure.\n\n" +
-				"PARAMETERS\n" +
-				"    -Identity NAME                  a receive connector of this server (wildcards * allowed)\n" +
-				"    -Server HOST:PORT               any server instead of a connector\n" +
-				"    -Fqdn NAME                      the name the greeting and certificate must carry (default: the connector's Fqdn)\n" +
-				"    -Mailbox USER                   log on and submit a test message as this mailbox\n" +
-				"    -Password -                     the mailbox password, read from standard input\n"},
-		}},
+	var out []nounSpec
+	for _, k := range registry.Kinds() {
+		n := nounSpec{name: k.Noun, aliases: k.Aliases, what: k.What, kind: k}
+		for _, c := range k.Commands {
+			n.verbs = append(n.verbs, verbSpec{name: c.Verb, aliases: c.VerbAliases, cmdlet: c.Cmdlet, cmd: c})
+		}
+		out = append(out, n)
 	}
+	return out
 }
 
 // findNoun returns the noun called name (or one of its aliases).
@@ -193,9 +138,6 @@ func nounHelp(n nounSpec) string {
 	fmt.Fprintf(&sb, "transportd %s: %s\n\n", n.name, n.what)
 	for _, v := range n.verbs {
 		what := v.cmdlet
-		if what == "" {
-			what = "see transportd " + n.name + " " + v.name + " -h"
-		}
 		fmt.Fprintf(&sb, "  transportd %s %-10s %s\n", n.name, v.name, what)
 	}
 	fmt.Fprintf(&sb, "\ntransportd %s VERB -h shows the parameters of one action.\n", n.name)
@@ -205,9 +147,6 @@ func nounHelp(n nounSpec) string {
 // verbHelp is `transportd NOUN VERB -h`: the parameters, from the shell
 // cmdlet that runs the same operation, plus those the noun-verb form adds.
 func verbHelp(n nounSpec, v verbSpec) (string, error) {
-	if v.cmdlet == "" {
-		return v.usage, nil
-	}
 	text, err := shell.Help(v.cmdlet, "")
 	if err != nil {
 		return "", err
@@ -218,9 +157,19 @@ func verbHelp(n nounSpec, v verbSpec) (string, error) {
 	if !strings.HasSuffix(text, "\n") {
 		sb.WriteString("\n")
 	}
-	if v.extra != "" {
+	var extra []string
+	if v.cmd.Records {
+		for _, p := range registry.ViewParams {
+			extra = append(extra, fmt.Sprintf("    %-31s %s\n", "-"+p.Name+" "+p.Value, p.Help))
+		}
+	}
+	if v.cmd.Pipe && !v.cmd.Records {
+		extra = append(extra, fmt.Sprintf("    %-31s %s\n", "(without -Identity)",
+			"the identities are read from a JSON pipe: ... get -format json | transportd "+n.name+" "+v.name+" ..."))
+	}
+	if len(extra) > 0 {
 		fmt.Fprintf(&sb, "\nTRANSPORTD %s %s ALSO TAKES\n", strings.ToUpper(n.name), strings.ToUpper(v.name))
-		sb.WriteString(strings.ReplaceAll(v.extra, "NOUN", n.name))
+		sb.WriteString(strings.Join(extra, ""))
 	}
 	return sb.String(), nil
 }

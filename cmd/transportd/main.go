@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -86,41 +87,51 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "transportd %s: which action? (%s; transportd %s -h explains them)\n", spec.name, strings.Join(spec.verbNames(), ", "), spec.name)
 		return 2
 	}
-	if _, ok := spec.verb(args[1]); !ok {
+	verb, ok := spec.verb(args[1])
+	if !ok {
 		fmt.Fprintf(stderr, "transportd %s: %v\n", spec.name, unknownVerb(spec, args[1]))
 		return 1
 	}
 	noun := strings.ToLower(args[0])
-	verb := strings.ToLower(args[1])
-	params, err := parseParams(args[2:])
+	params, err := parseParamsFor(args[2:], func(name string) bool {
+		n, err := manage.ResolveName(verb.cmd.ParamNames(), name)
+		p, _ := verb.cmd.Param(n)
+		return err == nil && p.Switch
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "transportd:", err)
 		return 2
 	}
 	m := &manage.Manager{ConfigPath: cfgPath, Warn: func(msg string) { fmt.Fprintln(stderr, "WARNING: "+msg) }}
 	readPw := func() (string, error) { return readPassword(stdin) }
-	out, err := takeView(&params, stdout)
-	if err != nil {
-		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
-		return 2
-	}
-	if (verb == "set" || verb == "remove" || verb == "suspend" || verb == "resume" || verb == "retry") && !hasIdentity(params) {
-		ids, err := pipedIdentities(stdin)
-		if err != nil {
-			fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
-			return 1
-		}
-		if len(ids) > 0 {
-			if err := dispatchPiped(m, noun, verb, ids, params, out); err != nil {
-				fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
-				return 1
-			}
-			return 0
+	out := io.Writer(stdout)
+	if verb.cmd.Records {
+		if out, err = takeView(&params, stdout); err != nil {
+			fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb.name, err)
+			return 2
 		}
 	}
-	if err := dispatch(m, noun, verb, params, readPw, out); err != nil {
-		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb, err)
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "transportd %s %s: %v\n", noun, verb.name, err)
 		return 1
+	}
+	piped := verb.cmd.Pipe && !verb.cmd.Records && !hasIdentity(params)
+	req, err := request(spec, verb, params)
+	if err != nil {
+		return fail(err)
+	}
+	if piped && len(req.Identities) == 0 {
+		// set, remove, retry, ... without -Identity: the objects of a JSON
+		// pipe (transportd connector get -format json | transportd connector set ...).
+		if req.Identities, err = pipedIdentities(stdin); err != nil {
+			return fail(err)
+		}
+		req.FromPipe = len(req.Identities) > 0
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	if err := execute(ctx, m, spec, verb, req, readPw, out); err != nil {
+		return fail(err)
 	}
 	return 0
 }
@@ -150,12 +161,21 @@ func takeConfig(args []string) (string, []string, error) {
 
 // parseParams reads "-Name value" pairs and "-Switch" flags. A first bare
 // value is the positional -Identity, as in PowerShell.
-func parseParams(args []string) (manage.Params, error) {
+func parseParams(args []string) (manage.Params, error) { return parseParamsFor(args, nil) }
+
+// parseParamsFor is parseParams for a command whose switches isSwitch
+// knows: a switch takes the next word only when it is $true or $false, so
+// that in `connector get -ClientSettings "Client*"` the bare word is the
+// identity.
+func parseParamsFor(args []string, isSwitch func(name string) bool) (manage.Params, error) {
 	var ps manage.Params
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		// Knowing the switches, a bare value anywhere is the positional
+		// one, as in PowerShell; without, only the first word.
+		positional := isSwitch != nil && !slices.ContainsFunc(ps, func(p manage.Param) bool { return p.Name == "Identity" })
 		if !strings.HasPrefix(a, "-") || len(a) == 1 || isNumber(a) {
-			if i == 0 {
+			if i == 0 || positional {
 				ps = append(ps, manage.Param{Name: "Identity", Value: a})
 				continue
 			}
@@ -165,6 +185,12 @@ func parseParams(args []string) (manage.Params, error) {
 		if n, v, ok := strings.Cut(name, ":"); ok { // PowerShell's -Enabled:$false
 			ps = append(ps, manage.Param{Name: n, Value: v})
 			continue
+		}
+		if isSwitch != nil && isSwitch(name) && i+1 < len(args) {
+			if _, err := manage.ParseBool(args[i+1]); err != nil {
+				ps = append(ps, manage.Param{Name: name, Switch: true})
+				continue
+			}
 		}
 		if i+1 < len(args) && (!strings.HasPrefix(args[i+1], "-") || args[i+1] == "-" || isNumber(args[i+1])) {
 			ps = append(ps, manage.Param{Name: name, Value: args[i+1]})

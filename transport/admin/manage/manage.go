@@ -152,27 +152,7 @@ func (m *Manager) ConnectorRecord(rc *connector.ReceiveConnector, store *certs.S
 
 // GetConnectors returns the connectors matching identity ("" or "*" = all).
 func (m *Manager) GetConnectors(identity string) ([]Record, error) {
-	c, err := m.Load()
-	if err != nil {
-		return nil, err
-	}
-	store, err := m.Certs(c)
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	var names []string
-	for i := range c.ReceiveConnectors {
-		rc := &c.ReceiveConnectors[i]
-		names = append(names, rc.Name)
-		if identity == "" || MatchIdentity(identity, rc.Name) {
-			out = append(out, m.ConnectorRecord(rc, store))
-		}
-	}
-	if len(out) == 0 && identity != "" {
-		return nil, noMatch("receive connector", identity, names)
-	}
-	return out, nil
+	return receiveConnectors.get(m, identity)
 }
 
 // checkLegacyTLS refuses a change that opens a connector with
@@ -197,48 +177,7 @@ func (m *Manager) SetConnectors(identity string, ps Params) (int, error) {
 	if identity == "" {
 		return 0, errors.New("-Identity is required: name the connector (wildcards * allowed)")
 	}
-	force, err := takeForce(&ps)
-	if err != nil {
-		return 0, err
-	}
-	if len(ps) == 0 {
-		return 0, errors.New("nothing to set: give parameters such as -Fqdn mail.contoso.com")
-	}
-	n := 0
-	_, err = config.Update(m.ConfigPath, func(c *config.Config) error {
-		check, err := m.newConnectorCheck(c, force)
-		if err != nil {
-			return err
-		}
-		var names []string
-		var before, after []*connector.ReceiveConnector
-		for i := range c.ReceiveConnectors {
-			rc := &c.ReceiveConnectors[i]
-			names = append(names, rc.Name)
-			if !MatchIdentity(identity, rc.Name) {
-				continue
-			}
-			prev := *rc
-			old := changedConnector(rc)
-			if err := applyParams(rc, ps); err != nil {
-				return err
-			}
-			rc.Normalize()
-			if err := checkLegacyTLS(&prev, rc, force); err != nil {
-				return err
-			}
-			before, after = append(before, old), append(after, rc)
-			n++
-		}
-		if n == 0 {
-			return noMatch("receive connector", identity, names)
-		}
-		if err := c.Validate(); err != nil {
-			return err // said before any warning about a change that is not saved
-		}
-		return check.all(before, after)
-	})
-	return n, err
+	return m.SetConnectorsEach([]string{identity}, ps)
 }
 
 // NewConnector creates a connector with Exchange's defaults for -Usage
@@ -266,82 +205,58 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rec Record
-	_, err = config.Update(m.ConfigPath, func(c *config.Config) error {
-		check, err := m.newConnectorCheck(c, force)
-		if err != nil {
-			return err
-		}
-		for _, rc := range c.ReceiveConnectors {
-			if strings.EqualFold(rc.Name, name) {
-				return fmt.Errorf("a receive connector named %q already exists", rc.Name)
-			}
+	var check *connectorCheck
+	rc, err := receiveConnectors.add(m, func(c *config.Config) (connector.ReceiveConnector, error) {
+		var err error
+		if check, err = m.newConnectorCheck(c, force); err != nil {
+			return connector.ReceiveConnector{}, err
 		}
 		rc := connector.New(name, usage, c.Server.Fqdn)
 		if err := applyParams(&rc, ps, "Name"); err != nil {
-			return err
+			return rc, err
 		}
 		rc.Normalize()
-		if err := checkLegacyTLS(nil, &rc, force); err != nil {
-			return err
-		}
-		c.ReceiveConnectors = append(c.ReceiveConnectors, rc)
-		rec = Properties(&rc)
+		return rc, checkLegacyTLS(nil, &rc, force)
+	}, func(c *config.Config, rc *connector.ReceiveConnector) error {
 		if err := c.Validate(); err != nil {
-			return err
+			return err // said before any warning about a change that is not saved
 		}
-		return check.all([]*connector.ReceiveConnector{nil}, []*connector.ReceiveConnector{&rc})
+		return check.all([]*connector.ReceiveConnector{nil}, []*connector.ReceiveConnector{rc})
 	})
-	return rec, err
+	if err != nil {
+		return nil, err
+	}
+	return append(Record{{Name: "Identity", Value: rc.Name}}, Properties(&rc)...), nil
 }
 
 // RemoveConnectors removes the connectors matching identity.
 func (m *Manager) RemoveConnectors(identity string) (int, error) {
-	if identity == "" {
-		return 0, errors.New("-Identity is required")
-	}
-	n := 0
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		var keep []connector.ReceiveConnector
-		var names []string
-		for _, rc := range c.ReceiveConnectors {
-			names = append(names, rc.Name)
-			if MatchIdentity(identity, rc.Name) {
-				n++
-				continue
-			}
-			keep = append(keep, rc)
-		}
-		if n == 0 {
-			return noMatch("receive connector", identity, names)
-		}
-		c.ReceiveConnectors = keep
-		return nil
-	})
-	return n, err
+	return m.RemoveConnectorsEach([]string{identity})
+}
+
+// RemoveConnectorsEach removes the connectors matching any of identities,
+// in one update, or none.
+func (m *Manager) RemoveConnectorsEach(identities []string) (int, error) {
+	return receiveConnectors.removeEach(m, identities)
 }
 
 // ---- accepted domains ----
 
 // GetAcceptedDomains lists accepted domains matching identity (Name or DomainName).
 func (m *Manager) GetAcceptedDomains(identity string) ([]Record, error) {
-	c, err := m.Load()
-	if err != nil {
-		return nil, err
+	return acceptedDomains.get(m, identity)
+}
+
+// oneDefault keeps d the only default accepted domain when it is one.
+func oneDefault(c *config.Config, d *config.AcceptedDomain) {
+	if !d.Default {
+		return
 	}
-	var out []Record
-	var names []string
 	for i := range c.AcceptedDomains {
-		d := &c.AcceptedDomains[i]
-		names = append(names, d.Name)
-		if identity == "" || MatchIdentity(identity, d.Name) || MatchIdentity(identity, d.DomainName) {
-			out = append(out, append(Record{{Name: "Identity", Value: d.Name}}, Properties(d)...))
+		if &c.AcceptedDomains[i] != d {
+			c.AcceptedDomains[i].Default = false
 		}
 	}
-	if len(out) == 0 && identity != "" {
-		return nil, noMatch("accepted domain", identity, names)
-	}
-	return out, nil
 }
 
 // NewAcceptedDomain adds an accepted domain (-Name, -DomainName, -DomainType).
@@ -356,81 +271,31 @@ func (m *Manager) NewAcceptedDomain(ps Params) (Record, error) {
 	if d.Name == "" {
 		d.Name = d.DomainName
 	}
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		for _, o := range c.AcceptedDomains {
-			if strings.EqualFold(o.Name, d.Name) {
-				return fmt.Errorf("an accepted domain named %q already exists", o.Name)
-			}
-		}
-		if d.Default {
-			for i := range c.AcceptedDomains {
-				c.AcceptedDomains[i].Default = false
-			}
-		}
-		c.AcceptedDomains = append(c.AcceptedDomains, d)
-		return nil
-	})
-	return Properties(&d), err
+	d, err := acceptedDomains.add(m, func(*config.Config) (config.AcceptedDomain, error) { return d, nil },
+		func(c *config.Config, d *config.AcceptedDomain) error {
+			oneDefault(c, d)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return domainRecord(&d), nil
 }
 
 // SetAcceptedDomains changes the accepted domains matching identity.
 func (m *Manager) SetAcceptedDomains(identity string, ps Params) (int, error) {
-	if identity == "" {
-		return 0, errors.New("-Identity is required")
-	}
-	n := 0
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		var names []string
-		for i := range c.AcceptedDomains {
-			d := &c.AcceptedDomains[i]
-			names = append(names, d.Name)
-			if !MatchIdentity(identity, d.Name) && !MatchIdentity(identity, d.DomainName) {
-				continue
-			}
-			if err := applyParams(d, ps); err != nil {
-				return err
-			}
-			n++
-			if d.Default {
-				for j := range c.AcceptedDomains {
-					if j != i {
-						c.AcceptedDomains[j].Default = false
-					}
-				}
-			}
-		}
-		if n == 0 {
-			return noMatch("accepted domain", identity, names)
-		}
-		return nil
-	})
-	return n, err
+	return m.SetAcceptedDomainsEach([]string{identity}, ps)
 }
 
 // RemoveAcceptedDomains removes the accepted domains matching identity.
 func (m *Manager) RemoveAcceptedDomains(identity string) (int, error) {
-	if identity == "" {
-		return 0, errors.New("-Identity is required")
-	}
-	n := 0
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		var keep []config.AcceptedDomain
-		var names []string
-		for _, d := range c.AcceptedDomains {
-			names = append(names, d.Name)
-			if MatchIdentity(identity, d.Name) || MatchIdentity(identity, d.DomainName) {
-				n++
-				continue
-			}
-			keep = append(keep, d)
-		}
-		if n == 0 {
-			return noMatch("accepted domain", identity, names)
-		}
-		c.AcceptedDomains = keep
-		return nil
-	})
-	return n, err
+	return m.RemoveAcceptedDomainsEach([]string{identity})
+}
+
+// RemoveAcceptedDomainsEach removes the accepted domains matching any of
+// identities, in one update, or none.
+func (m *Manager) RemoveAcceptedDomainsEach(identities []string) (int, error) {
+	return acceptedDomains.removeEach(m, identities)
 }
 
 // ---- mailboxes ----
@@ -462,23 +327,7 @@ func matchMailbox(identity string, mb *config.Mailbox) bool {
 
 // GetMailboxes lists mailboxes matching identity (name or any address).
 func (m *Manager) GetMailboxes(identity string) ([]Record, error) {
-	c, err := m.Load()
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	var names []string
-	for i := range c.Mailboxes {
-		mb := &c.Mailboxes[i]
-		names = append(names, mb.Name)
-		if identity == "" || matchMailbox(identity, mb) {
-			out = append(out, mailboxRecord(mb))
-		}
-	}
-	if len(out) == 0 && identity != "" {
-		return nil, noMatch("mailbox", identity, names)
-	}
-	return out, nil
+	return mailboxes.get(m, identity)
 }
 
 // setPassword takes -Password from ps and stores its argon2id hash.
@@ -533,10 +382,10 @@ func (m *Manager) NewMailbox(ps Params, readPassword func() (string, error)) (Re
 	if err := applyParams(&mb, ps, "PasswordHash"); err != nil {
 		return nil, err
 	}
-	if mb.Name == "" {
+	if strings.TrimSpace(mb.Name) == "" {
 		return nil, errors.New("-Name is required")
 	}
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
+	mb, err := mailboxes.add(m, func(c *config.Config) (config.Mailbox, error) {
 		if mb.PrimarySmtpAddress == "" {
 			for _, d := range c.AcceptedDomains {
 				if d.Default {
@@ -544,99 +393,31 @@ func (m *Manager) NewMailbox(ps Params, readPassword func() (string, error)) (Re
 				}
 			}
 			if mb.PrimarySmtpAddress == "" {
-				return errors.New("-PrimarySmtpAddress is required (there is no default accepted domain to build it from)")
+				return mb, errors.New("-PrimarySmtpAddress is required (there is no default accepted domain to build it from)")
 			}
 		}
-		if err := checkMailboxAddresses(&mb); err != nil {
-			return err
-		}
-		for _, o := range c.Mailboxes {
-			if strings.EqualFold(o.Name, mb.Name) {
-				return fmt.Errorf("a mailbox named %q already exists", o.Name)
-			}
-		}
-		c.Mailboxes = append(c.Mailboxes, mb)
-		return nil
-	})
-	return mailboxRecord(&mb), err
+		return mb, checkMailboxAddresses(&mb)
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return mailboxRecord(&mb), nil
 }
 
 // SetMailboxes changes the mailboxes matching identity.
 func (m *Manager) SetMailboxes(identity string, ps Params, readPassword func() (string, error)) (int, error) {
-	if identity == "" {
-		return 0, errors.New("-Identity is required")
-	}
-	var tmpl config.Mailbox
-	if err := setPassword(&tmpl, &ps, readPassword); err != nil {
-		return 0, err
-	}
-	n := 0
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		var names []string
-		for i := range c.Mailboxes {
-			mb := &c.Mailboxes[i]
-			names = append(names, mb.Name)
-			if !matchMailbox(identity, mb) {
-				continue
-			}
-			oldName := mb.Name
-			if err := applyParams(mb, ps, "PasswordHash"); err != nil {
-				return err
-			}
-			if err := checkMailboxAddresses(mb); err != nil {
-				return err
-			}
-			if mb.Name != oldName {
-				renameSendAsTrustee(c, oldName, mb.Name)
-			}
-			if tmpl.PasswordHash != "" {
-				mb.PasswordHash = tmpl.PasswordHash
-			}
-			n++
-		}
-		if n == 0 {
-			return noMatch("mailbox", identity, names)
-		}
-		return nil
-	})
-	return n, err
+	return m.SetMailboxesEach([]string{identity}, ps, readPassword)
 }
 
 // RemoveMailboxes removes the mailboxes matching identity.
 func (m *Manager) RemoveMailboxes(identity string) (int, error) {
-	if identity == "" {
-		return 0, errors.New("-Identity is required")
-	}
-	n := 0
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		var keep []config.Mailbox
-		var names []string
-		for _, mb := range c.Mailboxes {
-			names = append(names, mb.Name)
-			if matchMailbox(identity, &mb) {
-				n++
-				continue
-			}
-			keep = append(keep, mb)
-		}
-		if n == 0 {
-			return noMatch("mailbox", identity, names)
-		}
-		c.Mailboxes = keep
-		// A removed mailbox's Send As rights on others go with it.
-		for i := range c.Mailboxes {
-			mb := &c.Mailboxes[i]
-			var grants []string
-			for _, u := range mb.GrantSendAsTo {
-				if c.FindMailboxUser(u) != nil {
-					grants = append(grants, u)
-				}
-			}
-			mb.GrantSendAsTo = grants
-		}
-		return nil
-	})
-	return n, err
+	return m.RemoveMailboxesEach([]string{identity})
+}
+
+// RemoveMailboxesEach removes the mailboxes matching any of identities, in
+// one update, or none; their Send As rights on other mailboxes go with them.
+func (m *Manager) RemoveMailboxesEach(identities []string) (int, error) {
+	return mailboxes.removeEach(m, identities)
 }
 
 // renameSendAsTrustee follows a mailbox rename in the Send As grants that

@@ -2,9 +2,11 @@ package manage
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/sendconnector"
 )
 
 // This file holds the Set commands for several identities at once, as a
@@ -17,7 +19,7 @@ import (
 func (m *Manager) updateEach(identities []string, kind string, list func(c *config.Config) []string,
 	match func(c *config.Config, i int, identity string) bool, set func(c *config.Config, i int) error,
 	finish ...func(c *config.Config) error) (int, error) {
-	if len(identities) == 0 {
+	if len(identities) == 0 || slices.Contains(identities, "") {
 		return 0, errors.New("-Identity is required")
 	}
 	n := 0
@@ -66,23 +68,14 @@ func (m *Manager) SetConnectorsEach(identities []string, ps Params) (int, error)
 	}
 	var check *connectorCheck
 	var before, after []*connector.ReceiveConnector
-	return m.updateEach(identities, "receive connector",
-		func(c *config.Config) []string {
-			var out []string
-			for _, rc := range c.ReceiveConnectors {
-				out = append(out, rc.Name)
-			}
-			return out
-		},
-		func(c *config.Config, i int, id string) bool { return MatchIdentity(id, c.ReceiveConnectors[i].Name) },
-		func(c *config.Config, i int) error {
+	return receiveConnectors.setEach(m, identities,
+		func(c *config.Config, rc *connector.ReceiveConnector) error {
 			if check == nil {
 				var err error
 				if check, err = m.newConnectorCheck(c, force); err != nil {
 					return err
 				}
 			}
-			rc := &c.ReceiveConnectors[i]
 			prev := *rc
 			old := changedConnector(rc)
 			if err := applyParams(rc, ps); err != nil {
@@ -111,31 +104,13 @@ func (m *Manager) SetAcceptedDomainsEach(identities []string, ps Params) (int, e
 	if len(ps) == 0 {
 		return 0, errors.New("nothing to set: give parameters such as -DomainType InternalRelay")
 	}
-	return m.updateEach(identities, "accepted domain",
-		func(c *config.Config) []string {
-			var out []string
-			for _, d := range c.AcceptedDomains {
-				out = append(out, d.Name)
-			}
-			return out
-		},
-		func(c *config.Config, i int, id string) bool {
-			d := c.AcceptedDomains[i]
-			return MatchIdentity(id, d.Name) || MatchIdentity(id, d.DomainName)
-		},
-		func(c *config.Config, i int) error {
-			if err := applyParams(&c.AcceptedDomains[i], ps); err != nil {
-				return err
-			}
-			if c.AcceptedDomains[i].Default {
-				for j := range c.AcceptedDomains {
-					if j != i {
-						c.AcceptedDomains[j].Default = false
-					}
-				}
-			}
-			return nil
-		})
+	return acceptedDomains.setEach(m, identities, func(c *config.Config, d *config.AcceptedDomain) error {
+		if err := applyParams(d, ps); err != nil {
+			return err
+		}
+		oneDefault(c, d)
+		return nil
+	})
 }
 
 // SetMailboxesEach is SetMailboxes for several identities in one update.
@@ -147,32 +122,22 @@ func (m *Manager) SetMailboxesEach(identities []string, ps Params, readPassword 
 	if len(ps) == 0 && tmpl.PasswordHash == "" {
 		return 0, errors.New("nothing to set: give parameters such as -Enabled $false")
 	}
-	return m.updateEach(identities, "mailbox",
-		func(c *config.Config) []string {
-			var out []string
-			for _, mb := range c.Mailboxes {
-				out = append(out, mb.Name)
-			}
-			return out
-		},
-		func(c *config.Config, i int, id string) bool { return matchMailbox(id, &c.Mailboxes[i]) },
-		func(c *config.Config, i int) error {
-			mb := &c.Mailboxes[i]
-			oldName := mb.Name
-			if err := applyParams(mb, ps, "PasswordHash"); err != nil {
-				return err
-			}
-			if err := checkMailboxAddresses(mb); err != nil {
-				return err
-			}
-			if mb.Name != oldName {
-				renameSendAsTrustee(c, oldName, mb.Name)
-			}
-			if tmpl.PasswordHash != "" {
-				mb.PasswordHash = tmpl.PasswordHash
-			}
-			return nil
-		})
+	return mailboxes.setEach(m, identities, func(c *config.Config, mb *config.Mailbox) error {
+		oldName := mb.Name
+		if err := applyParams(mb, ps, "PasswordHash"); err != nil {
+			return err
+		}
+		if err := checkMailboxAddresses(mb); err != nil {
+			return err
+		}
+		if mb.Name != oldName {
+			renameSendAsTrustee(c, oldName, mb.Name)
+		}
+		if tmpl.PasswordHash != "" {
+			mb.PasswordHash = tmpl.PasswordHash
+		}
+		return nil
+	})
 }
 
 // SetSendConnectorsEach is SetSendConnectors for several identities in one update.
@@ -180,16 +145,7 @@ func (m *Manager) SetSendConnectorsEach(identities []string, ps Params, readPass
 	if len(ps) == 0 {
 		return 0, errors.New("nothing to set: give parameters such as -SmartHosts smtp.contoso.com")
 	}
-	return m.updateEach(identities, "send connector",
-		func(c *config.Config) []string {
-			var out []string
-			for _, sc := range c.SendConnectors {
-				out = append(out, sc.Name)
-			}
-			return out
-		},
-		func(c *config.Config, i int, id string) bool { return MatchIdentity(id, c.SendConnectors[i].Name) },
-		func(c *config.Config, i int) error {
-			return applySendParams(&c.SendConnectors[i], append(Params(nil), ps...), readPassword)
-		})
+	return sendConnectors.setEach(m, identities, func(c *config.Config, sc *sendconnector.SendConnector) error {
+		return applySendParams(sc, append(Params(nil), ps...), readPassword)
+	})
 }

@@ -28,23 +28,7 @@ func sendConnectorRecord(sc *sendconnector.SendConnector) Record {
 
 // GetSendConnectors lists send connectors matching identity.
 func (m *Manager) GetSendConnectors(identity string) ([]Record, error) {
-	c, err := m.Load()
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	var names []string
-	for i := range c.SendConnectors {
-		sc := &c.SendConnectors[i]
-		names = append(names, sc.Name)
-		if identity == "" || MatchIdentity(identity, sc.Name) {
-			out = append(out, sendConnectorRecord(sc))
-		}
-	}
-	if len(out) == 0 && identity != "" {
-		return nil, noMatch("send connector", identity, names)
-	}
-	return out, nil
+	return sendConnectors.get(m, identity)
 }
 
 // applySendParams sets parameters on a send connector. Giving SmartHosts
@@ -111,75 +95,30 @@ func (m *Manager) NewSendConnector(ps Params, readPassword func() (string, error
 	ps.TakeExact("Internet") // usage switches of New-SendConnector: accepted, nothing to do
 	ps.TakeExact("Custom")
 	ps.TakeExact("Internal")
-	var rec Record
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		for _, o := range c.SendConnectors {
-			if strings.EqualFold(o.Name, name) {
-				return fmt.Errorf("a send connector named %q already exists", o.Name)
-			}
-		}
+	sc, err := sendConnectors.add(m, func(*config.Config) (sendconnector.SendConnector, error) {
 		sc := sendconnector.New(name)
-		if err := applySendParams(&sc, ps, readPassword); err != nil {
-			return err
-		}
-		c.SendConnectors = append(c.SendConnectors, sc)
-		rec = sendConnectorRecord(&sc)
-		return nil
-	})
-	return rec, err
+		return sc, applySendParams(&sc, ps, readPassword)
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sendConnectorRecord(&sc), nil
 }
 
 // SetSendConnectors changes the send connectors matching identity.
 func (m *Manager) SetSendConnectors(identity string, ps Params, readPassword func() (string, error)) (int, error) {
-	if identity == "" {
-		return 0, errors.New("-Identity is required")
-	}
-	n := 0
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		var names []string
-		for i := range c.SendConnectors {
-			sc := &c.SendConnectors[i]
-			names = append(names, sc.Name)
-			if !MatchIdentity(identity, sc.Name) {
-				continue
-			}
-			if err := applySendParams(sc, append(Params(nil), ps...), readPassword); err != nil {
-				return err
-			}
-			n++
-		}
-		if n == 0 {
-			return noMatch("send connector", identity, names)
-		}
-		return nil
-	})
-	return n, err
+	return m.SetSendConnectorsEach([]string{identity}, ps, readPassword)
 }
 
 // RemoveSendConnectors removes the send connectors matching identity.
 func (m *Manager) RemoveSendConnectors(identity string) (int, error) {
-	if identity == "" {
-		return 0, errors.New("-Identity is required")
-	}
-	n := 0
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		var keep []sendconnector.SendConnector
-		var names []string
-		for _, sc := range c.SendConnectors {
-			names = append(names, sc.Name)
-			if MatchIdentity(identity, sc.Name) {
-				n++
-				continue
-			}
-			keep = append(keep, sc)
-		}
-		if n == 0 {
-			return noMatch("send connector", identity, names)
-		}
-		c.SendConnectors = keep
-		return nil
-	})
-	return n, err
+	return m.RemoveSendConnectorsEach([]string{identity})
+}
+
+// RemoveSendConnectorsEach removes the send connectors matching any of
+// identities, in one update, or none.
+func (m *Manager) RemoveSendConnectorsEach(identities []string) (int, error) {
+	return sendConnectors.removeEach(m, identities)
 }
 
 // GetTransportConfig shows the transport settings (Get-TransportConfig).

@@ -7,24 +7,20 @@ import (
 	"strings"
 
 	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/admin/registry"
 )
 
-// DefaultColumns are the columns of each object type's default table view,
-// Exchange's where it has one. A type not listed is shown as a list.
-var defaultColumns = map[string][]string{
-	"ReceiveConnector":    {"Identity", "Bindings", "Enabled"},
-	"SendConnector":       {"Identity", "AddressSpaces", "SmartHosts", "Enabled"},
-	"ExchangeCertificate": {"Thumbprint", "Services", "Subject"},
-	"AcceptedDomain":      {"Name", "DomainName", "DomainType", "Default"},
-	"Mailbox":             {"Name", "PrimarySmtpAddress", "Enabled", "PasswordSet"},
-	"ADPermission":        {"Identity", "User", "ExtendedRights", "Deny", "Inherited"},
-	"Queue":               {"Identity", "DeliveryType", "Status", "MessageCount", "NextHopDomain", "NextRetryTime", "LastError"},
-	"Message":             {"Identity", "FromAddress", "Status", "Size", "Queue"},
+// DefaultColumns returns the default table columns of an object type, as
+// the admin registry declares them (Exchange's where it has one), or nil
+// when the type is shown as a list.
+func DefaultColumns(typeName string) []string {
+	for _, k := range registry.Kinds() {
+		if k.TypeName == typeName {
+			return k.Columns
+		}
+	}
+	return nil
 }
-
-// DefaultColumns returns the default table columns of an object type, or
-// nil when the type is shown as a list.
-func DefaultColumns(typeName string) []string { return defaultColumns[typeName] }
 
 // FormatList prints "Name : value" lines aligned, one block per record,
 // exactly as the noun-verb commands do.

@@ -1,0 +1,303 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/mail/sendconnector"
+)
+
+// listKind declares a kind kept as a list in the configuration
+// (connectors, accepted domains, mailboxes): it becomes Get-X, Set-X, New-X
+// and Remove-X, and the nouns' get, set, new and remove.
+type listKind struct {
+	noun     string
+	aliases  []string
+	help     string // the line for transportd help
+	typeName string // ReceiveConnector
+	what     string // "receive connector"
+	columns  []string
+	fields   []Param // Set-X and New-X
+	getExtra []Param
+	newExtra []Param
+	// get lists the objects matching identity ("" = all); extra are the
+	// getExtra parameters given.
+	get    func(env *Env, identity string, extra manage.Params) ([]manage.Record, error)
+	set    func(env *Env, ids []string, ps manage.Params) (int, error)
+	add    func(env *Env, ps manage.Params) (manage.Record, error)
+	remove func(env *Env, ids []string) (int, error)
+	// getType names the type of what get returns for these parameters,
+	// when it is not typeName (connector get -ClientSettings).
+	getType func(extra manage.Params) string
+}
+
+func (k listKind) kind() *Kind {
+	identity := val("Identity", "the name; wildcards * allowed")
+	ids := []string{"Identity"}
+	get := &Command{Verb: "get", Cmdlet: "Get-" + k.typeName,
+		Synopsis: "Shows " + k.what + "s: a table, or every property with Format-List.",
+		Params:   params(identity, k.getExtra), Positional: ids, IdentityParams: ids, Records: true,
+		List: func(r Request) bool {
+			return byIdentity(r) || (k.getType != nil && k.getType(r.Params) != "")
+		},
+		Run: func(env *Env, r Request) ([]manage.Record, error) {
+			return k.get(env, localIdentity(env.Manager, r.Identity()), r.Params)
+		}}
+	set := &Command{Verb: "set", Cmdlet: "Set-" + k.typeName,
+		Synopsis: "Changes " + k.what + "s: every one -Identity (or the pipeline) names, all in one update or none.",
+		Params:   params(identity, k.fields), Positional: ids, IdentityParams: ids, Pipe: true,
+		Run: func(env *Env, r Request) ([]manage.Record, error) {
+			if len(r.Identities) == 0 {
+				return nil, needIdentities(r, "Identity", "Set-"+k.typeName)
+			}
+			n, err := k.set(env, localIdentities(env.Manager, r.Identities), r.Params)
+			if err != nil {
+				return nil, err
+			}
+			env.say("Changed %s. A running transportd applies the change within seconds.", plural(n, k.what))
+			return nil, nil
+		}}
+	add := &Command{Verb: "new", Cmdlet: "New-" + k.typeName, Synopsis: "Creates a " + k.what + ".",
+		Params: params(k.newExtra, k.fields), Positional: []string{"Name"}, Records: true, List: always,
+		Run: func(env *Env, r Request) ([]manage.Record, error) {
+			rec, err := k.add(env, r.Params)
+			if err != nil {
+				return nil, err
+			}
+			return []manage.Record{rec}, nil
+		}}
+	remove := &Command{Verb: "remove", Cmdlet: "Remove-" + k.typeName, Synopsis: "Removes " + k.what + "s.",
+		Params: params(identity), Positional: ids, IdentityParams: ids, Pipe: true,
+		Run: func(env *Env, r Request) ([]manage.Record, error) {
+			if len(r.Identities) == 0 {
+				return nil, needIdentities(r, "Identity", "Remove-"+k.typeName)
+			}
+			n, err := k.remove(env, localIdentities(env.Manager, r.Identities))
+			if err != nil {
+				return nil, err
+			}
+			env.say("Removed %s.", plural(n, k.what))
+			return nil, nil
+		}}
+	if k.getType != nil {
+		get.Type = func(r Request) string {
+			if t := k.getType(r.Params); t != "" {
+				return t
+			}
+			return k.typeName
+		}
+	}
+	return &Kind{Noun: k.noun, Aliases: k.aliases, What: k.help, TypeName: k.typeName, Columns: k.columns,
+		Commands: []*Command{get, set, add, remove}}
+}
+
+// onlyIdentity is the get of a kind whose get takes nothing but -Identity.
+func onlyIdentity(f func(m *manage.Manager, id string) ([]manage.Record, error)) func(*Env, string, manage.Params) ([]manage.Record, error) {
+	return func(env *Env, id string, _ manage.Params) ([]manage.Record, error) { return f(env.Manager, id) }
+}
+
+func receiveConnectorKind() *Kind {
+	return listKind{noun: "connector", aliases: []string{"receiveconnector"}, typeName: "ReceiveConnector",
+		help: "receive connectors (Get/Set/New/Remove-ReceiveConnector)", what: "receive connector",
+		columns: []string{"Identity", "Bindings", "Enabled"},
+		fields: append(FieldParams(&connector.ReceiveConnector{}),
+			sw("Force", "save a change that takes STARTTLS (and with it AUTH) away, or opens AllowLegacyTLSClients to the whole Internet")),
+		getExtra: params(sw("ClientSettings", "what a POP3/IMAP user needs to submit through the connector")),
+		newExtra: params(val("Usage", "Client, Internal, Internet, Partner or Custom"),
+			sw("Client", "Exchange's defaults for POP3/IMAP4 clients"), sw("Internal", "for other Exchange servers"),
+			sw("Internet", "for anonymous senders on the Internet"), sw("Partner", "for partner domains"),
+			sw("Custom", "accepts nothing until -PermissionGroups is set")),
+		get: func(env *Env, id string, extra manage.Params) ([]manage.Record, error) {
+			if v, ok := extra.TakeExact("ClientSettings"); ok {
+				if on, err := manage.ParseBool(v); err != nil {
+					return nil, fmt.Errorf("-ClientSettings: %w", err)
+				} else if on {
+					return clientSettings(env.Manager, id)
+				}
+			}
+			return env.Manager.GetConnectors(id)
+		},
+		getType: func(extra manage.Params) string {
+			for _, p := range extra {
+				if p.Name == "ClientSettings" {
+					if on, _ := manage.ParseBool(paramText(p)); on {
+						return "ClientSettings"
+					}
+				}
+			}
+			return ""
+		},
+		set: func(env *Env, ids []string, ps manage.Params) (int, error) {
+			return env.Manager.SetConnectorsEach(ids, ps)
+		},
+		add: func(env *Env, ps manage.Params) (manage.Record, error) { return env.Manager.NewConnector(ps) },
+		remove: func(env *Env, ids []string) (int, error) {
+			return env.Manager.RemoveConnectorsEach(ids)
+		},
+	}.kind()
+}
+
+func sendConnectorKind() *Kind {
+	return listKind{noun: "sendconnector", typeName: "SendConnector", what: "send connector",
+		help:    "send connectors to smart hosts or by MX (Get/Set/New/Remove-SendConnector)",
+		columns: []string{"Identity", "AddressSpaces", "SmartHosts", "Enabled"},
+		fields:  append(FieldParams(&sendconnector.SendConnector{}), val("Password", "the smart host password; - reads it from standard input")),
+		newExtra: params(sw("Internet", "accepted for Exchange scripts"), sw("Internal", "accepted for Exchange scripts"),
+			sw("Custom", "accepted for Exchange scripts")),
+		get: onlyIdentity((*manage.Manager).GetSendConnectors),
+		set: func(env *Env, ids []string, ps manage.Params) (int, error) {
+			return env.Manager.SetSendConnectorsEach(ids, ps, env.ReadPassword)
+		},
+		add: func(env *Env, ps manage.Params) (manage.Record, error) {
+			return env.Manager.NewSendConnector(ps, env.ReadPassword)
+		},
+		remove: func(env *Env, ids []string) (int, error) { return env.Manager.RemoveSendConnectorsEach(ids) },
+	}.kind()
+}
+
+func acceptedDomainKind() *Kind {
+	return listKind{noun: "accepteddomain", typeName: "AcceptedDomain", what: "accepted domain",
+		help:    "accepted domains (Get/Set/New/Remove-AcceptedDomain)",
+		columns: []string{"Name", "DomainName", "DomainType", "Default"},
+		fields:  FieldParams(&config.AcceptedDomain{}),
+		get:     onlyIdentity((*manage.Manager).GetAcceptedDomains),
+		set: func(env *Env, ids []string, ps manage.Params) (int, error) {
+			return env.Manager.SetAcceptedDomainsEach(ids, ps)
+		},
+		add:    func(env *Env, ps manage.Params) (manage.Record, error) { return env.Manager.NewAcceptedDomain(ps) },
+		remove: func(env *Env, ids []string) (int, error) { return env.Manager.RemoveAcceptedDomainsEach(ids) },
+	}.kind()
+}
+
+func mailboxKind() *Kind {
+	return listKind{noun: "mailbox", typeName: "Mailbox", what: "mailbox",
+		help:    "mailboxes; -Password - reads the password from stdin (Get/Set/New/Remove-Mailbox)",
+		columns: []string{"Name", "PrimarySmtpAddress", "Enabled", "PasswordSet"},
+		fields:  append(FieldParams(&config.Mailbox{}, "PasswordHash"), val("Password", "the password; - reads it from standard input; stored as an argon2id hash")),
+		get:     onlyIdentity((*manage.Manager).GetMailboxes),
+		set: func(env *Env, ids []string, ps manage.Params) (int, error) {
+			return env.Manager.SetMailboxesEach(ids, ps, env.ReadPassword)
+		},
+		add: func(env *Env, ps manage.Params) (manage.Record, error) {
+			return env.Manager.NewMailbox(ps, env.ReadPassword)
+		},
+		remove: func(env *Env, ids []string) (int, error) { return env.Manager.RemoveMailboxesEach(ids) },
+	}.kind()
+}
+
+func transportConfigKind() *Kind {
+	var cfg config.Config
+	return &Kind{Noun: "transportconfig", TypeName: "TransportConfig",
+		What: "retries, expiry, delivery settings (Get/Set-TransportConfig)",
+		Commands: []*Command{
+			{Verb: "get", Cmdlet: "Get-TransportConfig", Synopsis: "Shows the transport settings: retries, expiry, delivery.",
+				Records: true, List: always,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					rec, err := env.Manager.GetTransportConfig()
+					if err != nil {
+						return nil, err
+					}
+					return []manage.Record{rec}, nil
+				}},
+			{Verb: "set", Cmdlet: "Set-TransportConfig", Synopsis: "Changes the transport settings.",
+				Params: FieldParams(&cfg.Transport),
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					if err := env.Manager.SetTransportConfig(r.Params); err != nil {
+						return nil, err
+					}
+					env.say("Changed the transport configuration. A running transportd applies the change within seconds.")
+					return nil, nil
+				}},
+		}}
+}
+
+func certificateKind() *Kind {
+	thumb := val("Thumbprint", "the certificate's SHA-1 thumbprint")
+	identity := val("Identity", "the thumbprint")
+	ids := []string{"Thumbprint", "Identity"}
+	need := func(r Request, cmdlet string) error {
+		if len(r.Identities) == 0 {
+			if r.FromPipe {
+				return errors.New("nothing came down the pipeline to act on")
+			}
+			return fmt.Errorf("-Thumbprint is required, or pipe certificates into %s", cmdlet)
+		}
+		return nil
+	}
+	return &Kind{Noun: "cert", Aliases: []string{"certificate", "exchangecertificate"}, TypeName: "ExchangeCertificate",
+		What:    "certificates (Get/New/Import/Enable/Remove-ExchangeCertificate)",
+		Columns: []string{"Thumbprint", "Services", "Subject"},
+		Commands: []*Command{
+			{Verb: "get", Cmdlet: "Get-ExchangeCertificate", Synopsis: "Shows the certificates in the store.",
+				Params: params(thumb, identity), Positional: []string{"Thumbprint"}, IdentityParams: ids, Records: true, List: byIdentity,
+				Run: func(env *Env, r Request) ([]manage.Record, error) { return env.Manager.GetCerts(r.Identity()) }},
+			{Verb: "new", Cmdlet: "New-ExchangeCertificate", Synopsis: "Creates a self-signed certificate.",
+				Params: params(val("SubjectName", "e.g. CN=mail.contoso.com"), val("DomainName", "comma-separated host names"),
+					val("Services", "SMTP, IMAP, POP, IIS"), val("FriendlyName", "text"), sw("PrivateKeyExportable", "accepted for scripts"),
+					val("KeySize", "accepted for scripts")),
+				Records: true, Print: "Thumbprint",
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					ps := r.Params
+					ps.TakeExact("PrivateKeyExportable")
+					ps.TakeExact("KeySize")
+					rec, err := env.Manager.NewCert(ps)
+					if err != nil {
+						return nil, err
+					}
+					return []manage.Record{rec}, nil
+				}},
+			{Verb: "import", Cmdlet: "Import-ExchangeCertificate", Synopsis: "Imports a PFX or PEM certificate with its private key.",
+				Params: params(val("FileName", "path of a .pfx, .p12 or .pem file"), val("FileData", "the file's contents"),
+					val("Password", "the PFX password; - reads it from standard input"), val("Services", "SMTP, IMAP, POP, IIS"),
+					sw("PrivateKeyExportable", "accepted for scripts")),
+				Records: true,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					rec, err := env.Manager.ImportCert(r.Params, env.ReadPassword)
+					if err != nil {
+						return nil, err
+					}
+					return []manage.Record{rec}, nil
+				}},
+			{Verb: "enable", Cmdlet: "Enable-ExchangeCertificate", Synopsis: "Assigns services (SMTP, ...) to a certificate.",
+				Params:     params(thumb, identity, val("Services", "SMTP, IMAP, POP, IIS"), sw("Force", "accepted for scripts")),
+				Positional: []string{"Thumbprint"}, IdentityParams: ids, PipeProperty: "Thumbprint", Pipe: true,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					if err := need(r, "Enable-ExchangeCertificate"); err != nil {
+						return nil, err
+					}
+					svc, _ := r.Params.TakeExact("Services")
+					for _, t := range r.Identities {
+						if err := env.Manager.EnableCert(t, svc); err != nil {
+							return nil, err
+						}
+					}
+					env.say("Enabled %s for %s.", plural(len(r.Identities), "certificate"), svc)
+					return nil, nil
+				}},
+			{Verb: "remove", Cmdlet: "Remove-ExchangeCertificate", Synopsis: "Deletes a certificate from the store.",
+				Params: params(thumb, identity), Positional: []string{"Thumbprint"}, IdentityParams: ids, PipeProperty: "Thumbprint", Pipe: true,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					if err := need(r, "Remove-ExchangeCertificate"); err != nil {
+						return nil, err
+					}
+					for _, t := range r.Identities {
+						if err := env.Manager.RemoveCert(t); err != nil {
+							return nil, err
+						}
+					}
+					env.say("Removed %s.", plural(len(r.Identities), "certificate"))
+					return nil, nil
+				}},
+		}}
+}
+
+// paramText is a parameter's value, "$true" for a bare switch.
+func paramText(p manage.Param) string {
+	if p.Switch {
+		return "$true"
+	}
+	return p.Value
+}
