@@ -11,7 +11,7 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
-	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
 // greeting connects to addr and returns the 220 line, or the dial error.
@@ -38,10 +38,11 @@ func loopbackAddr(t *testing.T) (netip.AddrPort, net.Listener) {
 
 func applyServer(t *testing.T) (*Server, []connector.ReceiveConnector, *domains.Table) {
 	t.Helper()
-	q, err := queue.OpenDisk(t.TempDir())
+	q, err := journal.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { q.Close() })
 	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
 	if err != nil {
 		t.Fatal(err)

@@ -303,6 +303,10 @@ func (s *session) Data(r io.Reader) error {
 			s.log.Info("message refused", "reply", se.Message)
 			return se
 		}
+		if tl := queue.ErrTooLarge; errors.Is(err, tl) {
+			s.log.Info("message refused", "reply", tl.Message)
+			return &smtp.SMTPError{Code: tl.Code, EnhancedCode: smtp.EnhancedCode(tl.Enhanced), Message: tl.Message}
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 			s.log.Info("client went away during DATA; nothing was queued", "err", err)
 		} else {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,6 +28,8 @@ import (
 	"github.com/transportd/transportd/transport/mail/delivery"
 	"github.com/transportd/transportd/transport/mail/mailbox"
 	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/queue/filestore"
+	"github.com/transportd/transportd/transport/mail/queue/journal"
 	"github.com/transportd/transportd/transport/mail/tracking"
 	"github.com/transportd/transportd/transport/metrics"
 )
@@ -38,7 +39,7 @@ type Service struct {
 	path   string
 	log    *slog.Logger
 	certs  *certs.Store
-	store  *queue.Journal
+	store  *journal.Journal
 	queue  *queue.Manager
 	dir    *liveDirectory
 	smtp   *smtpd.Server
@@ -95,11 +96,13 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	if err := makePickupDirs(cfg); err != nil {
 		return nil, err
 	}
-	disk, err := queue.OpenJournal(filepath.Join(cfg.DataDir(), "queue"), log.With("component", "queue"))
+	disk, err := journal.Open(filepath.Join(cfg.DataDir(), "queue"), log.With("component", "queue"))
 	if err != nil {
 		return nil, err
 	}
-	if err := migrateDiskQueue(filepath.Join(cfg.DataDir(), "queue"), disk, log); err != nil {
+	// Messages left by the per-file queue of earlier versions move into
+	// the journal before anything is delivered.
+	if _, err := filestore.Migrate(context.Background(), filepath.Join(cfg.DataDir(), "queue"), disk, log.With("component", "queue")); err != nil {
 		disk.Close()
 		return nil, err
 	}
@@ -222,46 +225,6 @@ func (s *Service) Queue() *queue.Manager { return s.queue }
 
 // Store returns the message store.
 func (s *Service) Store() queue.Store { return s.store }
-
-// migrateDiskQueue moves messages left by the per-file store of earlier
-// versions (queue/msg/) into the journal, keeping their queue ids and
-// delivery state, so an upgrade loses nothing.
-func migrateDiskQueue(dir string, j *queue.Journal, log *slog.Logger) error {
-	entries, err := os.ReadDir(filepath.Join(dir, "msg"))
-	if err != nil || len(entries) == 0 {
-		return nil
-	}
-	old, err := queue.OpenDisk(dir)
-	if err != nil {
-		return err
-	}
-	defer old.Close()
-	stored, err := old.Load()
-	if err != nil {
-		return err
-	}
-	for _, m := range stored {
-		rc, err := old.Open(m.Envelope.ID)
-		if err != nil {
-			return err
-		}
-		_, err = j.Enqueue(context.Background(), m.Envelope, rc)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("moving message %s into the journal: %w", m.Envelope.ID, err)
-		}
-		if m.State != nil {
-			if err := j.SaveState(m.Envelope.ID, m.State); err != nil {
-				return err
-			}
-		}
-		if err := old.Remove(m.Envelope.ID); err != nil {
-			return err
-		}
-	}
-	log.Info("moved queued messages from the per-file queue into the journal", "messages", len(stored))
-	return nil
-}
 
 // Mailboxes returns the Maildir delivery target (for finding delivered mail).
 func (s *Service) Mailboxes() *mailbox.Maildir { return s.mailbox }
