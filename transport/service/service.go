@@ -30,6 +30,7 @@ import (
 	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/mail/queue/filestore"
 	"github.com/transportd/transportd/transport/mail/queue/journal"
+	"github.com/transportd/transportd/transport/mail/routing"
 	"github.com/transportd/transportd/transport/mail/tracking"
 	"github.com/transportd/transportd/transport/metrics"
 )
@@ -118,7 +119,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, fmt.Errorf("Transport.MaildirOwner %s: %w", cfg.Transport.MaildirOwner, err)
 	}
-	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), log)
+	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), time.Time{}, log)
 	if err != nil {
 		disk.Close()
 		return nil, err
@@ -236,7 +237,7 @@ func (s *Service) Mailboxes() *mailbox.Maildir { return s.mailbox }
 func (s *Service) apply(cfg *config.Config) error { return s.applyAt(cfg, time.Time{}) }
 
 // applyAt is apply for a configuration that a reload at changed brings
-// (zero: the one the daemon starts with); see routingGrace.
+// (zero: the one the daemon starts with); see routing.Grace.
 func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	tbl, err := cfg.DomainTable()
 	if err != nil {
@@ -247,11 +248,10 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 		return err
 	}
 	dir := newDirectory(cfg)
-	rt, err := newRouter(cfg, dir, s.mailboxTarget(cfg), s.log)
+	rt, err := newRouter(cfg, dir, s.mailboxTarget(cfg), changed, s.log)
 	if err != nil {
 		return err
 	}
-	rt.changed = changed
 	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl}); err != nil {
 		rt.close()
 		return err
@@ -335,7 +335,7 @@ func (s *Service) Reload() error {
 	}
 	if err == nil {
 		// Recipients that waited for a route try the new one at once.
-		s.queue.Retry(func(q string) bool { return q == unreachableQueue })
+		s.queue.Retry(func(q string) bool { return q == routing.UnreachableQueue })
 	}
 	s.cfgMu.Lock()
 	s.gen++
