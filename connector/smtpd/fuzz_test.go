@@ -17,6 +17,7 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/permissions"
+	"github.com/transportd/transportd/transport/durable"
 	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
@@ -35,7 +36,7 @@ func (stubDirectory) MaySendAs(u, a string) bool { return u == a }
 // each kind on loopback.
 func startTestServer(tb testing.TB, dir string) (addr25, addr587 string) {
 	tb.Helper()
-	store, err := certs.Open(dir+"/certs", slog.New(slog.DiscardHandler))
+	store, err := certs.Open(dir+"/certs", durable.WriteFile, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}

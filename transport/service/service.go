@@ -25,6 +25,7 @@ import (
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/control"
+	"github.com/transportd/transportd/transport/durable"
 	"github.com/transportd/transportd/transport/mail/delivery"
 	"github.com/transportd/transportd/transport/mail/mailbox"
 	"github.com/transportd/transportd/transport/mail/queue"
@@ -84,7 +85,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		return nil, err
 	}
 	warnUnqualified(log, cfg)
-	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), log)
+	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), durable.WriteFile, log)
 	if err != nil {
 		return nil, fmt.Errorf("certificate store: %w", err)
 	}
