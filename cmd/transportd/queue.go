@@ -10,8 +10,6 @@ import (
 	"github.com/transportd/transportd/transport/admin/control"
 	"github.com/transportd/transportd/transport/admin/manage"
 	"github.com/transportd/transportd/transport/admin/shell"
-	"github.com/transportd/transportd/transport/mail/queue"
-	"github.com/transportd/transportd/transport/service"
 )
 
 // queueCommand runs queue and message commands against the running daemon
@@ -22,7 +20,7 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 		return err
 	}
 	sock := filepath.Join(c.DataDir(), control.SocketName)
-	sel := service.Selector{Identity: identity}
+	sel := control.Selector{Identity: identity}
 	if q, ok := ps.Take("Queue"); ok {
 		sel.Queue = q
 	}
@@ -40,8 +38,8 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 	defer cancel()
 	switch noun + " " + verb {
 	case "queue get":
-		var qs []queue.QueueInfo
-		if err := control.Call(ctx, sock, service.OpQueueGet, sel, &qs); err != nil {
+		var qs []control.Queue
+		if err := control.Call(ctx, sock, control.OpQueueGet, sel, &qs); err != nil {
 			return err
 		}
 		var recs []manage.Record
@@ -53,15 +51,15 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 		}
 		return show(out, recs, identity != "", nil, "Identity", "DeliveryType", "Status", "MessageCount", "NextHopDomain", "NextRetryTime", "LastError")
 	case "queue retry":
-		var ch service.Changed
-		if err := control.Call(ctx, sock, service.OpQueueRetry, sel, &ch); err != nil {
+		var ch control.Changed
+		if err := control.Call(ctx, sock, control.OpQueueRetry, sel, &ch); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "Retrying %d queue(s) now.\n", ch.Count)
 		return nil
 	case "message get":
-		var ms []queue.MessageInfo
-		if err := control.Call(ctx, sock, service.OpMessageGet, sel, &ms); err != nil {
+		var ms []control.Message
+		if err := control.Call(ctx, sock, control.OpMessageGet, sel, &ms); err != nil {
 			return err
 		}
 		var recs []manage.Record
@@ -76,7 +74,7 @@ func queueCommand(m *manage.Manager, noun, verb, identity string, ps manage.Para
 		if identity == "" && sel.Queue == "" {
 			return fmt.Errorf("give -Identity (a queue id, wildcards allowed) or -Queue")
 		}
-		var ch service.Changed
+		var ch control.Changed
 		if err := control.Call(ctx, sock, "message."+verb, sel, &ch); err != nil {
 			return err
 		}

@@ -10,9 +10,7 @@ import (
 
 	"github.com/transportd/transportd/transport/admin/control"
 	"github.com/transportd/transportd/transport/admin/manage"
-	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/mail/tracking"
-	"github.com/transportd/transportd/transport/service"
 )
 
 // callDaemon sends one control operation to the running daemon.
@@ -37,7 +35,7 @@ func formatTime(t time.Time) string {
 }
 
 // QueueRecord shows a queue with Get-Queue's property names.
-func QueueRecord(q queue.QueueInfo) manage.Record {
+func QueueRecord(q control.Queue) manage.Record {
 	return manage.Record{
 		{Name: "Identity", Value: q.Identity}, {Name: "DeliveryType", Value: q.DeliveryType},
 		{Name: "Status", Value: q.Status}, {Name: "MessageCount", Value: fmt.Sprint(q.MessageCount)},
@@ -47,7 +45,7 @@ func QueueRecord(q queue.QueueInfo) manage.Record {
 }
 
 // MessageRecord shows a queued message with Get-Message's property names.
-func MessageRecord(mi queue.MessageInfo) manage.Record {
+func MessageRecord(mi control.Message) manage.Record {
 	var rc []string
 	for _, r := range mi.Recipients {
 		rc = append(rc, fmt.Sprintf("%s (%s)", r.Address, r.Status))
@@ -67,8 +65,8 @@ func queueCmdlets() []*cmdlet {
 	identity := val("Identity", `a queue such as MAIL\contoso.com; wildcards * allowed`)
 	msgIdentity := val("Identity", `a message: its queue id or SERVER\Queue\Id; wildcards * allowed`)
 	queueParam := val("Queue", `the messages of this queue, e.g. MAIL\contoso.com`)
-	selector := func(sh *Shell, c *call, need bool) ([]service.Selector, error) {
-		var sel service.Selector
+	selector := func(sh *Shell, c *call, need bool) ([]control.Selector, error) {
+		var sel control.Selector
 		sel.Queue, _ = c.text("Queue")
 		if v, ok := c.params["WithNDR"]; ok {
 			b, err := manage.ParseBool(toText(v))
@@ -79,9 +77,9 @@ func queueCmdlets() []*cmdlet {
 		}
 		if id, ok := c.text("Identity"); ok {
 			sel.Identity = id
-			return []service.Selector{sel}, nil
+			return []control.Selector{sel}, nil
 		}
-		var out []service.Selector
+		var out []control.Selector
 		for _, v := range c.input {
 			s := sel
 			s.Identity = toString(v)
@@ -94,7 +92,7 @@ func queueCmdlets() []*cmdlet {
 			if need && sel.Queue == "" {
 				return nil, errors.New("give -Identity (a message id, wildcards allowed) or -Queue, or pipe Get-Message into this command")
 			}
-			out = []service.Selector{sel}
+			out = []control.Selector{sel}
 		}
 		return out, nil
 	}
@@ -106,7 +104,7 @@ func queueCmdlets() []*cmdlet {
 			}
 			total := 0
 			for _, s := range sels {
-				var ch service.Changed
+				var ch control.Changed
 				if err := sh.callDaemon(op, s, &ch); err != nil {
 					return nil, err
 				}
@@ -121,10 +119,10 @@ func queueCmdlets() []*cmdlet {
 		{name: "Get-Queue", synopsis: "Shows the delivery queues of the running transportd.",
 			params: params(identity), positional: []string{"Identity"},
 			run: func(sh *Shell, c *call) ([]any, error) {
-				sel := service.Selector{}
+				sel := control.Selector{}
 				sel.Identity, _ = c.text("Identity")
-				var qs []queue.QueueInfo
-				if err := sh.callDaemon(service.OpQueueGet, sel, &qs); err != nil {
+				var qs []control.Queue
+				if err := sh.callDaemon(control.OpQueueGet, sel, &qs); err != nil {
 					return nil, err
 				}
 				var out []any
@@ -142,8 +140,8 @@ func queueCmdlets() []*cmdlet {
 				}
 				total := 0
 				for _, id := range ids {
-					var ch service.Changed
-					if err := sh.callDaemon(service.OpQueueRetry, service.Selector{Identity: id}, &ch); err != nil {
+					var ch control.Changed
+					if err := sh.callDaemon(control.OpQueueRetry, control.Selector{Identity: id}, &ch); err != nil {
 						return nil, err
 					}
 					total += ch.Count
@@ -160,8 +158,8 @@ func queueCmdlets() []*cmdlet {
 				}
 				var out []any
 				for _, s := range sels {
-					var ms []queue.MessageInfo
-					if err := sh.callDaemon(service.OpMessageGet, s, &ms); err != nil {
+					var ms []control.Message
+					if err := sh.callDaemon(control.OpMessageGet, s, &ms); err != nil {
 						return nil, err
 					}
 					for _, m := range ms {
@@ -171,12 +169,12 @@ func queueCmdlets() []*cmdlet {
 				return out, nil
 			}},
 		{name: "Suspend-Message", synopsis: "Holds messages in their queue.", params: msgParams,
-			positional: []string{"Identity"}, run: change(service.OpMessageSuspend, "Suspended")},
+			positional: []string{"Identity"}, run: change(control.OpMessageSuspend, "Suspended")},
 		{name: "Resume-Message", synopsis: "Releases suspended messages.", params: msgParams,
-			positional: []string{"Identity"}, run: change(service.OpMessageResume, "Resumed")},
+			positional: []string{"Identity"}, run: change(control.OpMessageResume, "Resumed")},
 		{name: "Remove-Message", synopsis: "Deletes queued messages; -WithNDR $true tells their senders.",
 			params:     params(msgIdentity, queueParam, val("WithNDR", "$true sends a non-delivery report to the sender")),
-			positional: []string{"Identity"}, run: change(service.OpMessageRemove, "Removed")},
+			positional: []string{"Identity"}, run: change(control.OpMessageRemove, "Removed")},
 		{name: "Get-MessageTrackingLog", synopsis: "Searches the message tracking log (no running daemon needed).",
 			params: params("Sender", "Recipients", "Start", "End", "EventId", "MessageId", "InternalMessageId", "MessageSubject", "ResultSize", "Server"),
 			run:    getMessageTrackingLog},
