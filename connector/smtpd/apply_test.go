@@ -11,7 +11,6 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
-	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
 // greeting connects to addr and returns the 220 line, or the dial error.
@@ -38,11 +37,7 @@ func loopbackAddr(t *testing.T) (netip.AddrPort, net.Listener) {
 
 func applyServer(t *testing.T) (*Server, []connector.ReceiveConnector, *domains.Table) {
 	t.Helper()
-	q, err := journal.Open(t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
+	q := openTestQueue(t, t.TempDir())
 	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/durable"
-	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
 type stubDirectory struct{}
@@ -43,11 +42,7 @@ func startTestServer(tb testing.TB, dir string) (addr25, addr587 string) {
 	if _, _, err := store.EnsureDefault("mail.contoso.com"); err != nil {
 		tb.Fatal(err)
 	}
-	q, err := journal.Open(dir+"/queue", slog.New(slog.DiscardHandler))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { q.Close() })
+	q := openTestQueue(tb, dir+"/queue")
 	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
 	if err != nil {
 		tb.Fatal(err)

@@ -22,8 +22,6 @@ import (
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/policies/saslserver"
 	"github.com/transportd/transportd/policies/sendas"
-	"github.com/transportd/transportd/transport/mail/queue"
-	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // session is one SMTP session on one receive connector. It applies the
@@ -45,7 +43,7 @@ type session struct {
 
 	from       string
 	hasFrom    bool
-	rcpts      []queue.Recipient
+	rcpts      []Recipient
 	rcptNotify map[string]string
 	refusedAny bool
 }
@@ -227,7 +225,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if mailboxErr != nil && route == permissions.RouteLocal {
 		return refuseMailbox()
 	}
-	s.rcpts = append(s.rcpts, queue.Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
+	s.rcpts = append(s.rcpts, Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
 	if opts != nil && len(opts.Notify) > 0 {
 		// RFC 3461 section 4.1: NOTIFY decides which DSNs the sender gets.
 		if s.rcptNotify == nil {
@@ -274,13 +272,14 @@ func (s *session) Data(r io.Reader) error {
 	id := s.srv.deps.Queue.NewID()
 	received := s.receivedHeader(id)
 	body := io.MultiReader(strings.NewReader(received), content)
-	env := queue.Envelope{
+	env := Message{
 		ID:            id,
-		Source:        "SMTP",
 		From:          s.from,
 		Recipients:    s.rcpts,
 		Connector:     s.rc.Name,
-		RemoteAddr:    s.remote.String(),
+		SessionID:     s.id,
+		RemoteAddr:    s.remote,
+		LocalAddr:     s.local,
 		HeloName:      s.helo,
 		AuthUser:      s.user,
 		TLS:           s.shim.TLS() != nil,
@@ -294,18 +293,12 @@ func (s *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, 5*time.Minute)
 	defer cancel()
-	ctx = tracking.WithOrigin(ctx, tracking.Origin{SessionID: s.id, ClientIP: s.remote.Addr().String(),
-		ClientHostname: s.helo, ServerIP: s.local.Addr().String()})
 	id, err := s.srv.deps.Queue.Enqueue(ctx, env, body)
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			s.log.Info("message refused", "reply", se.Message)
 			return se
-		}
-		if tl := queue.ErrTooLarge; errors.Is(err, tl) {
-			s.log.Info("message refused", "reply", tl.Message)
-			return &smtp.SMTPError{Code: tl.Code, EnhancedCode: smtp.EnhancedCode(tl.Enhanced), Message: tl.Message}
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 			s.log.Info("client went away during DATA; nothing was queued", "err", err)

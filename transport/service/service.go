@@ -144,7 +144,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	}
 	s.metrics.SetQueues(s.queue)
 	s.smtp = smtpd.New(smtpd.Deps{
-		Queue: s.queue, Certs: store, Directory: s.dir, Logger: log,
+		Queue: smtpIntake{s.queue}, Certs: store, Directory: s.dir, Logger: log,
 		Limiter: limits.NewConnLimiter(), Rates: limits.NewRateLimiter(time.Now),
 		ProtocolLog: s.recvLog, Observer: s.metrics,
 	})
