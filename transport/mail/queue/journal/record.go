@@ -1,6 +1,7 @@
-// The record format: see the package documentation.
-
 package journal
+
+// This file is the record format: its constants, encoding and header
+// check. The layout is in the package documentation.
 
 import (
 	"encoding/binary"
