@@ -11,7 +11,8 @@
 //   - <THUMBPRINT>.pem — written by the store (NewSelfSigned, Import,
 //     EnsureDefault): a short readable preamble, the leaf certificate, its
 //     chain, then the private key as PKCS#8 "PRIVATE KEY". Mode 0600.
-//     Written atomically (temporary file, fsync, rename).
+//     Written atomically and durably (temporary file, fsync, rename, folder
+//     fsync) by the WriteFileFunc given to Open.
 //   - services.json — a JSON object mapping a thumbprint to the services the
 //     certificate is enabled for and its friendly name (example below).
 //
@@ -53,6 +54,15 @@
 // Store.Watch reloads the folder whenever it changes (debounced by about
 // 200ms), so certificates can be replaced without restarting; a tls.Config
 // from Store.ServerTLSConfig picks the certificate on every handshake.
+//
+// # Durable writes
+//
+// The store does not write files itself: Open takes a WriteFileFunc, and
+// the daemon and the management commands pass durable.WriteFile, the one
+// implementation of "temporary file, fsync, rename, folder fsync" that the
+// queue, the configuration and the mailboxes use too. Injecting it keeps
+// certs free of any transport package (it sits below transport in the
+// layout) without a second copy of that discipline to keep in step.
 //
 // # Certificate names
 //

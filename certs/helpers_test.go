@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/transportd/transportd/transport/durable"
 )
 
 // syncBuffer collects log output from any goroutine, also after a test ends.
@@ -42,7 +44,7 @@ func openTestStore(t *testing.T) (*Store, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	dir := filepath.Join(t.TempDir(), "certs")
-	s, err := Open(dir, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	s, err := Open(dir, durable.WriteFile, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

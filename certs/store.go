@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/transportd/transportd/transport/durable"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -32,10 +31,17 @@ type serviceEntry struct {
 	FriendlyName string   `json:"friendlyName,omitempty"`
 }
 
+// WriteFileFunc replaces the file at path with data, atomically (readers
+// see the old file or the new one, never a part, and the temporary file is
+// a dot-file the store does not read) and durably (fsynced, and the folder
+// too, before it returns). The daemon passes durable.WriteFile.
+type WriteFileFunc func(path string, data []byte, perm os.FileMode) error
+
 // Store is a folder of certificates. It is safe for concurrent use.
 type Store struct {
-	dir string
-	log *slog.Logger
+	dir       string
+	log       *slog.Logger
+	writeFile WriteFileFunc
 
 	opMu     sync.Mutex // serialises Import, Enable, Remove, NewSelfSigned, EnsureDefault
 	reloadMu sync.Mutex // serialises reading the folder
@@ -50,23 +56,28 @@ type Store struct {
 }
 
 // Open opens the certificate store in dir, creating the folder with mode
-// 0700 if it is missing, and loads every certificate in it. A nil logger
-// discards logs.
-func Open(dir string, logger *slog.Logger) (*Store, error) {
+// 0700 if it is missing, and loads every certificate in it. The store
+// writes its files (certificates, services.json) with writeFile, which is
+// required. A nil logger discards logs.
+func Open(dir string, writeFile WriteFileFunc, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if dir == "" {
 		return nil, errors.New("certs: open store: empty folder name")
 	}
+	if writeFile == nil {
+		return nil, errors.New("certs: open store: no function to write files durably (pass durable.WriteFile)")
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("certs: create store folder: %w", err)
 	}
 	s := &Store{
-		dir:      dir,
-		log:      logger.With("component", "certs", "store", dir),
-		byThumb:  map[string]*Certificate{},
-		services: map[string]serviceEntry{},
+		dir:       dir,
+		log:       logger.With("component", "certs", "store", dir),
+		writeFile: writeFile,
+		byThumb:   map[string]*Certificate{},
+		services:  map[string]serviceEntry{},
 	}
 	if err := s.reload(); err != nil {
 		return nil, err
@@ -236,7 +247,7 @@ func (s *Store) updateServices(fn func(m map[string]serviceEntry)) error {
 		return fmt.Errorf("certs: encode services: %w", err)
 	}
 	data = append(data, '\n')
-	if err := durable.WriteFile(filepath.Join(s.dir, ServicesFile), data, 0o600); err != nil {
+	if err := s.writeFile(filepath.Join(s.dir, ServicesFile), data, 0o600); err != nil {
 		return fmt.Errorf("certs: write services: %w", err)
 	}
 	return nil
@@ -312,7 +323,7 @@ func (s *Store) add(c *Certificate, services []string, friendlyName string) (*Ce
 		return nil, err
 	}
 	path := filepath.Join(s.dir, c.Thumbprint+".pem")
-	if err := durable.WriteFile(path, data, 0o600); err != nil {
+	if err := s.writeFile(path, data, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := s.updateServices(func(m map[string]serviceEntry) {

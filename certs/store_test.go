@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/transportd/transportd/transport/durable"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -158,7 +160,7 @@ func TestNewSelfSignedAndReopen(t *testing.T) {
 		t.Errorf("key file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
 
-	s2, err := Open(s.Dir(), nil)
+	s2, err := Open(s.Dir(), durable.WriteFile, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +241,7 @@ func TestImport(t *testing.T) {
 				t.Fatalf("imported %+v", c)
 			}
 			// Round trip: a fresh store reads the same certificate back.
-			s2, err := Open(s.Dir(), nil)
+			s2, err := Open(s.Dir(), durable.WriteFile, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -401,5 +403,34 @@ func TestEnsureDefault(t *testing.T) {
 	}
 	if _, _, err := s.EnsureDefault(" "); err == nil {
 		t.Error("EnsureDefault with empty name succeeded")
+	}
+}
+
+// The store writes every file through the function Open was given (the
+// daemon's durable writer), and refuses to open without one.
+func TestStoreWritesThroughTheInjectedWriter(t *testing.T) {
+	if _, err := Open(filepath.Join(t.TempDir(), "certs"), nil, nil); err == nil || !strings.Contains(err.Error(), "durable.WriteFile") {
+		t.Fatalf("Open without a writer: %v, want a refusal naming durable.WriteFile", err)
+	}
+	var mu sync.Mutex
+	var written []string
+	write := func(path string, data []byte, perm os.FileMode) error {
+		mu.Lock()
+		written = append(written, filepath.Base(path))
+		mu.Unlock()
+		return durable.WriteFile(path, data, perm)
+	}
+	s, err := Open(filepath.Join(t.TempDir(), "certs"), write, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := s.EnsureDefault("mail.contoso.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(written, c.Thumbprint+".pem") || !slices.Contains(written, ServicesFile) {
+		t.Fatalf("written through the writer: %v, want %s.pem and %s", written, c.Thumbprint, ServicesFile)
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
-	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 // greeting connects to addr and returns the 220 line, or the dial error.
@@ -38,10 +37,7 @@ func loopbackAddr(t *testing.T) (netip.AddrPort, net.Listener) {
 
 func applyServer(t *testing.T) (*Server, []connector.ReceiveConnector, *domains.Table) {
 	t.Helper()
-	q, err := queue.OpenDisk(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := openTestQueue(t, t.TempDir())
 	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
 	if err != nil {
 		t.Fatal(err)

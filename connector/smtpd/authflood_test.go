@@ -22,7 +22,7 @@ import (
 	"github.com/transportd/transportd/policies/credentials"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/lockout"
-	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/durable"
 )
 
 // argonDirectory checks passwords with real argon2id hashes and, like the
@@ -68,17 +68,14 @@ func (d *argonDirectory) Authenticate(ctx context.Context, u, p string) (string,
 func startAuthServer(tb testing.TB, deps Deps, tune func(rc *connector.ReceiveConnector)) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	store, err := certs.Open(dir+"/certs", slog.New(slog.DiscardHandler))
+	store, err := certs.Open(dir+"/certs", durable.WriteFile, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if _, _, err := store.EnsureDefault("mail.contoso.com"); err != nil {
 		tb.Fatal(err)
 	}
-	q, err := queue.OpenDisk(dir + "/queue")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	q := openTestQueue(tb, dir+"/queue")
 	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
 	if err != nil {
 		tb.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/durable"
 )
 
 type stubDirectory struct{}
@@ -35,17 +35,14 @@ func (stubDirectory) MaySendAs(u, a string) bool { return u == a }
 // each kind on loopback.
 func startTestServer(tb testing.TB, dir string) (addr25, addr587 string) {
 	tb.Helper()
-	store, err := certs.Open(dir+"/certs", slog.New(slog.DiscardHandler))
+	store, err := certs.Open(dir+"/certs", durable.WriteFile, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if _, _, err := store.EnsureDefault("mail.contoso.com"); err != nil {
 		tb.Fatal(err)
 	}
-	q, err := queue.OpenDisk(dir + "/queue")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	q := openTestQueue(tb, dir+"/queue")
 	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
 	if err != nil {
 		tb.Fatal(err)

@@ -34,7 +34,6 @@ import (
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/policies/lockout"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/mail/queue"
 )
 
 // Directory answers questions about mailboxes.
@@ -50,12 +49,55 @@ type Directory interface {
 }
 
 // Queue takes accepted messages: Enqueue returns only when the message is
-// on stable storage.
+// on stable storage. The daemon's queue manager is one, through a small
+// adapter in the composition root (package service).
 type Queue interface {
 	// NewID reserves the queue id, so that our Received header can name it.
 	NewID() string
-	Enqueue(ctx context.Context, env queue.Envelope, body io.Reader) (string, error)
+	// Enqueue stores the message read from body and returns its queue
+	// id. A body longer than msg.MaxMessageLen is refused with
+	// ErrMessageTooLarge; an *smtp.SMTPError from body (the normalizer's
+	// refusals) is returned as it is.
+	Enqueue(ctx context.Context, msg Message, body io.Reader) (string, error)
 }
+
+// Message is the envelope of an accepted message as a session hands it to
+// the Queue.
+type Message struct {
+	// ID is the id Queue.NewID reserved (our Received header names it).
+	ID string
+	// From is the reverse-path; "" is the null sender.
+	From       string
+	Recipients []Recipient
+	// Connector is the receive connector's name.
+	Connector string
+	// SessionID is the session's id in the protocol log.
+	SessionID  string
+	RemoteAddr netip.AddrPort
+	LocalAddr  netip.AddrPort
+	HeloName   string
+	// AuthUser is the authenticated mailbox, "" when anonymous.
+	AuthUser   string
+	TLS        bool
+	ReceivedAt time.Time
+	// MaxMessageLen is the connector's MaxMessageSize (0: none).
+	MaxMessageLen int64
+}
+
+// Recipient is one accepted recipient.
+type Recipient struct {
+	// Address is the recipient address as accepted.
+	Address string
+	// Local is true when the address belongs to a mailbox here.
+	Local bool
+	// Notify is the RFC 3461 NOTIFY parameter ("NEVER", "FAILURE,DELAY"), empty = default.
+	Notify string
+}
+
+// ErrMessageTooLarge is what Queue.Enqueue returns when the body exceeds
+// Message.MaxMessageLen (RFC 5321 section 4.5.3.1.10; RFC 3463 5.3.4).
+var ErrMessageTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+	Message: "Message size exceeds the fixed maximum message size (MaxMessageSize)"}
 
 // Deps are the parts the server works with.
 type Deps struct {

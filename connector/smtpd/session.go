@@ -25,8 +25,6 @@ import (
 	"github.com/transportd/transportd/policies/saslserver"
 	"github.com/transportd/transportd/policies/sendas"
 	"github.com/transportd/transportd/policies/value"
-	"github.com/transportd/transportd/transport/mail/queue"
-	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // session is one SMTP session on one receive connector. It applies the
@@ -48,7 +46,7 @@ type session struct {
 
 	from       string
 	hasFrom    bool
-	rcpts      []queue.Recipient
+	rcpts      []Recipient
 	rcptNotify map[string]string
 	refusedAny bool
 }
@@ -331,7 +329,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if mailboxErr != nil && route == permissions.RouteLocal {
 		return refuseMailbox()
 	}
-	s.rcpts = append(s.rcpts, queue.Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
+	s.rcpts = append(s.rcpts, Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
 	if opts != nil && len(opts.Notify) > 0 {
 		// RFC 3461 section 4.1: NOTIFY decides which DSNs the sender gets.
 		if s.rcptNotify == nil {
@@ -378,13 +376,14 @@ func (s *session) Data(r io.Reader) error {
 	id := s.srv.deps.Queue.NewID()
 	received := s.receivedHeader(id)
 	body := io.MultiReader(strings.NewReader(received), content)
-	env := queue.Envelope{
+	env := Message{
 		ID:            id,
-		Source:        "SMTP",
 		From:          s.from,
 		Recipients:    s.rcpts,
 		Connector:     s.rc.Name,
-		RemoteAddr:    s.remote.String(),
+		SessionID:     s.id,
+		RemoteAddr:    s.remote,
+		LocalAddr:     s.local,
 		HeloName:      s.helo,
 		AuthUser:      s.user,
 		TLS:           s.shim.TLS() != nil,
@@ -398,8 +397,6 @@ func (s *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, 5*time.Minute)
 	defer cancel()
-	ctx = tracking.WithOrigin(ctx, tracking.Origin{SessionID: s.id, ClientIP: s.remote.Addr().String(),
-		ClientHostname: s.helo, ServerIP: s.local.Addr().String()})
 	id, err := s.srv.deps.Queue.Enqueue(ctx, env, body)
 	if err != nil {
 		var se *smtp.SMTPError

@@ -10,33 +10,12 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/control"
 	"github.com/transportd/transportd/transport/admin/manage"
 	"github.com/transportd/transportd/transport/mail/pickup"
 	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/mail/tracking"
 )
-
-// Control operations. Their names are the shell's noun-verb pairs.
-const (
-	OpQueueGet       = "queue.get"
-	OpQueueRetry     = "queue.retry"
-	OpMessageGet     = "message.get"
-	OpMessageSuspend = "message.suspend"
-	OpMessageResume  = "message.resume"
-	OpMessageRemove  = "message.remove"
-)
-
-// Selector picks queues and messages: identities with * wildcards.
-type Selector struct {
-	Identity string `json:"identity,omitempty"`
-	Queue    string `json:"queue,omitempty"`
-	WithNDR  bool   `json:"withndr,omitempty"`
-}
-
-// Changed reports how many objects an operation touched.
-type Changed struct {
-	Count int `json:"count"`
-}
 
 // match reports whether s matches an -Identity pattern ("" matches all).
 func match(pattern, s string) bool {
@@ -55,26 +34,26 @@ func (s *Service) stripServer(id string) string {
 }
 
 func (s *Service) handleControl(ctx context.Context, op string, args json.RawMessage) (any, error) {
-	var sel Selector
+	var sel control.Selector
 	if len(args) > 0 {
 		if err := json.Unmarshal(args, &sel); err != nil {
 			return nil, fmt.Errorf("bad arguments: %w", err)
 		}
 	}
 	switch op {
-	case OpQueueGet:
-		var out []queue.QueueInfo
+	case control.OpQueueGet:
+		var out []control.Queue
 		for _, q := range s.queue.Queues() {
 			q.Identity = s.queueIdentity(q.Identity)
 			if match(sel.Identity, q.Identity) || match(s.stripServer(sel.Identity), q.NextHopDomain) {
-				out = append(out, q)
+				out = append(out, control.Queue(q))
 			}
 		}
 		if len(out) == 0 && sel.Identity != "" {
 			return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
 		}
 		return out, nil
-	case OpQueueRetry:
+	case control.OpQueueRetry:
 		if sel.Identity == "" {
 			return nil, fmt.Errorf("-Identity is required (a queue such as %s, wildcards allowed)", s.queueIdentity("contoso.com"))
 		}
@@ -83,10 +62,14 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 		if n == 0 {
 			return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
 		}
-		return Changed{n}, nil
-	case OpMessageGet:
-		return s.messages(sel)
-	case OpMessageSuspend, OpMessageResume, OpMessageRemove:
+		return control.Changed{Count: n}, nil
+	case control.OpMessageGet:
+		msgs, err := s.messages(sel)
+		if err != nil {
+			return nil, err
+		}
+		return wireMessages(msgs), nil
+	case control.OpMessageSuspend, control.OpMessageResume, control.OpMessageRemove:
 		msgs, err := s.messages(sel)
 		if err != nil {
 			return nil, err
@@ -95,11 +78,11 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 		for _, m := range msgs {
 			id := m.Identity[strings.LastIndexByte(m.Identity, '\\')+1:]
 			switch op {
-			case OpMessageSuspend:
+			case control.OpMessageSuspend:
 				err = s.queue.Suspend(id)
-			case OpMessageResume:
+			case control.OpMessageResume:
 				err = s.queue.Resume(id)
-			case OpMessageRemove:
+			case control.OpMessageRemove:
 				err = s.queue.Remove(id, sel.WithNDR)
 			}
 			if err != nil {
@@ -107,14 +90,14 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 			}
 			n++
 		}
-		return Changed{n}, nil
+		return control.Changed{Count: n}, nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", op)
 }
 
 // messages lists messages matching the selector; Identity is Exchange's
 // Server\Queue\Id form or just the queue id.
-func (s *Service) messages(sel Selector) ([]queue.MessageInfo, error) {
+func (s *Service) messages(sel control.Selector) ([]queue.MessageInfo, error) {
 	if sel.Identity == "" && sel.Queue == "" {
 		msgs := s.queue.Messages("")
 		for i := range msgs {
@@ -184,6 +167,22 @@ func (s *Service) messageIdentity(m queue.MessageInfo) string {
 		q = m.Queue[0]
 	}
 	return s.Config().Server.Name + `\` + q + `\` + m.Identity
+}
+
+// wireMessages are msgs as the control socket sends them.
+func wireMessages(msgs []queue.MessageInfo) []control.Message {
+	out := make([]control.Message, 0, len(msgs))
+	for _, m := range msgs {
+		w := control.Message{Identity: m.Identity, FromAddress: m.FromAddress, Status: m.Status, Size: m.Size,
+			DateReceived: m.DateReceived, Queue: m.Queue, LastError: m.LastError, Subject: m.Subject,
+			SourceIP: m.SourceIP, NextRetryTime: m.NextRetryTime, RetryCount: m.RetryCount, ExpirationTime: m.ExpirationTime}
+		for _, r := range m.Recipients {
+			w.Recipients = append(w.Recipients, control.Recipient{Address: r.Address, Status: string(r.Status),
+				Attempts: r.Attempts, NextRetry: r.NextRetry, LastError: r.LastError, Queue: r.Queue})
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // makePickupDirs creates the pickup and badmail folders.

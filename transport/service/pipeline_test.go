@@ -15,7 +15,6 @@ import (
 
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/control"
-	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
@@ -35,7 +34,7 @@ func (d *testDaemon) submit(t *testing.T, to []string, body string) string {
 	return r
 }
 
-func (d *testDaemon) control(t *testing.T, op string, sel Selector, out any) error {
+func (d *testDaemon) control(t *testing.T, op string, sel control.Selector, out any) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -70,10 +69,10 @@ func TestSmartHostDownThenBack(t *testing.T) {
 	})
 	d.submit(t, []string{"friend@example.org"}, msg)
 
-	var qs []queue.QueueInfo
+	var qs []control.Queue
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if err := d.control(t, OpQueueGet, Selector{}, &qs); err != nil {
+		if err := d.control(t, control.OpQueueGet, control.Selector{}, &qs); err != nil {
 			t.Fatal(err)
 		}
 		if len(qs) == 1 && qs[0].Status == "Retry" {
@@ -88,8 +87,8 @@ func TestSmartHostDownThenBack(t *testing.T) {
 		!strings.Contains(qs[0].LastError, addr) {
 		t.Fatalf("Get-Queue: %+v", qs[0])
 	}
-	var ms []queue.MessageInfo
-	if err := d.control(t, OpMessageGet, Selector{Queue: "MAIL\\Outbound"}, &ms); err != nil || len(ms) != 1 || ms[0].Status != "Retry" {
+	var ms []control.Message
+	if err := d.control(t, control.OpMessageGet, control.Selector{Queue: "MAIL\\Outbound"}, &ms); err != nil || len(ms) != 1 || ms[0].Status != "Retry" {
 		t.Fatalf("Get-Message: %+v %v", ms, err)
 	}
 
@@ -102,8 +101,8 @@ func TestSmartHostDownThenBack(t *testing.T) {
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
 	go srv.Serve(back)
 	defer srv.Close()
-	var ch Changed
-	if err := d.control(t, OpQueueRetry, Selector{Identity: "MAIL\\Out*"}, &ch); err != nil || ch.Count != 1 {
+	var ch control.Changed
+	if err := d.control(t, control.OpQueueRetry, control.Selector{Identity: "MAIL\\Out*"}, &ch); err != nil || ch.Count != 1 {
 		t.Fatalf("Retry-Queue: %+v %v", ch, err)
 	}
 	got := waitSink(t, s)
@@ -273,16 +272,16 @@ func TestNoMatchListsWhatExists(t *testing.T) {
 		c.Transport.TransientFailureRetryInterval = 1 << 40
 		c.Transport.MessageRetryInterval = 1 << 40
 	})
-	var ch Changed
-	err = d.control(t, OpQueueRetry, Selector{Identity: `VM\Outbound`}, &ch)
+	var ch control.Changed
+	err = d.control(t, control.OpQueueRetry, control.Selector{Identity: `VM\Outbound`}, &ch)
 	if err == nil || !strings.Contains(err.Error(), "there are no queues") {
 		t.Fatalf("Retry-Queue on an empty server: %v", err)
 	}
 	d.submit(t, []string{"friend@example.org"}, msg)
-	var qs []queue.QueueInfo
+	var qs []control.Queue
 	deadline := time.Now().Add(10 * time.Second)
 	for len(qs) == 0 {
-		if err := d.control(t, OpQueueGet, Selector{}, &qs); err != nil {
+		if err := d.control(t, control.OpQueueGet, control.Selector{}, &qs); err != nil {
 			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
@@ -290,14 +289,14 @@ func TestNoMatchListsWhatExists(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling Get-Queue as an admin would
 	}
-	for _, op := range []string{OpQueueGet, OpQueueRetry} {
-		err := d.control(t, op, Selector{Identity: `VM\Outbound`}, &qs)
+	for _, op := range []string{control.OpQueueGet, control.OpQueueRetry} {
+		err := d.control(t, op, control.Selector{Identity: `VM\Outbound`}, &qs)
 		if err == nil || !strings.Contains(err.Error(), `existing queues: MAIL\Outbound`) {
 			t.Fatalf("%s VM\\Outbound: %v", op, err)
 		}
 	}
-	var ms []queue.MessageInfo
-	err = d.control(t, OpMessageGet, Selector{Identity: "0000000000000"}, &ms)
+	var ms []control.Message
+	err = d.control(t, control.OpMessageGet, control.Selector{Identity: "0000000000000"}, &ms)
 	if err == nil || !strings.Contains(err.Error(), `existing messages: MAIL\Outbound\`) {
 		t.Fatalf("Get-Message of an unknown id: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/routing"
 	"github.com/transportd/transportd/transport/mail/sendconnector"
 	"github.com/transportd/transportd/transport/mail/tracking"
 )
@@ -242,7 +243,7 @@ func TestUnroutableAfterReloadWaitsInUnreachable(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		rs := d.recipientStates(reply)
-		if len(rs) == 1 && rs[0].Queue == unreachableQueue && rs[0].Status == queue.StatusRetry && strings.HasPrefix(rs[0].LastError, "451 4.4.4 ") {
+		if len(rs) == 1 && rs[0].Queue == routing.UnreachableQueue && rs[0].Status == queue.StatusRetry && strings.HasPrefix(rs[0].LastError, "451 4.4.4 ") {
 			break
 		}
 		if len(rs) == 0 || rs[0].Status == queue.StatusFailed {
@@ -255,7 +256,7 @@ func TestUnroutableAfterReloadWaitsInUnreachable(t *testing.T) {
 	}
 	var seen bool
 	for _, q := range d.svc.Queue().Queues() {
-		seen = seen || q.Identity == unreachableQueue
+		seen = seen || q.Identity == routing.UnreachableQueue
 	}
 	if !seen {
 		t.Errorf("Get-Queue does not show the Unreachable queue: %+v", d.svc.Queue().Queues())

@@ -2,69 +2,54 @@ package service
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/mail/delivery"
 	"github.com/transportd/transportd/transport/mail/dsn"
 	"github.com/transportd/transportd/transport/mail/queue"
-	"github.com/transportd/transportd/transport/mail/sendconnector"
+	"github.com/transportd/transportd/transport/mail/routing"
 	"github.com/transportd/transportd/transport/mail/smtpout"
 )
 
-// Queue names and delivery types as Get-Queue shows them.
-const (
-	mailboxQueue = "Mailbox Delivery"
-	// unreachableQueue holds recipients that no route covers while the
-	// configuration is being changed, as Exchange's Unreachable queue.
-	unreachableQueue = "Unreachable"
-)
-
-// routingGrace is how long after a configuration change a recipient that
-// cannot be routed (no send connector covers it, or an authoritative
-// domain has no such mailbox) waits in the Unreachable queue and is
-// retried, instead of bouncing at once: the failure may come from a
-// configuration that exists for a few seconds, such as the moment between
-// removing a send connector and adding its replacement. Every applied
-// change retries the Unreachable queue at once. Once the configuration has
-// been stable this long, a recipient still unroutable bounces (5.4.4 or
-// 5.1.1) at its next retry, as it does at once when nothing changed.
-const routingGrace = 10 * time.Minute
-
-// router is the categorizer: it sends recipients of authoritative domains
-// (and known mailboxes of internal-relay domains) to mailbox delivery, and
-// everything else to the best-matching send connector.
+// router is the categorizer of one configuration (routing.Router) with
+// the send connectors' senders it routes to, which are closed when the
+// router is replaced.
 type router struct {
-	domains *domains.Table
-	dir     *directory
-	conns   []sendconnector.SendConnector
+	*routing.Router
 	senders map[string]*smtpout.Sender
-	mailbox delivery.Target
-	// changed is when this configuration was applied by a reload (zero
-	// for the one the daemon started with); until routingGrace after it,
-	// routing failures are transient.
-	changed time.Time
-	now     func() time.Time
 }
 
-func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, log *slog.Logger) (*router, error) {
+// newRouter builds the router of configuration c, which a reload at
+// changed brought (zero: the one the daemon starts with; see routing.Grace).
+func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, changed time.Time, log *slog.Logger) (*router, error) {
 	tbl, err := c.DomainTable()
 	if err != nil {
 		return nil, err
 	}
-	r := &router{domains: tbl, dir: dir, conns: c.SendConnectors, senders: map[string]*smtpout.Sender{}, mailbox: mailbox, now: time.Now}
+	r := &router{senders: map[string]*smtpout.Sender{}}
+	targets := map[string]delivery.Target{}
 	for _, sc := range c.SendConnectors {
 		if !sc.Enabled {
 			continue
 		}
-		r.senders[sc.Name] = smtpout.New(smtpout.Options{Connector: sc, HeloName: c.Server.Fqdn, Logger: log.With("send_connector", sc.Name)})
+		s := smtpout.New(smtpout.Options{Connector: sc, HeloName: c.Server.Fqdn, Logger: log.With("send_connector", sc.Name)})
+		r.senders[sc.Name], targets[sc.Name] = s, s
 	}
+	r.Router = routing.New(routing.Options{
+		Domains: tbl,
+		IsMailbox: func(addr string) bool {
+			_, ok := dir.byAddr[strings.ToLower(addr)]
+			return ok
+		},
+		Mailbox:        mailbox,
+		SendConnectors: c.SendConnectors,
+		Senders:        targets,
+		Changed:        changed,
+	})
 	return r, nil
 }
 
@@ -72,56 +57,6 @@ func (r *router) close() {
 	for _, s := range r.senders {
 		s.Close()
 	}
-}
-
-// Route implements queue.Router.
-func (r *router) Route(rcpt string, size int64) queue.Route {
-	_, domain, _ := strings.Cut(strings.ToLower(rcpt), "@")
-	if d, ok := r.domains.Lookup(domain); ok {
-		_, exists := r.dir.byAddr[strings.ToLower(rcpt)]
-		switch {
-		case exists && d.DomainType != domains.ExternalRelay:
-			return queue.Route{Queue: mailboxQueue, DeliveryType: "SmtpDeliveryToMailbox", Target: r.mailbox}
-		case d.DomainType == domains.Authoritative:
-			return r.unroutable(&delivery.Error{Code: 550, Enhanced: [3]int{5, 1, 1},
-				Message: "User unknown: " + rcpt + " has no mailbox here (authoritative domain " + d.DomainName + ")"})
-		}
-	}
-	sc := sendconnector.Select(r.conns, domain, size)
-	if sc == nil {
-		return r.unroutable(&delivery.Error{Code: 550, Enhanced: [3]int{5, 4, 4},
-			Message: "Unable to route: no enabled send connector has an address space covering " + domain +
-				" for a message of this size (add one with: transportd sendconnector new -name Outbound -addressspaces * -smarthosts host)"})
-	}
-	s := r.senders[sc.Name]
-	if sc.DNSRoutingEnabled {
-		return queue.Route{Queue: domain, DeliveryType: "DnsConnectorDelivery", Target: s}
-	}
-	return queue.Route{Queue: sc.Name, DeliveryType: "SmartHostConnectorDelivery", Target: s}
-}
-
-// unroutable bounces a recipient with fail, or, within routingGrace of a
-// configuration change, sends it to the Unreachable queue to be retried.
-func (r *router) unroutable(fail *delivery.Error) queue.Route {
-	if r.changed.IsZero() || !r.now().Before(r.changed.Add(routingGrace)) {
-		return queue.Route{Fail: fail}
-	}
-	defer4 := &delivery.Error{Code: 451, Enhanced: [3]int{4, fail.Enhanced[1], fail.Enhanced[2]},
-		Message: fmt.Sprintf("%s; waiting in the Unreachable queue because the configuration changed at %s: retried at every change, and bounced if still unroutable after %s without change",
-			fail.Message, r.changed.Format(time.TimeOnly), routingGrace)}
-	return queue.Route{Queue: unreachableQueue, DeliveryType: "Unreachable", Target: unreachableTarget{defer4}}
-}
-
-// unreachableTarget defers every recipient with the reason it has no route.
-type unreachableTarget struct{ err *delivery.Error }
-
-// Deliver implements delivery.Target.
-func (u unreachableTarget) Deliver(_ context.Context, _ *delivery.Message, rcpts []string) []delivery.Result {
-	out := make([]delivery.Result, len(rcpts))
-	for i, rc := range rcpts {
-		out[i] = delivery.Result{Recipient: rc, Err: u.err}
-	}
-	return out
 }
 
 // notifier builds DSNs with the dsn package (RFC 3464).

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,9 +27,13 @@ import (
 	"github.com/transportd/transportd/policies/lockout"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/control"
+	"github.com/transportd/transportd/transport/durable"
 	"github.com/transportd/transportd/transport/mail/delivery"
 	"github.com/transportd/transportd/transport/mail/mailbox"
 	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/queue/filestore"
+	"github.com/transportd/transportd/transport/mail/queue/journal"
+	"github.com/transportd/transportd/transport/mail/routing"
 	"github.com/transportd/transportd/transport/mail/tracking"
 	"github.com/transportd/transportd/transport/metrics"
 )
@@ -40,7 +43,7 @@ type Service struct {
 	path   string
 	log    *slog.Logger
 	certs  *certs.Store
-	store  *queue.Journal
+	store  *journal.Journal
 	queue  *queue.Manager
 	dir    *liveDirectory
 	smtp   *smtpd.Server
@@ -85,7 +88,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		return nil, err
 	}
 	warnUnqualified(log, cfg)
-	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), log)
+	store, err := certs.Open(filepath.Join(cfg.DataDir(), "certs"), durable.WriteFile, log)
 	if err != nil {
 		return nil, fmt.Errorf("certificate store: %w", err)
 	}
@@ -98,11 +101,13 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	if err := makePickupDirs(cfg); err != nil {
 		return nil, err
 	}
-	disk, err := queue.OpenJournal(filepath.Join(cfg.DataDir(), "queue"), log.With("component", "queue"))
+	disk, err := journal.Open(filepath.Join(cfg.DataDir(), "queue"), log.With("component", "queue"))
 	if err != nil {
 		return nil, err
 	}
-	if err := migrateDiskQueue(filepath.Join(cfg.DataDir(), "queue"), disk, log); err != nil {
+	// Messages left by the per-file queue of earlier versions move into
+	// the journal before anything is delivered.
+	if _, err := filestore.Migrate(context.Background(), filepath.Join(cfg.DataDir(), "queue"), disk, log.With("component", "queue")); err != nil {
 		disk.Close()
 		return nil, err
 	}
@@ -118,7 +123,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, fmt.Errorf("Transport.MaildirOwner %s: %w", cfg.Transport.MaildirOwner, err)
 	}
-	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), log)
+	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), time.Time{}, log)
 	if err != nil {
 		disk.Close()
 		return nil, err
@@ -145,7 +150,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	authQueue := smtpd.NewAuthQueue()
 	s.metrics.SetAuth(authState{s.lockout, authQueue})
 	s.smtp = smtpd.New(smtpd.Deps{
-		Queue: s.queue, Certs: store, Directory: s.dir, Logger: log,
+		Queue: smtpIntake{s.queue}, Certs: store, Directory: s.dir, Logger: log,
 		Limiter: limits.NewConnLimiter(), Rates: limits.NewRateLimiter(time.Now),
 		ProtocolLog: s.recvLog, Observer: s.metrics,
 		Lockout: s.lockout, AuthQueue: authQueue,
@@ -248,46 +253,6 @@ func (s *Service) Queue() *queue.Manager { return s.queue }
 // Store returns the message store.
 func (s *Service) Store() queue.Store { return s.store }
 
-// migrateDiskQueue moves messages left by the per-file store of earlier
-// versions (queue/msg/) into the journal, keeping their queue ids and
-// delivery state, so an upgrade loses nothing.
-func migrateDiskQueue(dir string, j *queue.Journal, log *slog.Logger) error {
-	entries, err := os.ReadDir(filepath.Join(dir, "msg"))
-	if err != nil || len(entries) == 0 {
-		return nil
-	}
-	old, err := queue.OpenDisk(dir)
-	if err != nil {
-		return err
-	}
-	defer old.Close()
-	stored, err := old.Load()
-	if err != nil {
-		return err
-	}
-	for _, m := range stored {
-		rc, err := old.Open(m.Envelope.ID)
-		if err != nil {
-			return err
-		}
-		_, err = j.Enqueue(context.Background(), m.Envelope, rc)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("moving message %s into the journal: %w", m.Envelope.ID, err)
-		}
-		if m.State != nil {
-			if err := j.SaveState(m.Envelope.ID, m.State); err != nil {
-				return err
-			}
-		}
-		if err := old.Remove(m.Envelope.ID); err != nil {
-			return err
-		}
-	}
-	log.Info("moved queued messages from the per-file queue into the journal", "messages", len(stored))
-	return nil
-}
-
 // Mailboxes returns the Maildir delivery target (for finding delivered mail).
 func (s *Service) Mailboxes() *mailbox.Maildir { return s.mailbox }
 
@@ -298,7 +263,7 @@ func (s *Service) Mailboxes() *mailbox.Maildir { return s.mailbox }
 func (s *Service) apply(cfg *config.Config) error { return s.applyAt(cfg, time.Time{}) }
 
 // applyAt is apply for a configuration that a reload at changed brings
-// (zero: the one the daemon starts with); see routingGrace.
+// (zero: the one the daemon starts with); see routing.Grace.
 func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	tbl, err := cfg.DomainTable()
 	if err != nil {
@@ -309,11 +274,10 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 		return err
 	}
 	dir := newDirectory(cfg)
-	rt, err := newRouter(cfg, dir, s.mailboxTarget(cfg), s.log)
+	rt, err := newRouter(cfg, dir, s.mailboxTarget(cfg), changed, s.log)
 	if err != nil {
 		return err
 	}
-	rt.changed = changed
 	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl}); err != nil {
 		rt.close()
 		return err
@@ -398,7 +362,7 @@ func (s *Service) Reload() error {
 	}
 	if err == nil {
 		// Recipients that waited for a route try the new one at once.
-		s.queue.Retry(func(q string) bool { return q == unreachableQueue })
+		s.queue.Retry(func(q string) bool { return q == routing.UnreachableQueue })
 	}
 	s.cfgMu.Lock()
 	s.gen++

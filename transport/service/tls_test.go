@@ -17,6 +17,7 @@ import (
 	"github.com/transportd/transportd/policies/value"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/manage"
+	"github.com/transportd/transportd/transport/durable"
 )
 
 // thumbprintServed runs STARTTLS on a new session and returns the
@@ -106,7 +107,7 @@ func TestCertificateSwapWithoutRestart(t *testing.T) {
 	selfSigned := thumbprintServed(t, d.addr587())
 
 	// Another store object on the same folder, as `transportd cert import` uses.
-	other, err := certs.Open(filepath.Join(d.svc.Config().DataDir(), "certs"), nil)
+	other, err := certs.Open(filepath.Join(d.svc.Config().DataDir(), "certs"), durable.WriteFile, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

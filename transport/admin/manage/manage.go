@@ -12,6 +12,7 @@ import (
 	"github.com/transportd/transportd/policies/address"
 	"github.com/transportd/transportd/policies/credentials"
 	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/durable"
 )
 
 // Param is one -Name value pair (or a -Switch) as typed by the admin.
@@ -85,7 +86,7 @@ func (m *Manager) Load() (*config.Config, error) { return config.Load(m.ConfigPa
 
 // Certs opens the certificate store of the configuration.
 func (m *Manager) Certs(c *config.Config) (*certs.Store, error) {
-	return certs.Open(filepath.Join(c.DataDir(), "certs"), nil)
+	return certs.Open(filepath.Join(c.DataDir(), "certs"), durable.WriteFile, nil)
 }
 
 // ErrNoMatch is wrapped by errors for an -Identity that matches nothing.

@@ -10,9 +10,7 @@ import (
 
 	"github.com/transportd/transportd/transport/admin/control"
 	"github.com/transportd/transportd/transport/admin/manage"
-	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/mail/tracking"
-	"github.com/transportd/transportd/transport/service"
 )
 
 // This file declares the kinds that live in the running daemon (queues and
@@ -40,7 +38,7 @@ func formatTime(t time.Time) string {
 }
 
 // QueueRecord shows a queue with Get-Queue's property names.
-func QueueRecord(q queue.QueueInfo) manage.Record {
+func QueueRecord(q control.Queue) manage.Record {
 	return manage.Record{
 		{Name: "Identity", Value: q.Identity}, {Name: "DeliveryType", Value: q.DeliveryType},
 		{Name: "Status", Value: q.Status}, {Name: "MessageCount", Value: fmt.Sprint(q.MessageCount)},
@@ -50,7 +48,7 @@ func QueueRecord(q queue.QueueInfo) manage.Record {
 }
 
 // MessageRecord shows a queued message with Get-Message's property names.
-func MessageRecord(mi queue.MessageInfo) manage.Record {
+func MessageRecord(mi control.Message) manage.Record {
 	var rc []string
 	for _, r := range mi.Recipients {
 		rc = append(rc, fmt.Sprintf("%s (%s)", r.Address, r.Status))
@@ -77,8 +75,8 @@ func queueKind() *Kind {
 			{Verb: "get", Cmdlet: "Get-Queue", Synopsis: "Shows the delivery queues of the running transportd.",
 				Params: params(identity), Positional: ids, IdentityParams: ids, Records: true, List: byIdentity, Empty: queueEmpty,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
-					var qs []queue.QueueInfo
-					if err := env.callDaemon(service.OpQueueGet, service.Selector{Identity: r.Identity()}, &qs); err != nil {
+					var qs []control.Queue
+					if err := env.callDaemon(control.OpQueueGet, control.Selector{Identity: r.Identity()}, &qs); err != nil {
 						return nil, err
 					}
 					var out []manage.Record
@@ -95,8 +93,8 @@ func queueKind() *Kind {
 					}
 					total := 0
 					for _, id := range r.Identities {
-						var ch service.Changed
-						if err := env.callDaemon(service.OpQueueRetry, service.Selector{Identity: id}, &ch); err != nil {
+						var ch control.Changed
+						if err := env.callDaemon(control.OpQueueRetry, control.Selector{Identity: id}, &ch); err != nil {
 							return nil, err
 						}
 						total += ch.Count
@@ -109,8 +107,8 @@ func queueKind() *Kind {
 
 // selectors are the daemon's selectors for a message command: one per
 // identity (given or piped), or one for -Queue alone.
-func selectors(r Request, need bool) ([]service.Selector, error) {
-	var sel service.Selector
+func selectors(r Request, need bool) ([]control.Selector, error) {
+	var sel control.Selector
 	sel.Queue, _ = r.Params.TakeExact("Queue")
 	if v, ok := r.Params.TakeExact("WithNDR"); ok {
 		b, err := manage.ParseBool(v)
@@ -119,7 +117,7 @@ func selectors(r Request, need bool) ([]service.Selector, error) {
 		}
 		sel.WithNDR = b
 	}
-	var out []service.Selector
+	var out []control.Selector
 	for _, id := range r.Identities {
 		s := sel
 		s.Identity = id
@@ -129,7 +127,7 @@ func selectors(r Request, need bool) ([]service.Selector, error) {
 		if need && sel.Queue == "" {
 			return nil, errors.New("give -Identity (a message id, wildcards allowed) or -Queue, or pipe Get-Message into this command")
 		}
-		out = []service.Selector{sel}
+		out = []control.Selector{sel}
 	}
 	return out, nil
 }
@@ -148,7 +146,7 @@ func messageKind() *Kind {
 				}
 				total := 0
 				for _, s := range sels {
-					var ch service.Changed
+					var ch control.Changed
 					if err := env.callDaemon(op, s, &ch); err != nil {
 						return nil, err
 					}
@@ -172,8 +170,8 @@ func messageKind() *Kind {
 					}
 					var out []manage.Record
 					for _, s := range sels {
-						var ms []queue.MessageInfo
-						if err := env.callDaemon(service.OpMessageGet, s, &ms); err != nil {
+						var ms []control.Message
+						if err := env.callDaemon(control.OpMessageGet, s, &ms); err != nil {
 							return nil, err
 						}
 						for _, m := range ms {
@@ -182,9 +180,9 @@ func messageKind() *Kind {
 					}
 					return out, nil
 				}},
-			change("suspend", "Suspend-Message", service.OpMessageSuspend, "Suspended", "Holds messages in their queue."),
-			change("resume", "Resume-Message", service.OpMessageResume, "Resumed", "Releases suspended messages."),
-			change("remove", "Remove-Message", service.OpMessageRemove, "Removed", "Deletes queued messages; -WithNDR $true tells their senders.",
+			change("suspend", "Suspend-Message", control.OpMessageSuspend, "Suspended", "Holds messages in their queue."),
+			change("resume", "Resume-Message", control.OpMessageResume, "Resumed", "Releases suspended messages."),
+			change("remove", "Remove-Message", control.OpMessageRemove, "Removed", "Deletes queued messages; -WithNDR $true tells their senders.",
 				val("WithNDR", "$true sends a non-delivery report to the sender")),
 		}}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
 // domainRouter gives every recipient domain its own delivery queue, as
@@ -53,7 +54,7 @@ func (c *countingTarget) Deliver(ctx context.Context, msg *delivery.Message, rcp
 // retired, meant 200,000 idle goroutines).
 func TestTenThousandDomainsReturnToBaseline(t *testing.T) {
 	const domains = 10000
-	j, err := OpenJournal(t.TempDir(), slog.New(slog.DiscardHandler))
+	j, err := journal.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
 // smartHostTarget stands in for one smart host: it reads the stored body
@@ -48,7 +49,7 @@ func (s *smartHostTarget) Deliver(ctx context.Context, msg *delivery.Message, rc
 func BenchmarkManagerSmartHost(b *testing.B) {
 	for _, lat := range []time.Duration{0, 2 * time.Millisecond} {
 		b.Run("latency="+lat.String(), func(b *testing.B) {
-			j, err := OpenJournal(b.TempDir(), slog.New(slog.DiscardHandler))
+			j, err := journal.Open(b.TempDir(), slog.New(slog.DiscardHandler))
 			if err != nil {
 				b.Fatal(err)
 			}

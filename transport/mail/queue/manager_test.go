@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
 // fakeTarget answers per recipient from a function and reports deliveries.
@@ -90,10 +91,10 @@ func newTestManager(t *testing.T, dir string, target delivery.Target, s Settings
 
 // newTestManagerStore also returns the store, for tests that stop the
 // manager and its store to start them again (a restart).
-func newTestManagerStore(t *testing.T, dir string, target delivery.Target, s Settings) (*Manager, fakeNotifier, *Journal) {
+func newTestManagerStore(t *testing.T, dir string, target delivery.Target, s Settings) (*Manager, fakeNotifier, *journal.Journal) {
 	t.Helper()
 	// The journal: the store the daemon runs on.
-	store, err := OpenJournal(dir, slog.New(slog.DiscardHandler))
+	store, err := journal.Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

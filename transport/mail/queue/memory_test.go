@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
 type deferAll struct{}
@@ -35,7 +36,7 @@ func heapInUse() uint64 {
 // messages of 4 KB and returns the heap growth per queued message.
 func queueMemoryPerMessage(t testing.TB, n int) float64 {
 	dir := t.TempDir()
-	store, err := OpenJournal(dir, slog.New(slog.DiscardHandler))
+	store, err := journal.Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/queue/journal"
 )
 
 // brokenStateStore is the journal with SaveState failing (a full disk).
 type brokenStateStore struct {
-	*Journal
+	*journal.Journal
 	tried chan State
 }
 
@@ -34,7 +35,7 @@ func TestDelayDSNOnlyOnceWhenStateCannotBeSaved(t *testing.T) {
 	down := newFakeTarget(func(string, int) error { return delivery.Temporary([3]int{4, 2, 2}, "mailbox full") })
 	log := slog.New(slog.DiscardHandler)
 
-	j, err := OpenJournal(dir, log)
+	j, err := journal.Open(dir, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestDelayDSNOnlyOnceWhenStateCannotBeSaved(t *testing.T) {
 	m2.Close()
 	j2.Close()
 	// The flag is durable now: a further restart sends nothing more.
-	j3, err := OpenJournal(dir, log)
+	j3, err := journal.Open(dir, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,40 @@
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/transportd/transportd/transport/mail/queue/journal"
+	"github.com/transportd/transportd/transport/mail/queue/message"
+)
+
+// journalQueue is a Queue on the real journal, as the daemon's adapter
+// (service.smtpIntake) makes of the queue manager.
+type journalQueue struct{ *journal.Journal }
+
+func (q journalQueue) Enqueue(ctx context.Context, m Message, body io.Reader) (string, error) {
+	env := message.Envelope{ID: m.ID, Source: "SMTP", From: m.From, Connector: m.Connector, RemoteAddr: m.RemoteAddr.String(),
+		HeloName: m.HeloName, AuthUser: m.AuthUser, TLS: m.TLS, ReceivedAt: m.ReceivedAt, MaxMessageLen: m.MaxMessageLen}
+	for _, r := range m.Recipients {
+		env.Recipients = append(env.Recipients, message.Recipient{Address: r.Address, Local: r.Local, Notify: r.Notify})
+	}
+	id, err := q.Journal.Enqueue(ctx, env, body)
+	if errors.Is(err, message.ErrTooLarge) {
+		return "", ErrMessageTooLarge
+	}
+	return id, err
+}
+
+// openTestQueue opens a journal in dir, closed when the test ends.
+func openTestQueue(tb testing.TB, dir string) journalQueue {
+	tb.Helper()
+	j, err := journal.Open(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { j.Close() })
+	return journalQueue{j}
+}

@@ -1,0 +1,68 @@
+package control
+
+import "time"
+
+// The operations the daemon answers on the socket, and what they take and
+// return. Their names are the shell's noun-verb pairs. Every operation
+// takes a Selector; OpQueueGet returns []Queue, OpMessageGet []Message,
+// the others Changed.
+const (
+	OpQueueGet       = "queue.get"
+	OpQueueRetry     = "queue.retry"
+	OpMessageGet     = "message.get"
+	OpMessageSuspend = "message.suspend"
+	OpMessageResume  = "message.resume"
+	OpMessageRemove  = "message.remove"
+)
+
+// Selector picks queues and messages: identities with * wildcards.
+type Selector struct {
+	Identity string `json:"identity,omitempty"`
+	Queue    string `json:"queue,omitempty"`
+	WithNDR  bool   `json:"withndr,omitempty"`
+}
+
+// Changed reports how many objects an operation touched.
+type Changed struct {
+	Count int `json:"count"`
+}
+
+// Queue is one delivery queue as Get-Queue shows it.
+type Queue struct {
+	// Identity is Exchange's SERVER\NextHop form.
+	Identity      string
+	DeliveryType  string
+	NextHopDomain string
+	Status        string
+	MessageCount  int
+	LastError     string
+	NextRetryTime time.Time
+}
+
+// Message is one queued message as Get-Message shows it.
+type Message struct {
+	// Identity is Exchange's SERVER\Queue\Id form.
+	Identity       string
+	FromAddress    string
+	Recipients     []Recipient
+	Status         string
+	Size           int64
+	DateReceived   time.Time
+	Queue          []string
+	LastError      string
+	Subject        string
+	SourceIP       string
+	NextRetryTime  time.Time
+	RetryCount     int
+	ExpirationTime time.Time
+}
+
+// Recipient is one recipient of a queued message and where it stands.
+type Recipient struct {
+	Address   string    `json:"address"`
+	Status    string    `json:"status"`
+	Attempts  int       `json:"attempts,omitempty"`
+	NextRetry time.Time `json:"next_retry,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	Queue     string    `json:"queue,omitempty"`
+}

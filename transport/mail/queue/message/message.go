@@ -1,0 +1,100 @@
+// Package message defines what the queue keeps about each message: the
+// envelope as it was received (Envelope) and its delivery progress
+// (State). The queue manager (package queue) writes them; the storage
+// engines (packages journal and filestore) keep them without looking
+// inside State.
+package message
+
+import (
+	"errors"
+	"time"
+
+	"github.com/transportd/transportd/transport/mail/delivery"
+)
+
+// Recipient is one envelope recipient.
+type Recipient struct {
+	// Address is the recipient address, domain lower-cased.
+	Address string `json:"address"`
+	// Local is true when the address belonged to a mailbox when received.
+	Local bool `json:"local,omitempty"`
+	// Notify is the RFC 3461 NOTIFY parameter ("NEVER", "FAILURE,DELAY"), empty = default.
+	Notify string `json:"notify,omitempty"`
+}
+
+// Envelope is what the SMTP session (or the pickup folder) knows about a message.
+type Envelope struct {
+	ID         string      `json:"id"`
+	From       string      `json:"from"`
+	Recipients []Recipient `json:"recipients"`
+	Connector  string      `json:"connector,omitempty"`
+	Source     string      `json:"source,omitempty"` // SMTP, PICKUP, DSN
+	RemoteAddr string      `json:"remote_addr,omitempty"`
+	HeloName   string      `json:"helo,omitempty"`
+	AuthUser   string      `json:"auth_user,omitempty"`
+	TLS        bool        `json:"tls,omitempty"`
+	ReceivedAt time.Time   `json:"received_at"`
+	Size       int64       `json:"size"`
+	MessageID  string      `json:"message_id,omitempty"`
+	Subject    string      `json:"subject,omitempty"`
+	// MaxMessageLen limits the body while it is received (0 = none); not stored.
+	MaxMessageLen int64 `json:"-"`
+}
+
+// RecipientStatus is where one recipient of a message stands.
+type RecipientStatus string
+
+// Recipient statuses.
+const (
+	StatusReady     RecipientStatus = "Ready"
+	StatusRetry     RecipientStatus = "Retry"
+	StatusDelivered RecipientStatus = "Delivered"
+	StatusFailed    RecipientStatus = "Failed"
+)
+
+// RecipientState is the delivery progress of one recipient.
+type RecipientState struct {
+	Address   string          `json:"address"`
+	Status    RecipientStatus `json:"status"`
+	Attempts  int             `json:"attempts,omitempty"`
+	NextRetry time.Time       `json:"next_retry,omitempty"`
+	LastError string          `json:"last_error,omitempty"`
+	Queue     string          `json:"queue,omitempty"`
+	// Reply is the final reply for a failed recipient (for the DSN).
+	Reply *delivery.Error `json:"reply,omitempty"`
+	// LastReply is the reply of the last failed attempt (or the next
+	// hop's, while its queue is in Retry), for Get-Message and the DSNs.
+	LastReply *delivery.Error `json:"last_reply,omitempty"`
+	// LastAttempt is when delivery to the recipient was last tried.
+	LastAttempt time.Time `json:"last_attempt,omitempty"`
+	// Expired marks a recipient failed because the message expired; Reply
+	// then says so and LastReply is the last real error.
+	Expired bool `json:"expired,omitempty"`
+	// RetryUntil is when the queue gives up on the recipient (the
+	// message's expiry); set in what Notifier.DSN receives.
+	RetryUntil time.Time `json:"-"`
+}
+
+// State is the delivery progress of a message.
+type State struct {
+	Recipients    []RecipientState `json:"recipients"`
+	DelayNotified bool             `json:"delay_notified,omitempty"`
+	Suspended     bool             `json:"suspended,omitempty"`
+	Poison        bool             `json:"poison,omitempty"`
+	Crashes       int              `json:"crashes,omitempty"`
+}
+
+// Stored is a committed message as recovery finds it.
+type Stored struct {
+	Envelope Envelope
+	State    *State // nil when never saved
+}
+
+// ErrTooLarge refuses a message over the connector's MaxMessageSize: a store
+// returns it from Enqueue when the body grows past Envelope.MaxMessageLen
+// (RFC 5321 section 4.5.3.1.10: 552, RFC 3463 5.3.4 "message too big for
+// system").
+var ErrTooLarge = &delivery.Error{Code: 552, Enhanced: [3]int{5, 3, 4}, Message: "Message size exceeds the fixed maximum message size (MaxMessageSize)"}
+
+// ErrNoSuchMessage is returned for an unknown queue id.
+var ErrNoSuchMessage = errors.New("no such message in the queue")
