@@ -521,6 +521,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// Watching returns a channel closed once Run watches the configuration
+// files: from then on, a change to them is applied (or refused) within
+// about a second.
+func (s *Service) Watching() <-chan struct{} { return s.watching }
+
 // RequestReload asks Run to reload now (as on SIGHUP).
 func (s *Service) RequestReload() {
 	select {
