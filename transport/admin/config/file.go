@@ -64,7 +64,11 @@ func LoadForEdit(path string) (*Config, error) {
 			return nil, fmt.Errorf("%w; transportd keeps the configuration in force until it is restored: %s", err, hint)
 		}
 	}
-	return Load(abs)
+	c, err := Load(abs)
+	if hint := RestoreHint(abs); errors.Is(err, ErrLooksTruncated) && hint != "" {
+		return nil, fmt.Errorf("%w; %s", err, hint)
+	}
+	return c, err
 }
 
 // Read reads the config file at path as Load does, but never creates it: a
