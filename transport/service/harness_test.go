@@ -397,7 +397,10 @@ type sinkSession struct {
 func (ss *sinkSession) Reset()        { ss.cur = sinkMsg{} }
 func (ss *sinkSession) Logout() error { return nil }
 func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
-	ss.cur.from, ss.cur.helo = from, ss.conn.Hostname()
+	ss.cur.from = from
+	if ss.conn != nil {
+		ss.cur.helo = ss.conn.Hostname()
+	}
 	return nil
 }
 func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
