@@ -349,6 +349,7 @@ type sink struct {
 }
 
 type sinkMsg struct {
+	helo string // the name the client said in EHLO/HELO
 	from string
 	to   []string
 	data string
@@ -357,7 +358,7 @@ type sinkMsg struct {
 func startSink(t *testing.T) *sink {
 	t.Helper()
 	s := &sink{got: make(chan sinkMsg, 1000)}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s, conn: c}, nil }))
 	srv.Domain = "smarthost.test"
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -388,14 +389,18 @@ func (s *sink) count() int {
 }
 
 type sinkSession struct {
-	s   *sink
-	cur sinkMsg
+	s    *sink
+	conn *gosmtp.Conn
+	cur  sinkMsg
 }
 
 func (ss *sinkSession) Reset()        { ss.cur = sinkMsg{} }
 func (ss *sinkSession) Logout() error { return nil }
 func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
 	ss.cur.from = from
+	if ss.conn != nil {
+		ss.cur.helo = ss.conn.Hostname()
+	}
 	return nil
 }
 func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {

@@ -457,3 +457,48 @@ func TestClientSettingsMoveMakeBeforeBreak(t *testing.T) {
 		t.Fatal("old binding still open after the move")
 	}
 }
+
+// Server.Fqdn, changed under the running daemon (Set-TransportService
+// -Fqdn), is at once the greeting of the connectors without their own Fqdn
+// and the HELO name to smart hosts; a connector with its own keeps it.
+func TestServerFqdnAppliesLive(t *testing.T) {
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		for i := range c.ReceiveConnectors {
+			rc := &c.ReceiveConnectors[i]
+			if strings.HasPrefix(rc.Name, "Client") {
+				rc.Fqdn = "submit.contoso.com"
+			} else {
+				rc.AnonymousRelay = true // an application relays on loopback, without TLS
+			}
+		}
+	})
+	relay := func(subject string) sinkMsg {
+		t.Helper()
+		c := dial(t, d.addr25())
+		c.expect("250", "EHLO app.example")
+		if r := c.send("app@contoso.com", []string{"friend@example.org"}, "Subject: "+subject+"\r\n\r\nx\r\n"); !strings.HasPrefix(r, "250 ") {
+			t.Fatalf("relay: %q", r)
+		}
+		c.close()
+		return waitSink(t, d.sink)
+	}
+	if got := relay("before"); got.helo != "mail.contoso.com" {
+		t.Fatalf("HELO %q before the change", got.helo)
+	}
+	if _, err := config.Update(d.cfgPath, func(c *config.Config) error {
+		c.SetServerFqdn("smtp.fabrikam.com")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.waitReload()
+	if g := dial(t, d.addr25()).Greeting; !strings.HasPrefix(g, "220 smtp.fabrikam.com ") {
+		t.Fatalf("Default Frontend greets %q", g)
+	}
+	if g := dial(t, d.addr587()).Greeting; !strings.HasPrefix(g, "220 submit.contoso.com ") {
+		t.Fatalf("Client Frontend, with its own Fqdn, greets %q", g)
+	}
+	if got := relay("after"); got.helo != "smtp.fabrikam.com" {
+		t.Fatalf("HELO %q after the change", got.helo)
+	}
+}

@@ -169,7 +169,19 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, err
 	}
+	s.keepApplied(cfg)
 	return s, nil
+}
+
+// keepApplied saves a copy of the config file in force beside it
+// (config.AppliedFile), which the management commands judge an edit
+// against and an admin restores a cut-off file from. Mail does not depend
+// on it: a copy that cannot be written is logged.
+func (s *Service) keepApplied(cfg *config.Config) {
+	if err := cfg.WriteApplied(); err != nil {
+		s.log.Warn("could not keep a copy of the configuration in force; management commands cannot tell a cut-off file from an intended change",
+			"file", config.AppliedFile(cfg.Path()), "err", err)
+	}
 }
 
 // maildirOwner looks up Transport.MaildirOwner ("" = nobody in particular)
@@ -346,21 +358,32 @@ func (s *Service) reportTLS(cfg *config.Config) {
 // Reload re-reads the configuration and applies it. An invalid
 // configuration is logged and the running one is kept.
 func (s *Service) Reload() error {
+	prev := s.Config()
 	cfg, err := config.Read(s.path)
 	if err == nil {
 		// An empty, cut-off or half-written file must not close every
 		// listener and bounce every queued message.
-		err = config.CheckReplacement(s.Config(), cfg)
+		err = config.CheckReplacement(prev, cfg)
 	}
-	if err == nil && cfg.DataDir() != s.Config().DataDir() {
+	if hint := config.RestoreHint(s.path); err != nil && hint != "" &&
+		(errors.Is(err, config.ErrLooksTruncated) || errors.Is(err, os.ErrNotExist)) {
+		err = fmt.Errorf("%w; %s", err, hint)
+	}
+	if err == nil && cfg.DataDir() != prev.DataDir() {
 		// The queue, mailboxes, certificates and control socket live there.
 		err = fmt.Errorf("Server.DataPath: the data folder cannot move while transportd runs; restart transportd to use %s (or set DataPath back to %q)",
-			cfg.DataDir(), s.Config().Server.DataPath)
+			cfg.DataDir(), prev.Server.DataPath)
 	}
 	if err == nil {
 		err = s.applyAt(cfg, time.Now())
 	}
 	if err == nil {
+		s.keepApplied(cfg)
+		if !strings.EqualFold(cfg.Server.Fqdn, prev.Server.Fqdn) {
+			s.log.Info("server FQDN changed; receive connectors without their own Fqdn greet with it, send connectors without their own Fqdn say it in HELO",
+				"from", prev.Server.Fqdn, "to", cfg.Server.Fqdn)
+			warnUnqualified(s.log, cfg)
+		}
 		// Recipients that waited for a route try the new one at once.
 		s.queue.Retry(func(q string) bool { return q == routing.UnreachableQueue })
 	}
@@ -461,6 +484,11 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Watching returns a channel closed once Run watches the configuration
+// files: from then on, a change to them is applied (or refused) within
+// about a second.
+func (s *Service) Watching() <-chan struct{} { return s.watching }
 
 // RequestReload asks Run to reload now (as on SIGHUP).
 func (s *Service) RequestReload() {

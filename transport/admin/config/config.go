@@ -100,6 +100,9 @@ type Config struct {
 	// stated records the sections the files read actually contain (see
 	// CheckReplacement); nil for a configuration not read from a file.
 	stated map[string]bool
+	// raw is the config file's contents as read, for the copy of the
+	// configuration in force (WriteApplied); nil when not read from a file.
+	raw []byte
 }
 
 // Path returns the config file this configuration was read from.
@@ -119,6 +122,22 @@ func (c *Config) DataDir() string {
 
 // MailboxFile returns the path of the mailbox list.
 func (c *Config) MailboxFile() string { return filepath.Join(c.DataDir(), "mailboxes.yaml") }
+
+// SetServerFqdn sets Server.Fqdn and, with it, the Fqdn of every receive
+// connector that follows the server's (one without an Fqdn of its own in
+// the file, which Save writes without one again). It returns the indexes
+// of those connectors.
+func (c *Config) SetServerFqdn(fqdn string) []int {
+	var followed []int
+	for i := range c.ReceiveConnectors {
+		if strings.EqualFold(c.ReceiveConnectors[i].Fqdn, c.Server.Fqdn) {
+			c.ReceiveConnectors[i].Fqdn = fqdn
+			followed = append(followed, i)
+		}
+	}
+	c.Server.Fqdn = fqdn
+	return followed
+}
 
 // DomainTable builds the accepted-domain lookup table.
 func (c *Config) DomainTable() (*domains.Table, error) {

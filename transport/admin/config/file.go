@@ -49,6 +49,28 @@ func Load(path string) (*Config, error) {
 	return read(abs)
 }
 
+// LoadForEdit reads the config file at path for a management command: as
+// Load, but when the file is missing and a daemon has applied a
+// configuration from it (AppliedFile exists), it is an error naming that
+// copy, not the defaults: the running daemon refuses a deleted file, and
+// writing the defaults in its place would remove every send connector.
+func LoadForEdit(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path %q: %w", path, err)
+	}
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		if hint := RestoreHint(abs); hint != "" {
+			return nil, fmt.Errorf("%w; transportd keeps the configuration in force until it is restored: %s", err, hint)
+		}
+	}
+	c, err := Load(abs)
+	if hint := RestoreHint(abs); errors.Is(err, ErrLooksTruncated) && hint != "" {
+		return nil, fmt.Errorf("%w; %s", err, hint)
+	}
+	return c, err
+}
+
 // Read reads the config file at path as Load does, but never creates it: a
 // missing file is an error. The running daemon reloads with Read, so that a
 // file deleted by mistake is not replaced by the defaults.
@@ -64,13 +86,30 @@ func Read(path string) (*Config, error) {
 }
 
 func read(abs string) (*Config, error) {
-	v := viper.New()
-	v.SetConfigFile(abs)
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
+	data, err := os.ReadFile(abs)
+	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", abs, err)
 	}
-	c := &Config{path: abs, stated: map[string]bool{}}
+	c, err := parse(abs, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	return c, nil
+}
+
+// parse reads the configuration from data, the contents of the config file
+// at abs (the mailbox list and the secrets come from abs's data folder),
+// without validating it.
+func parse(abs string, data []byte) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", abs, err)
+	}
+	c := &Config{path: abs, stated: map[string]bool{}, raw: data}
 	for _, sec := range topLevel {
 		c.stated[sec.key] = v.IsSet(sec.key)
 	}
@@ -155,9 +194,6 @@ func read(abs string) (*Config, error) {
 	}
 	if err := c.readSecrets(); err != nil {
 		return nil, err
-	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	return c, nil
 }
@@ -461,11 +497,25 @@ func Update(path string, change func(*Config) error) (*Config, error) {
 		return nil, fmt.Errorf("locking config: %w", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	c, err := Load(abs)
+	c, err := LoadForEdit(abs)
 	if err != nil {
 		return nil, err
 	}
+	// A file an editor left cut off may still parse; saving it would
+	// write the loss for good, and the daemon refuses it anyway. Judge it
+	// as the daemon does, before the change (whose own errors would only
+	// puzzle: "no connector matches") and after it.
+	applied, err := readApplied(abs)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAgainst(applied, c); err != nil {
+		return nil, err
+	}
 	if err := change(c); err != nil {
+		return nil, err
+	}
+	if err := checkAgainst(applied, c); err != nil {
 		return nil, err
 	}
 	if err := c.Save(); err != nil {

@@ -82,7 +82,7 @@ func (m *Manager) now() time.Time {
 }
 
 // Load reads the configuration.
-func (m *Manager) Load() (*config.Config, error) { return config.Load(m.ConfigPath) }
+func (m *Manager) Load() (*config.Config, error) { return config.LoadForEdit(m.ConfigPath) }
 
 // Certs opens the certificate store of the configuration.
 func (m *Manager) Certs(c *config.Config) (*certs.Store, error) {

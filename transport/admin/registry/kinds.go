@@ -214,6 +214,38 @@ func transportConfigKind() *Kind {
 		}}
 }
 
+func transportServiceKind() *Kind {
+	identity := val("Identity", "this server, by Name or Fqdn (optional: there is one)")
+	ids := []string{"Identity"}
+	return &Kind{Noun: "transportservice", TypeName: "TransportService",
+		What: "this server's name, which greetings, HELO and DSNs default to (Get/Set-TransportService)",
+		Commands: []*Command{
+			{Verb: "get", Cmdlet: "Get-TransportService", Synopsis: "Shows this server: its Name, its Fqdn and its data folder.",
+				Params: params(identity), Positional: ids, IdentityParams: ids, Records: true, List: always,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					rec, err := env.Manager.GetTransportService(r.Identities)
+					if err != nil {
+						return nil, err
+					}
+					return []manage.Record{rec}, nil
+				}},
+			{Verb: "set", Cmdlet: "Set-TransportService",
+				Synopsis:   "Sets the server's Fqdn, once for every default: receive connectors and send connectors without their own Fqdn, and the DSN sender.",
+				Params:     params(identity, val("Fqdn", "the server's fully qualified host name, e.g. mail.contoso.com")),
+				Positional: ids, IdentityParams: ids, Pipe: true,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					if len(r.Identities) == 0 && r.FromPipe {
+						return nil, errors.New("nothing came down the pipeline to act on")
+					}
+					if err := env.Manager.SetTransportService(r.Identities, r.Params); err != nil {
+						return nil, err
+					}
+					env.say("Changed the transport service. A running transportd applies the change within seconds.")
+					return nil, nil
+				}},
+		}}
+}
+
 func certificateKind() *Kind {
 	thumb := val("Thumbprint", "the certificate's SHA-1 thumbprint")
 	identity := val("Identity", "the thumbprint")

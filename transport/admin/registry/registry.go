@@ -1,6 +1,6 @@
 // Package registry declares, once, every kind of object transportd manages
 // (receive connector, send connector, accepted domain, mailbox, certificate,
-// transport configuration, queue, message, permission, tracking log, the
+// transport configuration, transport service, queue, message, permission, tracking log, the
 // SMTP self-test): its noun, its Exchange type and cmdlet names, its
 // parameters with their help, its default table columns and its
 // operations.
@@ -237,6 +237,7 @@ func Kinds() []*Kind {
 		acceptedDomainKind(),
 		mailboxKind(),
 		transportConfigKind(),
+		transportServiceKind(),
 		queueKind(),
 		messageKind(),
 		trackingLogKind(),
