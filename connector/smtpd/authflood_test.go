@@ -288,19 +288,25 @@ func TestLegitimateLoginDuringFlood(t *testing.T) {
 	}()
 	waitChecked(t, checked, 20)
 	var worst time.Duration
+	most := 0
 	for i := 0; i < 3; i++ {
+		before := checked()
 		d, err := loginAlice(ctx, addr)
 		if err != nil {
 			t.Fatalf("login during the flood after %v: %v", d, err)
 		}
-		worst = max(worst, d)
+		worst, most = max(worst, d), max(most, checked()-before)
 	}
-	t.Logf("AUTH took %v alone, at most %v during the flood", idle, worst)
-	// Alone, a login is one argon2id check. During the flood it may share
-	// the CPU with one guess and wait for nothing else; before the fair
-	// queue it waited for every guess queued before it (tens of seconds).
-	if limit := 3*idle + 2*time.Second; worst > limit {
-		t.Errorf("login during the flood took %v, more than %v (3 × %v alone + 2 s)", worst, limit, idle)
+	t.Logf("AUTH took %v alone, at most %v during the flood, while at most %d guesses were checked", idle, worst, most)
+	// Alone, a login is one argon2id check. During the flood it waits only
+	// for the checks already running (2 slots here) and shares the CPU with
+	// the one beside it; before the fair queue it waited for every guess
+	// queued before it (tens of seconds). Counting the guesses checked
+	// while the user waits says this without depending on how loaded the
+	// machine is: a few at most (the running ones, the one beside the
+	// user's, and replies still on their way), not the queue.
+	if most > 6 {
+		t.Errorf("%d guesses were checked while the user waited for AUTH (%v): the user's check waited behind the flood", most, worst)
 	}
 }
 
