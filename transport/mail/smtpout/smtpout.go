@@ -297,7 +297,9 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 		return outcome{results: results, keep: !closing(err)}
 	}
 	src := &readTracker{r: body}
-	if _, err := io.Copy(w, newCRLFReader(src)); err != nil {
+	data := newCRLFReader(src)
+	defer data.release()
+	if _, err := io.Copy(w, data); err != nil {
 		if src.err != nil {
 			// Ending DATA now would send a truncated message: drop the
 			// connection instead, which makes the server discard it.
