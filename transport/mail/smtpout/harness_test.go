@@ -99,6 +99,7 @@ type serverOpts struct {
 	insecure   bool  // offer AUTH without TLS
 	maxSize    int64 // SIZE advertised
 	reject     map[string]*smtp.SMTPError
+	dataGate   func() // called when a message's data has arrived, before the reply
 }
 
 // testServer is a go-smtp server on 127.0.0.1 with a recording backend.
@@ -245,6 +246,9 @@ func (s *testSession) Data(r io.Reader) error {
 		return err
 	}
 	s.cur.Data = b
+	if s.o.dataGate != nil {
+		s.o.dataGate()
+	}
 	s.ts.mu.Lock()
 	s.ts.msgs = append(s.ts.msgs, s.cur)
 	s.ts.mu.Unlock()

@@ -116,17 +116,23 @@ func (s *Sender) popIdle(key string) *session {
 }
 
 // release puts a clean session in the idle pool, or closes it when the
-// pool is full or the Sender closed.
+// pool is full or the Sender closed. The first maxIdlePerHost stay for the
+// inactivity timeout, the others for burstIdle.
 func (s *Sender) release(ss *session) {
 	key := ss.host.key()
 	s.mu.Lock()
-	if s.closed || len(s.idle[key]) >= maxIdlePerHost {
+	n := len(s.idle[key])
+	if s.closed || n >= maxBurstIdlePerHost {
 		s.mu.Unlock()
 		ss.quit()
 		return
 	}
+	ttl := s.idleTTL
+	if n >= maxIdlePerHost {
+		ttl = min(ttl, s.burstIdle)
+	}
 	ss.idleAt = time.Now()
-	ss.timer = time.AfterFunc(s.idleTTL, func() { s.expire(key, ss) })
+	ss.timer = time.AfterFunc(ttl, func() { s.expire(key, ss) })
 	s.idle[key] = append(s.idle[key], ss)
 	s.mu.Unlock()
 }

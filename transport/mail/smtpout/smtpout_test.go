@@ -432,6 +432,67 @@ func TestConcurrentDeliveries(t *testing.T) {
 	}
 }
 
+// TestConnectionReuseUnderLoad: parallel deliveries to one host keep their
+// connections between bursts, not just the few kept for the long idle
+// time, and the connections beyond those close soon after a burst.
+func TestConnectionReuseUnderLoad(t *testing.T) {
+	const n = 8
+	arrived, open := make(chan struct{}, n), make(chan chan struct{}, 1)
+	ts := startServer(t, serverOpts{dataGate: func() {
+		arrived <- struct{}{}
+		g := <-open
+		open <- g
+		<-g
+	}})
+	s := newSender(t, Options{Connector: smartHostConnector(t, ts.addr)})
+	// burst delivers n messages in parallel, over n sessions open at once:
+	// no reply to the data comes before all n have sent theirs.
+	burst := func() {
+		gate := make(chan struct{})
+		open <- gate
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				res := s.Deliver(context.Background(), message(testBody), []string{fmt.Sprintf("u%d@example.test", i)})
+				errs <- res[0].Err
+			}()
+		}
+		for range n {
+			<-arrived
+		}
+		close(gate)
+		for range n {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		<-open
+	}
+	burst()
+	drain(ts.closed)
+	s.mu.Lock()
+	s.burstIdle = 20 * time.Millisecond // for the connections the second burst gives back
+	s.mu.Unlock()
+	burst()
+	if msgs, _, accepted := ts.snapshot(); len(msgs) != 2*n || accepted != n {
+		t.Fatalf("%d messages over %d connections, want %d over %d", len(msgs), accepted, 2*n, n)
+	}
+	// All but maxIdlePerHost close after burstIdle.
+	for range n - maxIdlePerHost {
+		select {
+		case <-ts.closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("connections beyond the idle pool still open after the burst")
+		}
+	}
+	s.mu.Lock()
+	idle := len(s.idle[host{name: "127.0.0.1", addr: ts.addr}.key()])
+	s.mu.Unlock()
+	if idle != maxIdlePerHost {
+		t.Errorf("%d idle connections kept, want %d", idle, maxIdlePerHost)
+	}
+}
+
 func TestBareLineEndings(t *testing.T) {
 	ts := startServer(t, serverOpts{})
 	s := newSender(t, Options{Connector: smartHostConnector(t, ts.addr)})
