@@ -258,6 +258,17 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 	}
 	defer body.Close()
 
+	if sess.pipelining {
+		var valid []int
+		for i, r := range rcpts {
+			if strings.ContainsAny(r, "\r\n\x00<>") {
+				results[i].Err = delivery.Permanentf([3]int{5, 1, 3}, "recipient address %q is not valid", r)
+				continue
+			}
+			valid = append(valid, i)
+		}
+		return s.pipelined(log, sess, msg, body, opts.UTF8, results, valid)
+	}
 	if err := c.Mail(msg.From, opts); err != nil {
 		if e, ok := replyOf(err, h.name); ok {
 			return final(e, !closing(err))
