@@ -123,19 +123,26 @@ drain() {
   done
 }
 
-# run PORT sets acc and e2e, in msg/s. End to end is polled (every 20 ms)
-# since the sink gives no signal but its counter.
+# td_cpu: CPU time transportd has used so far (user + system), in clock ticks.
+td_cpu() { awk '{print $14 + $15}' /proc/"$td_pid"/stat; }
+TICK=$(getconf CLK_TCK)
+
+# run PORT sets acc and e2e, in msg/s, and cpu, transportd's CPU time per
+# message in microseconds (receiving and delivering; less noisy than the
+# rates on a shared machine). End to end is polled (every 20 ms) since the
+# sink gives no signal but its counter.
 run() {
-  local start t_acc t_e2e target
+  local start t_acc t_e2e target cpu0
   drain
   target=$((sent + MESSAGES))
+  cpu0=$(td_cpu)
   start=$(now)
   smtp-source -c -s "$SESSIONS" -l "$SIZE" -m "$MESSAGES" -f app@contoso.com -t ops@example.org 127.0.0.1:"$1" >/dev/null
   t_acc=$(now)
   sent=$target
   while [ "$(sink_count)" -lt "$target" ]; do sleep 0.02; done
   t_e2e=$(now)
-  read -r acc e2e < <(python3 -c "print(f'{$MESSAGES/($t_acc-$start):.0f} {$MESSAGES/($t_e2e-$start):.0f}')")
+  read -r acc e2e cpu < <(python3 -c "print(f'{$MESSAGES/($t_acc-$start):.0f} {$MESSAGES/($t_e2e-$start):.0f} {($(td_cpu)-$cpu0)*1e6/$TICK/$MESSAGES:.0f}')")
 }
 
 # Warm up all three paths.
@@ -145,21 +152,21 @@ for port in "$TD" "$PF" "$SINK"; do
 done
 
 echo "messages=$MESSAGES sessions=$SESSIONS size=$SIZE rounds=$ROUNDS cpus=$(nproc)"
-printf '%-5s %-9s %11s %11s %11s %11s %11s %9s %9s %9s %9s  %s\n' round first td_acc td_e2e pf_acc pf_e2e ceiling \
-  td/pf_acc td/pf_e2e td/ceil_acc td/ceil_e2e load
+printf '%-5s %-10s %7s %7s %7s %7s %7s %9s %9s %11s %11s %10s  %s\n' round first td_acc td_e2e pf_acc pf_e2e ceiling \
+  td/pf_acc td/pf_e2e td/ceil_acc td/ceil_e2e td_cpu/msg "load (1, 5, 15 min)"
 for r in $(seq 1 "$ROUNDS"); do
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   if [ $((r % 2)) -eq 1 ]; then
     first=transportd
-    run "$TD"; td_acc=$acc td_e2e=$e2e
+    run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu
     run "$PF"; pf_acc=$acc pf_e2e=$e2e
   else
     first=postfix
     run "$PF"; pf_acc=$acc pf_e2e=$e2e
-    run "$TD"; td_acc=$acc td_e2e=$e2e
+    run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu
   fi
   run "$SINK"; ceil=$acc
   python3 -c "
-print('%-5s %-9s %11s %11s %11s %11s %11s %8.2fx %8.2fx %10.0f%% %10.0f%%  %s' % ('$r', '$first', '$td_acc', '$td_e2e', '$pf_acc', '$pf_e2e', '$ceil',
-  $td_acc/$pf_acc, $td_e2e/$pf_e2e, 100*$td_acc/$ceil, 100*$td_e2e/$ceil, '$load'))"
+print('%-5s %-10s %7s %7s %7s %7s %7s %8.2fx %8.2fx %10.0f%% %10.0f%% %8s us  %s' % ('$r', '$first', '$td_acc', '$td_e2e', '$pf_acc', '$pf_e2e', '$ceil',
+  $td_acc/$pf_acc, $td_e2e/$pf_e2e, 100*$td_acc/$ceil, 100*$td_e2e/$ceil, '$td_cpu', '$load'))"
 done
