@@ -175,3 +175,23 @@ func BenchmarkCRLFReader(b *testing.B) {
 		r.release()
 	}
 }
+
+// FuzzCRLFDotStuff: the data as pipelined transactions write it equals
+// the reference, whatever the message and however it is read.
+func FuzzCRLFDotStuff(f *testing.F) {
+	for _, s := range []string{".", "a\r\n.\r\nb", "\n.\n..\r.x", strings.Repeat("q", 1000) + "\n." + strings.Repeat("r", 998)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		r := newCRLFReader(iotest.HalfReader(strings.NewReader(in)))
+		r.dotStuff = true
+		var out bytes.Buffer
+		if _, err := r.WriteTo(&out); err != nil {
+			t.Fatal(err)
+		}
+		r.release()
+		if out.String() != dotStuffed(in) {
+			t.Fatalf("stuffed(%q) = %q, want %q", in, out.String(), dotStuffed(in))
+		}
+	})
+}
