@@ -330,3 +330,46 @@ func TestPipelinedProtocolLog(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDeliver delivers 4 KB messages over a reused connection to a
+// go-smtp server on 127.0.0.1 (whose work is counted too), pipelined and
+// one command at a time.
+func BenchmarkDeliver(b *testing.B) {
+	body := "Subject: bench\r\n\r\n" + strings.Repeat("Some text of a message line, 60 octets or so, as usual.\r\n", 70)
+	for _, tt := range []struct {
+		name string
+		o    serverOpts
+	}{{"pipelined", serverOpts{discard: true}}, {"lockstep", serverOpts{noPipelining: true, discard: true}}} {
+		b.Run(tt.name, func(b *testing.B) {
+			ts := startServer(b, tt.o)
+			s := newSender(b, Options{Connector: smartHostConnector(b, ts.addr)})
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if res := s.Deliver(context.Background(), message(body), []string{"a@example.test"}); res[0].Err != nil {
+					b.Fatal(res[0].Err)
+				}
+			}
+			if _, _, accepted := ts.snapshot(); accepted != 1 {
+				b.Errorf("%d connections, want 1", accepted)
+			}
+		})
+	}
+}
+
+// TestNoPipeliningOption: the test server's noPipelining does hide the
+// extension, so the lockstep benchmark and tests measure what they say.
+func TestNoPipeliningOption(t *testing.T) {
+	ts := startServer(t, serverOpts{noPipelining: true})
+	s := newSender(t, Options{Connector: smartHostConnector(t, ts.addr)})
+	wantResult(t, s.Deliver(context.Background(), message(testBody), []string{"a@example.test"})[0], 0, "", "")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.idle {
+		for _, ss := range l {
+			if ss.pipelining {
+				t.Error("the session believes the server pipelines")
+			}
+		}
+	}
+}

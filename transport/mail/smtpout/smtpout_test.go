@@ -32,7 +32,7 @@ func message(body string) *delivery.Message {
 }
 
 // smartHostConnector routes everything to the given 127.0.0.1 addresses.
-func smartHostConnector(t *testing.T, addrs ...string) sendconnector.SendConnector {
+func smartHostConnector(t testing.TB, addrs ...string) sendconnector.SendConnector {
 	t.Helper()
 	c := sendconnector.New("Smart host")
 	c.AddressSpaces = sendconnector.AddressSpaces{{Domain: "*", Cost: 1}}
@@ -45,7 +45,7 @@ func smartHostConnector(t *testing.T, addrs ...string) sendconnector.SendConnect
 	return c
 }
 
-func newSender(t *testing.T, o Options) *Sender {
+func newSender(t testing.TB, o Options) *Sender {
 	t.Helper()
 	if o.HeloName == "" {
 		o.HeloName = "out.contoso.com"
