@@ -237,10 +237,11 @@ func (s *Session) Reply(line string) {
 	}
 	line = strings.TrimRight(line, "\r\n")
 	s.authCont = strings.HasPrefix(line, "334 ")
+	// With PIPELINING (RFC 2920) the replies to MAIL and RCPT come between
+	// DATA and its 354: only the 354 or the next command ends the wait.
 	if s.dataSent && strings.HasPrefix(line, "354") {
-		s.dataMode = true
+		s.dataMode, s.dataSent = true, false
 	}
-	s.dataSent = false
 	s.write(ev, line, "")
 }
 

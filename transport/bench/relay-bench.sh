@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
-# Relay throughput: transportd against Postfix on the same machine, in one run.
+# Relay throughput: transportd against Postfix on the same machine, in one run,
+# and both against the no-MTA ceiling of the harness.
 #
 # Both relay for 127.0.0.1 to the same smtp-sink smart host; smtp-source
-# drives each with SESSIONS parallel sessions of SIZE-byte messages and we
-# time how fast messages are accepted (250 after fsync on both sides).
+# drives each with SESSIONS parallel sessions of SIZE-byte messages (250 after
+# fsync on both sides). For every timed run we report:
+#   accepted    MESSAGES / smtp-source's wall time (the last 250 received);
+#   end-to-end  MESSAGES / the time until the sink has received all of them.
+# The ceiling is smtp-source straight into smtp-sink, no MTA between.
+# Before every timed run both queues are drained (transportd's `queue get`
+# and Postfix's `postqueue -p` empty, and the sink has counted every message
+# sent so far), and the order alternates from round to round (ROUNDS, 3), so
+# neither MTA inherits the other's backlog or always runs on a cooler machine.
 # Needs root and Debian's postfix package (smtp-source, smtp-sink, postfix).
 #
 #   transport/bench/relay-bench.sh [MESSAGES] [SESSIONS] [SIZE]
+#
+# Environment: ROUNDS (3); TRANSPORTD=path uses that binary instead of
+# building ./cmd/transportd; CPUPROFILE=file writes transportd's CPU profile
+# of the whole run there (for `go tool pprof`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 MESSAGES=${1:-20000}
 SESSIONS=${2:-50}
 SIZE=${3:-4096}
+ROUNDS=${ROUNDS:-3}
 
-for tool in smtp-source smtp-sink postfix; do
-  command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install postfix" >&2; exit 2; }
+for tool in smtp-source smtp-sink postfix postqueue python3; do
+  command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install postfix python3" >&2; exit 2; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "run as root (postfix needs it)" >&2; exit 2; }
 
 work=$(mktemp -d /var/tmp/transportd-bench.XXXXXX)
 chmod 755 "$work" # postfix daemons run as postfix and must reach their queue
 pids=()
+td_pid=
 cleanup() {
+  [ -n "$td_pid" ] && kill "$td_pid" 2>/dev/null && wait "$td_pid" 2>/dev/null
+  [ -n "${CPUPROFILE:-}" ] && [ -s "$work/cpu.pprof" ] && cp "$work/cpu.pprof" "$CPUPROFILE"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$work/pf/etc/main.cf" ] && postfix -c "$work/pf/etc" stop >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -31,25 +47,31 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
+now() { date +%s.%N; }
 
 SINK=$(free_port); TD=$(free_port); PF=$(free_port)
 
-# The smart host both relay to.
-smtp-sink -u postfix -c 127.0.0.1:"$SINK" 2000 >/dev/null 2>&1 &
+# The smart host both relay to. -c prints its running counters
+# ("sess=N quit=N mesg=N", separated by CR) as messages arrive.
+smtp-sink -c -u postfix 127.0.0.1:"$SINK" 2000 >"$work/sink.count" 2>/dev/null &
 pids+=($!)
 wait_port "$SINK"
+sink_count() { tail -c 200 "$work/sink.count" | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1 | sed 's/^$/0/'; }
+sent=0 # messages sent to the sink so far, directly or through an MTA
 
 # transportd: a relay connector for 127.0.0.1 and a send connector to the sink.
-go build -o "$work/transportd" ./cmd/transportd
+td=${TRANSPORTD:-$work/transportd}
+[ -n "${TRANSPORTD:-}" ] || go build -o "$td" ./cmd/transportd
 cfg="$work/td/transportd.yaml"
 mkdir -p "$work/td"
-"$work/transportd" -config "$cfg" connector remove -identity "*" >/dev/null
-"$work/transportd" -config "$cfg" connector new -name "Bench Relay" -usage Custom -bindings 127.0.0.1:"$TD" \
+tdc() { "$td" -config "$cfg" "$@" >>"$work/setup.log" 2>&1 || { cat "$work/setup.log" >&2; exit 1; }; } # no STARTTLS warnings
+tdc connector remove -identity "*"
+tdc connector new -name "Bench Relay" -usage Custom -bindings 127.0.0.1:"$TD" \
   -remoteipranges 127.0.0.1 -permissiongroups AnonymousUsers -anonymousrelay '$true' \
-  -maxinboundconnectionpersource Unlimited -tarpitinterval 00:00:00 -maxrecipientspermessage 1000 >/dev/null
-"$work/transportd" -config "$cfg" sendconnector new -name Sink -addressspaces '*' -smarthosts "[127.0.0.1]:$SINK" >/dev/null
-"$work/transportd" -config "$cfg" run >"$work/td.log" 2>&1 &
-pids+=($!)
+  -maxinboundconnectionpersource Unlimited -tarpitinterval 00:00:00 -maxrecipientspermessage 1000
+tdc sendconnector new -name Sink -addressspaces '*' -smarthosts "[127.0.0.1]:$SINK"
+TRANSPORTD_CPUPROFILE=${CPUPROFILE:+$work/cpu.pprof} "$td" -config "$cfg" run >"$work/td.log" 2>&1 &
+td_pid=$!
 wait_port "$TD"
 
 # Postfix: a private instance with the same job.
@@ -83,20 +105,68 @@ chown -R postfix "$work/pf/data"
 postfix -c "$work/pf/etc" start >"$work/pf.start.log" 2>&1 || { cat "$work/pf.start.log" >&2; exit 1; }
 wait_port "$PF"
 
-run_source() { # port -> msgs/s
-  local start end
-  start=$(date +%s.%N)
-  smtp-source -c -s "$SESSIONS" -l "$SIZE" -m "$MESSAGES" -f app@contoso.com -t ops@example.org 127.0.0.1:"$1" >/dev/null
-  end=$(date +%s.%N)
-  python3 -c "print(f'{$MESSAGES/($end-$start):.0f}')"
+# queues_empty: transportd's queues and Postfix's queue hold nothing.
+queues_empty() {
+  "$td" -config "$cfg" queue get -format json | python3 -c '
+import json, sys
+sys.exit(0 if sum(int(q.get("MessageCount", 0)) for q in json.load(sys.stdin)) == 0 else 1)' || return 1
+  postqueue -c "$work/pf/etc" -p 2>/dev/null | grep -q "Mail queue is empty"
 }
 
-# Warm up both, then measure.
-smtp-source -s 10 -l "$SIZE" -m 500 -f app@contoso.com -t ops@example.org 127.0.0.1:"$TD" >/dev/null
-smtp-source -s 10 -l "$SIZE" -m 500 -f app@contoso.com -t ops@example.org 127.0.0.1:"$PF" >/dev/null
-td_rate=$(run_source "$TD")
-pf_rate=$(run_source "$PF")
-echo "messages=$MESSAGES sessions=$SESSIONS size=$SIZE"
-echo "transportd accepted: $td_rate msg/s"
-echo "postfix accepted:    $pf_rate msg/s"
-python3 -c "print(f'ratio transportd/postfix: {$td_rate/$pf_rate:.2f}x')"
+# drain waits until both queues are empty and the sink has every message
+# sent so far; a stuck queue after 10 minutes is an error, not a result.
+drain() {
+  local deadline=$(($(date +%s) + 600))
+  until [ "$(sink_count)" -ge "$sent" ] && queues_empty; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "queues did not drain: sink $(sink_count)/$sent" >&2; tail -20 "$work/td.log" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+
+# td_cpu: CPU time transportd has used so far (user + system), in clock ticks.
+td_cpu() { awk '{print $14 + $15}' /proc/"$td_pid"/stat; }
+TICK=$(getconf CLK_TCK)
+
+# run PORT sets acc and e2e, in msg/s, and cpu, transportd's CPU time per
+# message in microseconds (receiving and delivering; less noisy than the
+# rates on a shared machine). End to end is polled (every 20 ms) since the
+# sink gives no signal but its counter.
+run() {
+  local start t_acc t_e2e target cpu0
+  drain
+  target=$((sent + MESSAGES))
+  cpu0=$(td_cpu)
+  start=$(now)
+  smtp-source -c -s "$SESSIONS" -l "$SIZE" -m "$MESSAGES" -f app@contoso.com -t ops@example.org 127.0.0.1:"$1" >/dev/null
+  t_acc=$(now)
+  sent=$target
+  while [ "$(sink_count)" -lt "$target" ]; do sleep 0.02; done
+  t_e2e=$(now)
+  read -r acc e2e cpu < <(python3 -c "print(f'{$MESSAGES/($t_acc-$start):.0f} {$MESSAGES/($t_e2e-$start):.0f} {($(td_cpu)-$cpu0)*1e6/$TICK/$MESSAGES:.0f}')")
+}
+
+# Warm up all three paths.
+for port in "$TD" "$PF" "$SINK"; do
+  smtp-source -s 10 -l "$SIZE" -m 500 -f app@contoso.com -t ops@example.org 127.0.0.1:"$port" >/dev/null
+  sent=$((sent + 500))
+done
+
+echo "messages=$MESSAGES sessions=$SESSIONS size=$SIZE rounds=$ROUNDS cpus=$(nproc)"
+printf '%-5s %-10s %7s %7s %7s %7s %7s %9s %9s %11s %11s %10s  %s\n' round first td_acc td_e2e pf_acc pf_e2e ceiling \
+  td/pf_acc td/pf_e2e td/ceil_acc td/ceil_e2e td_cpu/msg "load (1, 5, 15 min)"
+for r in $(seq 1 "$ROUNDS"); do
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
+  if [ $((r % 2)) -eq 1 ]; then
+    first=transportd
+    run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu
+    run "$PF"; pf_acc=$acc pf_e2e=$e2e
+  else
+    first=postfix
+    run "$PF"; pf_acc=$acc pf_e2e=$e2e
+    run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu
+  fi
+  run "$SINK"; ceil=$acc
+  python3 -c "
+print('%-5s %-10s %7s %7s %7s %7s %7s %8.2fx %8.2fx %10.0f%% %10.0f%% %8s us  %s' % ('$r', '$first', '$td_acc', '$td_e2e', '$pf_acc', '$pf_e2e', '$ceil',
+  $td_acc/$pf_acc, $td_e2e/$pf_e2e, 100*$td_acc/$ceil, 100*$td_e2e/$ceil, '$td_cpu', '$load'))"
+done

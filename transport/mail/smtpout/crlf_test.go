@@ -102,3 +102,96 @@ func TestLongLinesWrapped(t *testing.T) {
 		}
 	}
 }
+
+// dotStuffed is the reference for the data as written to the connection:
+// normalize, then a second "." for every line that starts with one
+// (RFC 5321 section 4.5.2).
+// The stuffed dot counts towards the line length.
+func dotStuffed(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	lines := strings.Split(strings.ReplaceAll(s, "\r", "\n"), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, ".") {
+			lines[i] = "." + l
+		}
+	}
+	return normalize(strings.Join(lines, "\n"))
+}
+
+func TestCRLFReaderWriteToAndDotStuff(t *testing.T) {
+	long := strings.Repeat("x", 2500)
+	tests := []string{"", ".", "..", "a\r\n.\r\nb", ".a\n.b\r..c", "x\r.", long + "\n." + long, "." + strings.Repeat("y", 998) + "\r\n"}
+	for _, in := range tests {
+		for _, stuff := range []bool{false, true} {
+			want := normalize(in)
+			if stuff {
+				want = dotStuffed(in)
+			}
+			r := newCRLFReader(iotest.HalfReader(strings.NewReader(in)))
+			r.dotStuff = stuff
+			var out bytes.Buffer
+			n, err := io.Copy(&out, r)
+			if err != nil || out.String() != want || n != int64(len(want)) {
+				t.Errorf("stuff=%v crlf(%q) = %q (%d), %v; want %q", stuff, in, out.String(), n, err, want)
+			}
+			if r.atLineStart() != (want == "" || strings.HasSuffix(want, "\r\n")) {
+				t.Errorf("atLineStart() = %v after %q", r.atLineStart(), want)
+			}
+		}
+	}
+	// A read error of the source comes back from WriteTo.
+	r := newCRLFReader(iotest.TimeoutReader(strings.NewReader(long)))
+	if _, err := io.Copy(io.Discard, r); err != iotest.ErrTimeout {
+		t.Errorf("WriteTo error = %v, want the source's", err)
+	}
+}
+
+// TestCRLFReaderAllocations: sending a message costs a handful of
+// allocations, not one per append or a 32 KB io.Copy buffer per message.
+func TestCRLFReaderAllocations(t *testing.T) {
+	body := strings.Repeat("Some text of a message line, 60 octets or so, as usual.\r\n", 70)
+	allocs := testing.AllocsPerRun(50, func() {
+		r := newCRLFReader(strings.NewReader(body))
+		r.dotStuff = true
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			t.Fatal(err)
+		}
+		r.release()
+	})
+	if allocs > 4 {
+		t.Errorf("%.0f allocations to send a 4 KB message", allocs)
+	}
+}
+
+func BenchmarkCRLFReader(b *testing.B) {
+	body := strings.Repeat("Some text of a message line, 60 octets or so, as usual.\r\n", 70)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := newCRLFReader(strings.NewReader(body))
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
+		r.release()
+	}
+}
+
+// FuzzCRLFDotStuff: the data as pipelined transactions write it equals
+// the reference, whatever the message and however it is read.
+func FuzzCRLFDotStuff(f *testing.F) {
+	for _, s := range []string{".", "a\r\n.\r\nb", "\n.\n..\r.x", strings.Repeat("q", 1000) + "\n." + strings.Repeat("r", 998)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		r := newCRLFReader(iotest.HalfReader(strings.NewReader(in)))
+		r.dotStuff = true
+		var out bytes.Buffer
+		if _, err := r.WriteTo(&out); err != nil {
+			t.Fatal(err)
+		}
+		r.release()
+		if out.String() != dotStuffed(in) {
+			t.Fatalf("stuffed(%q) = %q, want %q", in, out.String(), dotStuffed(in))
+		}
+	})
+}

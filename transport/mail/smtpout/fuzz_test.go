@@ -24,6 +24,11 @@ func FuzzServerReplies(f *testing.F) {
 	f.Add("421 4.3.2 busy\r\n", false)
 	f.Add("220 mx\r\n500 what\r\n250 helo\r\n250 mx\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 5.7.8 no\r\n", true)
 	f.Add("220-a\r\n220 b\r\n250 x\r\n250 x\r\n250 x\r\n250 x\r\n354 x\r\n", false)
+	// PIPELINING: MAIL, RCPT, RCPT and DATA answered together (RFC 2920).
+	pipe := "220 mx\r\n250-mx\r\n250 PIPELINING\r\n250-mx\r\n250-SIZE 1000\r\n250 PIPELINING\r\n"
+	f.Add(pipe+"250 ok\r\n250 ok\r\n550 5.1.1 no\r\n354 go\r\n250 queued\r\n", false)
+	f.Add(pipe+"550 5.7.1 no\r\n503 x\r\n503 x\r\n354 x\r\n554 x\r\n", false)
+	f.Add(pipe+"250 ok\r\n421 4.3.2 bye\r\n", false)
 	f.Fuzz(func(t *testing.T, script string, auth bool) {
 		c := sendconnector.New("Fuzz")
 		c.DNSRoutingEnabled = false

@@ -1,6 +1,7 @@
 package smtpout
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -99,6 +100,11 @@ type serverOpts struct {
 	insecure   bool  // offer AUTH without TLS
 	maxSize    int64 // SIZE advertised
 	reject     map[string]*smtp.SMTPError
+	dataGate   func() // called when a message's data has arrived, before the reply
+	// noPipelining hides PIPELINING (RFC 2920) from the EHLO reply, which
+	// go-smtp's server always sends.
+	noPipelining bool
+	discard      bool // count messages, keep none (benchmarks)
 }
 
 // testServer is a go-smtp server on 127.0.0.1 with a recording backend.
@@ -114,7 +120,7 @@ type testServer struct {
 	closed   chan struct{} // one value per server-side connection closed
 }
 
-func startServer(t *testing.T, o serverOpts) *testServer {
+func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
 	ts := &testServer{closed: make(chan struct{}, 100)}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
@@ -136,7 +142,7 @@ func startServer(t *testing.T, o serverOpts) *testServer {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = srv.Serve(&countingListener{Listener: l, ts: ts})
+		_ = srv.Serve(&countingListener{Listener: l, ts: ts, o: o})
 	}()
 	t.Cleanup(func() {
 		srv.Close()
@@ -165,6 +171,18 @@ func (ts *testServer) dropConnections() {
 type countingListener struct {
 	net.Listener
 	ts *testServer
+	o  serverOpts
+}
+
+// noPipeliningConn turns the PIPELINING line of the EHLO reply into an
+// extension nobody knows.
+type noPipeliningConn struct{ net.Conn }
+
+func (c *noPipeliningConn) Write(p []byte) (int, error) {
+	if _, err := c.Conn.Write(bytes.Replace(p, []byte("250-PIPELINING\r\n"), []byte("250-X-NOPIPELINING\r\n"), 1)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -174,6 +192,9 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	}
 	l.ts.mu.Lock()
 	l.ts.accepted++
+	if l.o.noPipelining {
+		c = &noPipeliningConn{Conn: c}
+	}
 	nc := &notifyConn{Conn: c, closed: l.ts.closed}
 	l.ts.conns = append(l.ts.conns, nc)
 	l.ts.mu.Unlock()
@@ -245,8 +266,13 @@ func (s *testSession) Data(r io.Reader) error {
 		return err
 	}
 	s.cur.Data = b
+	if s.o.dataGate != nil {
+		s.o.dataGate()
+	}
 	s.ts.mu.Lock()
-	s.ts.msgs = append(s.ts.msgs, s.cur)
+	if !s.o.discard {
+		s.ts.msgs = append(s.ts.msgs, s.cur)
+	}
 	s.ts.mu.Unlock()
 	if strings.Contains(string(b), "REJECT-AT-DATA") {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Content refused"}

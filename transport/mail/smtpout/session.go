@@ -1,6 +1,7 @@
 package smtpout
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,16 +27,25 @@ import (
 // session is an open, greeted (and, as configured, encrypted and
 // authenticated) SMTP connection to one host.
 type session struct {
-	host    host
-	raw     net.Conn // the TCP connection: closing it ends everything
-	c       *smtp.Client
-	tls     bool
-	reused  bool
-	maxSize int64       // SIZE advertised in the last EHLO; 0 = none
-	timer   *time.Timer // closes the connection while idle in the pool
-	plog    *protolog.Session
-	idleAt  time.Time // when it went back to the pool
-	clean   bool      // the last transaction ended with its final reply
+	host host
+	raw  net.Conn // the TCP connection: closing it ends everything
+	c    *smtp.Client
+	// br reads the server: go-smtp's client reads its replies through it,
+	// pipelined transactions (tr) theirs; w is the connection above TLS
+	// (and the protocol log) that they write to, through bw.
+	br         *bufio.Reader
+	tr         *textproto.Reader
+	w          io.Writer
+	bw         *bufio.Writer
+	pipelining bool   // PIPELINING (RFC 2920) in the last EHLO
+	lastReply  string // the text of the last pipelined reply read
+	tls        bool
+	reused     bool
+	maxSize    int64       // SIZE advertised in the last EHLO; 0 = none
+	timer      *time.Timer // closes the connection while idle in the pool
+	plog       *protolog.Session
+	idleAt     time.Time // when it went back to the pool
+	clean      bool      // the last transaction ended with its final reply
 }
 
 // freshIdle is how long an idle connection is taken for the next
@@ -58,11 +68,13 @@ func (ss *session) quit() {
 	ss.plog.Disconnect()
 }
 
+// updateSize reads SIZE (and PIPELINING) from the last EHLO.
 func (ss *session) updateSize() {
 	ss.maxSize = 0
 	if n, ok := ss.c.MaxMessageSize(); ok && n > 0 {
 		ss.maxSize = int64(n)
 	}
+	ss.pipelining, _ = ss.c.Extension("PIPELINING")
 }
 
 // acquire returns a session with h: an idle pooled one that still answers
@@ -116,17 +128,23 @@ func (s *Sender) popIdle(key string) *session {
 }
 
 // release puts a clean session in the idle pool, or closes it when the
-// pool is full or the Sender closed.
+// pool is full or the Sender closed. The first maxIdlePerHost stay for the
+// inactivity timeout, the others for burstIdle.
 func (s *Sender) release(ss *session) {
 	key := ss.host.key()
 	s.mu.Lock()
-	if s.closed || len(s.idle[key]) >= maxIdlePerHost {
+	n := len(s.idle[key])
+	if s.closed || n >= maxBurstIdlePerHost {
 		s.mu.Unlock()
 		ss.quit()
 		return
 	}
+	ttl := s.idleTTL
+	if n >= maxIdlePerHost {
+		ttl = min(ttl, s.burstIdle)
+	}
 	ss.idleAt = time.Now()
-	ss.timer = time.AfterFunc(s.idleTTL, func() { s.expire(key, ss) })
+	ss.timer = time.AfterFunc(ttl, func() { s.expire(key, ss) })
 	s.idle[key] = append(s.idle[key], ss)
 	s.mu.Unlock()
 }
@@ -257,12 +275,14 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	}
 	// Hand the connection to go-smtp. It expects to read a greeting, which
 	// the server sent long ago: give it one, followed by anything unread.
-	c := smtp.NewClient(&prefixConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 resume\r\n"), rest)})
+	br := newReplyReader(io.MultiReader(strings.NewReader("220 resume\r\n"), rest))
+	c := smtp.NewClient(&prefixConn{Conn: conn, r: br})
 	c.CommandTimeout, c.SubmissionTimeout = s.cmdTTL, s.dataTTL
 	if err := c.Hello(s.helo); err != nil {
 		return nil, replyOrLost(h, "EHLO", err)
 	}
-	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess}
+	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess,
+		br: br, tr: textproto.NewReader(br), w: conn, bw: bufio.NewWriterSize(conn, crlfChunk+crlfChunk/4)}
 	ss.updateSize()
 	if s.conn.UsesBasicAuth() {
 		if herr := s.auth(h, ss); herr != nil {

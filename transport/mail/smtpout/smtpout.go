@@ -65,8 +65,15 @@ const (
 	dataTimeout = 10 * time.Minute
 	// quitTimeout bounds the polite QUIT when closing an idle connection.
 	quitTimeout = 10 * time.Second
-	// maxIdlePerHost is how many idle connections are kept per host.
+	// maxIdlePerHost is how many idle connections are kept per host for
+	// the connector's ConnectionInactivityTimeout.
 	maxIdlePerHost = 3
+	// maxBurstIdlePerHost is how many more are kept for a short while
+	// (burstIdle) after a burst, so that the parallel deliveries of a busy
+	// queue (MaxPerQueueConcurrency, 20 by default) reuse their connections
+	// instead of opening one per message, as Postfix's connection cache
+	// does for destinations with a backlog.
+	maxBurstIdlePerHost = 100
 )
 
 // Sender delivers through one send connector. It is safe for concurrent
@@ -79,10 +86,13 @@ type Sender struct {
 	log      *slog.Logger
 	dialer   net.Dialer
 	idleTTL  time.Duration
-	cmdTTL   time.Duration
-	dataTTL  time.Duration
-	plog     *protolog.Log
-	onTLS    func(version uint16)
+	// burstIdle is how long connections beyond maxIdlePerHost stay idle
+	// (freshIdle; tests shorten it).
+	burstIdle time.Duration
+	cmdTTL    time.Duration
+	dataTTL   time.Duration
+	plog      *protolog.Log
+	onTLS     func(version uint16)
 
 	mu     sync.Mutex
 	idle   map[string][]*session // by host key, most recently used last
@@ -93,14 +103,15 @@ type Sender struct {
 // New returns a Sender for o.Connector. It opens nothing until Deliver.
 func New(o Options) *Sender {
 	s := &Sender{
-		conn:     o.Connector,
-		helo:     o.Connector.Fqdn,
-		resolver: o.Resolver,
-		roots:    o.RootCAs,
-		log:      o.Logger,
-		idle:     make(map[string][]*session),
-		plog:     o.ProtocolLog,
-		onTLS:    o.OnTLS,
+		conn:      o.Connector,
+		helo:      o.Connector.Fqdn,
+		resolver:  o.Resolver,
+		roots:     o.RootCAs,
+		log:       o.Logger,
+		idle:      make(map[string][]*session),
+		plog:      o.ProtocolLog,
+		onTLS:     o.OnTLS,
+		burstIdle: freshIdle,
 	}
 	if s.helo == "" {
 		s.helo = o.HeloName
@@ -247,6 +258,17 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 	}
 	defer body.Close()
 
+	if sess.pipelining {
+		var valid []int
+		for i, r := range rcpts {
+			if strings.ContainsAny(r, "\r\n\x00<>") {
+				results[i].Err = delivery.Permanentf([3]int{5, 1, 3}, "recipient address %q is not valid", r)
+				continue
+			}
+			valid = append(valid, i)
+		}
+		return s.pipelined(log, sess, msg, body, opts.UTF8, results, valid)
+	}
 	if err := c.Mail(msg.From, opts); err != nil {
 		if e, ok := replyOf(err, h.name); ok {
 			return final(e, !closing(err))
@@ -297,7 +319,9 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 		return outcome{results: results, keep: !closing(err)}
 	}
 	src := &readTracker{r: body}
-	if _, err := io.Copy(w, newCRLFReader(src)); err != nil {
+	data := newCRLFReader(src)
+	defer data.release()
+	if _, err := io.Copy(w, data); err != nil {
 		if src.err != nil {
 			// Ending DATA now would send a truncated message: drop the
 			// connection instead, which makes the server discard it.

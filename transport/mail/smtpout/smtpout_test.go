@@ -32,7 +32,7 @@ func message(body string) *delivery.Message {
 }
 
 // smartHostConnector routes everything to the given 127.0.0.1 addresses.
-func smartHostConnector(t *testing.T, addrs ...string) sendconnector.SendConnector {
+func smartHostConnector(t testing.TB, addrs ...string) sendconnector.SendConnector {
 	t.Helper()
 	c := sendconnector.New("Smart host")
 	c.AddressSpaces = sendconnector.AddressSpaces{{Domain: "*", Cost: 1}}
@@ -45,7 +45,7 @@ func smartHostConnector(t *testing.T, addrs ...string) sendconnector.SendConnect
 	return c
 }
 
-func newSender(t *testing.T, o Options) *Sender {
+func newSender(t testing.TB, o Options) *Sender {
 	t.Helper()
 	if o.HeloName == "" {
 		o.HeloName = "out.contoso.com"
@@ -429,6 +429,67 @@ func TestConcurrentDeliveries(t *testing.T) {
 	}
 	if msgs, _, _ := ts.snapshot(); len(msgs) != n {
 		t.Errorf("server got %d messages, want %d", len(msgs), n)
+	}
+}
+
+// TestConnectionReuseUnderLoad: parallel deliveries to one host keep their
+// connections between bursts, not just the few kept for the long idle
+// time, and the connections beyond those close soon after a burst.
+func TestConnectionReuseUnderLoad(t *testing.T) {
+	const n = 8
+	arrived, open := make(chan struct{}, n), make(chan chan struct{}, 1)
+	ts := startServer(t, serverOpts{dataGate: func() {
+		arrived <- struct{}{}
+		g := <-open
+		open <- g
+		<-g
+	}})
+	s := newSender(t, Options{Connector: smartHostConnector(t, ts.addr)})
+	// burst delivers n messages in parallel, over n sessions open at once:
+	// no reply to the data comes before all n have sent theirs.
+	burst := func() {
+		gate := make(chan struct{})
+		open <- gate
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				res := s.Deliver(context.Background(), message(testBody), []string{fmt.Sprintf("u%d@example.test", i)})
+				errs <- res[0].Err
+			}()
+		}
+		for range n {
+			<-arrived
+		}
+		close(gate)
+		for range n {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		<-open
+	}
+	burst()
+	drain(ts.closed)
+	s.mu.Lock()
+	s.burstIdle = 20 * time.Millisecond // for the connections the second burst gives back
+	s.mu.Unlock()
+	burst()
+	if msgs, _, accepted := ts.snapshot(); len(msgs) != 2*n || accepted != n {
+		t.Fatalf("%d messages over %d connections, want %d over %d", len(msgs), accepted, 2*n, n)
+	}
+	// All but maxIdlePerHost close after burstIdle.
+	for range n - maxIdlePerHost {
+		select {
+		case <-ts.closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("connections beyond the idle pool still open after the burst")
+		}
+	}
+	s.mu.Lock()
+	idle := len(s.idle[host{name: "127.0.0.1", addr: ts.addr}.key()])
+	s.mu.Unlock()
+	if idle != maxIdlePerHost {
+		t.Errorf("%d idle connections kept, want %d", idle, maxIdlePerHost)
 	}
 }
 
