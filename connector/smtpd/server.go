@@ -554,6 +554,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.stop()
 	for _, cs := range all {
+		cs.ln.Close() // a Serve that has not started yet returns at once
 		cs.srv.Close()
 	}
 	s.wg.Wait()
