@@ -36,7 +36,7 @@ type session struct {
 	srv    *Server
 	st     *state
 	rc     *connector.ReceiveConnector
-	shim   *shimConn
+	shim   *conn // the connection this session runs on
 	remote netip.AddrPort
 	local  netip.AddrPort
 	helo   string
@@ -242,7 +242,7 @@ func growTarpit(base time.Duration, recent int) time.Duration {
 }
 
 // Mail starts a transaction (RFC 5321 section 4.1.1.2).
-func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+func (s *session) Mail(from string) error {
 	if s.shim.needEHLO {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Send EHLO again after STARTTLS (RFC 3207 section 4.2)"}
 	}
@@ -302,7 +302,7 @@ func (s *session) rateKey() string {
 }
 
 // Rcpt adds a recipient after the accepted-domain and relay checks.
-func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, notify []string) error {
 	addr, err := address.ParseRecipient(to)
 	if err != nil {
 		s.tarpit(s.rc.TarpitInterval.Duration())
@@ -332,16 +332,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return refuseMailbox()
 	}
 	s.rcpts = append(s.rcpts, queue.Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
-	if opts != nil && len(opts.Notify) > 0 {
+	if len(notify) > 0 {
 		// RFC 3461 section 4.1: NOTIFY decides which DSNs the sender gets.
 		if s.rcptNotify == nil {
 			s.rcptNotify = map[string]string{}
 		}
-		var parts []string
-		for _, n := range opts.Notify {
-			parts = append(parts, string(n))
-		}
-		s.rcptNotify[addr.String()] = strings.Join(parts, ",")
+		s.rcptNotify[addr.String()] = strings.Join(notify, ",")
 	}
 	return nil
 }
