@@ -40,7 +40,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/protolog"
