@@ -207,15 +207,7 @@ func (c *conn) readFailed(err error) {
 
 // handle runs one command line.
 func (c *conn) handle(line string) {
-	verb, arg, ok := parseCommand(line)
-	if !ok {
-		if line == "" {
-			c.protocolError(replyEmptyLine.code, replyEmptyLine.enh, replyEmptyLine.text)
-		} else {
-			c.protocolError(replyBadCommand.code, replyBadCommand.enh, replyBadCommand.text)
-		}
-		return
-	}
+	verb, arg := parseCommand(line)
 	switch verb {
 	case "HELO", "EHLO":
 		c.hello(verb == "EHLO", arg)
@@ -231,7 +223,7 @@ func (c *conn) handle(line string) {
 	case "NOOP":
 		c.reply(250, "2.0.0", replyNoop)
 	case "VRFY":
-		c.reply(252, "2.5.0", replyVrfy)
+		c.reply(252, "2.1.5", replyVrfy)
 	case "QUIT":
 		c.reply(221, "2.0.0", c.replyQuit())
 		c.quit = true
@@ -240,9 +232,9 @@ func (c *conn) handle(line string) {
 	case "STARTTLS":
 		c.startTLS(arg)
 	case "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
-		c.reply(502, "5.5.1", fmt.Sprintf(replyNotImplemented, verb))
+		c.reply(replyNotImpl.code, replyNotImpl.enh, replyNotImpl.text)
 	default:
-		c.protocolError(replyUnknown.code, replyUnknown.enh, fmt.Sprintf(replyUnknown.text, verb))
+		c.protocolError(replyUnknown.code, replyUnknown.enh, replyUnknown.text)
 	}
 }
 
@@ -260,7 +252,7 @@ func (c *conn) needHello() bool {
 		return false
 	}
 	if c.needEHLO {
-		c.reply(503, "5.5.1", "Send EHLO again after STARTTLS (RFC 3207 section 4.2)")
+		c.reply(replyNoHelloTLS.code, replyNoHelloTLS.enh, replyNoHelloTLS.text)
 	} else {
 		c.reply(replyNoHello.code, replyNoHello.enh, replyNoHello.text)
 	}
@@ -273,7 +265,7 @@ func (c *conn) needHello() bool {
 func (c *conn) hello(ehlo bool, arg string) {
 	domain, _, _ := strings.Cut(arg, " ")
 	if domain == "" {
-		c.reply(501, "5.5.2", replyHelloArg)
+		c.reply(replyHelloArg.code, replyHelloArg.enh, replyHelloArg.text)
 		return
 	}
 	c.sess.helo = domain
@@ -309,15 +301,19 @@ func (c *conn) mail(arg string) {
 	if c.needHello() {
 		return
 	}
+	if c.sess.hasFrom {
+		c.reply(replyNestedMail.code, replyNestedMail.enh, replyNestedMail.text)
+		return
+	}
 	rest, ok := cutPrefixFold(arg, "FROM:")
 	if !ok {
-		c.reply(501, "5.5.2", replyMailSyntax)
+		c.reply(501, "5.5.4", replyMailSyntax)
 		return
 	}
 	p := pathParser{s: strings.TrimSpace(rest)}
 	from, err := p.reversePath()
 	if err != nil {
-		c.reply(501, "5.5.2", replyMailSyntax)
+		c.reply(501, "5.5.4", replyMailSyntax)
 		return
 	}
 	params, ok := parseParams(p.s)
@@ -348,10 +344,10 @@ func (c *conn) mail(arg string) {
 				return
 			}
 		case "SMTPUTF8":
-			c.reply(504, "5.5.4", "SMTPUTF8 is not implemented")
+			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
 			return
 		case "REQUIRETLS":
-			c.reply(504, "5.5.4", "REQUIRETLS is not implemented")
+			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
 			return
 		case "RET":
 			switch strings.ToUpper(kv.value) {
@@ -372,7 +368,8 @@ func (c *conn) mail(arg string) {
 				return
 			}
 		default:
-			c.reply(500, "5.5.4", replyUnknownMailParam)
+			// RFC 5321 section 4.1.1.11
+			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key))
 			return
 		}
 	}
@@ -380,7 +377,7 @@ func (c *conn) mail(arg string) {
 		c.replyErr(err, 451, "4.0.0")
 		return
 	}
-	c.reply(250, replyMailOK.enh, fmt.Sprintf(replyMailOK.text, from))
+	c.reply(replyMailOK.code, replyMailOK.enh, replyMailOK.text)
 }
 
 func (c *conn) rcpt(arg string) {
@@ -390,7 +387,7 @@ func (c *conn) rcpt(arg string) {
 	}
 	rest, ok := cutPrefixFold(arg, "TO:")
 	if !ok {
-		c.reply(501, "5.5.2", replyRcptSyntax)
+		c.reply(501, "5.5.4", replyRcptSyntax)
 		return
 	}
 	rest = strings.TrimSpace(rest)
@@ -402,7 +399,7 @@ func (c *conn) rcpt(arg string) {
 	p := pathParser{s: rest}
 	to, err := p.path()
 	if err != nil {
-		c.reply(501, "5.5.2", replyRcptSyntax)
+		c.reply(501, "5.5.4", replyRcptSyntax)
 		return
 	}
 	if max := c.sess.rc.MaxRecipientsPerMessage; max > 0 && len(c.sess.rcpts) >= max {
@@ -429,7 +426,7 @@ func (c *conn) rcpt(arg string) {
 				return
 			}
 		default:
-			c.reply(500, "5.5.4", replyUnknownRcptParam)
+			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key))
 			return
 		}
 	}
@@ -437,7 +434,7 @@ func (c *conn) rcpt(arg string) {
 		c.replyErr(err, 451, "4.0.0")
 		return
 	}
-	c.reply(250, replyRcptOK.enh, fmt.Sprintf(replyRcptOK.text, to))
+	c.reply(replyRcptOK.code, replyRcptOK.enh, replyRcptOK.text)
 }
 
 // data receives a message (RFC 5321 section 4.1.1.4). Whatever the
@@ -445,7 +442,7 @@ func (c *conn) rcpt(arg string) {
 // read where the client sent it.
 func (c *conn) data(arg string) {
 	if arg != "" {
-		c.reply(501, "5.5.4", "DATA command should not have any arguments")
+		c.reply(replyArgs.code, replyArgs.enh, replyArgs.text)
 		return
 	}
 	if !c.sess.hasFrom || len(c.sess.rcpts) == 0 {
@@ -476,19 +473,19 @@ func (c *conn) auth(arg string) {
 		return
 	}
 	if c.sess.user != "" {
-		c.reply(503, "5.5.1", replyAlreadyAuth)
+		c.reply(503, "5.5.2", replyAlreadyAuth)
 		return
 	}
 	parts := strings.Fields(arg)
 	if len(parts) == 0 {
-		c.reply(502, "5.5.4", "Missing parameter")
+		c.reply(replyAuthNoMech.code, replyAuthNoMech.enh, replyAuthNoMech.text)
 		return
 	}
 	var resp []byte
 	if len(parts) > 1 {
 		var err error
 		if resp, err = decodeSASL(parts[1]); err != nil {
-			c.reply(454, "4.7.0", "Invalid base64 data")
+			c.reply(replyBadBase64.code, replyBadBase64.enh, replyBadBase64.text)
 			return
 		}
 	}
@@ -513,13 +510,13 @@ func (c *conn) auth(arg string) {
 			c.quit = true
 			return
 		}
-		c.plog.Command(line)
+		c.plog.Credential()
 		if line == "*" {
-			c.reply(501, "5.0.0", "Negotiation cancelled")
+			c.reply(replyAuthCancelled.code, replyAuthCancelled.enh, replyAuthCancelled.text)
 			return
 		}
 		if resp, err = decodeSASL(line); err != nil {
-			c.reply(454, "4.7.0", "Invalid base64 data")
+			c.reply(replyBadBase64.code, replyBadBase64.enh, replyBadBase64.text)
 			return
 		}
 	}
@@ -541,10 +538,14 @@ func decodeSASL(s string) ([]byte, error) {
 func (c *conn) startTLS(arg string) {
 	switch {
 	case c.tlsState != nil:
-		c.protocolError(501, "5.5.2", "Bad command")
+		c.reply(replyTLSActive.code, replyTLSActive.enh, replyTLSActive.text)
 		return
-	case c.tlsCfg == nil || arg != "":
-		c.reply(502, "5.5.1", "TLS not supported")
+	case c.tlsCfg == nil:
+		// Not offered in EHLO: an unknown command here (RFC 3207 section 4).
+		c.protocolError(replyNoTLS.code, replyNoTLS.enh, replyNoTLS.text)
+		return
+	case arg != "":
+		c.reply(replyArgs.code, replyArgs.enh, replyArgs.text)
 		return
 	}
 	c.br.Discard(c.br.Buffered())
@@ -574,22 +575,11 @@ func (c *conn) startTLS(arg string) {
 }
 
 // parseCommand splits a command line into its verb (upper case) and
-// argument. Like go-smtp, which served this before, a verb is four
-// letters, followed by nothing or by a space and the argument, except
-// STARTTLS.
-func parseCommand(line string) (verb, arg string, ok bool) {
-	if len(line) >= 8 && strings.EqualFold(line[:8], "STARTTLS") {
-		return "STARTTLS", strings.TrimSpace(line[8:]), true
-	}
-	switch {
-	case len(line) < 4, len(line) == 5:
-		return "", "", false
-	case len(line) == 4:
-		return strings.ToUpper(line), "", true
-	case line[4] != ' ':
-		return "", "", false
-	}
-	return strings.ToUpper(line[:4]), strings.TrimSpace(line[5:]), true
+// argument (RFC 5321 section 4.1.1: the verb, then a space and the
+// argument).
+func parseCommand(line string) (verb, arg string) {
+	verb, arg, _ = strings.Cut(line, " ")
+	return strings.ToUpper(verb), strings.TrimSpace(arg)
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
