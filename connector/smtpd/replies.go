@@ -37,7 +37,7 @@ var (
 	replyNotImpl       = replyText{502, "5.3.3", "Command not implemented"}
 	replyHelloArg      = replyText{501, "5.5.4", "Invalid domain name"}
 	replyTooManyErrors = replyText{421, "4.7.0", "Too many errors on this connection, closing transmission channel"}
-	replyIdle          = replyText{421, "4.4.1", "Connection timed out (ConnectionInactivityTimeout), closing transmission channel"}
+	replyIdle          = replyText{421, "4.4.2", "Connection timed out (ConnectionInactivityTimeout), closing transmission channel"}
 	replyNoHello       = replyText{503, "5.5.2", "Send hello first"}
 	replyNoHelloTLS    = replyText{503, "5.5.2", "Send hello first: EHLO again after STARTTLS (RFC 3207 section 4.2)"}
 	replyNoMail        = replyText{503, "5.5.2", "Need mail command"}
