@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -161,8 +162,18 @@ func (c *conn) protocolError(code int, enhanced, text string) {
 	}
 }
 
-// serve runs the session until the client quits or goes away.
+// serve runs the session until the client quits or goes away. A bug in
+// a command handler costs this session, never the daemon: the client gets
+// 421 and the connection is closed.
 func (c *conn) serve() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.deps.Logger.Error("internal error in an SMTP session", "panic", fmt.Sprint(p), "remote", c.remoteIP, "session", c.sessionID, "stack", string(debug.Stack()))
+			c.closeAfter = false
+			c.reply(421, "4.3.0", "Internal server error, closing connection")
+			c.flush()
+		}
+	}()
 	c.reply(220, "", c.greeting())
 	for !c.quit {
 		line, err := c.readLine()

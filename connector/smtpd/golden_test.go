@@ -82,7 +82,11 @@ func goldenCerts(t *testing.T) *certs.Store {
 	return store
 }
 
-func startGoldenServer(t *testing.T) *goldenServer {
+func startGoldenServer(t *testing.T) *goldenServer { return startGoldenServerWith(t, nil) }
+
+// startGoldenServerWith is startGoldenServer with changes to its parts
+// (tune may be nil).
+func startGoldenServerWith(t *testing.T, tune func(*Deps, []connector.ReceiveConnector)) *goldenServer {
 	t.Helper()
 	dir := t.TempDir()
 	q, err := queue.OpenDisk(dir + "/queue")
@@ -94,7 +98,7 @@ func startGoldenServer(t *testing.T) *goldenServer {
 		t.Fatal(err)
 	}
 	guard := lockout.New(lockout.Policy{Threshold: 3, Window: 15 * time.Minute, Duration: 15 * time.Minute}, time.Now)
-	srv := New(Deps{Queue: q, Certs: goldenCerts(t), Directory: stubDirectory{}, Logger: slog.New(slog.DiscardHandler), Lockout: guard})
+	deps := Deps{Queue: q, Certs: goldenCerts(t), Directory: stubDirectory{}, Logger: slog.New(slog.DiscardHandler), Lockout: guard}
 	cs := connector.Defaults("mail.contoso.com")
 	small := connector.New("Small", connector.UsageCustom, "mail.contoso.com")
 	small.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers}
@@ -121,6 +125,10 @@ func startGoldenServer(t *testing.T) *goldenServer {
 	for _, l := range picked {
 		l.Close()
 	}
+	if tune != nil {
+		tune(&deps, cs)
+	}
+	srv := New(deps)
 	if err := srv.Apply(Snapshot{Connectors: cs, Domains: tbl}); err != nil {
 		t.Fatal(err)
 	}

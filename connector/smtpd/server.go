@@ -420,68 +420,66 @@ func (s *Server) dispatch(c net.Conn) {
 	}()
 	local := addrPort(c.LocalAddr())
 	remote := addrPort(c.RemoteAddr())
-	for attempt := 0; attempt < 3; attempt++ {
-		st := s.cur.Load()
-		rc := connector.Select(st.connectors, local, remote)
-		if rc == nil {
-			s.deps.Logger.Info("connection refused: no receive connector for this address", "local", local.String(), "remote", remote.String())
-			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(c, "554 5.7.1 %s is not allowed to connect: no receive connector accepts connections from this address\r\n", remote.Addr())
-			c.Close()
-			return
+	st := s.cur.Load()
+	rc := connector.Select(st.connectors, local, remote)
+	if rc == nil {
+		s.deps.Logger.Info("connection refused: no receive connector for this address", "local", local.String(), "remote", remote.String())
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "554 5.7.1 %s is not allowed to connect: no receive connector accepts connections from this address\r\n", remote.Addr())
+		c.Close()
+		return
+	}
+	cs := st.servers[rc.Name]
+	release, refusal := s.deps.Limiter.Acquire(rc.Name, remote.Addr(), int(rc.MaxInboundConnection), int(rc.MaxInboundConnectionPerSource))
+	if refusal != nil {
+		s.deps.Logger.Info("connection refused", "connector", rc.Name, "remote", remote.String(), "reply", refusal.Error())
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "%s\r\n", refusal.Error())
+		c.Close()
+		return
+	}
+	tlsCfg := cs.tls
+	if tlsCfg != nil {
+		if cert, problem := s.deps.Certs.Select(rc.TlsCertificateName, rc.Fqdn, time.Now()); cert == nil {
+			s.deps.Logger.Error("STARTTLS not offered", "connector", rc.Name, "problem", string(problem))
+			tlsCfg = nil
 		}
-		cs := st.servers[rc.Name]
-		release, refusal := s.deps.Limiter.Acquire(rc.Name, remote.Addr(), int(rc.MaxInboundConnection), int(rc.MaxInboundConnectionPerSource))
-		if refusal != nil {
-			s.deps.Logger.Info("connection refused", "connector", rc.Name, "remote", remote.String(), "reply", refusal.Error())
-			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(c, "%s\r\n", refusal.Error())
-			c.Close()
-			return
-		}
-		tlsCfg := cs.tls
-		if tlsCfg != nil {
-			if cert, problem := s.deps.Certs.Select(rc.TlsCertificateName, rc.Fqdn, time.Now()); cert == nil {
-				s.deps.Logger.Error("STARTTLS not offered", "connector", rc.Name, "problem", string(problem))
-				tlsCfg = nil
-			}
-		}
-		obs, name := s.deps.Observer, rc.Name
-		cn := &conn{srv: s, cs: cs, raw: c, tlsCfg: tlsCfg, idle: rc.ConnectionInactivityTimeout.Duration(), remoteIP: remote.Addr().String()}
-		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-			cn.remoteIP = ta.IP.String()
-		}
-		if rc.ProtocolLoggingLevel == protolog.LevelVerbose {
-			cn.plog = s.deps.ProtocolLog.Session(rc.Name, local.String(), remote.String())
-		}
-		cn.sessionID = cn.plog.ID()
-		if cn.sessionID == "" {
-			cn.sessionID = fmt.Sprintf("%016X", s.sessionSeq.Add(1))
-		}
-		if obs != nil {
-			cn.onTLS = func(st *tls.ConnectionState) { obs.TLSNegotiated(name, st.Version) }
-			obs.ConnectionOpened(name)
-		}
-		if d, ok := st.domains.Default(); ok && !strings.HasPrefix(d.DomainName, "*") {
-			cn.postmaster = "postmaster@" + d.DomainName
-		}
-		if d := rc.ConnectionTimeout.Duration(); d > 0 {
-			t := time.AfterFunc(d, func() { c.Close() })
-			defer t.Stop()
-		}
-		cn.setStream(c)
-		cn.sess = s.newSession(cn)
-		cn.plog.Connect()
-		cn.serve()
+	}
+	obs, name := s.deps.Observer, rc.Name
+	cn := &conn{srv: s, cs: cs, raw: c, tlsCfg: tlsCfg, idle: rc.ConnectionInactivityTimeout.Duration(), remoteIP: remote.Addr().String()}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		cn.remoteIP = ta.IP.String()
+	}
+	if rc.ProtocolLoggingLevel == protolog.LevelVerbose {
+		cn.plog = s.deps.ProtocolLog.Session(rc.Name, local.String(), remote.String())
+	}
+	cn.sessionID = cn.plog.ID()
+	if cn.sessionID == "" {
+		cn.sessionID = fmt.Sprintf("%016X", s.sessionSeq.Add(1))
+	}
+	if obs != nil {
+		cn.onTLS = func(st *tls.ConnectionState) { obs.TLSNegotiated(name, st.Version) }
+		obs.ConnectionOpened(name)
+	}
+	if d, ok := st.domains.Default(); ok && !strings.HasPrefix(d.DomainName, "*") {
+		cn.postmaster = "postmaster@" + d.DomainName
+	}
+	if d := rc.ConnectionTimeout.Duration(); d > 0 {
+		t := time.AfterFunc(d, func() { c.Close() })
+		defer t.Stop()
+	}
+	defer func() {
 		c.Close()
 		cn.plog.Disconnect()
 		release()
 		if obs != nil {
 			obs.ConnectionClosed(name)
 		}
-		return
-	}
-	c.Close()
+	}()
+	cn.setStream(c)
+	cn.sess = s.newSession(cn)
+	cn.plog.Connect()
+	cn.serve()
 }
 
 // track records an open connection, for Close; false when the server is

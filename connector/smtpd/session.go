@@ -495,8 +495,3 @@ func sanitizeHeader(s string) string {
 func (s *session) Reset() {
 	s.from, s.hasFrom, s.rcpts, s.rcptNotify = "", false, nil, nil
 }
-
-// Logout ends the session.
-func (s *session) Logout() error {
-	return nil
-}
