@@ -39,7 +39,7 @@ func TestProtocolLogFromStateMachine(t *testing.T) {
 	for _, st := range steps {
 		g.send(st)
 		for {
-			l := g.readLine(5*time.Second)
+			l := g.readLine(5 * time.Second)
 			if l == "<closed>" || (len(l) > 3 && l[3] == ' ') {
 				break
 			}
