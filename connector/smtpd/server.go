@@ -514,7 +514,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 // again after STARTTLS.
 func (s *Server) newSession(c *conn) *session {
 	sess := &session{
-		srv: s, st: c.cs.st, rc: c.cs.rc, shim: c,
+		srv: s, st: c.cs.st, rc: c.cs.rc, conn: c,
 		remote: addrPort(c.raw.RemoteAddr()), local: addrPort(c.raw.LocalAddr()),
 		id: c.sessionID,
 	}

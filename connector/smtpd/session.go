@@ -36,7 +36,7 @@ type session struct {
 	srv    *Server
 	st     *state
 	rc     *connector.ReceiveConnector
-	shim   *conn // the connection this session runs on
+	conn   *conn // the connection this session runs on
 	remote netip.AddrPort
 	local  netip.AddrPort
 	helo   string
@@ -93,7 +93,7 @@ func (s *session) authOffered() bool {
 	if !m.Has(permissions.MechBasicAuth) {
 		return false
 	}
-	if m.Has(permissions.MechBasicAuthRequireTLS) && s.shim.TLS() == nil {
+	if m.Has(permissions.MechBasicAuthRequireTLS) && s.conn.TLS() == nil {
 		return false
 	}
 	return true
@@ -150,7 +150,7 @@ func (s *session) authenticate(user, pass string) error {
 		att.Succeeded()
 		s.user = canonical
 		s.log.Info("authenticated", "user", canonical)
-		s.shim.plog.Info(canonical+" authenticated", "")
+		s.conn.plog.Info(canonical+" authenticated", "")
 		return nil
 	}
 	if s.srv.ctx.Err() != nil {
@@ -159,7 +159,7 @@ func (s *session) authenticate(user, pass string) error {
 	}
 	recent, blocks := att.Failed()
 	s.failures++
-	s.shim.plog.Info(fmt.Sprintf("authentication failed for %q", user), "")
+	s.conn.plog.Info(fmt.Sprintf("authentication failed for %q", user), "")
 	if o := s.srv.deps.Observer; o != nil {
 		o.AuthFailed(s.rc.Name)
 	}
@@ -169,7 +169,7 @@ func (s *session) authenticate(user, pass string) error {
 	}
 	s.tarpit(growTarpit(s.rc.AuthTarpitInterval.Duration(), recent))
 	if s.rc.MaxLogonFailures > 0 && s.failures >= s.rc.MaxLogonFailures {
-		s.shim.closeAfterNextWrite()
+		s.conn.closeAfterNextWrite()
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: fmt.Sprintf("Too many failed logon attempts (%d), closing connection", s.failures)}
 	}
@@ -181,14 +181,14 @@ func (s *session) authenticate(user, pass string) error {
 // lockout guard, and is tarpitted like one.
 func (s *session) authRefused(user, kind, reason string) error {
 	s.failures++
-	s.shim.plog.Info(fmt.Sprintf("authentication refused for %q: %s", user, reason), "")
+	s.conn.plog.Info(fmt.Sprintf("authentication refused for %q: %s", user, reason), "")
 	s.log.Warn("authentication refused before the password check", "user", user, "kind", kind, "reason", reason)
 	if o, ok := s.srv.deps.Observer.(AuthObserver); ok {
 		o.AuthRefused(s.rc.Name, kind)
 	}
 	s.tarpit(s.rc.AuthTarpitInterval.Duration())
 	if s.rc.MaxLogonFailures > 0 && s.failures >= s.rc.MaxLogonFailures {
-		s.shim.closeAfterNextWrite()
+		s.conn.closeAfterNextWrite()
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: fmt.Sprintf("Too many failed logon attempts (%d), closing connection", s.failures)}
 	}
@@ -205,7 +205,7 @@ func (s *session) lockedOut(b lockout.Block) {
 	} else {
 		what = fmt.Sprintf("account %q (for sources it has not logged on from)", b.Key)
 	}
-	s.shim.plog.Info(fmt.Sprintf("%s blocked for %s after %d failed logons", what, d, b.Failures), "")
+	s.conn.plog.Info(fmt.Sprintf("%s blocked for %s after %d failed logons", what, d, b.Failures), "")
 	s.log.Warn("logons blocked after repeated failures", "scope", string(b.Scope), "key", b.Key, "failures", b.Failures, "until", b.Until)
 	if o, ok := s.srv.deps.Observer.(AuthObserver); ok {
 		o.AuthLockout(string(b.Scope))
@@ -243,16 +243,16 @@ func growTarpit(base time.Duration, recent int) time.Duration {
 
 // Mail starts a transaction (RFC 5321 section 4.1.1.2).
 func (s *session) Mail(from string) error {
-	if s.shim.needEHLO {
+	if s.conn.needEHLO {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Send EHLO again after STARTTLS (RFC 3207 section 4.2)"}
 	}
-	if s.rc.RequireTLS && s.shim.TLS() == nil {
+	if s.rc.RequireTLS && s.conn.TLS() == nil {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first: this connector requires TLS"}
 	}
 	if r := s.perms().MaySubmit(); r != nil {
 		if s.user == "" && s.authOffered() {
 			r.Reason += " (authenticate with AUTH first)"
-		} else if s.user == "" && s.rc.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS) && s.shim.TLS() == nil {
+		} else if s.user == "" && s.rc.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS) && s.conn.TLS() == nil {
 			r.Reason += " (issue STARTTLS, then AUTH)"
 		}
 		return smtpErr(r)
@@ -362,7 +362,7 @@ func (s *session) Data(r io.Reader) error {
 		if err == nil {
 			if ref := sendas.CheckHeader(head, s.user, func(a string) bool { return s.srv.deps.Directory.MaySendAs(s.user, a) }); ref != nil {
 				s.log.Info("message refused", "reply", ref.Error())
-				s.shim.plog.Info("message refused: "+ref.Error(), "")
+				s.conn.plog.Info("message refused: "+ref.Error(), "")
 				return smtpErr(ref)
 			}
 		}
@@ -383,7 +383,7 @@ func (s *session) Data(r io.Reader) error {
 		RemoteAddr:    s.remote.String(),
 		HeloName:      s.helo,
 		AuthUser:      s.user,
-		TLS:           s.shim.TLS() != nil,
+		TLS:           s.conn.TLS() != nil,
 		ReceivedAt:    time.Now().UTC(),
 		MaxMessageLen: int64(s.rc.MaxMessageSize),
 	}
@@ -410,7 +410,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message; try again later"}
 	}
-	s.shim.plog.Info("message queued as "+id, "")
+	s.conn.plog.Info("message queued as "+id, "")
 	s.log.Info("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", norm.Hops())
 	s.rcpts = nil
 	s.hasFrom = false
@@ -463,7 +463,7 @@ func readHeaderSection(r io.Reader, maxHeader int64) ([]byte, error) {
 // RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA).
 func (s *session) receivedHeader(id string) string {
 	proto := "ESMTP"
-	if s.shim.TLS() != nil {
+	if s.conn.TLS() != nil {
 		proto += "S"
 	}
 	if s.user != "" {
@@ -474,7 +474,7 @@ func (s *session) receivedHeader(id string) string {
 		helo = "unknown"
 	}
 	tlsInfo := ""
-	if st := s.shim.TLS(); st != nil {
+	if st := s.conn.TLS(); st != nil {
 		tlsInfo = fmt.Sprintf(" (version=%s cipher=%s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
 	}
 	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd) with %s%s\r\n\tvia %s id %s; %s\r\n",
