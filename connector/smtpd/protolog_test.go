@@ -28,20 +28,26 @@ func TestProtocolLogFromStateMachine(t *testing.T) {
 	g := &goldenConn{t: t, addr: gs.addrs["client"]}
 	g.dial()
 	user, pass := base64.StdEncoding.EncodeToString([]byte("alice")), base64.StdEncoding.EncodeToString([]byte("pw"))
-	steps := [][]string{
-		{"EHLO client.example", "STARTTLS"},
-		{"<tls>", "EHLO client.example", "AUTH LOGIN"},
-		{user},
-		{pass},
-		{"MAIL FROM:<alice@contoso.com>", "RCPT TO:<bob@fabrikam.com>", "DATA"},
-		{"From: alice@contoso.com", "", "secret body line", ".", "QUIT"},
+	steps := []struct {
+		lines   []string
+		replies int // final reply lines to read
+	}{
+		{[]string{"EHLO client.example", "STARTTLS"}, 2},
+		{[]string{"<tls>", "EHLO client.example", "AUTH LOGIN"}, 2},
+		{[]string{user}, 1},
+		{[]string{pass}, 1},
+		{[]string{"MAIL FROM:<alice@contoso.com>", "RCPT TO:<bob@fabrikam.com>", "DATA"}, 3},
+		{[]string{"From: alice@contoso.com", "", "secret body line", ".", "QUIT"}, 2},
 	}
 	for _, st := range steps {
-		g.send(st)
-		for {
+		g.send(st.lines)
+		for n := 0; n < st.replies; {
 			l := g.readLine(5 * time.Second)
-			if l == "<closed>" || (len(l) > 3 && l[3] == ' ') {
-				break
+			if l == "<closed>" || l == "" {
+				t.Fatalf("after %q: %q", st.lines, l)
+			}
+			if len(l) > 3 && l[3] == ' ' {
+				n++
 			}
 		}
 	}
