@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/connector/protolog/csvlog"
+	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
 // The protocol log is written by the state machine: every command and
@@ -114,4 +116,13 @@ func protologRecords(t *testing.T, l *protolog.Log, dir string) [][]string {
 		}
 	}
 	return out
+}
+
+// The tracking log's RECEIVE event records, as each recipient's status,
+// the reply RCPT got on the wire (testdata/golden holds that reply).
+func TestRecipientReplyIsTrackingStatus(t *testing.T) {
+	wire := fmt.Sprintf("%d %s %s", replyRcptOK.code, replyRcptOK.enh, replyRcptOK.text)
+	if wire != tracking.RecipientAccepted {
+		t.Fatalf("RCPT answers %q on the wire, the tracking log records %q", wire, tracking.RecipientAccepted)
+	}
 }
