@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,27 +55,15 @@ type goldenServer struct {
 	addrs map[string]string
 }
 
-var goldenCertsOnce sync.Once
-var goldenCertsDir string
-
+// goldenCerts returns a certificate store with a self-signed certificate
+// for mail.contoso.com, in a folder the test removes.
 func goldenCerts(t *testing.T) *certs.Store {
 	t.Helper()
-	goldenCertsOnce.Do(func() {
-		d, err := os.MkdirTemp("", "golden-certs")
-		if err != nil {
-			t.Fatal(err)
-		}
-		goldenCertsDir = d
-		store, err := certs.Open(d, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := store.EnsureDefault("mail.contoso.com"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	store, err := certs.Open(goldenCertsDir, slog.New(slog.DiscardHandler))
+	store, err := certs.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.EnsureDefault("mail.contoso.com"); err != nil {
 		t.Fatal(err)
 	}
 	return store
