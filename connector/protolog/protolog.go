@@ -223,6 +223,23 @@ func (s *Session) Command(line string) {
 	s.write(ev, masked, "")
 }
 
+// Credential logs a line the client sent in answer to a 334 challenge
+// (RFC 4954) as Masked. A server that knows the line is a credential says
+// so here instead of relying on Command to have seen the challenge.
+func (s *Session) Credential() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := EventReceive
+	if s.log.kind == Send {
+		ev = EventSend
+	}
+	s.authCont = false
+	s.write(ev, Masked, "")
+}
+
 // Reply logs one reply line of the server (">" on the receive side, "<"
 // on the send side). A 334 line makes the next command line a credential.
 func (s *Session) Reply(line string) {

@@ -34,7 +34,7 @@ type session struct {
 	srv    *Server
 	st     *state
 	rc     *connector.ReceiveConnector
-	shim   *shimConn
+	conn   *conn // the connection this session runs on
 	remote netip.AddrPort
 	local  netip.AddrPort
 	helo   string
@@ -91,7 +91,7 @@ func (s *session) authOffered() bool {
 	if !m.Has(permissions.MechBasicAuth) {
 		return false
 	}
-	if m.Has(permissions.MechBasicAuthRequireTLS) && s.shim.TLS() == nil {
+	if m.Has(permissions.MechBasicAuthRequireTLS) && s.conn.TLS() == nil {
 		return false
 	}
 	return true
@@ -148,7 +148,7 @@ func (s *session) authenticate(user, pass string) error {
 		att.Succeeded()
 		s.user = canonical
 		s.log.Info("authenticated", "user", canonical)
-		s.shim.plog.Info(canonical+" authenticated", "")
+		s.conn.plog.Info(canonical+" authenticated", "")
 		return nil
 	}
 	if s.srv.ctx.Err() != nil {
@@ -157,7 +157,7 @@ func (s *session) authenticate(user, pass string) error {
 	}
 	recent, blocks := att.Failed()
 	s.failures++
-	s.shim.plog.Info(fmt.Sprintf("authentication failed for %q", user), "")
+	s.conn.plog.Info(fmt.Sprintf("authentication failed for %q", user), "")
 	if o := s.srv.deps.Observer; o != nil {
 		o.AuthFailed(s.rc.Name)
 	}
@@ -167,7 +167,7 @@ func (s *session) authenticate(user, pass string) error {
 	}
 	s.tarpit(growTarpit(s.rc.AuthTarpitInterval.Duration(), recent))
 	if s.rc.MaxLogonFailures > 0 && s.failures >= s.rc.MaxLogonFailures {
-		s.shim.closeAfterNextWrite()
+		s.conn.closeAfterNextWrite()
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: fmt.Sprintf("Too many failed logon attempts (%d), closing connection", s.failures)}
 	}
@@ -179,14 +179,14 @@ func (s *session) authenticate(user, pass string) error {
 // lockout guard, and is tarpitted like one.
 func (s *session) authRefused(user, kind, reason string) error {
 	s.failures++
-	s.shim.plog.Info(fmt.Sprintf("authentication refused for %q: %s", user, reason), "")
+	s.conn.plog.Info(fmt.Sprintf("authentication refused for %q: %s", user, reason), "")
 	s.log.Warn("authentication refused before the password check", "user", user, "kind", kind, "reason", reason)
 	if o, ok := s.srv.deps.Observer.(AuthObserver); ok {
 		o.AuthRefused(s.rc.Name, kind)
 	}
 	s.tarpit(s.rc.AuthTarpitInterval.Duration())
 	if s.rc.MaxLogonFailures > 0 && s.failures >= s.rc.MaxLogonFailures {
-		s.shim.closeAfterNextWrite()
+		s.conn.closeAfterNextWrite()
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: fmt.Sprintf("Too many failed logon attempts (%d), closing connection", s.failures)}
 	}
@@ -203,7 +203,7 @@ func (s *session) lockedOut(b lockout.Block) {
 	} else {
 		what = fmt.Sprintf("account %q (for sources it has not logged on from)", b.Key)
 	}
-	s.shim.plog.Info(fmt.Sprintf("%s blocked for %s after %d failed logons", what, d, b.Failures), "")
+	s.conn.plog.Info(fmt.Sprintf("%s blocked for %s after %d failed logons", what, d, b.Failures), "")
 	s.log.Warn("logons blocked after repeated failures", "scope", string(b.Scope), "key", b.Key, "failures", b.Failures, "until", b.Until)
 	if o, ok := s.srv.deps.Observer.(AuthObserver); ok {
 		o.AuthLockout(string(b.Scope))
@@ -240,17 +240,17 @@ func growTarpit(base time.Duration, recent int) time.Duration {
 }
 
 // Mail starts a transaction (RFC 5321 section 4.1.1.2).
-func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	if s.shim.needEHLO {
+func (s *session) Mail(from string) error {
+	if s.conn.needEHLO {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Send EHLO again after STARTTLS (RFC 3207 section 4.2)"}
 	}
-	if s.rc.RequireTLS && s.shim.TLS() == nil {
+	if s.rc.RequireTLS && s.conn.TLS() == nil {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first: this connector requires TLS"}
 	}
 	if r := s.perms().MaySubmit(); r != nil {
 		if s.user == "" && s.authOffered() {
 			r.Reason += " (authenticate with AUTH first)"
-		} else if s.user == "" && s.rc.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS) && s.shim.TLS() == nil {
+		} else if s.user == "" && s.rc.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS) && s.conn.TLS() == nil {
 			r.Reason += " (issue STARTTLS, then AUTH)"
 		}
 		return smtpErr(r)
@@ -300,7 +300,7 @@ func (s *session) rateKey() string {
 }
 
 // Rcpt adds a recipient after the accepted-domain and relay checks.
-func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, notify []string) error {
 	addr, err := address.ParseRecipient(to)
 	if err != nil {
 		s.tarpit(s.rc.TarpitInterval.Duration())
@@ -330,16 +330,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return refuseMailbox()
 	}
 	s.rcpts = append(s.rcpts, Recipient{Address: addr.String(), Local: route == permissions.RouteLocal})
-	if opts != nil && len(opts.Notify) > 0 {
+	if len(notify) > 0 {
 		// RFC 3461 section 4.1: NOTIFY decides which DSNs the sender gets.
 		if s.rcptNotify == nil {
 			s.rcptNotify = map[string]string{}
 		}
-		var parts []string
-		for _, n := range opts.Notify {
-			parts = append(parts, string(n))
-		}
-		s.rcptNotify[addr.String()] = strings.Join(parts, ",")
+		s.rcptNotify[addr.String()] = strings.Join(notify, ",")
 	}
 	return nil
 }
@@ -364,7 +360,7 @@ func (s *session) Data(r io.Reader) error {
 		if err == nil {
 			if ref := sendas.CheckHeader(head, s.user, func(a string) bool { return s.srv.deps.Directory.MaySendAs(s.user, a) }); ref != nil {
 				s.log.Info("message refused", "reply", ref.Error())
-				s.shim.plog.Info("message refused: "+ref.Error(), "")
+				s.conn.plog.Info("message refused: "+ref.Error(), "")
 				return smtpErr(ref)
 			}
 		}
@@ -386,7 +382,7 @@ func (s *session) Data(r io.Reader) error {
 		LocalAddr:     s.local,
 		HeloName:      s.helo,
 		AuthUser:      s.user,
-		TLS:           s.shim.TLS() != nil,
+		TLS:           s.conn.TLS() != nil,
 		ReceivedAt:    time.Now().UTC(),
 		MaxMessageLen: int64(s.rc.MaxMessageSize),
 	}
@@ -411,7 +407,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message; try again later"}
 	}
-	s.shim.plog.Info("message queued as "+id, "")
+	s.conn.plog.Info("message queued as "+id, "")
 	s.log.Info("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", norm.Hops())
 	s.rcpts = nil
 	s.hasFrom = false
@@ -464,7 +460,7 @@ func readHeaderSection(r io.Reader, maxHeader int64) ([]byte, error) {
 // RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA).
 func (s *session) receivedHeader(id string) string {
 	proto := "ESMTP"
-	if s.shim.TLS() != nil {
+	if s.conn.TLS() != nil {
 		proto += "S"
 	}
 	if s.user != "" {
@@ -475,7 +471,7 @@ func (s *session) receivedHeader(id string) string {
 		helo = "unknown"
 	}
 	tlsInfo := ""
-	if st := s.shim.TLS(); st != nil {
+	if st := s.conn.TLS(); st != nil {
 		tlsInfo = fmt.Sprintf(" (version=%s cipher=%s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
 	}
 	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd) with %s%s\r\n\tvia %s id %s; %s\r\n",
@@ -495,9 +491,4 @@ func sanitizeHeader(s string) string {
 // Reset discards the current transaction.
 func (s *session) Reset() {
 	s.from, s.hasFrom, s.rcpts, s.rcptNotify = "", false, nil, nil
-}
-
-// Logout ends the session.
-func (s *session) Logout() error {
-	return nil
 }

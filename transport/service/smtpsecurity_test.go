@@ -34,7 +34,7 @@ func TestAuthDoesNotSurviveSTARTTLS(t *testing.T) {
 		t.Fatalf("AUTH in the clear: %q", r)
 	}
 	c.startTLS("mail.contoso.com")
-	c.expect("503 5.5.1", "MAIL FROM:<alice@contoso.com>") // EHLO first
+	c.expect("503 5.5.2", "MAIL FROM:<alice@contoso.com>") // Send hello first
 	c.expect("250", "EHLO tls.example")
 	if r := c.cmd("MAIL FROM:<alice@contoso.com>"); !strings.HasPrefix(r, "530 5.7.57") {
 		t.Fatalf("MAIL after STARTTLS without a new AUTH: %q, want 530 5.7.57 (the AUTH from before TLS is gone)", r)
@@ -66,8 +66,8 @@ func TestEnvelopeDoesNotSurviveSTARTTLS(t *testing.T) {
 	c.expect("250", "RCPT TO:<alice@contoso.com>")
 	c.startTLS("mail.contoso.com")
 	c.expect("250", "EHLO x.example")
-	c.expect("502 5.5.1", "DATA")                        // go-smtp: Missing RCPT TO
-	c.expect("502 5.5.1", "RCPT TO:<alice@contoso.com>") // go-smtp: Missing MAIL FROM
+	c.expect("503 5.5.2", "DATA")                        // Need rcpt command
+	c.expect("503 5.5.2", "RCPT TO:<alice@contoso.com>") // Need mail command
 	if r := c.send("a@example.net", []string{"alice@contoso.com"}, msg); !strings.HasPrefix(r, "250") {
 		t.Fatalf("a new transaction under TLS: %q", r)
 	}

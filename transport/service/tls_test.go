@@ -176,7 +176,7 @@ func TestRequireTLSAndRateLimit(t *testing.T) {
 	c.expect("250", "EHLO x.example")
 	c.expect("530 5.7.0", "MAIL FROM:<a@example.net>")
 	c.startTLS("mail.contoso.com")
-	c.expect("503 5.5.1", "MAIL FROM:<a@example.net>") // EHLO again first (RFC 3207)
+	c.expect("503 5.5.2", "MAIL FROM:<a@example.net>") // Send hello first: EHLO again (RFC 3207)
 	c.expect("250", "EHLO x.example")
 	for i := 0; i < 2; i++ {
 		if r := c.send("a@example.net", []string{"alice@contoso.com"}, msg); !strings.HasPrefix(r, "250") {

@@ -26,6 +26,11 @@ var Fields = []string{"date-time", "client-ip", "client-hostname", "server-ip", 
 	"total-bytes", "recipient-count", "related-recipient-address", "reference", "message-subject", "sender-address",
 	"return-path", "message-info", "directionality"}
 
+// RecipientAccepted is the reply the receive connector sends on the wire
+// to every recipient it accepts (Exchange's text); a RECEIVE event
+// records it as each recipient's status.
+const RecipientAccepted = "250 2.1.5 Recipient OK"
+
 // Event ids (Exchange's names).
 const (
 	EventReceive = "RECEIVE"
@@ -233,7 +238,7 @@ func (l *Log) QueueEvent(ctx context.Context, qe queue.Event) {
 			ev.MessageInfo = "AuthenticatedUser=" + env.AuthUser
 		}
 		ev.RecipientCount = len(env.Recipients)
-		statuses("250 2.1.5 Recipient OK")
+		statuses(RecipientAccepted)
 	case queue.EventDelivered:
 		ev.EventID, ev.Source = EventSend, smtpOrStore
 		if qe.DeliveryType == mailboxDelivery {

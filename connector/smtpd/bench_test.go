@@ -1,0 +1,123 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/policies/domains"
+)
+
+// discardQueue takes every message and keeps nothing: the benchmark
+// measures the SMTP server alone.
+type discardQueue struct{ seq atomic.Uint64 }
+
+func (q *discardQueue) NewID() string { return fmt.Sprintf("%016X", q.seq.Add(1)) }
+func (q *discardQueue) Enqueue(_ context.Context, env Message, body io.Reader) (string, error) {
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return "", err
+	}
+	return env.ID, nil
+}
+
+// BenchmarkAccept measures accepted messages per second: 50 sessions over
+// loopback, each sending 4 KB messages one after another on one
+// connection, to a queue that discards them.
+func BenchmarkAccept(b *testing.B) {
+	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := New(Deps{Queue: &discardQueue{}, Directory: stubDirectory{}, Logger: slog.New(slog.DiscardHandler)})
+	defer srv.Close()
+	cs := connector.Defaults("mail.contoso.com")[:1]
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs[0].Bindings = []netip.AddrPort{l.Addr().(*net.TCPAddr).AddrPort()}
+	l.Close()
+	cs[0].MaxInboundConnectionPerSource = 0
+	cs[0].TarpitInterval = 0
+	cs[0].ProtocolLoggingLevel = "None"
+	if err := srv.Apply(Snapshot{Connectors: cs, Domains: tbl}); err != nil {
+		b.Fatal(err)
+	}
+	addr := cs[0].Bindings[0].String()
+	line := strings.Repeat("x", 76) + "\r\n"
+	msg := "Subject: bench\r\n\r\n" + strings.Repeat(line, 4096/len(line)) + ".\r\n"
+	const sessions = 50
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, sessions)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	start := time.Now()
+	for range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			r := bufio.NewReader(c)
+			reply := func() (string, error) {
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return l, err
+					}
+					if len(l) < 4 || l[3] == ' ' {
+						return l, nil
+					}
+				}
+			}
+			if _, err := reply(); err != nil {
+				errs <- err
+				return
+			}
+			fmt.Fprintf(c, "EHLO bench.example\r\n")
+			if _, err := reply(); err != nil {
+				errs <- err
+				return
+			}
+			for next.Add(1) <= int64(b.N) {
+				// One round trip for the envelope (PIPELINING), one for the data.
+				io.WriteString(c, "MAIL FROM:<a@fabrikam.com>\r\nRCPT TO:<alice@contoso.com>\r\nDATA\r\n")
+				for _, want := range []string{"250", "250", "354"} {
+					if l, err := reply(); err != nil || !strings.HasPrefix(l, want) {
+						errs <- fmt.Errorf("got %q (%v), want %s", l, err, want)
+						return
+					}
+				}
+				io.WriteString(c, msg)
+				if l, err := reply(); err != nil || !strings.HasPrefix(l, "250") {
+					errs <- fmt.Errorf("after data: %q (%v)", l, err)
+					return
+				}
+			}
+			io.WriteString(c, "QUIT\r\n")
+			reply()
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+}
