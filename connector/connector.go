@@ -18,6 +18,11 @@ import (
 	"github.com/transportd/transportd/policies/value"
 )
 
+// RecipientAcceptedReply is the reply a receive connector sends on the
+// wire to every recipient it accepts (Exchange's text); message tracking
+// records the same text as the recipient's status in a RECEIVE event.
+const RecipientAcceptedReply = "250 2.1.5 Recipient OK"
+
 // ReceiveConnector is one receive connector, with Exchange's parameter names
 // (New-ReceiveConnector / Set-ReceiveConnector). Field order is the order in
 // which the config file and `connector get` show them.

@@ -3,7 +3,7 @@ package smtpd
 import (
 	"strings"
 
-	"github.com/transportd/transportd/transport/mail/tracking"
+	"github.com/transportd/transportd/connector"
 )
 
 // The texts of our replies, in one place: Exchange's where Exchange has
@@ -54,12 +54,12 @@ var (
 )
 
 // replyRcptOK is what an accepted recipient gets; the tracking log's
-// RECEIVE event records the same text (tracking.RecipientAccepted).
+// RECEIVE event records the same text (connector.RecipientAcceptedReply).
 var replyRcptOK = func() replyText {
-	code, rest, _ := strings.Cut(tracking.RecipientAccepted, " ")
+	code, rest, _ := strings.Cut(connector.RecipientAcceptedReply, " ")
 	enh, text, _ := strings.Cut(rest, " ")
 	if code != "250" {
-		panic("tracking.RecipientAccepted is not a 250 reply")
+		panic("connector.RecipientAcceptedReply is not a 250 reply")
 	}
 	return replyText{250, enh, text}
 }()

@@ -47,13 +47,24 @@ const testPassword = "S3cret-pass!"
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		// The kernel may hand a port just closed out again: never give one
+		// twice in this test binary, or two connectors of one daemon could
+		// get the same binding.
+		if _, taken := handedOut.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+// handedOut holds the ports freePort has given in this test binary.
+var handedOut sync.Map
 
 // startDaemon writes a config with the default connectors moved to
 // loopback ports, the accepted domain contoso.com and the mailbox alice,

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/protolog/csvlog"
 	"github.com/transportd/transportd/transport/mail/queue"
 )
@@ -27,9 +28,9 @@ var Fields = []string{"date-time", "client-ip", "client-hostname", "server-ip", 
 	"return-path", "message-info", "directionality"}
 
 // RecipientAccepted is the reply the receive connector sends on the wire
-// to every recipient it accepts (Exchange's text); a RECEIVE event
-// records it as each recipient's status.
-const RecipientAccepted = "250 2.1.5 Recipient OK"
+// to every recipient it accepts (connector.RecipientAcceptedReply); a
+// RECEIVE event records it as each recipient's status.
+const RecipientAccepted = connector.RecipientAcceptedReply
 
 // Event ids (Exchange's names).
 const (
