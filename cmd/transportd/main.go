@@ -240,7 +240,17 @@ func readPassword(r io.Reader) (string, error) {
 }
 
 func runDaemon(cfgPath string, stderr io.Writer) int {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// Info holds what needs an admin's attention and what changed; every
+	// message's life is in message tracking, and TRANSPORTD_LOG_LEVEL=debug
+	// adds a line per message queued and delivered.
+	level := slog.LevelInfo
+	if v := os.Getenv("TRANSPORTD_LOG_LEVEL"); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			fmt.Fprintf(stderr, "transportd: TRANSPORTD_LOG_LEVEL=%q: use debug, info, warn or error\n", v)
+			return 2
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// A mail server's live heap is small (envelopes, not bodies): trade a
 	// little memory for less garbage collection, unless GOGC says otherwise.
 	if os.Getenv("GOGC") == "" {

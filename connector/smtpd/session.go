@@ -408,7 +408,7 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message; try again later"}
 	}
 	s.conn.plog.Info("message queued as "+id, "")
-	s.log.Info("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", norm.Hops())
+	s.log.Debug("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", norm.Hops())
 	s.rcpts = nil
 	s.hasFrom = false
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: fmt.Sprintf("<%s> Queued mail for delivery", id)}

@@ -112,7 +112,7 @@ func (m *Maildir) Deliver(ctx context.Context, msg *delivery.Message, rcpts []st
 			derr = diskFailure(c.folder, err)
 			log.Warn("maildir delivery failed", "mailbox", c.folder, "recipient", rcpt, "err", err, "reply", derr.Error())
 		} else {
-			log.Info("delivered to maildir", "mailbox", c.folder, "recipients", len(c.idx), "file", file)
+			log.Debug("delivered to maildir", "mailbox", c.folder, "recipients", len(c.idx), "file", file)
 		}
 		for _, i := range c.idx {
 			results[i].Err = derr

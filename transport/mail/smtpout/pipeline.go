@@ -161,7 +161,7 @@ func (s *Sender) pipelined(log *slog.Logger, sess *session, msg *delivery.Messag
 		forAccepted(e)
 		return outcome{results: results, keep: !closing(finalErr) && sess.synced()}
 	}
-	log.Info("delivered", "host", h.name, "tls", sess.tls, "reused", sess.reused, "pipelined", true, "accepted", len(accepted), "of", len(results), "reply", sess.lastReply)
+	log.Debug("delivered", "host", h.name, "tls", sess.tls, "reused", sess.reused, "pipelined", true, "accepted", len(accepted), "of", len(results), "reply", sess.lastReply)
 	return outcome{results: results, keep: sess.synced()}
 }
 

@@ -345,7 +345,7 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 		return outcome{results: results, keep: !closing(err)}
 	}
 	sess.clean = true
-	log.Info("delivered", "host", h.name, "tls", sess.tls, "reused", sess.reused, "accepted", len(accepted), "of", len(rcpts), "reply", resp.StatusText)
+	log.Debug("delivered", "host", h.name, "tls", sess.tls, "reused", sess.reused, "accepted", len(accepted), "of", len(rcpts), "reply", resp.StatusText)
 	return outcome{results: results, keep: true}
 }
 
