@@ -208,10 +208,7 @@ func (s *Session) Command(line string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ev := EventReceive
-	if s.log.kind == Send {
-		ev = EventSend
-	}
+	ev := s.clientEvent()
 	line = strings.TrimRight(line, "\r\n")
 	if s.authCont {
 		s.authCont = false
@@ -232,12 +229,18 @@ func (s *Session) Credential() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ev := EventReceive
-	if s.log.kind == Send {
-		ev = EventSend
-	}
+	ev := s.clientEvent()
 	s.authCont = false
 	s.write(ev, Masked, "")
+}
+
+// clientEvent is the event of a line the client sent: "<" on the receive
+// side, ">" on the send side.
+func (s *Session) clientEvent() string {
+	if s.log.kind == Send {
+		return EventSend
+	}
+	return EventReceive
 }
 
 // Reply logs one reply line of the server (">" on the receive side, "<"

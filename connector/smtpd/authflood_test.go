@@ -17,12 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/credentials"
-	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/lockout"
-	"github.com/transportd/transportd/transport/durable"
 )
 
 // argonDirectory checks passwords with real argon2id hashes and, like the
@@ -68,18 +65,9 @@ func (d *argonDirectory) Authenticate(ctx context.Context, u, p string) (string,
 func startAuthServer(tb testing.TB, deps Deps, tune func(rc *connector.ReceiveConnector)) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	store, err := certs.Open(dir+"/certs", durable.WriteFile, slog.New(slog.DiscardHandler))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, _, err := store.EnsureDefault("mail.contoso.com"); err != nil {
-		tb.Fatal(err)
-	}
+	store := testCerts(tb, dir+"/certs")
 	q := openTestQueue(tb, dir+"/queue")
-	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	tbl := testDomains(tb)
 	deps.Queue, deps.Certs = q, store
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)

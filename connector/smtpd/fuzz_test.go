@@ -13,11 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
-	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/permissions"
-	"github.com/transportd/transportd/transport/durable"
 )
 
 type stubDirectory struct{}
@@ -35,18 +32,9 @@ func (stubDirectory) MaySendAs(u, a string) bool { return u == a }
 // each kind on loopback.
 func startTestServer(tb testing.TB, dir string) (addr25, addr587 string) {
 	tb.Helper()
-	store, err := certs.Open(dir+"/certs", durable.WriteFile, slog.New(slog.DiscardHandler))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, _, err := store.EnsureDefault("mail.contoso.com"); err != nil {
-		tb.Fatal(err)
-	}
+	store := testCerts(tb, dir+"/certs")
 	q := openTestQueue(tb, dir+"/queue")
-	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	tbl := testDomains(tb)
 	srv := New(Deps{Queue: q, Certs: store, Directory: stubDirectory{}, Logger: slog.New(slog.DiscardHandler)})
 	cs := connector.Defaults("mail.contoso.com")
 	for i := range cs {

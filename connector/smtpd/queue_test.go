@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/transportd/transportd/certs"
+	"github.com/transportd/transportd/policies/domains"
+	"github.com/transportd/transportd/transport/durable"
 	"github.com/transportd/transportd/transport/mail/queue/journal"
 	"github.com/transportd/transportd/transport/mail/queue/message"
 )
@@ -37,4 +40,29 @@ func openTestQueue(tb testing.TB, dir string) journalQueue {
 	}
 	tb.Cleanup(func() { j.Close() })
 	return journalQueue{j}
+}
+
+// testCerts opens a certificate store in dir with a self-signed
+// certificate for mail.contoso.com, as the daemon makes at first start.
+func testCerts(tb testing.TB, dir string) *certs.Store {
+	tb.Helper()
+	store, err := certs.Open(dir, durable.WriteFile, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, _, err := store.EnsureDefault("mail.contoso.com"); err != nil {
+		tb.Fatal(err)
+	}
+	return store
+}
+
+// testDomains is the accepted domain table of the tests: contoso.com,
+// authoritative and default.
+func testDomains(tb testing.TB) *domains.Table {
+	tb.Helper()
+	tbl, err := domains.NewTable([]domains.AcceptedDomain{{Name: "contoso.com", DomainName: "contoso.com", DomainType: domains.Authoritative, Default: true}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tbl
 }
