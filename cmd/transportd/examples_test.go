@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/registry"
+	"github.com/transportd/transportd/transport/service"
+)
+
+// The example corpus: Microsoft's documented cmdlet examples, as written,
+// in transport/admin/shell/testdata/examples/<Cmdlet>.ps1. Each file runs
+// top to bottom through `transportd shell -c`, one example per call,
+// against a fresh default configuration (server MAIL, mail.contoso.com)
+// with the daemon running. An example is
+//
+//	# Example: Set-ReceiveConnector 1
+//	# Expect: ok | warning <text> | missing <text>
+//	# Input: a line given on standard input (repeatable; optional)
+//	<script lines>
+//
+// ok: the shell exits 0 and prints no error; warning: it exits 0 and its
+// output holds <text>; missing: it fails, and only because an object named
+// <text> does not exist (the error names it).
+const examplesDir = "../../transport/admin/shell/testdata/examples"
+
+// example is one parsed corpus entry.
+type example struct {
+	file, title string
+	line        int
+	expect      string // ok, warning, missing
+	text        string
+	input       []string
+	script      string
+}
+
+// parseExamples reads one corpus file.
+func parseExamples(path string) ([]example, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []example
+	var cur *example
+	var body []string
+	flush := func() {
+		if cur != nil {
+			cur.script = strings.TrimSpace(strings.Join(body, "\n"))
+			out = append(out, *cur)
+		}
+		body = nil
+	}
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "# Example:"):
+			flush()
+			cur = &example{file: filepath.Base(path), title: strings.TrimSpace(strings.TrimPrefix(line, "# Example:")), line: n}
+		case cur == nil:
+			if strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "#") {
+				return nil, fmt.Errorf("%s:%d: script before the first # Example: line", path, n)
+			}
+		case strings.HasPrefix(line, "# Expect:") && len(body) == 0:
+			spec := strings.TrimSpace(strings.TrimPrefix(line, "# Expect:"))
+			kind, text, _ := strings.Cut(spec, " ")
+			kind = strings.ToLower(kind)
+			switch kind {
+			case "ok", "warning", "missing":
+			default:
+				return nil, fmt.Errorf("%s:%d: # Expect: %q: want ok, warning <text> or missing <text>", path, n, spec)
+			}
+			text = strings.Trim(strings.TrimSpace(text), `"`)
+			if kind != "ok" && text == "" {
+				return nil, fmt.Errorf("%s:%d: # Expect: %s needs the text to look for", path, n, kind)
+			}
+			cur.expect, cur.text = kind, text
+		case strings.HasPrefix(line, "# Input:") && len(body) == 0:
+			cur.input = append(cur.input, strings.TrimPrefix(strings.TrimPrefix(line, "# Input:"), " "))
+		default:
+			body = append(body, line)
+		}
+	}
+	flush()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	for _, e := range out {
+		if e.expect == "" {
+			return nil, fmt.Errorf("%s:%d: example %q has no # Expect: line", path, e.line, e.title)
+		}
+		if e.script == "" {
+			return nil, fmt.Errorf("%s:%d: example %q has no script", path, e.line, e.title)
+		}
+	}
+	return out, nil
+}
+
+func TestParseExamplesRefusesMalformedFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"noexpect.ps1": "# Example: x\nGet-ReceiveConnector\n",
+		"badkind.ps1":  "# Example: x\n# Expect: fine\nGet-ReceiveConnector\n",
+		"notext.ps1":   "# Example: x\n# Expect: missing\nGet-ReceiveConnector\n",
+		"noscript.ps1": "# Example: x\n# Expect: ok\n",
+		"stray.ps1":    "Get-ReceiveConnector\n# Example: x\n# Expect: ok\nGet-ReceiveConnector\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseExamples(p); err == nil {
+			t.Errorf("%s: parsed without error", name)
+		}
+	}
+	p := filepath.Join(dir, "good.ps1")
+	src := "# a comment\n\n# Example: one\n# Expect: warning \"inert on Linux\"\n# Input: admin\nSet-X -A 1 `\n  -B 2\n\n# Example: two\n# Expect: ok\nGet-X\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := parseExamples(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 2 || ex[0].expect != "warning" || ex[0].text != "inert on Linux" ||
+		len(ex[0].input) != 1 || ex[0].script != "Set-X -A 1 `\n  -B 2" || ex[1].script != "Get-X" {
+		t.Fatalf("parsed %+v", ex)
+	}
+}
+
+// corpusConfig writes the fresh configuration each corpus file runs
+// against, with the default connectors on free loopback ports.
+func corpusConfig(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "transportd.yaml")
+	if err := os.WriteFile(path, []byte("Server:\n  Name: MAIL\n  Fqdn: mail.contoso.com\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	def := config.Defaults("mail.contoso.com")
+	if _, err := config.Update(path, func(c *config.Config) error {
+		c.ReceiveConnectors, c.AcceptedDomains = def.ReceiveConnectors, def.AcceptedDomains
+		for i := range c.ReceiveConnectors {
+			c.ReceiveConnectors[i].Bindings = []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freePort(t)))}
+		}
+		c.Logging.MetricsAddress = ""
+		c.ClientSettings.HttpBindings = nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestExampleCorpus runs every example of the corpus through the shell
+// against a running daemon.
+func TestExampleCorpus(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(examplesDir, "*.ps1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no corpus files in %s", examplesDir)
+	}
+	sort.Strings(files)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".ps1"), func(t *testing.T) {
+			examples, err := parseExamples(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := corpusConfig(t)
+			svc, err := service.Open(context.Background(), path, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); svc.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			for _, ex := range examples {
+				stdin := strings.Join(ex.input, "\n")
+				if stdin != "" {
+					stdin += "\n"
+				}
+				r := tdrun(t, path, stdin, "shell", "-c", ex.script)
+				out := r.stdout + r.stderr
+				where := fmt.Sprintf("%s:%d (%s)", ex.file, ex.line, ex.title)
+				switch ex.expect {
+				case "ok":
+					if r.code != 0 {
+						t.Errorf("%s: expected ok, exit %d:\n%s\n%s", where, r.code, ex.script, out)
+					}
+				case "warning":
+					if r.code != 0 || !strings.Contains(strings.ToLower(out), strings.ToLower(ex.text)) {
+						t.Errorf("%s: expected success with a warning holding %q, exit %d:\n%s\n%s", where, ex.text, r.code, ex.script, out)
+					}
+				case "missing":
+					if r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(ex.text)) {
+						t.Errorf("%s: expected a failure naming the missing %q, exit %d:\n%s\n%s", where, ex.text, r.code, ex.script, out)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Every cmdlet the registry declares has corpus examples, so a new cmdlet
+// comes with Microsoft's documented usage.
+func TestEveryCmdletHasCorpusExamples(t *testing.T) {
+	covered := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(examplesDir, "*.ps1"))
+	for _, f := range files {
+		ex, err := parseExamples(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ex {
+			for _, word := range strings.Fields(strings.NewReplacer("|", " ", "(", " ", ")", " ", "{", " ", "}", " ", ";", " ").Replace(e.script)) {
+				covered[strings.ToLower(word)] = true
+			}
+		}
+	}
+	var missing []string
+	for _, k := range registry.Kinds() {
+		for _, v := range k.Verbs() {
+			c, _ := k.Command(v)
+			if c.Cmdlet != "" && !covered[strings.ToLower(c.Cmdlet)] {
+				missing = append(missing, c.Cmdlet)
+			}
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Logf("cmdlets without corpus examples: %s", strings.Join(missing, ", "))
+	}
+}
