@@ -27,7 +27,7 @@ func TestPrepare(t *testing.T) {
 			msg: "Subject: x\n\nbody\n", from: "root@contoso.com",
 			rcpts: []string{"alice@contoso.com", "bob@example.org", "carol@example.org"}, has: []string{"From: <root@contoso.com>\r\n", "body\r\n"}},
 		{name: "-t adds header recipients and drops Bcc", req: Request{Extract: true, Recipients: []string{"x@example.org"}},
-			msg: "From: A <a@contoso.com>\nTo: b@example.org\nCc: \"C\" <c@example.org>, b@example.org\nBcc: hidden@example.org\n\nbody\n",
+			msg:  "From: A <a@contoso.com>\nTo: b@example.org\nCc: \"C\" <c@example.org>, b@example.org\nBcc: hidden@example.org\n\nbody\n",
 			from: "root@contoso.com", rcpts: []string{"x@example.org", "b@example.org", "c@example.org", "hidden@example.org"},
 			has: []string{"From: A <a@contoso.com>"}, lacks: []string{"Bcc", "hidden@example.org"}},
 		{name: "-f and -F", req: Request{From: ptr("app@contoso.com"), FullName: "Nightly Job", Recipients: []string{"a@example.org"}},
