@@ -260,3 +260,47 @@ func TestParseSendmailOptions(t *testing.T) {
 		}
 	}
 }
+
+// git send-email runs `--sendmail-cmd` with -i and the recipients, as an
+// unprivileged developer would.
+func TestGitSendEmailThroughSendmail(t *testing.T) {
+	if out, _ := exec.Command("git", "send-email", "-h").CombinedOutput(); !strings.Contains(string(out), "sendmail-cmd") {
+		interopMissing(t, "git send-email with --sendmail-cmd (Debian package git-email)")
+	}
+	_, sock, box, _ := sendmailDaemon(t)
+	t.Setenv("TRANSPORTD_SUBMIT_SOCKET", sock)
+	dir := t.TempDir()
+	exe, _ := os.Executable()
+	link := filepath.Join(dir, "sendmail")
+	if err := os.Symlink(exe, link); err != nil {
+		t.Fatal(err)
+	}
+	patch := filepath.Join(dir, "0001-fix.patch")
+	if err := os.WriteFile(patch, []byte("From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001\nFrom: Dev <dev@contoso.com>\nDate: Tue, 1 Dec 2026 00:00:00 +0000\nSubject: [PATCH] mark-git-send-email\n\n---\n a | 1 +\n\ndiff --git a/a b/a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("git", "send-email", "--sendmail-cmd="+link, "--to=alice@contoso.com", "--from=Dev <dev@contoso.com>",
+		"--confirm=never", "--no-chain-reply-to", "--suppress-cc=all", patch)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TRANSPORTD_TEST_DAEMON=1", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
+		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL=dev@contoso.com", "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@contoso.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git send-email: %v\n%s", err, out)
+	}
+	got := waitMail(t, box, "mark-git-send-email")
+	// Without --envelope-sender git gives no -f: the envelope is the local user's.
+	if !strings.Contains(got, "From: Dev <dev@contoso.com>") || !strings.Contains(got, "Return-Path: <root@contoso.com>") {
+		t.Errorf("message:\n%s", got)
+	}
+}
+
+// interopMissing skips a test whose peer is not installed, and fails it
+// under TRANSPORTD_INTEROP=require (CI installs every peer).
+func interopMissing(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("TRANSPORTD_INTEROP") == "require" {
+		t.Fatalf("%s is missing and TRANSPORTD_INTEROP=require", what)
+	}
+	t.Skipf("%s is not installed", what)
+}
