@@ -29,7 +29,7 @@ import (
 // can kill -9 a real transportd process.
 func TestMain(m *testing.M) {
 	if os.Getenv("TRANSPORTD_TEST_DAEMON") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(runAs(os.Args, os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

@@ -71,7 +71,7 @@ func (n nounSpec) verbNames() []string {
 
 // commandNames are the first words transportd knows.
 func commandNames() []string {
-	out := []string{"run", "help", "shell"}
+	out := []string{"run", "help", "shell", "sendmail", "install", "install-sendmail"}
 	for _, n := range nouns() {
 		out = append(out, n.name)
 	}
@@ -120,6 +120,9 @@ func usage() string {
 		line("transportd "+n.name+" "+strings.Join(n.verbNames(), "|"), n.what)
 	}
 	line("transportd shell [-c SCRIPT | FILE.ps1]", "the Exchange Management Shell (Get-ReceiveConnector | Format-List ...)")
+	line("transportd sendmail [-t] [-i] [-f ADDR] [RCPT...]", "the sendmail command line (cron, PHP mail(), git send-email)")
+	line("transportd install-sendmail [-force]", "link /usr/sbin/sendmail to transportd")
+	line("transportd install [-user transportd]", "create the service user, folders and systemd unit")
 	line("transportd help", "this text; transportd NOUN VERB -h shows a command's parameters")
 	sb.WriteString(`
 Every get takes -fields a,b and -format list|table|json (json is always an array); set and
@@ -182,6 +185,17 @@ func printHelp(out io.Writer, args []string) error {
 	}
 	if strings.EqualFold(args[0], "shell") {
 		fmt.Fprint(out, shellUsage)
+		return nil
+	}
+	switch strings.ToLower(args[0]) {
+	case "sendmail":
+		fmt.Fprint(out, sendmailUsage)
+		return nil
+	case "install":
+		fmt.Fprint(out, installUsage)
+		return nil
+	case "install-sendmail":
+		fmt.Fprint(out, installSendmailUsage)
 		return nil
 	}
 	if strings.EqualFold(args[0], "run") {

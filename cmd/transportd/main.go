@@ -12,11 +12,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/manage"
@@ -24,7 +28,18 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	// Linked as sendmail (transportd install-sendmail), the binary is the
+	// sendmail command: every argument is sendmail's.
+	os.Exit(runAs(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// runAs runs the binary called as argv[0]: as sendmail when linked under
+// that name, else as transportd.
+func runAs(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if filepath.Base(argv[0]) == "sendmail" {
+		return runSendmail(config.DefaultPath(), argv[1:], stdin, stdout, stderr)
+	}
+	return run(argv[1:], stdin, stdout, stderr)
 }
 
 // run executes one command line and returns the exit code.
@@ -64,6 +79,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if strings.EqualFold(args[0], "shell") {
 		return runShell(cfgPath, args[1:], stdin, stdout, stderr)
+	}
+	if strings.EqualFold(args[0], "sendmail") {
+		return runSendmail(cfgPath, args[1:], stdin, stdout, stderr)
+	}
+	if strings.EqualFold(args[0], "install-sendmail") {
+		return runInstallSendmail(args[1:], stdout, stderr)
+	}
+	if strings.EqualFold(args[0], "install") {
+		return runInstall(cfgPath, args[1:], stdout, stderr)
 	}
 	spec, found := findNoun(args[0])
 	if !found {
@@ -275,15 +299,41 @@ func runDaemon(cfgPath string, stderr io.Writer) int {
 		log.Error("transportd cannot start", "config", cfgPath, "err", err)
 		return 1
 	}
+	svc.SubmitSocketPath = submitSocketFromEnv()
+	notify := newSystemdNotifier(log)
+	svc.OnReload = func(int, error) { notify.state("READY=1") }
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	wg.Add(2)
 	go func() {
-		for range hup {
-			svc.RequestReload()
+		defer wg.Done()
+		for {
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-hup:
+				// systemd's Type=notify reload protocol: RELOADING=1 now,
+				// READY=1 when the reload is done (OnReload).
+				notify.state("RELOADING=1\nMONOTONIC_USEC=" + daemon.SdNotifyMonotonicUsec())
+				svc.RequestReload()
+			}
 		}
 	}()
+	go func() {
+		defer wg.Done()
+		notify.watchdog(loopCtx, svc.Healthy)
+	}()
 	log.Info("transportd running", "config", svc.Config().Path(), "data", svc.Config().DataDir())
-	if err := svc.Run(ctx); err != nil {
+	notify.state("READY=1\nSTATUS=accepting mail")
+	err = svc.Run(ctx)
+	notify.state("STOPPING=1")
+	stopLoops()
+	if err != nil {
 		log.Error("transportd stopped", "err", err)
 		return 1
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFile replaces path with data atomically: readers see the old file or
@@ -30,6 +31,9 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err := f.Chmod(perm); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	if err := keepOwner(f, path, dir); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -44,6 +48,27 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	}
 	ok = true
 	return SyncDir(dir)
+}
+
+// keepOwner gives the new file the owner of the file it replaces, or of
+// the folder it goes into, when root writes it: an administrator editing
+// the configuration as root must not leave a file that the daemon, running
+// as its own user (transportd install), can no longer read.
+func keepOwner(f *os.File, path, dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		if st, err = os.Stat(dir); err != nil {
+			return nil
+		}
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || (sys.Uid == 0 && sys.Gid == 0) {
+		return nil
+	}
+	return f.Chown(int(sys.Uid), int(sys.Gid))
 }
 
 // SyncDir fsyncs a folder so that entries created, renamed or removed in it

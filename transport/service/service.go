@@ -41,6 +41,10 @@ import (
 
 // Service is a running transportd.
 type Service struct {
+	// SubmitSocketPath is where `transportd sendmail` submits (set before
+	// Run); empty means submit.sock in the data folder.
+	SubmitSocketPath string
+
 	path   string
 	log    *slog.Logger
 	certs  *certs.Store
@@ -423,7 +427,11 @@ func (s *Service) Run(ctx context.Context) error {
 		s.store.Close()
 		s.closeLogs()
 	}()
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		s.runSubmit(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := s.control.Serve(ctx); err != nil {

@@ -411,6 +411,9 @@ func ReadFile(path string, each func(fields []string, rec []string) bool) error 
 	r.LazyQuotes = true
 	// The csv reader skips comment lines, so read the header first.
 	fields, err := readFields(path)
+	if errors.Is(err, errNotWrittenYet) {
+		return nil // a file just opened: the writer has not flushed its header yet
+	}
 	if err != nil {
 		return err
 	}
@@ -428,6 +431,9 @@ func ReadFile(path string, each func(fields []string, rec []string) bool) error 
 	}
 }
 
+// errNotWrittenYet is readFields on an empty file.
+var errNotWrittenYet = errors.New("log file is empty")
+
 func readFields(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -439,6 +445,9 @@ func readFields(path string) ([]string, error) {
 		if v, ok := strings.CutPrefix(strings.TrimRight(sc.Text(), "\r"), "#Fields: "); ok {
 			return strings.Split(v, ","), nil
 		}
+	}
+	if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		return nil, errNotWrittenYet
 	}
 	return nil, fmt.Errorf("%s has no #Fields header", path)
 }

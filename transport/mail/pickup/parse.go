@@ -313,3 +313,7 @@ func Complete(msg []byte, queueID, host string, now time.Time) []byte {
 	out = append(out, add...)
 	return append(out, msg[end:]...)
 }
+
+// AddressList parses an RFC 5322 address list field value, as a To: or
+// Cc: field holds it, into checked envelope addresses.
+func AddressList(v string) ([]string, error) { return parseList(v) }
