@@ -12,10 +12,15 @@ import (
 // host reached on it speaks TLS from the first byte, without STARTTLS.
 const ImplicitTLSPort = "465"
 
-// markImplicitTLS sets implicitTLS on the hosts dialled on port 465.
-func markImplicitTLS(hs []host) {
+// markImplicitTLS sets implicitTLS on the hosts dialled on port 465 (or
+// the port tests choose with s.implicitPort).
+func (s *Sender) markImplicitTLS(hs []host) {
+	want := ImplicitTLSPort
+	if s.implicitPort != "" {
+		want = s.implicitPort
+	}
 	for i := range hs {
-		if _, p, err := net.SplitHostPort(hs[i].addr); err == nil && p == ImplicitTLSPort {
+		if _, p, err := net.SplitHostPort(hs[i].addr); err == nil && p == want {
 			hs[i].implicitTLS = true
 		}
 	}

@@ -33,7 +33,7 @@ func (h host) key() string { return h.addr + "|" + h.name }
 // hosts, or the MX hosts by preference.
 func (s *Sender) hosts(ctx context.Context, domain string) ([]host, *delivery.Error) {
 	out, err := s.routeHosts(ctx, domain)
-	markImplicitTLS(out)
+	s.markImplicitTLS(out)
 	return out, err
 }
 

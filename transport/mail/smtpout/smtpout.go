@@ -98,6 +98,8 @@ type Sender struct {
 	onTLS     func(version uint16)
 	// oauth caches the access token of an OAuth connector (nil otherwise).
 	oauth *tokenCache
+	// implicitPort is the port reached with implicit TLS; "": 465.
+	implicitPort string
 
 	mu     sync.Mutex
 	idle   map[string][]*session // by host key, most recently used last
