@@ -294,11 +294,13 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	ss.updateSize()
 	if s.conn.UsesBasicAuth() {
 		if herr := s.auth(h, ss); herr != nil {
+			psess.Info(herr.Error(), "") // before quit ends the log's session
 			ss.quit()
 			return nil, herr
 		}
 	} else if s.conn.UsesOAuth() {
 		if herr := s.oauthAuth(h, ss); herr != nil {
+			psess.Info(herr.Error(), "")
 			ss.quit()
 			return nil, herr
 		}
