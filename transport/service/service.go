@@ -80,6 +80,9 @@ type Service struct {
 	// OnReload, when set before Run, is called after every reload attempt
 	// with the configuration generation and the error, if any.
 	OnReload func(gen int, err error)
+
+	// oauthHTTP is the client for OAuth token requests (SetOAuthHTTPClient).
+	oauthHTTP oauthClient
 }
 
 // Open loads the configuration at path (creating it with the defaults when
@@ -138,6 +141,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		return nil, err
 	}
 	s.setSendLog(cfg, rt)
+	s.setOAuth(rt)
 	s.router = rt
 	s.queue, err = queue.NewManager(queue.Options{
 		Store: disk, Router: rt, Settings: settingsOf(cfg), Logger: log.With("component", "queue"),
@@ -305,6 +309,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	}
 	s.dir.cur.Store(dir)
 	s.setSendLog(cfg, rt)
+	s.setOAuth(rt)
 	s.applyLogging(cfg)
 	old := s.router
 	s.router = rt

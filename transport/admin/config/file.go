@@ -206,6 +206,10 @@ type secretsDoc struct {
 	// SendConnectorPasswords maps a send connector's name to the password
 	// of its AuthenticationCredential.
 	SendConnectorPasswords map[string]string `yaml:"SendConnectorPasswords"`
+
+	// SendConnectorOAuthSecrets maps a send connector's name to its
+	// OAuthClientSecret.
+	SendConnectorOAuthSecrets map[string]string `yaml:"SendConnectorOAuthSecrets,omitempty"`
 }
 
 // readSecrets fills in send connector passwords from the secrets file; a
@@ -229,6 +233,9 @@ func (c *Config) readSecrets() error {
 		sc := &c.SendConnectors[i]
 		if pw, ok := doc.SendConnectorPasswords[sc.Name]; ok && sc.AuthenticationCredential.Password == "" {
 			sc.AuthenticationCredential.Password = pw
+		}
+		if sec, ok := doc.SendConnectorOAuthSecrets[sc.Name]; ok && sc.OAuthClientSecret == "" {
+			sc.OAuthClientSecret = sendconnector.Secret(sec)
 		}
 	}
 	return nil
@@ -400,6 +407,13 @@ func (c *Config) Save() error {
 		if sc.AuthenticationCredential.Password != "" {
 			secrets.SendConnectorPasswords[sc.Name] = sc.AuthenticationCredential.Password
 			sc.AuthenticationCredential.Password = ""
+		}
+		if sc.OAuthClientSecret != "" {
+			if secrets.SendConnectorOAuthSecrets == nil {
+				secrets.SendConnectorOAuthSecrets = map[string]string{}
+			}
+			secrets.SendConnectorOAuthSecrets[sc.Name] = string(sc.OAuthClientSecret)
+			sc.OAuthClientSecret = ""
 		}
 		shown.SendConnectors[i] = sc
 	}

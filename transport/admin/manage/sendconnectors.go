@@ -39,6 +39,9 @@ func applySendParams(sc *sendconnector.SendConnector, ps Params, readPassword fu
 	if err != nil {
 		return err
 	}
+	if ps, err = takeOAuthSecret(sc, ps, readPassword); err != nil {
+		return err
+	}
 	hasSmart, hasDNS := false, false
 	for _, p := range ps {
 		n, err := ResolveName(FieldNames(sc), p.Name)

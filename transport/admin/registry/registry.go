@@ -344,6 +344,8 @@ func typeHelp(t reflect.Type) string {
 		return "None, AnonymousUsers, ExchangeUsers, ExchangeServers, ExchangeLegacyServers, Partners"
 	case "Mechanisms":
 		return "None, Tls, BasicAuth, BasicAuthRequireTLS, ..."
+	case "Secret":
+		return "a secret; - reads it from standard input; never shown"
 	}
 	return "text"
 }

@@ -33,7 +33,7 @@ type SendConnector struct {
 	// DNSRoutingEnabled routes by the MX records of the recipient domain;
 	// SmartHosts must then be empty.
 	DNSRoutingEnabled bool `yaml:"DNSRoutingEnabled"`
-	// SmartHostAuthMechanism is None, BasicAuth or BasicAuthRequireTLS.
+	// SmartHostAuthMechanism is None, BasicAuth, BasicAuthRequireTLS or OAuth.
 	SmartHostAuthMechanism string `yaml:"SmartHostAuthMechanism"`
 	// AuthenticationCredential is used with BasicAuth and BasicAuthRequireTLS.
 	AuthenticationCredential Credential `yaml:"AuthenticationCredential"`
@@ -58,6 +58,28 @@ type SendConnector struct {
 	ConnectionInactivityTimeout value.TimeSpan `yaml:"ConnectionInactivityTimeout"`
 	// Comment is free text for the admin.
 	Comment string `yaml:"Comment"`
+
+	// OAuth 2.0 to smart hosts (SmartHostAuthMechanism OAuth; see oauth.go).
+
+	// OAuthTenantId is the directory (tenant) id of the app registration.
+	OAuthTenantId string `yaml:"OAuthTenantId,omitempty"`
+	// OAuthClientId is the app registration's client (application) id.
+	OAuthClientId string `yaml:"OAuthClientId,omitempty"`
+	// OAuthClientSecret is the client secret, or a Google service account
+	// key (JSON); kept in secrets.yaml, never shown.
+	OAuthClientSecret Secret `yaml:"OAuthClientSecret,omitempty"`
+	// OAuthCertificateThumbprint names a certificate of the store whose key
+	// signs the client assertion (RFC 7523), instead of a client secret.
+	OAuthCertificateThumbprint string `yaml:"OAuthCertificateThumbprint,omitempty"`
+	// OAuthScope is the scope asked for; empty: Microsoft 365's
+	// (https://outlook.office365.com/.default), or Gmail's for a service account.
+	OAuthScope string `yaml:"OAuthScope,omitempty"`
+	// OAuthTokenEndpoint is the token endpoint; empty: Microsoft's global
+	// cloud for OAuthTenantId. Set it for national clouds.
+	OAuthTokenEndpoint string `yaml:"OAuthTokenEndpoint,omitempty"`
+	// OAuthMailbox is the mailbox named in XOAUTH2 and OAUTHBEARER (and the
+	// subject of a Google service account); empty: AuthenticationCredential's user.
+	OAuthMailbox string `yaml:"OAuthMailbox,omitempty"`
 }
 
 // Values of SmartHostAuthMechanism.
@@ -104,7 +126,7 @@ func New(name string) SendConnector {
 // AuthMechanism returns SmartHostAuthMechanism in its canonical spelling
 // (None for ""), or the text unchanged when it is not known.
 func (c *SendConnector) AuthMechanism() string {
-	return canonical(c.SmartHostAuthMechanism, AuthNone, AuthNone, AuthBasic, AuthBasicRequireTLS)
+	return canonical(c.SmartHostAuthMechanism, AuthNone, AuthNone, AuthBasic, AuthBasicRequireTLS, AuthOAuth)
 }
 
 // TLSAuthLevel returns TlsAuthLevel in its canonical spelling
@@ -190,11 +212,13 @@ func (c *SendConnector) Validate() error {
 		if m == AuthBasicRequireTLS && c.IgnoreSTARTTLS {
 			bad("SmartHostAuthMechanism", m, "BasicAuthRequireTLS needs TLS; it conflicts with -IgnoreSTARTTLS $true")
 		}
+	case AuthOAuth:
+		c.validateOAuth(bad)
 	default:
 		if strings.EqualFold(m, authExchangeServer) || strings.EqualFold(m, authExternalAuthorative) {
-			bad("SmartHostAuthMechanism", m, "is not supported by transportd: use None, BasicAuth or BasicAuthRequireTLS")
+			bad("SmartHostAuthMechanism", m, "is not supported by transportd: use None, BasicAuth, BasicAuthRequireTLS or OAuth")
 		} else {
-			bad("SmartHostAuthMechanism", m, "use None, BasicAuth or BasicAuthRequireTLS")
+			bad("SmartHostAuthMechanism", m, "use None, BasicAuth, BasicAuthRequireTLS or OAuth")
 		}
 	}
 

@@ -23,6 +23,8 @@ type host struct {
 	ip bool
 	// implicit marks the domain itself used as its MX (RFC 5321 section 5.1).
 	implicit bool
+	// implicitTLS: TLS from the first byte, on port 465 (RFC 8314 section 3.3).
+	implicitTLS bool
 }
 
 func (h host) key() string { return h.addr + "|" + h.name }
@@ -30,6 +32,12 @@ func (h host) key() string { return h.addr + "|" + h.name }
 // hosts lists where mail for domain goes, in the order to try: the smart
 // hosts, or the MX hosts by preference.
 func (s *Sender) hosts(ctx context.Context, domain string) ([]host, *delivery.Error) {
+	out, err := s.routeHosts(ctx, domain)
+	s.markImplicitTLS(out)
+	return out, err
+}
+
+func (s *Sender) routeHosts(ctx context.Context, domain string) ([]host, *delivery.Error) {
 	port := s.conn.Port
 	if port == 0 {
 		port = 25

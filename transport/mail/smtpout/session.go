@@ -227,7 +227,15 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	if err := raw.SetDeadline(time.Now().Add(s.cmdTTL)); err != nil {
 		return nil, lost(h, "connect", err)
 	}
-	logged := psess.Client(raw) // plaintext lines; TLS records pass below it
+	var base net.Conn = raw
+	if h.implicitTLS {
+		tc, herr := s.implicitTLS(h, raw, psess)
+		if herr != nil {
+			return nil, herr
+		}
+		base = tc
+	}
+	logged := psess.Client(base) // plaintext lines; TLS records pass below it
 	tp := textproto.NewConn(logged)
 	if _, _, err := tp.ReadResponse(220); err != nil {
 		return nil, replyOrLost(h, "the greeting", err)
@@ -235,11 +243,11 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	var (
 		conn  net.Conn  = logged
 		rest  io.Reader = tp.R // whatever the server sent that we have not read
-		isTLS bool
+		isTLS           = h.implicitTLS
 	)
 	// RequireTLS wins over IgnoreSTARTTLS (Validate refuses the pair):
 	// never send in clear when TLS is required.
-	if !s.conn.IgnoreSTARTTLS || s.conn.RequireTLS {
+	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || s.conn.RequireTLS) {
 		ext, err := ehlo(tp, s.helo)
 		if err != nil {
 			return nil, replyOrLost(h, "EHLO", err)
@@ -286,6 +294,13 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	ss.updateSize()
 	if s.conn.UsesBasicAuth() {
 		if herr := s.auth(h, ss); herr != nil {
+			psess.Info(herr.Error(), "") // before quit ends the log's session
+			ss.quit()
+			return nil, herr
+		}
+	} else if s.conn.UsesOAuth() {
+		if herr := s.oauthAuth(h, ss); herr != nil {
+			psess.Info(herr.Error(), "")
 			ss.quit()
 			return nil, herr
 		}

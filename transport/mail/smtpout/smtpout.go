@@ -52,6 +52,9 @@ type Options struct {
 	ProtocolLog *protolog.Log
 	// OnTLS, when set, is called with the version of every TLS session negotiated.
 	OnTLS func(version uint16)
+
+	// OAuth serves token requests of a connector with SmartHostAuthMechanism OAuth.
+	OAuth OAuthEnv
 }
 
 // Timeouts and limits.
@@ -93,6 +96,10 @@ type Sender struct {
 	dataTTL   time.Duration
 	plog      *protolog.Log
 	onTLS     func(version uint16)
+	// oauth caches the access token of an OAuth connector (nil otherwise).
+	oauth *tokenCache
+	// implicitPort is the port reached with implicit TLS; "": 465.
+	implicitPort string
 
 	mu     sync.Mutex
 	idle   map[string][]*session // by host key, most recently used last
@@ -116,6 +123,7 @@ func New(o Options) *Sender {
 	if s.helo == "" {
 		s.helo = o.HeloName
 	}
+	s.SetOAuth(o.OAuth)
 	if s.helo == "" {
 		s.helo = "localhost"
 	}
