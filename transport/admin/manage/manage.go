@@ -20,7 +20,16 @@ type Param struct {
 	Name   string
 	Value  string
 	Switch bool
+
+	// Add and Remove are Exchange's @{Add="x"; Remove="y"} on a
+	// multi-valued property: values to add to the current ones and to
+	// remove from them, leaving the others (Value is then unused).
+	Add, Remove []string
 }
+
+// Edits reports whether the parameter adds or removes values rather than
+// setting the whole value.
+func (p Param) Edits() bool { return p.Add != nil || p.Remove != nil }
 
 // Params is a parameter list in the order given.
 type Params []Param
@@ -127,6 +136,12 @@ func applyParams(obj any, ps Params, readOnly ...string) error {
 			// needs $true or $false. In bash an unquoted $false expands to
 			// nothing and would otherwise read as "on".
 			return fmt.Errorf("parameter -%s needs a value such as $true or $false (in bash, quote it: '$false')", name)
+		}
+		if p.Edits() {
+			if err := EditField(obj, name, p.Add, p.Remove); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := SetField(obj, name, v); err != nil {
 			return err

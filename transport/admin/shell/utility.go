@@ -217,16 +217,6 @@ func utilityCmdlets() []*cmdlet {
 				sh.say("%s", toString(c.params["Object"]))
 				return nil, nil
 			}},
-		{name: "ConvertTo-SecureString", synopsis: "Returns the text (for -Password in Exchange scripts).",
-			params:     params(val("String", "the password"), sw("AsPlainText", "accepted"), sw("Force", "accepted")),
-			positional: []string{"String"},
-			run: func(sh *Shell, c *call) ([]any, error) {
-				s, ok := c.text("String")
-				if !ok {
-					return nil, fmt.Errorf("-String is required")
-				}
-				return []any{s}, nil
-			}},
 		{name: "Get-Command", aliases: []string{"gcm"}, synopsis: "Lists the cmdlets.",
 			params: params(val("Name", "wildcards * allowed")), positional: []string{"Name"},
 			run: func(sh *Shell, c *call) ([]any, error) {

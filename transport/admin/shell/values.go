@@ -129,6 +129,10 @@ func toText(v any) string {
 		return strings.Join(parts, ",")
 	case *Object:
 		return x.identity()
+	case *SecureString:
+		return x.text // only a parameter receives the secret
+	case *Credential:
+		return x.User
 	}
 	return toString(v)
 }
@@ -157,6 +161,8 @@ func toString(v any) string {
 		return x.TypeName
 	case *Block:
 		return x.Src
+	case *SecureString, *Credential, *HashValue:
+		return x.(fmt.Stringer).String()
 	}
 	return fmt.Sprint(v)
 }
