@@ -79,7 +79,7 @@ func TestEditFieldAddsAndRemoves(t *testing.T) {
 // takes a list takes @{Add=...} too.
 func TestApplyParamsEdits(t *testing.T) {
 	rc := connector.ReceiveConnector{RemoteIPRanges: mustList(t, "10.0.0.0/8")}
-	if err := applyParams(&rc, Params{{Name: "RemoteIP", Add: []string{"192.0.2.1"}}}); err != nil {
+	if err := applyParams(&rc, Params{{Name: "RemoteIP", Edit: &Edit{Add: []string{"192.0.2.1"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := FormatValue(reflect.ValueOf(rc.RemoteIPRanges)); got != "{10.0.0.0/8, 192.0.2.1}" {

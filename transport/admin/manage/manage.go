@@ -21,15 +21,17 @@ type Param struct {
 	Value  string
 	Switch bool
 
-	// Add and Remove are Exchange's @{Add="x"; Remove="y"} on a
-	// multi-valued property: values to add to the current ones and to
-	// remove from them, leaving the others (Value is then unused).
-	Add, Remove []string
+	// Edit, when set, is Exchange's @{Add="x"; Remove="y"} on a
+	// multi-valued property (Value is then unused). A pointer, so that
+	// Param stays comparable.
+	Edit *Edit
 }
 
-// Edits reports whether the parameter adds or removes values rather than
-// setting the whole value.
-func (p Param) Edits() bool { return p.Add != nil || p.Remove != nil }
+// Edit is the values to add to a multi-valued property and to remove
+// from it, leaving the others.
+type Edit struct {
+	Add, Remove []string
+}
 
 // Params is a parameter list in the order given.
 type Params []Param
@@ -137,8 +139,8 @@ func applyParams(obj any, ps Params, readOnly ...string) error {
 			// nothing and would otherwise read as "on".
 			return fmt.Errorf("parameter -%s needs a value such as $true or $false (in bash, quote it: '$false')", name)
 		}
-		if p.Edits() {
-			if err := EditField(obj, name, p.Add, p.Remove); err != nil {
+		if p.Edit != nil {
+			if err := EditField(obj, name, p.Edit.Add, p.Edit.Remove); err != nil {
 				return err
 			}
 			continue

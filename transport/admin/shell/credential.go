@@ -89,7 +89,8 @@ func (h *HashValue) String() string { return "System.Collections.Hashtable" }
 // editParam turns @{Add=...; Remove=...} for a multi-valued parameter into
 // the values to add and remove.
 func editParam(name string, h *HashValue) (manage.Param, error) {
-	p := manage.Param{Name: name, Add: []string{}, Remove: []string{}}
+	e := &manage.Edit{}
+	p := manage.Param{Name: name, Edit: e}
 	for i, k := range h.Keys {
 		var vals []string
 		for _, v := range flatten(h.Vals[i]) {
@@ -99,9 +100,9 @@ func editParam(name string, h *HashValue) (manage.Param, error) {
 		}
 		switch strings.ToLower(k) {
 		case "add":
-			p.Add = append(p.Add, vals...)
+			e.Add = append(e.Add, vals...)
 		case "remove":
-			p.Remove = append(p.Remove, vals...)
+			e.Remove = append(e.Remove, vals...)
 		default:
 			return p, fmt.Errorf("-%s @{%s=...}: the keys are Add and Remove, e.g. @{Add=\"x\"; Remove=\"y\"}", name, k)
 		}
