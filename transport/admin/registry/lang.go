@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/transportd/transportd/transport/admin/manage"
@@ -178,7 +179,9 @@ func (c *Command) whatIfTargets(env *Env, r Request) ([]string, error) {
 					break
 				}
 			}
-			out = append(out, name)
+			if !slices.Contains(out, name) { // Get-ADPermission: a record per right
+				out = append(out, name)
+			}
 		}
 	}
 	return out, nil
