@@ -225,3 +225,17 @@ Get-Command *-Queue | Format-Table Name`)
 		t.Errorf("Get-Help -Parameter RemoteIPRanges does not say it takes @{Add=...}:\n%s", p)
 	}
 }
+
+// Lists, pipelines of values and comparisons of dates as Microsoft's
+// examples write them.
+func TestValuesAndDates(t *testing.T) {
+	sh := New(newConfig(t), nil)
+	out := runOK(t, sh, `"a","b" | % { "<$_>" }
+@("x") | ForEach-Object { $_ }
+"2026-05-04 09:30:00" -gt "03/13/2018 09:00:00"
+"1/5/2018 3:00 PM" -lt "2018-01-05 16:00"
+@(1,2,3).Count`)
+	if want := "<a>\n<b>\nx\nTrue\nTrue\n3\n"; out != want {
+		t.Errorf("got\n%q\nwant\n%q", out, want)
+	}
+}
