@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/peterh/liner"
+	"golang.org/x/term"
 
 	"github.com/transportd/transportd/transport/admin/shell"
 )
@@ -27,6 +29,10 @@ Get-Help lists the cmdlets; Get-Help NAME shows a cmdlet's parameters.
 // input, or the interactive prompt when standard input is a terminal.
 func runShell(cfgPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	sh := shell.New(cfgPath, stdout)
+	// One reader of standard input for -Password -, Read-Host and
+	// Get-Credential, so that none of them swallows another's lines.
+	in := bufio.NewReader(stdin)
+	sh.ReadLine = lineReader(stdin, in, stderr)
 	var script, name string
 	switch {
 	case len(args) == 0:
@@ -44,7 +50,7 @@ func runShell(cfgPath string, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case len(args) == 2 && (strings.EqualFold(args[0], "-c") || strings.EqualFold(args[0], "-command")):
 		script, name = args[1], "-c"
-		sh.ReadPassword = func() (string, error) { return readPassword(stdin) }
+		sh.ReadPassword = func() (string, error) { return readPassword(in) }
 	case len(args) == 1 && !strings.HasPrefix(args[0], "-"):
 		b, err := os.ReadFile(args[0])
 		if err != nil {
@@ -52,7 +58,7 @@ func runShell(cfgPath string, args []string, stdin io.Reader, stdout, stderr io.
 			return 1
 		}
 		script, name = string(b), args[0]
-		sh.ReadPassword = func() (string, error) { return readPassword(stdin) }
+		sh.ReadPassword = func() (string, error) { return readPassword(in) }
 	default:
 		fmt.Fprint(stderr, shellUsage)
 		return 2
@@ -74,6 +80,31 @@ func printShellErrors(w io.Writer, name string, err error) {
 		return
 	}
 	fmt.Fprintf(w, "%s: %v\n", name, err)
+}
+
+// lineReader reads the lines Read-Host and Get-Credential ask for: on a
+// terminal after showing the prompt (on standard error, so that it stays
+// out of the script's output), a hidden one without echo; otherwise the
+// next line of standard input, so that scripts can be fed.
+func lineReader(stdin io.Reader, in *bufio.Reader, stderr io.Writer) func(prompt string, hidden bool) (string, error) {
+	return func(prompt string, hidden bool) (string, error) {
+		if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			fmt.Fprint(stderr, prompt)
+			if hidden {
+				b, err := term.ReadPassword(int(f.Fd()))
+				fmt.Fprintln(stderr)
+				return string(b), err
+			}
+		}
+		line, err := in.ReadString('\n')
+		if err != nil && (!errors.Is(err, io.EOF) || line == "") {
+			if errors.Is(err, io.EOF) {
+				return "", errors.New("standard input has no more lines")
+			}
+			return "", err
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
 }
 
 func isTerminal(r io.Reader) bool {
@@ -102,6 +133,12 @@ func interactive(sh *shell.Shell, stdout, stderr io.Writer) int {
 	ln.SetTabCompletionStyle(liner.TabPrints)
 	ln.SetWordCompleter(shell.Complete)
 	sh.ReadPassword = func() (string, error) { return ln.PasswordPrompt("Password: ") }
+	sh.ReadLine = func(prompt string, hidden bool) (string, error) {
+		if hidden {
+			return ln.PasswordPrompt(prompt)
+		}
+		return ln.Prompt(prompt)
+	}
 	hist := historyPath()
 	if hist != "" {
 		if f, err := os.Open(hist); err == nil {

@@ -20,6 +20,17 @@ type Param struct {
 	Name   string
 	Value  string
 	Switch bool
+
+	// Edit, when set, is Exchange's @{Add="x"; Remove="y"} on a
+	// multi-valued property (Value is then unused). A pointer, so that
+	// Param stays comparable.
+	Edit *Edit
+}
+
+// Edit is the values to add to a multi-valued property and to remove
+// from it, leaving the others.
+type Edit struct {
+	Add, Remove []string
 }
 
 // Params is a parameter list in the order given.
@@ -127,6 +138,12 @@ func applyParams(obj any, ps Params, readOnly ...string) error {
 			// needs $true or $false. In bash an unquoted $false expands to
 			// nothing and would otherwise read as "on".
 			return fmt.Errorf("parameter -%s needs a value such as $true or $false (in bash, quote it: '$false')", name)
+		}
+		if p.Edit != nil {
+			if err := EditField(obj, name, p.Edit.Add, p.Edit.Remove); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := SetField(obj, name, v); err != nil {
 			return err

@@ -34,6 +34,10 @@ type Param struct {
 	Help string
 	// Value, when set, shows the form of the value in help ("a,b").
 	Value string
+
+	// Multi marks a multi-valued parameter, which also takes Exchange's
+	// @{Add="x"; Remove="y"} to change the current value.
+	Multi bool
 }
 
 // Env is what an operation runs with: the configuration, the daemon, the
@@ -124,6 +128,10 @@ type Command struct {
 	Type func(r Request) string
 	// Run does it.
 	Run func(env *Env, r Request) ([]manage.Record, error)
+
+	// sharedServer and sharedWhatIf are set when withShared added -Server
+	// and -WhatIf, which Do then acts on.
+	sharedServer, sharedWhatIf bool
 }
 
 // ParamNames lists the command's parameters, without the common ones.
@@ -155,6 +163,9 @@ func (c *Command) Param(name string) (Param, bool) {
 func (c *Command) Do(env *Env, r Request) ([]manage.Record, error) {
 	r.Params = slices.Clone(r.Params)
 	r.Identities = slices.Clone(r.Identities)
+	if done, err := c.shared(env, &r); done || err != nil {
+		return nil, err
+	}
 	return c.Run(env, r)
 }
 
@@ -230,7 +241,7 @@ var ViewParams = []Param{
 // Kinds returns every kind, in the order `transportd help` shows them. It
 // is built on each call (microseconds), so there is no package state.
 func Kinds() []*Kind {
-	return []*Kind{
+	return withShared([]*Kind{
 		receiveConnectorKind(),
 		sendConnectorKind(),
 		certificateKind(),
@@ -243,7 +254,7 @@ func Kinds() []*Kind {
 		trackingLogKind(),
 		permissionKind(),
 		testKind(),
-	}
+	})
 }
 
 // FindNoun returns the kind whose noun (or alias) is name.
@@ -316,7 +327,7 @@ func FieldParams(v any, skip ...string) []Param {
 		if !f.IsExported() || strings.HasPrefix(f.Tag.Get("yaml"), "-") || containsFold(skip, f.Name) {
 			continue
 		}
-		out = append(out, Param{Name: f.Name, Help: typeHelp(f.Type)})
+		out = append(out, Param{Name: f.Name, Help: typeHelp(f.Type), Multi: multiType(f.Type)})
 	}
 	return out
 }
@@ -337,7 +348,7 @@ func typeHelp(t reflect.Type) string {
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		return "a whole number"
 	case reflect.Slice:
-		return "a comma-separated list"
+		return "a comma-separated list, or @{Add=\"x\"; Remove=\"y\"} to change the current one"
 	}
 	switch t.Name() {
 	case "Groups":

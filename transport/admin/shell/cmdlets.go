@@ -25,6 +25,8 @@ type paramSpec struct {
 	name     string
 	isSwitch bool
 	help     string
+	// multi: a multi-valued parameter, which takes @{Add=...; Remove=...}.
+	multi bool
 }
 
 func (p paramSpec) example() string {
@@ -43,7 +45,7 @@ func isCommon(name string) bool { return registry.IsCommon(name) }
 func fromRegistry(ps []registry.Param) []paramSpec {
 	out := make([]paramSpec, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, paramSpec{name: p.Name, isSwitch: p.Switch, help: p.Help})
+		out = append(out, paramSpec{name: p.Name, isSwitch: p.Switch, help: p.Help, multi: p.Multi})
 	}
 	return out
 }
@@ -76,13 +78,15 @@ func (cl *cmdlet) param(name string) paramSpec {
 // cmdlets returns the table of cmdlets: those of the admin registry and
 // the shell's own (Format-List, Where-Object, Get-Help, ...). It is built
 // on each call (a few microseconds), so that there is no package state.
-func cmdlets() []*cmdlet { return append(registryCmdlets(), utilityCmdlets()...) }
+func cmdlets() []*cmdlet {
+	return append(append(registryCmdlets(), utilityCmdlets()...), langCmdlets()...)
+}
 
 // UtilityCmdletNames lists the shell's own cmdlets, which are not in the
 // admin registry: the pipeline and output cmdlets, sorted.
 func UtilityCmdletNames() []string {
 	var out []string
-	for _, c := range utilityCmdlets() {
+	for _, c := range append(utilityCmdlets(), langCmdlets()...) {
 		out = append(out, c.name)
 	}
 	sort.Strings(out)
@@ -156,15 +160,37 @@ func val(name, help string) paramSpec { return paramSpec{name: name, help: help}
 
 // manageParams passes the given parameters (except skip and the common
 // ones) to manage as -Name value pairs.
-func (c *call) manageParams(skip ...string) manage.Params {
+//
+// @{Add=...; Remove=...} on a multi-valued parameter becomes the values
+// to add and remove; a PSCredential gives its user name, and its password
+// as -Password when the command takes one and it is not given.
+func (c *call) manageParams(skip ...string) (manage.Params, error) {
 	var ps manage.Params
 	for _, n := range c.order {
 		if isCommon(n) || containsFold(skip, n) {
 			continue
 		}
+		switch v := c.params[n].(type) {
+		case *HashValue:
+			if !c.cmd.param(n).multi {
+				return nil, fmt.Errorf("-%s takes one value, not @{...}: only multi-valued parameters take @{Add=...; Remove=...}", n)
+			}
+			p, err := editParam(n, v)
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, p)
+			continue
+		case *Credential:
+			ps = append(ps, manage.Param{Name: n, Value: v.User})
+			if p := c.cmd.param("Password"); p.help != "" && !c.has("Password") {
+				ps = append(ps, manage.Param{Name: "Password", Value: v.Password})
+			}
+			continue
+		}
 		ps = append(ps, manage.Param{Name: n, Value: toText(c.params[n])})
 	}
-	return ps
+	return ps, nil
 }
 
 // registryCmdlets are the cmdlets of every command the admin registry declares.
@@ -182,7 +208,7 @@ func registryCmdlets() []*cmdlet {
 
 // runRegistry runs a registry command with the call's parameters and
 // pipeline, and passes on what it returns as objects of its type.
-func (sh *Shell) runRegistry(k *registry.Kind, rc *registry.Command, c *call) ([]any, error) {
+func (sh *Shell) runRegistry(k *registry.Kind, rc *registry.Command, c *call) (_ []any, err error) {
 	var req registry.Request
 	given := false
 	for _, p := range rc.IdentityParams {
@@ -215,7 +241,9 @@ func (sh *Shell) runRegistry(k *registry.Kind, rc *registry.Command, c *call) ([
 			}
 		}
 	}
-	req.Params = c.manageParams(rc.IdentityParams...)
+	if req.Params, err = c.manageParams(rc.IdentityParams...); err != nil {
+		return nil, err
+	}
 	env := &registry.Env{Ctx: context.Background(), Manager: sh.Manager, ReadPassword: sh.ReadPassword, Control: sh.Control, Out: sh.Out}
 	recs, err := rc.Do(env, req)
 	if err != nil {

@@ -25,6 +25,11 @@ type Shell struct {
 	// uses the control socket in the configuration's data folder.
 	Control func(ctx context.Context, op string, args, out any) error
 
+	// ReadLine reads one line the admin types, for Read-Host and
+	// Get-Credential: prompt is shown on a terminal, and the line is not
+	// echoed when hidden. nil: they fail, saying how to give the value.
+	ReadLine func(prompt string, hidden bool) (string, error)
+
 	vars map[string]any
 }
 
@@ -240,6 +245,25 @@ func (sh *Shell) expr(e Expr, scope map[string]any) (any, error) {
 		return out, nil
 	case *Block:
 		return x, nil
+	case *ArrayExpr:
+		vals, err := sh.eval(x.Script, scope)
+		if err != nil {
+			return nil, err
+		}
+		return append([]any{}, vals...), nil
+	case *Hashtable:
+		h := &HashValue{}
+		for i, k := range x.Keys {
+			v, err := sh.expr(x.Vals[i], scope)
+			if err != nil {
+				return nil, err
+			}
+			if _, dup := h.Get(k); dup {
+				return nil, &Error{Pos: x.P, Err: fmt.Errorf("key %q is given twice in '@{'", k)}
+			}
+			h.Keys, h.Vals = append(h.Keys, k), append(h.Vals, v)
+		}
+		return h, nil
 	case *Not:
 		v, err := sh.expr(x.X, scope)
 		if err != nil {
@@ -347,6 +371,26 @@ func member(v any, name string, p Pos) (any, error) {
 		if strings.EqualFold(name, "Length") {
 			return formatNumber(float64(len(x))), nil
 		}
+	case *HashValue:
+		if val, ok := x.Get(name); ok {
+			return val, nil
+		}
+		if strings.EqualFold(name, "Count") {
+			return formatNumber(float64(len(x.Keys))), nil
+		}
+		return nil, nil // as PowerShell: a missing key is $null
+	case *SecureString:
+		if strings.EqualFold(name, "Length") {
+			return formatNumber(float64(len(x.text))), nil
+		}
+	case *Credential:
+		switch strings.ToLower(name) {
+		case "username":
+			return x.User, nil
+		case "password":
+			return &SecureString{text: x.Password}, nil
+		}
+		return nil, &Error{Pos: p, Err: fmt.Errorf("a PSCredential has the properties UserName and Password, not %s", name)}
 	case nil:
 		return nil, &Error{Pos: p, Err: fmt.Errorf("cannot read .%s of $null (the command that set the variable returned nothing)", name)}
 	}

@@ -125,8 +125,17 @@ func columnsFor(recs []manage.Record, names []string) []string {
 
 // record turns any value into a record for formatting.
 func record(v any) manage.Record {
-	if o, ok := v.(*Object); ok {
-		return o.Props
+	switch x := v.(type) {
+	case *Object:
+		return x.Props
+	case *Credential:
+		return credentialRecord(x)
+	case *HashValue:
+		var r manage.Record
+		for i, k := range x.Keys {
+			r = append(r, manage.Property{Name: k, Value: display(x.Vals[i])})
+		}
+		return r
 	}
 	return manage.Record{{Name: "Value", Value: display(v)}}
 }
@@ -237,6 +246,10 @@ type formatted struct{ text string }
 // no table view), other values one per line.
 func outDefault(w io.Writer, vals []any) {
 	for i := 0; i < len(vals); {
+		if c, ok := vals[i].(*Credential); ok {
+			vals = append([]any(nil), vals...)
+			vals[i] = &Object{TypeName: "PSCredential", Props: credentialRecord(c)}
+		}
 		o, ok := vals[i].(*Object)
 		if !ok {
 			switch x := vals[i].(type) {

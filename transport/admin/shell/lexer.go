@@ -55,13 +55,15 @@ const (
 	tLBrace           // {
 	tRBrace           // }
 	tLBracket         // [ (only to report it as unsupported)
+	tAtBrace          // @{ opening a hashtable
+	tAtParen          // @( opening an array subexpression
 )
 
 var kindNames = map[tokKind]string{
 	tEOF: "end of input", tNewline: "end of statement", tWord: "word", tString: "string",
 	tVariable: "variable", tMember: "property", tParam: "parameter", tPipe: "'|'", tComma: "','",
 	tAssign: "'='", tLParen: "'('", tRParen: "')'", tSubExpr: "'$('", tLBrace: "'{'", tRBrace: "'}'",
-	tLBracket: "'['",
+	tLBracket: "'['", tAtBrace: "'@{'", tAtParen: "'@('",
 }
 
 // strPart is one piece of a double-quoted string: literal text, a $variable
@@ -113,6 +115,28 @@ type lexer struct {
 	line  int
 	col   int
 	depth int // nesting of "$( )" inside strings
+	// open holds the brackets open at this point, innermost last: '@' for
+	// @{ (inside which = ends a bare word, as in @{Add=x}), '{' and '('.
+	open []byte
+}
+
+// inHash reports whether the innermost open bracket is a hashtable's.
+func (l *lexer) inHash() bool { return len(l.open) > 0 && l.open[len(l.open)-1] == '@' }
+
+// track keeps l.open up to date with the token t.
+func (l *lexer) track(t token) {
+	switch t.Kind {
+	case tAtBrace:
+		l.open = append(l.open, '@')
+	case tLBrace:
+		l.open = append(l.open, '{')
+	case tLParen, tSubExpr, tAtParen:
+		l.open = append(l.open, '(')
+	case tRBrace, tRParen:
+		if len(l.open) > 0 {
+			l.open = l.open[:len(l.open)-1]
+		}
+	}
 }
 
 // maxDepth bounds nesting of strings, parentheses and blocks, so that no
@@ -273,6 +297,15 @@ func (l *lexer) token() (token, error) {
 			return t, l.errf(p, "'==' is not an operator here: compare with -eq")
 		}
 		return single(tAssign)
+	case '@':
+		switch l.peekAt(1) {
+		case '{':
+			l.next()
+			return single(tAtBrace)
+		case '(':
+			l.next()
+			return single(tAtParen)
+		}
 	case '\'':
 		return l.singleQuoted(t)
 	case '"':
@@ -321,7 +354,7 @@ func (l *lexer) token() (token, error) {
 	var sb strings.Builder
 	for {
 		r := l.peekRune()
-		if isWordStop(r) {
+		if isWordStop(r) || (r == '=' && l.inHash()) {
 			break
 		}
 		if r == '`' {
@@ -480,7 +513,7 @@ func (l *lexer) matchParen(open Pos) (int, error) {
 		switch t.Kind {
 		case tEOF:
 			return 0, l.errf(open, "'$(' is not closed: missing ')'")
-		case tLParen, tSubExpr:
+		case tLParen, tSubExpr, tAtParen:
 			depth++
 		case tRParen:
 			if depth == 0 {
@@ -501,6 +534,7 @@ func tokenizeLexer(l *lexer) ([]token, error) {
 		if err != nil {
 			return nil, err
 		}
+		l.track(t)
 		out = append(out, t)
 		if t.Kind == tEOF {
 			return out, nil

@@ -114,15 +114,30 @@ type Not struct {
 	X Expr
 }
 
-func (e *Word) exprPos() Pos    { return e.P }
-func (e *Str) exprPos() Pos     { return e.P }
-func (e *Var) exprPos() Pos     { return e.P }
-func (e *Member) exprPos() Pos  { return e.P }
-func (e *SubExpr) exprPos() Pos { return e.P }
-func (e *List) exprPos() Pos    { return e.P }
-func (e *Block) exprPos() Pos   { return e.P }
-func (e *Binary) exprPos() Pos  { return e.P }
-func (e *Not) exprPos() Pos     { return e.P }
+// Hashtable is @{Key = value; ...}, keys in the order written.
+type Hashtable struct {
+	P    Pos
+	Keys []string
+	Vals []Expr
+}
+
+// ArrayExpr is @( script ): its output, always as an array.
+type ArrayExpr struct {
+	P      Pos
+	Script *Script
+}
+
+func (e *Hashtable) exprPos() Pos { return e.P }
+func (e *ArrayExpr) exprPos() Pos { return e.P }
+func (e *Word) exprPos() Pos      { return e.P }
+func (e *Str) exprPos() Pos       { return e.P }
+func (e *Var) exprPos() Pos       { return e.P }
+func (e *Member) exprPos() Pos    { return e.P }
+func (e *SubExpr) exprPos() Pos   { return e.P }
+func (e *List) exprPos() Pos      { return e.P }
+func (e *Block) exprPos() Pos     { return e.P }
+func (e *Binary) exprPos() Pos    { return e.P }
+func (e *Not) exprPos() Pos       { return e.P }
 
 // comparison operators, as PowerShell spells them (case-insensitive
 // variants -ieq and case-sensitive -ceq included).
@@ -528,6 +543,17 @@ func (p *parser) primary() (Expr, error) {
 		}
 		end := p.advance()
 		return &Block{P: t.Pos, Script: s, Src: p.src[t.End:end.Pos.Offset]}, nil
+	case tAtParen:
+		p.advance()
+		s, err := p.script(tRParen)
+		if err != nil {
+			return nil, err
+		}
+		p.advance()
+		return &ArrayExpr{P: t.Pos, Script: s}, nil
+	case tAtBrace:
+		p.advance()
+		return p.hashtable(t)
 	case tLBracket:
 		return nil, p.errf(t.Pos, "type casts and [..] are not supported")
 	case tEOF, tNewline:
@@ -536,6 +562,46 @@ func (p *parser) primary() (Expr, error) {
 		return nil, p.errf(t.Pos, "expected a value, found parameter -%s", t.Text)
 	}
 	return nil, p.errf(t.Pos, "unexpected %s", t.describe())
+}
+
+// hashtable reads the entries of @{ Key = value; Key2 = value2 } after
+// the opening @{ (open); entries are separated by ';' or new lines.
+func (p *parser) hashtable(open token) (Expr, error) {
+	h := &Hashtable{P: open.Pos}
+	for {
+		for p.peek().Kind == tNewline {
+			p.advance()
+		}
+		k := p.peek()
+		switch k.Kind {
+		case tRBrace:
+			p.advance()
+			return h, nil
+		case tEOF:
+			return nil, p.errf(open.Pos, "missing '}' to close '@{'")
+		case tWord, tString:
+		default:
+			return nil, p.errf(k.Pos, "expected a key such as Add = \"value\" in '@{', found %s", k.describe())
+		}
+		p.advance()
+		if n := p.peek(); n.Kind != tAssign {
+			return nil, p.errf(n.Pos, "expected '=' after the key %q in '@{', found %s", k.Text, n.describe())
+		}
+		p.advance()
+		v, err := p.expr()
+		if err != nil {
+			return nil, err
+		}
+		h.Keys = append(h.Keys, k.Text)
+		h.Vals = append(h.Vals, v)
+		switch n := p.peek(); n.Kind {
+		case tNewline, tRBrace:
+		case tEOF:
+			return nil, p.errf(open.Pos, "missing '}' to close '@{'")
+		default:
+			return nil, p.errf(n.Pos, "unexpected %s in '@{': separate entries with ';'", n.describe())
+		}
+	}
 }
 
 // subScript parses the $( ) inside a string at src[start:end].

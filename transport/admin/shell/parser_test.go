@@ -186,6 +186,8 @@ func FuzzParse(f *testing.F) {
 		`Get-X | Where-Object { $_.Enabled -eq $true -and -not ($_.Name -like 'C*') }`,
 		"New-ReceiveConnector -Name 'a' -Custom -Bindings 0.0.0.0:25 -RemoteIPRanges 1.2.3.4,10.0.0.0/8 `\n -Enabled:$false",
 		`"$("$("$(1)")")"`, `((((1))))`, `{ { } }`, "<# c #> x # y", `$x.a.b.c`, "a\r\nb;c",
+		"Set-Mailbox kim -EmailAddresses @{Add=\"a@b\",'c@d'; Remove=@(\"e@f\")}\n@{\n a = 1\n b = @{c=2} }",
+		`"$(@{a=@(1)})"`, `@(@(), @{})`,
 	} {
 		f.Add(s)
 	}

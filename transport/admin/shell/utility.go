@@ -217,23 +217,14 @@ func utilityCmdlets() []*cmdlet {
 				sh.say("%s", toString(c.params["Object"]))
 				return nil, nil
 			}},
-		{name: "ConvertTo-SecureString", synopsis: "Returns the text (for -Password in Exchange scripts).",
-			params:     params(val("String", "the password"), sw("AsPlainText", "accepted"), sw("Force", "accepted")),
-			positional: []string{"String"},
-			run: func(sh *Shell, c *call) ([]any, error) {
-				s, ok := c.text("String")
-				if !ok {
-					return nil, fmt.Errorf("-String is required")
-				}
-				return []any{s}, nil
-			}},
 		{name: "Get-Command", aliases: []string{"gcm"}, synopsis: "Lists the cmdlets.",
-			params: params(val("Name", "wildcards * allowed")), positional: []string{"Name"},
+			params: params(val("Name", "cmdlet names; wildcards * allowed"), val("Noun", "only cmdlets with this noun, e.g. ReceiveConnector; wildcards * allowed"),
+				val("Verb", "only cmdlets with this verb, e.g. Set; wildcards * allowed"), val("Module", "accepted for scripts; every cmdlet is transportd's")),
+			positional: []string{"Name"},
 			run: func(sh *Shell, c *call) ([]any, error) {
-				pat, _ := c.text("Name")
 				var out []any
 				for _, n := range CmdletNames() {
-					if pat == "" || manage.MatchIdentity(pat, n) {
+					if commandMatches(c, n) {
 						cl, _ := lookupCmdlet(n)
 						out = append(out, &Object{TypeName: "Command", Props: manage.Record{{Name: "Name", Value: n}, {Name: "Synopsis", Value: cl.synopsis}}})
 					}
@@ -241,12 +232,15 @@ func utilityCmdlets() []*cmdlet {
 				return out, nil
 			}},
 		{name: "Get-Help", aliases: []string{"help", "man"}, synopsis: "Explains a cmdlet and its parameters.",
-			params:     params(val("Name", "a cmdlet"), sw("Full", "accepted"), sw("Detailed", "accepted"), val("Parameter", "only this parameter")),
+			params: params(val("Name", "a cmdlet"), sw("Full", "every section: parameters in detail (position, switch), examples"),
+				sw("Detailed", "parameters in detail and the examples"), sw("Examples", "only the examples, Microsoft's documented ones that run here"),
+				val("Parameter", "only this parameter; wildcards * allowed")),
 			positional: []string{"Name"},
 			run: func(sh *Shell, c *call) ([]any, error) {
 				name, _ := c.text("Name")
 				p, _ := c.text("Parameter")
-				text, err := Help(name, p)
+				text, err := HelpWith(name, HelpOptions{Parameter: p, Full: truthy(c.params["Full"]),
+					Detailed: truthy(c.params["Detailed"]), Examples: truthy(c.params["Examples"])})
 				if err != nil {
 					return nil, err
 				}
@@ -347,7 +341,11 @@ func measure(c *call) *Object {
 
 // Help explains a cmdlet (or lists the cmdlets when name is empty); with
 // param it explains only that parameter.
-func Help(name, param string) (string, error) {
+func Help(name, param string) (string, error) { return HelpWith(name, HelpOptions{Parameter: param}) }
+
+// helpSummary is Get-Help's default view: synopsis, syntax, the
+// parameters each with its description.
+func helpSummary(name, param string) (string, error) {
 	var sb strings.Builder
 	if name == "" {
 		sb.WriteString("transportd shell: Exchange Management Shell cmdlets for transportd.\n\n")

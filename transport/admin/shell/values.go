@@ -129,6 +129,10 @@ func toText(v any) string {
 		return strings.Join(parts, ",")
 	case *Object:
 		return x.identity()
+	case *SecureString:
+		return x.text // only a parameter receives the secret
+	case *Credential:
+		return x.User
 	}
 	return toString(v)
 }
@@ -157,6 +161,8 @@ func toString(v any) string {
 		return x.TypeName
 	case *Block:
 		return x.Src
+	case *SecureString, *Credential, *HashValue:
+		return x.(fmt.Stringer).String()
 	}
 	return fmt.Sprint(v)
 }
@@ -311,8 +317,9 @@ func compare(op string, l, r any) (bool, error) {
 	return false, fmt.Errorf("unknown operator -%s", op)
 }
 
-// order compares two values: numerically when both read as numbers,
-// otherwise as case-insensitive strings.
+// order compares two values: numerically when both read as numbers, as
+// times when both read as dates (ISO 8601 or month first, as Microsoft's
+// examples write them), otherwise as case-insensitive strings.
 func order(l, r any) int {
 	if a, ok := toNumber(l); ok {
 		if b, ok := toNumber(r); ok {
@@ -323,6 +330,11 @@ func order(l, r any) int {
 				return 1
 			}
 			return 0
+		}
+	}
+	if a, err := manage.ParseWhen(toString(l)); err == nil && strings.ContainsAny(toString(l), "-/") {
+		if b, err := manage.ParseWhen(toString(r)); err == nil && strings.ContainsAny(toString(r), "-/") {
+			return a.Compare(b) // dates: "2026-05-04 09:30:00" against "03/13/2018 09:00:00"
 		}
 	}
 	return strings.Compare(strings.ToLower(toString(l)), strings.ToLower(toString(r)))
