@@ -45,6 +45,11 @@ type MessageInfo struct {
 	NextRetryTime  time.Time
 	RetryCount     int
 	ExpirationTime time.Time
+
+	// InternetMessageID is the Message-ID header; MessageSourceName where
+	// the message came from (the receive connector, Pickup, DSN).
+	InternetMessageID string
+	MessageSourceName string
 }
 
 // Queues lists the delivery queues with their counts, plus Poison when it
@@ -137,6 +142,7 @@ func (m *Manager) Messages(queue string) []MessageInfo {
 		e.mu.Lock()
 		info := MessageInfo{Identity: e.env.ID, FromAddress: e.env.From, Size: e.env.Size, DateReceived: e.env.ReceivedAt,
 			Subject: e.env.Subject, SourceIP: e.env.RemoteAddr, ExpirationTime: e.env.ReceivedAt.Add(cfg.MessageExpirationTimeout)}
+		info.InternetMessageID, info.MessageSourceName = e.env.MessageID, messageSource(e.env)
 		info.Recipients = append(info.Recipients, e.state.Recipients...)
 		status := "Ready"
 		qset := map[string]bool{}
@@ -173,6 +179,18 @@ func (m *Manager) Messages(queue string) []MessageInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
 	return out
+}
+
+// messageSource is Exchange's MessageSourceName: the receive connector
+// (SMTP), Pickup, or DSN.
+func messageSource(env Envelope) string {
+	switch {
+	case env.Connector != "":
+		return env.Connector
+	case strings.EqualFold(env.Source, "PICKUP"):
+		return "Pickup"
+	}
+	return env.Source
 }
 
 // allSuspended reports whether every queue of a message is suspended.
