@@ -117,7 +117,14 @@ func messageGetter(m control.Message) opath.Getter {
 		case "ExpirationTime":
 			return m.ExpirationTime
 		case "Queue":
-			return m.Queue
+			// Each queue as the daemon names it (contoso.com) and in
+			// Exchange's form (MAIL\contoso.com), so either matches.
+			srv, _, _ := strings.Cut(m.Identity, `\`)
+			out := slices.Clone(m.Queue)
+			for _, q := range m.Queue {
+				out = append(out, srv+`\`+q)
+			}
+			return out
 		case "Recipients":
 			out := make([]string, len(m.Recipients))
 			for i, r := range m.Recipients {

@@ -310,7 +310,7 @@ func (p *parser) command() (*Command, error) {
 
 // argValue reads a command argument: a primary value, or a comma list.
 func (p *parser) argValue() (Expr, error) {
-	first, err := p.postfix()
+	first, err := p.argElement()
 	if err != nil {
 		return nil, err
 	}
@@ -323,13 +323,28 @@ func (p *parser) argValue() (Expr, error) {
 		for p.peek().Kind == tNewline && p.src[p.peek().Pos.Offset] == '\n' {
 			p.advance()
 		}
-		e, err := p.postfix()
+		e, err := p.argElement()
 		if err != nil {
 			return nil, err
 		}
 		l.Items = append(l.Items, e)
 	}
 	return l, nil
+}
+
+// argElement reads one element of a parameter's value. Where a value must
+// come (after -Name: or a comma), a word starting with a dash is a word, as
+// in PowerShell: -SortOrder: -Size,+Subject, or +FromAddress,-Size.
+func (p *parser) argElement() (Expr, error) {
+	if t := p.peek(); t.Kind == tParam {
+		p.advance()
+		text := "-" + t.Text
+		if t.Colon {
+			text += ":"
+		}
+		return &Word{P: t.Pos, Text: text}, nil
+	}
+	return p.postfix()
 }
 
 // expr reads an expression with -and/-or, comparisons and -not.
