@@ -50,7 +50,7 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 			}
 		}
 		if len(out) == 0 && sel.Identity != "" {
-			return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
+			return nil, fmt.Errorf("no queue matches identity \"%s\"%s", sel.Identity, s.existingQueues())
 		}
 		return out, nil
 	case control.OpQueueRetry:
@@ -64,7 +64,7 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 		}
 		n := retry(func(q string) bool { return match(pattern, q) })
 		if n == 0 {
-			return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
+			return nil, fmt.Errorf("no queue matches identity \"%s\"%s", sel.Identity, s.existingQueues())
 		}
 		return control.Changed{Count: n}, nil
 	case control.OpQueueSuspend, control.OpQueueResume:
@@ -130,7 +130,7 @@ func (s *Service) messages(sel control.Selector) ([]queue.MessageInfo, error) {
 		out = append(out, m)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no message matches identity %q queue %q%s", sel.Identity, sel.Queue, s.existingMessages())
+		return nil, fmt.Errorf("no message matches identity \"%s\" queue \"%s\"%s", sel.Identity, sel.Queue, s.existingMessages())
 	}
 	return out, nil
 }

@@ -2,6 +2,8 @@ package service
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -147,5 +149,55 @@ func TestFilterSelectsExactlyTheMatchingQueuesAndMessages(t *testing.T) {
 	}
 	if len(subjects()) != 3 {
 		t.Fatal("a filter that did not parse removed messages")
+	}
+}
+
+// The example corpus of the queue and message cmdlets runs against a
+// running daemon as each example's "# Expect:" line says.
+func TestQueueCmdletExamples(t *testing.T) {
+	d := startDaemon(t, nil)
+	files, err := filepath.Glob("../admin/shell/testdata/examples/*.ps1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for _, file := range files {
+		base := filepath.Base(file)
+		if !strings.Contains(base, "-Queue.") && !strings.Contains(base, "-Message.") {
+			continue
+		}
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		sh := shell.New(d.cfgPath, &out)
+		for _, ex := range strings.Split(string(src), "# Example: ")[1:] {
+			name, rest, _ := strings.Cut(ex, "\n")
+			expect, script, _ := strings.Cut(strings.TrimPrefix(rest, "# Expect: "), "\n")
+			out.Reset()
+			err := sh.Run(script)
+			kind, text, _ := strings.Cut(expect, " ")
+			switch kind {
+			case "ok":
+				if err != nil {
+					t.Errorf("%s %s: %v", base, name, err)
+				}
+			case "warning":
+				if err != nil || !strings.Contains(out.String(), text) {
+					t.Errorf("%s %s: %v, output %q lacks %q", base, name, err, out.String(), text)
+				}
+			case "missing":
+				if err == nil || !strings.Contains(err.Error(), text) {
+					t.Errorf("%s %s: error %v, want one naming %s", base, name, err, text)
+				}
+			default:
+				t.Errorf("%s %s: unknown expectation %q", base, name, expect)
+			}
+			ran++
+		}
+	}
+	if ran < 20 {
+		t.Fatalf("ran %d examples", ran)
 	}
 }

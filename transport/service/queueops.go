@@ -27,9 +27,9 @@ func (s *Service) suspendQueue(op string, sel control.Selector) (any, error) {
 	}
 	switch {
 	case len(names) == 0:
-		return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
+		return nil, fmt.Errorf("no queue matches identity \"%s\"%s", sel.Identity, s.existingQueues())
 	case len(names) > 1:
-		return nil, fmt.Errorf("identity %q matches %d queues (%s); name one, or use -Filter to act on several", sel.Identity, len(names), strings.Join(ids, ", "))
+		return nil, fmt.Errorf("identity \"%s\" matches %d queues (%s); name one, or use -Filter to act on several", sel.Identity, len(names), strings.Join(ids, ", "))
 	}
 	if op == control.OpQueueSuspend {
 		if err := s.queue.SuspendQueue(names[0]); err != nil {
