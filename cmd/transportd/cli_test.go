@@ -68,7 +68,7 @@ func TestUnknownCommandsAndOptions(t *testing.T) {
 	}{
 		{[]string{"rnu"}, 1, []string{`unknown command "rnu"`, `did you mean "run"?`}, []string{"which action"}},
 		{[]string{"frobnicate", "get"}, 1, []string{`unknown command "frobnicate"`, "transportd help"}, nil},
-		{[]string{"queue"}, 2, []string{"which action? (get, retry;"}, []string{"set", "new"}},
+		{[]string{"queue"}, 2, []string{"which action? (get, retry, suspend, resume;"}, []string{"set", "new"}},
 		{[]string{"message"}, 2, []string{"which action? (get, suspend, resume, remove;"}, nil},
 		{[]string{"queue", "set"}, 1, []string{`unknown action "set" for queue`, "queue takes get, retry"}, nil},
 		{[]string{"connector", "gte"}, 1, []string{`unknown action "gte"`, `did you mean "get"?`}, nil},

@@ -50,7 +50,7 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 			}
 		}
 		if len(out) == 0 && sel.Identity != "" {
-			return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
+			return nil, fmt.Errorf("no queue matches identity \"%s\"%s", sel.Identity, s.existingQueues())
 		}
 		return out, nil
 	case control.OpQueueRetry:
@@ -58,11 +58,17 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 			return nil, fmt.Errorf("-Identity is required (a queue such as %s, wildcards allowed)", s.queueIdentity("contoso.com"))
 		}
 		pattern := s.stripServer(sel.Identity)
-		n := s.queue.Retry(func(q string) bool { return match(pattern, q) })
+		retry := s.queue.Retry
+		if sel.Resubmit {
+			retry = s.queue.Resubmit
+		}
+		n := retry(func(q string) bool { return match(pattern, q) })
 		if n == 0 {
-			return nil, fmt.Errorf("no queue matches identity %q%s", sel.Identity, s.existingQueues())
+			return nil, fmt.Errorf("no queue matches identity \"%s\"%s", sel.Identity, s.existingQueues())
 		}
 		return control.Changed{Count: n}, nil
+	case control.OpQueueSuspend, control.OpQueueResume:
+		return s.suspendQueue(op, sel)
 	case control.OpMessageGet:
 		msgs, err := s.messages(sel)
 		if err != nil {
@@ -124,7 +130,7 @@ func (s *Service) messages(sel control.Selector) ([]queue.MessageInfo, error) {
 		out = append(out, m)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no message matches identity %q queue %q%s", sel.Identity, sel.Queue, s.existingMessages())
+		return nil, fmt.Errorf("no message matches identity \"%s\" queue \"%s\"%s", sel.Identity, sel.Queue, s.existingMessages())
 	}
 	return out, nil
 }
@@ -175,7 +181,8 @@ func wireMessages(msgs []queue.MessageInfo) []control.Message {
 	for _, m := range msgs {
 		w := control.Message{Identity: m.Identity, FromAddress: m.FromAddress, Status: m.Status, Size: m.Size,
 			DateReceived: m.DateReceived, Queue: m.Queue, LastError: m.LastError, Subject: m.Subject,
-			SourceIP: m.SourceIP, NextRetryTime: m.NextRetryTime, RetryCount: m.RetryCount, ExpirationTime: m.ExpirationTime}
+			SourceIP: m.SourceIP, NextRetryTime: m.NextRetryTime, RetryCount: m.RetryCount, ExpirationTime: m.ExpirationTime,
+			InternetMessageId: m.InternetMessageID, MessageSourceName: m.MessageSourceName}
 		for _, r := range m.Recipients {
 			w.Recipients = append(w.Recipients, control.Recipient{Address: r.Address, Status: string(r.Status),
 				Attempts: r.Attempts, NextRetry: r.NextRetry, LastError: r.LastError, Queue: r.Queue})

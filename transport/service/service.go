@@ -145,9 +145,10 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	s.router = rt
 	s.queue, err = queue.NewManager(queue.Options{
 		Store: disk, Router: rt, Settings: settingsOf(cfg), Logger: log.With("component", "queue"),
-		Notifier:    &notifier{config: s.Config, log: log},
-		InflightDir: filepath.Join(cfg.DataDir(), "queue", "inflight"),
-		OnEvent:     s.queueEvent,
+		Notifier:            &notifier{config: s.Config, log: log},
+		InflightDir:         filepath.Join(cfg.DataDir(), "queue", "inflight"),
+		SuspendedQueuesFile: filepath.Join(cfg.DataDir(), "queue", "suspended-queues.json"),
+		OnEvent:             s.queueEvent,
 	})
 	if err != nil {
 		s.closeLogs()

@@ -13,6 +13,10 @@ const (
 	OpMessageSuspend = "message.suspend"
 	OpMessageResume  = "message.resume"
 	OpMessageRemove  = "message.remove"
+
+	// Suspend-Queue and Resume-Queue: Selector.Identity names one queue.
+	OpQueueSuspend = "queue.suspend"
+	OpQueueResume  = "queue.resume"
 )
 
 // Selector picks queues and messages: identities with * wildcards.
@@ -20,6 +24,9 @@ type Selector struct {
 	Identity string `json:"identity,omitempty"`
 	Queue    string `json:"queue,omitempty"`
 	WithNDR  bool   `json:"withndr,omitempty"`
+	// Resubmit sends a queue's messages back to the categorizer
+	// (Retry-Queue -Resubmit $true).
+	Resubmit bool `json:"resubmit,omitempty"`
 }
 
 // Changed reports how many objects an operation touched.
@@ -37,6 +44,10 @@ type Queue struct {
 	MessageCount  int
 	LastError     string
 	NextRetryTime time.Time
+
+	LastRetryTime  time.Time
+	FirstRetryTime time.Time
+	RetryCount     int
 }
 
 // Message is one queued message as Get-Message shows it.
@@ -55,6 +66,9 @@ type Message struct {
 	NextRetryTime  time.Time
 	RetryCount     int
 	ExpirationTime time.Time
+
+	InternetMessageId string
+	MessageSourceName string
 }
 
 // Recipient is one recipient of a queued message and where it stands.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,8 @@ func QueueRecord(q control.Queue) manage.Record {
 		{Name: "Status", Value: q.Status}, {Name: "MessageCount", Value: fmt.Sprint(q.MessageCount)},
 		{Name: "NextHopDomain", Value: q.NextHopDomain}, {Name: "LastError", Value: q.LastError},
 		{Name: "NextRetryTime", Value: formatTime(q.NextRetryTime)},
+		{Name: "NextHopCategory", Value: nextHopCategory(q.DeliveryType)}, {Name: "LastRetryTime", Value: formatTime(q.LastRetryTime)},
+		{Name: "FirstRetryTime", Value: formatTime(q.FirstRetryTime)}, {Name: "RetryCount", Value: fmt.Sprint(q.RetryCount)},
 	}
 }
 
@@ -61,6 +64,8 @@ func MessageRecord(mi control.Message) manage.Record {
 		{Name: "RetryCount", Value: fmt.Sprint(mi.RetryCount)}, {Name: "NextRetryTime", Value: formatTime(mi.NextRetryTime)},
 		{Name: "ExpirationTime", Value: formatTime(mi.ExpirationTime)}, {Name: "LastError", Value: mi.LastError},
 		{Name: "SourceIP", Value: mi.SourceIP},
+		{Name: "SCL", Value: fmt.Sprint(noSCL)}, {Name: "InternetMessageId", Value: mi.InternetMessageId},
+		{Name: "MessageSourceName", Value: mi.MessageSourceName},
 	}
 }
 
@@ -73,36 +78,50 @@ func queueKind() *Kind {
 		Columns: []string{"Identity", "DeliveryType", "Status", "MessageCount", "NextHopDomain", "NextRetryTime", "LastError"},
 		Commands: []*Command{
 			{Verb: "get", Cmdlet: "Get-Queue", Synopsis: "Shows the delivery queues of the running transportd.",
-				Params: params(identity), Positional: ids, IdentityParams: ids, Records: true, List: byIdentity, Empty: queueEmpty,
-				Run: func(env *Env, r Request) ([]manage.Record, error) {
-					var qs []control.Queue
-					if err := env.callDaemon(control.OpQueueGet, control.Selector{Identity: r.Identity()}, &qs); err != nil {
-						return nil, err
-					}
-					var out []manage.Record
-					for _, q := range qs {
-						out = append(out, QueueRecord(q))
-					}
-					return out, nil
-				}},
-			{Verb: "retry", Cmdlet: "Retry-Queue", Synopsis: "Retries a queue now (after fixing the smart host, say).",
-				Params: params(identity), Positional: ids, IdentityParams: ids, Pipe: true,
-				Run: func(env *Env, r Request) ([]manage.Record, error) {
-					if len(r.Identities) == 0 {
-						return nil, needIdentities(r, "Identity", "Retry-Queue")
-					}
-					total := 0
-					for _, id := range r.Identities {
-						var ch control.Changed
-						if err := env.callDaemon(control.OpQueueRetry, control.Selector{Identity: id}, &ch); err != nil {
-							return nil, err
-						}
-						total += ch.Count
-					}
-					env.say("Retrying %s now.", plural(total, "queue"))
-					return nil, nil
-				}},
+				Params: params(identity, filterParam("queue"), serverParam(),
+					val("Include", "only queues of these types: Internal, External or delivery types (SmtpDeliveryToMailbox, ...)"),
+					val("Exclude", "no queues of these types: Internal, External or delivery types"),
+					viewParams("queue"), pagingParamDecls()),
+				Positional: ids, IdentityParams: ids, Records: true, List: byIdentity, Empty: queueEmpty,
+				Run: getQueue},
+			{Verb: "retry", Cmdlet: "Retry-Queue", Synopsis: "Retries a queue now (after fixing the smart host, say); -Resubmit $true routes its messages anew.",
+				Params: params(identity, filterParam("queue"), serverParam(),
+					val("Resubmit", "$true sends the queue's messages back to the categorizer (routed anew with the configuration in force)")),
+				Positional: ids, IdentityParams: ids, Pipe: true,
+				Run: queueChange("Retry-Queue", control.OpQueueRetry, "Retrying %s now.", true)},
+			{Verb: "suspend", Cmdlet: "Suspend-Queue", Synopsis: "Stops delivery from a queue (running deliveries finish); it stays suspended across restarts.",
+				Params: params(identity, filterParam("queue"), serverParam()), Positional: ids, IdentityParams: ids, Pipe: true,
+				Run: queueChange("Suspend-Queue", control.OpQueueSuspend, "Suspended %s.", false)},
+			{Verb: "resume", Cmdlet: "Resume-Queue", Synopsis: "Restarts delivery from a suspended queue.",
+				Params: params(identity, filterParam("queue"), serverParam()), Positional: ids, IdentityParams: ids, Pipe: true,
+				Run: queueChange("Resume-Queue", control.OpQueueResume, "Resumed %s.", false)},
 		}}
+}
+
+// getQueue runs Get-Queue.
+func getQueue(env *Env, r Request) ([]manage.Record, error) {
+	v, err := takeView(env, &r, QueueSchema, true)
+	if err != nil {
+		return nil, err
+	}
+	if v.filter != nil && len(r.Identities) > 0 {
+		return nil, errFilterOrIdentity
+	}
+	keep, err := includeExclude(&r)
+	if err != nil {
+		return nil, err
+	}
+	warnPaging(env, &r)
+	qs, err := matchingQueues(env, &r, v.filter)
+	if err != nil {
+		return nil, err
+	}
+	qs = slices.DeleteFunc(qs, func(q control.Queue) bool { return !keep(q) })
+	var out []manage.Record
+	for _, q := range apply(env, v, qs, queueGetter) {
+		out = append(out, QueueRecord(q))
+	}
+	return out, nil
 }
 
 // selectors are the daemon's selectors for a message command: one per
@@ -110,6 +129,7 @@ func queueKind() *Kind {
 func selectors(r Request, need bool) ([]control.Selector, error) {
 	var sel control.Selector
 	sel.Queue, _ = r.Params.TakeExact("Queue")
+	sel.WithNDR = true // Exchange's default: the senders learn their message was removed
 	if v, ok := r.Params.TakeExact("WithNDR"); ok {
 		b, err := manage.ParseBool(v)
 		if err != nil {
@@ -138,9 +158,12 @@ func messageKind() *Kind {
 	ids := []string{"Identity"}
 	change := func(verb, cmdlet, op, past, synopsis string, extra ...Param) *Command {
 		return &Command{Verb: verb, Cmdlet: cmdlet, Synopsis: synopsis,
-			Params: params(identity, queueParam, extra), Positional: ids, IdentityParams: ids, Pipe: true,
+			Params: params(identity, queueParam, filterParam("message"), serverParam(), extra), Positional: ids, IdentityParams: ids, Pipe: true,
 			Run: func(env *Env, r Request) ([]manage.Record, error) {
-				sels, err := selectors(r, true)
+				if err := takeServer(env, &r); err != nil {
+					return nil, err
+				}
+				sels, err := filteredSelectors(env, &r)
 				if err != nil {
 					return nil, err
 				}
@@ -161,29 +184,16 @@ func messageKind() *Kind {
 		Columns: []string{"Identity", "FromAddress", "Status", "Size", "Queue"},
 		Commands: []*Command{
 			{Verb: "get", Cmdlet: "Get-Message", Synopsis: "Shows queued messages of the running transportd.",
-				Params: params(identity, queueParam), Positional: ids, IdentityParams: ids, Pipe: true,
+				Params: params(identity, queueParam, filterParam("message"), serverParam(),
+					sw("IncludeRecipientInfo", "each recipient with its status and last error (Recipients are shown in any case)"),
+					viewParams("message"), pagingParamDecls()),
+				Positional: ids, IdentityParams: ids, Pipe: true,
 				Records: true, List: byIdentity, Empty: queueEmpty,
-				Run: func(env *Env, r Request) ([]manage.Record, error) {
-					sels, err := selectors(r, false)
-					if err != nil {
-						return nil, err
-					}
-					var out []manage.Record
-					for _, s := range sels {
-						var ms []control.Message
-						if err := env.callDaemon(control.OpMessageGet, s, &ms); err != nil {
-							return nil, err
-						}
-						for _, m := range ms {
-							out = append(out, MessageRecord(m))
-						}
-					}
-					return out, nil
-				}},
+				Run: getMessage},
 			change("suspend", "Suspend-Message", control.OpMessageSuspend, "Suspended", "Holds messages in their queue."),
 			change("resume", "Resume-Message", control.OpMessageResume, "Resumed", "Releases suspended messages."),
-			change("remove", "Remove-Message", control.OpMessageRemove, "Removed", "Deletes queued messages; -WithNDR $true tells their senders.",
-				val("WithNDR", "$true sends a non-delivery report to the sender")),
+			change("remove", "Remove-Message", control.OpMessageRemove, "Removed", "Deletes queued messages and tells their senders (Exchange's default); -WithNDR $false removes them silently.",
+				val("WithNDR", "$true (the default, as in Exchange) sends a non-delivery report to the sender; $false does not")),
 		}}
 }
 

@@ -325,7 +325,7 @@ func (p *parser) command() (*Command, error) {
 
 // argValue reads a command argument: a primary value, or a comma list.
 func (p *parser) argValue() (Expr, error) {
-	first, err := p.postfix()
+	first, err := p.argElement()
 	if err != nil {
 		return nil, err
 	}
@@ -338,13 +338,86 @@ func (p *parser) argValue() (Expr, error) {
 		for p.peek().Kind == tNewline && p.src[p.peek().Pos.Offset] == '\n' {
 			p.advance()
 		}
-		e, err := p.postfix()
+		e, err := p.argElement()
 		if err != nil {
 			return nil, err
 		}
 		l.Items = append(l.Items, e)
 	}
 	return l, nil
+}
+
+// argElement reads one element of a parameter's value. Where a value must
+// come (after -Name: or a comma), a word starting with a dash is a word, as
+// in PowerShell: -SortOrder: -Size,+Subject, or +FromAddress,-Size.
+func (p *parser) argElement() (Expr, error) {
+	if t := p.peek(); t.Kind == tParam {
+		p.advance()
+		text := "-" + t.Text
+		if t.Colon {
+			text += ":"
+		}
+		return &Word{P: t.Pos, Text: text}, nil
+	}
+	e, err := p.postfix()
+	if err != nil {
+		return nil, err
+	}
+	return p.adjacent(e)
+}
+
+// adjacent joins strings and words written without space between them
+// into one argument, as PowerShell does: "a "b" c" is the one argument
+// a b c (Microsoft's Suspend-Queue example quotes its filter so).
+func (p *parser) adjacent(e Expr) (Expr, error) {
+	parts := func(x Expr) ([]StrPart, bool) {
+		switch v := x.(type) {
+		case *Word:
+			return []StrPart{{Lit: v.Text}}, true
+		case *Str:
+			if v.Parts == nil {
+				return []StrPart{{Lit: v.Text}}, true
+			}
+			return v.Parts, true
+		}
+		return nil, false
+	}
+	all, ok := parts(e)
+	if !ok {
+		return e, nil
+	}
+	joined := false
+	for p.i > 0 {
+		n := p.peek()
+		if (n.Kind != tString && n.Kind != tWord) || n.Pos.Offset != p.toks[p.i-1].End {
+			break
+		}
+		x, err := p.postfix()
+		if err != nil {
+			return nil, err
+		}
+		more, ok := parts(x)
+		if !ok {
+			return nil, p.errf(n.Pos, "cannot join %s to the text before it", n.describe())
+		}
+		all, joined = append(all, more...), true
+	}
+	if !joined {
+		return e, nil
+	}
+	s := &Str{P: e.exprPos()}
+	literal := true
+	for _, part := range all {
+		literal = literal && part.Var == "" && part.Sub == nil
+	}
+	if literal {
+		for _, part := range all {
+			s.Text += part.Lit
+		}
+		return s, nil
+	}
+	s.Parts = all
+	return s, nil
 }
 
 // expr reads an expression with -and/-or, comparisons and -not.

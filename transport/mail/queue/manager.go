@@ -41,6 +41,12 @@ type Manager struct {
 	inflightDir string
 	inflight    *inflightLog
 	onEvent     func(context.Context, Event)
+
+	// Suspended delivery queues (suspend.go): name -> delivery type,
+	// guarded by qmu; suspendMu orders the writes of suspendedFile.
+	suspendedQ    map[string]string
+	suspendedFile string
+	suspendMu     sync.Mutex
 }
 
 type entry struct {
@@ -72,6 +78,10 @@ func NewManager(o Options) (*Manager, error) {
 	}
 	if m.idleQueue <= 0 {
 		m.idleQueue = defaultIdleQueueTimeout
+	}
+	if err := m.loadSuspended(o.SuspendedQueuesFile); err != nil {
+		cancel()
+		return nil, err
 	}
 	s := o.Settings
 	m.settings.Store(&s)

@@ -55,7 +55,10 @@ type deliveryQueue struct {
 	lastReply    *delivery.Error
 	lastErrorAt  time.Time
 	lastUsed     time.Time
-	starved      bool // in Manager.starved, waiting for room in the pool
+	starved      bool      // in Manager.starved, waiting for room in the pool
+	suspended    bool      // Suspend-Queue: no delivery starts (suspend.go)
+	lastAttempt  time.Time // the next hop last answered (LastRetryTime)
+	failedAt     time.Time // the first connection failure of this Retry
 
 	// Retry state of the next hop.
 	held     bool      // Retry status: the next hop failed at connection level
@@ -102,10 +105,16 @@ func (m *Manager) push(rt Route, it workItem) {
 	q, ok := m.queues[rt.Queue]
 	if !ok {
 		q = &deliveryQueue{name: rt.Queue, deliveryType: rt.DeliveryType}
+		_, q.suspended = m.suspendedQ[rt.Queue]
 		m.queues[rt.Queue] = q
 		m.queuesPeak = max(m.queuesPeak, len(m.queues))
 	}
 	q.lastUsed = now
+	if q.suspended {
+		q.items = append(q.items, it)
+		m.qmu.Unlock()
+		return
+	}
 	if q.held {
 		switch {
 		case !q.probing && !now.Before(q.retryAt) && m.ctx.Err() == nil:
@@ -136,7 +145,7 @@ func (m *Manager) push(rt Route, it workItem) {
 // m.starved. Call with m.qmu held.
 func (m *Manager) startLocked(q *deliveryQueue, cfg Settings) {
 	limit, pool := perQueueLimit(cfg), poolLimit(cfg)
-	for len(q.items) > 0 && !q.held && q.active < limit && m.ctx.Err() == nil {
+	for len(q.items) > 0 && !q.held && !q.suspended && q.active < limit && m.ctx.Err() == nil {
 		if m.running >= pool {
 			if !q.starved {
 				q.starved = true
@@ -173,7 +182,7 @@ func (m *Manager) next(q *deliveryQueue) (workItem, bool) {
 	cfg := m.cfg()
 	m.qmu.Lock()
 	defer m.qmu.Unlock()
-	if len(q.items) > 0 && !q.held && q.active <= perQueueLimit(cfg) && m.running <= poolLimit(cfg) &&
+	if len(q.items) > 0 && !q.held && !q.suspended && q.active <= perQueueLimit(cfg) && m.running <= poolLimit(cfg) &&
 		len(m.starved) == 0 && m.ctx.Err() == nil {
 		it := q.items[0]
 		q.items[0] = workItem{}
@@ -183,7 +192,7 @@ func (m *Manager) next(q *deliveryQueue) (workItem, bool) {
 	q.active--
 	m.running--
 	q.lastUsed = m.now()
-	if len(q.items) > 0 && !q.held && !q.starved {
+	if len(q.items) > 0 && !q.held && !q.suspended && !q.starved {
 		q.starved = true
 		m.starved = append(m.starved, q) // round robin: behind those waiting
 	}
@@ -226,7 +235,11 @@ func (m *Manager) holdQueue(q *deliveryQueue, probe bool, err *delivery.Error, n
 	m.qmu.Lock()
 	q.lastError, q.lastReply, q.lastErrorAt = err.Error(), err, now
 	var parked []workItem
+	q.lastAttempt = now
 	if probe || !q.held {
+		if !q.held {
+			q.failedAt = now
+		}
 		q.failures++
 		q.held, q.probing = true, false
 		q.retryAt = now.Add(jitter(retryWait(cfg, q.failures)))
@@ -248,6 +261,7 @@ func (m *Manager) holdQueue(q *deliveryQueue, probe bool, err *delivery.Error, n
 func (m *Manager) nextHopAnswered(q *deliveryQueue) {
 	m.qmu.Lock()
 	defer m.qmu.Unlock()
+	q.lastAttempt = m.now()
 	if !q.held {
 		return
 	}

@@ -3,6 +3,7 @@ package queue
 import (
 	"container/heap"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +21,13 @@ type QueueInfo struct {
 	MessageCount  int
 	LastError     string
 	NextRetryTime time.Time
+
+	// LastRetryTime is when the next hop last answered or failed to.
+	LastRetryTime time.Time
+	// FirstRetryTime is when the queue went to Retry (zero when it is not).
+	FirstRetryTime time.Time
+	// RetryCount is how many connection attempts failed in a row.
+	RetryCount int
 }
 
 // MessageInfo describes one queued message as Get-Message shows it.
@@ -37,6 +45,11 @@ type MessageInfo struct {
 	NextRetryTime  time.Time
 	RetryCount     int
 	ExpirationTime time.Time
+
+	// InternetMessageID is the Message-ID header; MessageSourceName where
+	// the message came from (the receive connector, Pickup, DSN).
+	InternetMessageID string
+	MessageSourceName string
 }
 
 // Queues lists the delivery queues with their counts, plus Poison when it
@@ -73,23 +86,39 @@ func (m *Manager) Queues() []QueueInfo {
 	}
 	var out []QueueInfo
 	m.qmu.Lock()
+	suspended := maps.Clone(m.suspendedQ)
 	for name, q := range m.queues {
 		// Retry: the next hop failed at connection level and the queue
 		// waits for NextRetryTime (Exchange's queue Retry status).
 		info := QueueInfo{Identity: name, DeliveryType: q.deliveryType, NextHopDomain: name, Status: "Ready",
 			MessageCount: counts[name], LastError: q.lastError, NextRetryTime: retry[name]}
+		info.LastRetryTime, info.RetryCount = q.lastAttempt, q.failures
 		switch {
+		case q.suspended:
+			info.Status = "Suspended"
+			if q.held {
+				info.NextRetryTime, info.FirstRetryTime = q.retryAt, q.failedAt
+			}
 		case q.held:
-			info.Status, info.NextRetryTime = "Retry", q.retryAt
+			info.Status, info.NextRetryTime, info.FirstRetryTime = "Retry", q.retryAt, q.failedAt
 		case q.active > 0:
 			info.Status = "Active"
 		}
 		out = append(out, info)
 		delete(counts, name)
+		delete(suspended, name)
 	}
 	m.qmu.Unlock()
 	for name, n := range counts { // a queue being created or reaped just now
-		out = append(out, QueueInfo{Identity: name, NextHopDomain: name, Status: "Ready", MessageCount: n, NextRetryTime: retry[name]})
+		info := QueueInfo{Identity: name, NextHopDomain: name, Status: "Ready", MessageCount: n, NextRetryTime: retry[name]}
+		if dt, ok := suspended[name]; ok {
+			info.Status, info.DeliveryType = "Suspended", dt
+			delete(suspended, name)
+		}
+		out = append(out, info)
+	}
+	for _, name := range sortedNames(suspended) { // suspended, and no message for it since
+		out = append(out, QueueInfo{Identity: name, DeliveryType: suspended[name], NextHopDomain: name, Status: "Suspended"})
 	}
 	if poison > 0 {
 		out = append(out, QueueInfo{Identity: "Poison", DeliveryType: "Poison", NextHopDomain: "Poison Message", Status: "Ready", MessageCount: poison})
@@ -107,11 +136,13 @@ func (m *Manager) Messages(queue string) []MessageInfo {
 		entries = append(entries, e)
 	}
 	m.mu.Unlock()
+	suspendedQ := m.suspendedQueues()
 	var out []MessageInfo
 	for _, e := range entries {
 		e.mu.Lock()
 		info := MessageInfo{Identity: e.env.ID, FromAddress: e.env.From, Size: e.env.Size, DateReceived: e.env.ReceivedAt,
 			Subject: e.env.Subject, SourceIP: e.env.RemoteAddr, ExpirationTime: e.env.ReceivedAt.Add(cfg.MessageExpirationTimeout)}
+		info.InternetMessageID, info.MessageSourceName = e.env.MessageID, messageSource(e.env)
 		info.Recipients = append(info.Recipients, e.state.Recipients...)
 		status := "Ready"
 		qset := map[string]bool{}
@@ -132,7 +163,7 @@ func (m *Manager) Messages(queue string) []MessageInfo {
 			qset = map[string]bool{"Poison": true}
 		case e.state.Suspended:
 			status = "Suspended"
-		case e.working > 0:
+		case e.working > 0 && !allSuspended(qset, suspendedQ):
 			status = "Active"
 		}
 		info.Status = status
@@ -148,6 +179,31 @@ func (m *Manager) Messages(queue string) []MessageInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
 	return out
+}
+
+// messageSource is Exchange's MessageSourceName: the receive connector
+// (SMTP), Pickup, or DSN.
+func messageSource(env Envelope) string {
+	switch {
+	case env.Connector != "":
+		return env.Connector
+	case strings.EqualFold(env.Source, "PICKUP"):
+		return "Pickup"
+	}
+	return env.Source
+}
+
+// allSuspended reports whether every queue of a message is suspended.
+func allSuspended(qset map[string]bool, suspended map[string]string) bool {
+	if len(qset) == 0 || len(suspended) == 0 {
+		return false
+	}
+	for q := range qset {
+		if _, ok := suspended[q]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func containsFold(list []string, s string) bool {

@@ -152,4 +152,7 @@ type Options struct {
 	// IdleQueueTimeout is how long a delivery queue with nothing to do is
 	// kept before it is forgotten; 0 means 3 minutes.
 	IdleQueueTimeout time.Duration
+	// SuspendedQueuesFile, when set, keeps the queues suspended with
+	// Suspend-Queue across restarts.
+	SuspendedQueuesFile string
 }

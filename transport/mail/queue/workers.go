@@ -15,6 +15,14 @@ import (
 func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	e := it.e
 	e.mu.Lock()
+	if e.done || e.state.Suspended || e.state.Poison {
+		// Removed or suspended while it waited in its queue (a suspended
+		// queue, say): it goes when it is resumed, or not at all.
+		e.working--
+		e.mu.Unlock()
+		m.finishIfDone(e)
+		return
+	}
 	id := e.env.ID
 	addrs := make([]string, len(it.rcpts))
 	for i, idx := range it.rcpts {
