@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/registry"
+	"github.com/transportd/transportd/transport/admin/shell"
 	"github.com/transportd/transportd/transport/service"
 )
 
@@ -25,7 +25,7 @@ import (
 //
 //	# Example: Set-ReceiveConnector 1
 //	# Expect: ok | warning <text> | missing <text>
-//	# Input: a line given on standard input (repeatable; optional)
+//	# Stdin: a line given on standard input (repeatable; optional)
 //	<script lines>
 //
 // ok: the shell exits 0 and prints no error; warning: it exits 0 and its
@@ -33,77 +33,46 @@ import (
 // <text> does not exist (the error names it).
 const examplesDir = "../../transport/admin/shell/testdata/examples"
 
-// example is one parsed corpus entry.
+// example is one corpus entry with its expectation read.
 type example struct {
 	file, title string
-	line        int
 	expect      string // ok, warning, missing
 	text        string
 	input       []string
 	script      string
 }
 
-// parseExamples reads one corpus file.
+// parseExamples reads one corpus file with the shell's own reader (the
+// one Get-Help -Examples uses) and checks every entry's expectation.
 func parseExamples(path string) ([]example, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	src := string(b)
+	if first := strings.Index(src, "# Example:"); first > 0 {
+		for _, line := range strings.Split(src[:first], "\n") {
+			if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+				return nil, fmt.Errorf("%s: script before the first # Example: line", path)
+			}
+		}
+	}
 	var out []example
-	var cur *example
-	var body []string
-	flush := func() {
-		if cur != nil {
-			cur.script = strings.TrimSpace(strings.Join(body, "\n"))
-			out = append(out, *cur)
-		}
-		body = nil
-	}
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Text()
+	for _, ex := range shell.ParseExamples(src) {
+		e := example{file: filepath.Base(path), title: ex.Title, input: ex.Stdin, script: ex.Script}
+		kind, text, _ := strings.Cut(ex.Expect, " ")
+		e.expect, e.text = strings.ToLower(kind), strings.Trim(strings.TrimSpace(text), `"`)
 		switch {
-		case strings.HasPrefix(line, "# Example:"):
-			flush()
-			cur = &example{file: filepath.Base(path), title: strings.TrimSpace(strings.TrimPrefix(line, "# Example:")), line: n}
-		case cur == nil:
-			if strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "#") {
-				return nil, fmt.Errorf("%s:%d: script before the first # Example: line", path, n)
-			}
-		case strings.HasPrefix(line, "# Expect:") && len(body) == 0:
-			spec := strings.TrimSpace(strings.TrimPrefix(line, "# Expect:"))
-			kind, text, _ := strings.Cut(spec, " ")
-			kind = strings.ToLower(kind)
-			switch kind {
-			case "ok", "warning", "missing":
-			default:
-				return nil, fmt.Errorf("%s:%d: # Expect: %q: want ok, warning <text> or missing <text>", path, n, spec)
-			}
-			text = strings.Trim(strings.TrimSpace(text), `"`)
-			if kind != "ok" && text == "" {
-				return nil, fmt.Errorf("%s:%d: # Expect: %s needs the text to look for", path, n, kind)
-			}
-			cur.expect, cur.text = kind, text
-		case strings.HasPrefix(line, "# Input:") && len(body) == 0:
-			cur.input = append(cur.input, strings.TrimPrefix(strings.TrimPrefix(line, "# Input:"), " "))
-		default:
-			body = append(body, line)
+		case ex.Expect == "":
+			return nil, fmt.Errorf("%s: example %q has no # Expect: line", path, ex.Title)
+		case e.expect != "ok" && e.expect != "warning" && e.expect != "missing":
+			return nil, fmt.Errorf("%s: example %q: # Expect: %q: want ok, warning <text> or missing <text>", path, ex.Title, ex.Expect)
+		case e.expect != "ok" && e.text == "":
+			return nil, fmt.Errorf("%s: example %q: # Expect: %s needs the text to look for", path, ex.Title, e.expect)
+		case e.script == "":
+			return nil, fmt.Errorf("%s: example %q has no script", path, ex.Title)
 		}
-	}
-	flush()
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	for _, e := range out {
-		if e.expect == "" {
-			return nil, fmt.Errorf("%s:%d: example %q has no # Expect: line", path, e.line, e.title)
-		}
-		if e.script == "" {
-			return nil, fmt.Errorf("%s:%d: example %q has no script", path, e.line, e.title)
-		}
+		out = append(out, e)
 	}
 	return out, nil
 }
@@ -126,7 +95,7 @@ func TestParseExamplesRefusesMalformedFiles(t *testing.T) {
 		}
 	}
 	p := filepath.Join(dir, "good.ps1")
-	src := "# a comment\n\n# Example: one\n# Expect: warning \"inert on Linux\"\n# Input: admin\nSet-X -A 1 `\n  -B 2\n\n# Example: two\n# Expect: ok\nGet-X\n"
+	src := "# a comment\n\n# Example: one\n# Expect: warning \"inert on Linux\"\n# Stdin: admin\nSet-X -A 1 `\n  -B 2\n\n# Example: two\n# Expect: ok\nGet-X\n"
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +165,7 @@ func TestExampleCorpus(t *testing.T) {
 				}
 				r := tdrun(t, path, stdin, "shell", "-c", ex.script)
 				out := r.stdout + r.stderr
-				where := fmt.Sprintf("%s:%d (%s)", ex.file, ex.line, ex.title)
+				where := fmt.Sprintf("%s (%s)", ex.file, ex.title)
 				switch ex.expect {
 				case "ok":
 					if r.code != 0 {

@@ -10,7 +10,7 @@ New-SendConnector -Name "To Partner" -AddressSpaces fabrikam.net -SmartHosts smt
 
 # Example: Where-Object with a script block, wildcard properties
 # Expect: warning MaxMessageSize
-Get-ReceiveConnector | Where {$_.Bindings -like "*:25"} | Format-List *Size*
+Get-ReceiveConnector | Where {$_.PermissionGroups -like "*AnonymousUsers*"} | Format-List *Size*
 
 # Example: ? and -ExpandProperty
 # Expect: warning Default Frontend MAIL
