@@ -243,6 +243,8 @@ func Kinds() []*Kind {
 		trackingLogKind(),
 		permissionKind(),
 		testKind(),
+		protocolSettingsKind(manage.ProtocolPop),
+		protocolSettingsKind(manage.ProtocolImap),
 	}
 }
 

@@ -1,0 +1,89 @@
+package manage
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/transportd/transportd/transport/admin/config"
+)
+
+// Set-ImapSettings -ExternalConnectionSettings replaces ImapServer as what
+// clients are told about; the settings only the IMAP server applies are
+// saved with one warning line naming them; another -Server is refused.
+func TestSetImapSettings(t *testing.T) {
+	m := newManager(t)
+	var warnings []string
+	m.Warn = func(s string) { warnings = append(warnings, s) }
+	if _, err := config.Update(m.ConfigPath, func(c *config.Config) error {
+		c.ClientSettings.ImapServer = "imap.contoso.com"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// An @{Add=...} change starts from what is advertised now.
+	if err := m.SetProtocolSettings(ProtocolImap, Params{{Name: "ExternalConnectionSettings", Value: "@{Add=mail.contoso.com:143:TLS}"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := load(t, m)
+	if got := formatList(c.ClientSettings.Imap.ExternalConnectionSettings); got != "imap.contoso.com:993:SSL,mail.contoso.com:143:TLS" {
+		t.Errorf("ExternalConnectionSettings = %s", got)
+	}
+	if c.ClientSettings.ImapServer != "" {
+		t.Errorf("ImapServer %q kept beside the list", c.ClientSettings.ImapServer)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warned about an active setting: %q", warnings)
+	}
+	if err := m.SetProtocolSettings(ProtocolImap, Params{{Name: "ExternalConnectionSettings", Value: "mail.contoso.com:993:SSL"}, {Name: "ProtocolLogEnabled", Value: "$true"}, {Name: "LogFileLocation", Value: `C:\Imap4Logging`}}); err != nil {
+		t.Fatal(err)
+	}
+	eff := load(t, m).ClientSettings.Effective()
+	if eff.ImapServer != "mail.contoso.com" || eff.ImapPort != 993 || eff.ImapEncryption != config.EncryptionSSL {
+		t.Errorf("advertised IMAP = %s:%d:%s", eff.ImapServer, eff.ImapPort, eff.ImapEncryption)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "-ProtocolLogEnabled, -LogFileLocation saved but not applied") || strings.Contains(warnings[0], "\n") {
+		t.Errorf("warnings = %q, want one line naming the two inert settings", warnings)
+	}
+	if err := m.SetProtocolSettings(ProtocolImap, Params{{Name: "Server", Value: "MBX01"}, {Name: "Banner", Value: "x"}}); err == nil || !strings.Contains(err.Error(), "MBX01") {
+		t.Errorf("-Server MBX01: %v", err)
+	}
+	for _, bad := range []string{"mail.contoso.com", "mail.contoso.com:99999:SSL", "mail.contoso.com:993:SSH"} {
+		if err := m.SetProtocolSettings(ProtocolPop, Params{{Name: "ExternalConnectionSettings", Value: bad}}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if err := m.SetProtocolSettings(ProtocolPop, Params{{Name: "LoginType", Value: "PlainTextLogin"}, {Name: "InternalConnectionSettings", Value: "pop.contoso.com:110"}}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := m.GetProtocolSettings(ProtocolPop, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := rec.Get("LoginType"); v != "PlainTextLogin" {
+		t.Errorf("LoginType = %q", v)
+	}
+	if v, _ := rec.Get("InternalConnectionSettings"); v != "{pop.contoso.com:110}" {
+		t.Errorf("InternalConnectionSettings = %q", v)
+	}
+}
+
+func formatList(l []config.ConnectionSetting) string {
+	var s []string
+	for _, c := range l {
+		s = append(s, c.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func TestParseListChange(t *testing.T) {
+	ch, ok, err := ParseListChange(`@{add="x@contoso.com","y@contoso.com"; Remove='z@contoso.com'}`)
+	if !ok || err != nil || strings.Join(ch.Add, " ") != "x@contoso.com y@contoso.com" || strings.Join(ch.Remove, " ") != "z@contoso.com" {
+		t.Errorf("got %+v %v %v", ch, ok, err)
+	}
+	if _, ok, _ := ParseListChange("a,b"); ok {
+		t.Error("a whole list read as a change")
+	}
+	if _, _, err := ParseListChange("@{Replace=a}"); err == nil {
+		t.Error("unknown key accepted")
+	}
+}

@@ -1,0 +1,57 @@
+package registry
+
+import (
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/manage"
+)
+
+// protocolSettingsKind is Exchange's Get/Set-ImapSettings (p "Imap") or
+// Get/Set-PopSettings (p "Pop"): what POP3/IMAP clients are told about
+// (autoconfig, autodiscover) and what Test-ImapConnectivity/
+// Test-PopConnectivity log on to.
+func protocolSettingsKind(p manage.Protocol) *Kind {
+	name, proto := "imapsettings", "IMAP4"
+	if p == manage.ProtocolPop {
+		name, proto = "popsettings", "POP3"
+	}
+	server := val("Server", "this server, by Name or Fqdn (optional: there is one)")
+	fields := FieldParams(&config.ProtocolSettings{})
+	for i := range fields {
+		switch fields[i].Name {
+		case "ExternalConnectionSettings":
+			fields[i].Help = "HostName:Port:[TLS|SSL], comma-separated or @{Add=...;Remove=...}: the " + proto + " server clients are told about (autoconfig, autodiscover); the first entry is advertised"
+		case "InternalConnectionSettings":
+			fields[i].Help = "HostName:Port:[TLS|SSL] list: tested by Test-" + string(p) + "Connectivity when there is no external setting"
+		case "LoginType":
+			fields[i].Help = "PlainTextLogin, PlainTextAuthentication or SecureLogin (the default: the password only inside TLS); how the connectivity test logs on"
+		case "X509CertificateName":
+			fields[i].Help = "the host name the " + proto + " server's certificate must cover; checked by the connectivity test"
+		default:
+			fields[i].Help += "; kept for scripts, applied by the " + proto + " server (Dovecot), not by transportd"
+		}
+	}
+	return &Kind{Noun: name, TypeName: string(p) + "Settings",
+		What: "what " + proto + " clients are told about and the connectivity test logs on to (Get/Set-" + string(p) + "Settings)",
+		Commands: []*Command{
+			{Verb: "get", Cmdlet: "Get-" + string(p) + "Settings",
+				Synopsis: "Shows the " + proto + " settings: the ExternalConnectionSettings clients are told about, LoginType, and the settings kept for the " + proto + " server.",
+				Params:   params(server), Records: true, List: always,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					rec, err := env.Manager.GetProtocolSettings(p, r.Params)
+					if err != nil {
+						return nil, err
+					}
+					return []manage.Record{rec}, nil
+				}},
+			{Verb: "set", Cmdlet: "Set-" + string(p) + "Settings",
+				Synopsis: "Changes the " + proto + " settings; those only the " + proto + " server applies are saved with a warning.",
+				Params:   params(server, fields),
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					if err := env.Manager.SetProtocolSettings(p, r.Params); err != nil {
+						return nil, err
+					}
+					env.say("Changed the %s settings. A running transportd applies the change within seconds.", proto)
+					return nil, nil
+				}},
+		}}
+}
