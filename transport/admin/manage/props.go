@@ -215,12 +215,6 @@ func setValue(f reflect.Value, text string) error {
 		f.SetInt(n)
 		return nil
 	case reflect.Slice:
-		if ch, ok, err := ParseListChange(text); ok {
-			if err != nil {
-				return err
-			}
-			return applyListChange(f, ch)
-		}
 		s := strings.TrimSpace(text)
 		if strings.EqualFold(s, "$null") {
 			s = ""

@@ -78,7 +78,7 @@ func (m *Manager) GetProtocolSettings(p Protocol, ps Params) (Record, error) {
 // SetProtocolSettings is Set-ImapSettings (p "Imap") or Set-PopSettings
 // (p "Pop"). -ExternalConnectionSettings replaces ImapServer, ImapPort and
 // ImapEncryption (PopServer, ...) as what clients are told about; a list
-// parameter takes a whole list or an @{Add=...;Remove=...} change. The
+// parameter takes a whole list (or, from the shell, @{Add=...;Remove=...}). The
 // settings that the POP3/IMAP server itself applies are saved with one
 // warning line naming them.
 func (m *Manager) SetProtocolSettings(p Protocol, ps Params) error {

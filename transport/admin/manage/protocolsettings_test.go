@@ -20,8 +20,8 @@ func TestSetImapSettings(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// An @{Add=...} change starts from what is advertised now.
-	if err := m.SetProtocolSettings(ProtocolImap, Params{{Name: "ExternalConnectionSettings", Value: "@{Add=mail.contoso.com:143:TLS}"}}); err != nil {
+	// The list replaces ImapServer.
+	if err := m.SetProtocolSettings(ProtocolImap, Params{{Name: "ExternalConnectionSettings", Value: "imap.contoso.com:993:SSL,mail.contoso.com:143:TLS"}}); err != nil {
 		t.Fatal(err)
 	}
 	c := load(t, m)
@@ -73,17 +73,4 @@ func formatList(l []config.ConnectionSetting) string {
 		s = append(s, c.String())
 	}
 	return strings.Join(s, ",")
-}
-
-func TestParseListChange(t *testing.T) {
-	ch, ok, err := ParseListChange(`@{add="x@contoso.com","y@contoso.com"; Remove='z@contoso.com'}`)
-	if !ok || err != nil || strings.Join(ch.Add, " ") != "x@contoso.com y@contoso.com" || strings.Join(ch.Remove, " ") != "z@contoso.com" {
-		t.Errorf("got %+v %v %v", ch, ok, err)
-	}
-	if _, ok, _ := ParseListChange("a,b"); ok {
-		t.Error("a whole list read as a change")
-	}
-	if _, _, err := ParseListChange("@{Replace=a}"); err == nil {
-		t.Error("unknown key accepted")
-	}
 }
