@@ -67,6 +67,8 @@ type Options struct {
 	// Send sends the test message with this Subject to the mailbox; nil
 	// skips sending and finding it.
 	Send func(ctx context.Context, subject string) error
+	// NoSend says why Send is nil.
+	NoSend string
 	// Timeout bounds connecting and each reply (30 s when zero).
 	Timeout time.Duration
 	// FindTimeout bounds the wait for the test message (60 s when zero).
@@ -166,7 +168,11 @@ func Run(ctx context.Context, o Options) []Result {
 		return skip("-LightMode: logon only", "Send test message", "Find test message")
 	}
 	if o.Send == nil {
-		return skip("no SMTP connector to send the test message through", "Send test message", "Find test message")
+		why := o.NoSend
+		if why == "" {
+			why = "no SMTP connector to send the test message through"
+		}
+		return skip(why, "Send test message", "Find test message")
 	}
 	var id [8]byte
 	rand.Read(id[:])

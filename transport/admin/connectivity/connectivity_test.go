@@ -40,7 +40,7 @@ func want(t *testing.T, rs []Result, scenario, result, errText string) {
 func TestAgainstDovecot(t *testing.T) {
 	d := startDovecot(t)
 	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(d.certPEM)
+	roots.AppendCertsFromPEM(d.CertPEM)
 	send := func(ctx context.Context, subject string) error { return d.deliver(t, subject) }
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -56,19 +56,19 @@ func TestAgainstDovecot(t *testing.T) {
 		result    string
 		errorText string
 	}{
-		{name: "imap plain login", proto: IMAP4, addr: d.imap, enc: config.EncryptionNone, login: config.LoginPlainTextLogin, scenario: "Find test message", result: Success},
-		{name: "imap ssl", proto: IMAP4, addr: d.imaps, enc: config.EncryptionSSL, scenario: "Find test message", result: Success},
-		{name: "imap starttls authenticate", proto: IMAP4, addr: d.imap, enc: config.EncryptionTLS, login: config.LoginPlainTextAuthentication, certName: "imap.contoso.com", scenario: "Find test message", result: Success},
-		{name: "pop3 plain", proto: POP3, addr: d.pop3, enc: config.EncryptionNone, login: config.LoginPlainTextLogin, scenario: "Find test message", result: Success},
-		{name: "pop3 ssl", proto: POP3, addr: d.pop3s, enc: config.EncryptionSSL, scenario: "Find test message", result: Success},
-		{name: "pop3 stls auth plain", proto: POP3, addr: d.pop3, enc: config.EncryptionTLS, login: config.LoginPlainTextAuthentication, scenario: "Find test message", result: Success},
-		{name: "imap wrong password", proto: IMAP4, addr: d.imaps, enc: config.EncryptionSSL, password: "wrong", scenario: "Logon", result: Failure, errorText: "LOGIN as alice@contoso.com"},
-		{name: "pop3 wrong password", proto: POP3, addr: d.pop3s, enc: config.EncryptionSSL, password: "wrong", scenario: "Logon", result: Failure, errorText: "-ERR"},
-		{name: "imap secure login in the clear", proto: IMAP4, addr: d.imap, enc: config.EncryptionNone, scenario: "Logon", result: Failure, errorText: "LoginType SecureLogin"},
-		{name: "pop3 secure login in the clear", proto: POP3, addr: d.pop3, enc: config.EncryptionNone, scenario: "Logon", result: Failure, errorText: "Set-PopSettings -LoginType PlainTextLogin"},
-		{name: "untrusted certificate", proto: IMAP4, addr: d.imaps, enc: config.EncryptionSSL, scenario: "Connect", result: Failure, errorText: "-TrustAnySSLCertificate"},
-		{name: "trust any", proto: POP3, addr: d.pop3s, enc: config.EncryptionSSL, trustAny: true, scenario: "Find test message", result: Success},
-		{name: "certificate name", proto: IMAP4, addr: d.imaps, enc: config.EncryptionSSL, trustAny: true, certName: "mail.fabrikam.com", scenario: "Connect", result: Failure, errorText: "X509CertificateName mail.fabrikam.com"},
+		{name: "imap plain login", proto: IMAP4, addr: d.IMAP, enc: config.EncryptionNone, login: config.LoginPlainTextLogin, scenario: "Find test message", result: Success},
+		{name: "imap ssl", proto: IMAP4, addr: d.IMAPS, enc: config.EncryptionSSL, scenario: "Find test message", result: Success},
+		{name: "imap starttls authenticate", proto: IMAP4, addr: d.IMAP, enc: config.EncryptionTLS, login: config.LoginPlainTextAuthentication, certName: "imap.contoso.com", scenario: "Find test message", result: Success},
+		{name: "pop3 plain", proto: POP3, addr: d.POP3, enc: config.EncryptionNone, login: config.LoginPlainTextLogin, scenario: "Find test message", result: Success},
+		{name: "pop3 ssl", proto: POP3, addr: d.POP3S, enc: config.EncryptionSSL, scenario: "Find test message", result: Success},
+		{name: "pop3 stls auth plain", proto: POP3, addr: d.POP3, enc: config.EncryptionTLS, login: config.LoginPlainTextAuthentication, scenario: "Find test message", result: Success},
+		{name: "imap wrong password", proto: IMAP4, addr: d.IMAPS, enc: config.EncryptionSSL, password: "wrong", scenario: "Logon", result: Failure, errorText: "LOGIN as alice@contoso.com"},
+		{name: "pop3 wrong password", proto: POP3, addr: d.POP3S, enc: config.EncryptionSSL, password: "wrong", scenario: "Logon", result: Failure, errorText: "-ERR"},
+		{name: "imap secure login in the clear", proto: IMAP4, addr: d.IMAP, enc: config.EncryptionNone, scenario: "Logon", result: Failure, errorText: "LoginType SecureLogin"},
+		{name: "pop3 secure login in the clear", proto: POP3, addr: d.POP3, enc: config.EncryptionNone, scenario: "Logon", result: Failure, errorText: "Set-PopSettings -LoginType PlainTextLogin"},
+		{name: "untrusted certificate", proto: IMAP4, addr: d.IMAPS, enc: config.EncryptionSSL, scenario: "Connect", result: Failure, errorText: "-TrustAnySSLCertificate"},
+		{name: "trust any", proto: POP3, addr: d.POP3S, enc: config.EncryptionSSL, trustAny: true, scenario: "Find test message", result: Success},
+		{name: "certificate name", proto: IMAP4, addr: d.IMAPS, enc: config.EncryptionSSL, trustAny: true, certName: "mail.fabrikam.com", scenario: "Connect", result: Failure, errorText: "X509CertificateName mail.fabrikam.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{Protocol: tc.proto, Address: tc.addr, Host: "imap.contoso.com", Encryption: tc.enc, LoginType: tc.login,
@@ -94,10 +94,10 @@ func TestAgainstDovecot(t *testing.T) {
 		}
 	}
 	// -LightMode logs on only; no credential: Skipped, saying what to give.
-	rs := Run(ctx, Options{Protocol: IMAP4, Address: d.imap, Encryption: config.EncryptionNone, LoginType: config.LoginPlainTextLogin, User: "alice@contoso.com", Password: testPassword, LightMode: true, Send: send})
+	rs := Run(ctx, Options{Protocol: IMAP4, Address: d.IMAP, Encryption: config.EncryptionNone, LoginType: config.LoginPlainTextLogin, User: "alice@contoso.com", Password: testPassword, LightMode: true, Send: send})
 	want(t, rs, "Logon", Success, "")
 	want(t, rs, "Send test message", Skipped, "-LightMode")
-	rs = Run(ctx, Options{Protocol: POP3, Address: d.pop3, Encryption: config.EncryptionNone})
+	rs = Run(ctx, Options{Protocol: POP3, Address: d.POP3, Encryption: config.EncryptionNone})
 	want(t, rs, "Connect", Success, "")
 	want(t, rs, "Logon", Skipped, "-MailboxCredential")
 }

@@ -55,3 +55,31 @@ func protocolSettingsKind(p manage.Protocol) *Kind {
 				}},
 		}}
 }
+
+// connectivityCommand is Exchange's Test-ImapConnectivity (p "Imap") or
+// Test-PopConnectivity (p "Pop"): `transportd test imap|pop`.
+func connectivityCommand(p manage.Protocol) *Command {
+	proto, verb := "IMAP4", "imap"
+	if p == manage.ProtocolPop {
+		proto, verb = "POP3", "pop"
+	}
+	return &Command{Verb: verb, VerbAliases: []string{verb + "connectivity"}, Cmdlet: "Test-" + string(p) + "Connectivity",
+		Synopsis: "Logs on to the " + proto + " server Set-" + string(p) + "Settings names (ExternalConnectionSettings, else InternalConnectionSettings), " +
+			"sends a test message through the receive connector that advertises client settings, finds it in the mailbox and deletes it; " +
+			"one row per step with Result Success, Failure or Skipped, Latency and Error.",
+		Params: params(val("ClientAccessServer", "this server, by Name or Fqdn (optional: there is one)"),
+			val("MailboxCredential", "the mailbox to log on as (its address or name); from the shell a Get-Credential credential"),
+			val("Password", "the mailbox password; - reads it from standard input"),
+			val("ConnectionType", "Plaintext, Ssl or Tls (STARTTLS): the connection setting of that kind (default: the first one)"),
+			val("PortClientAccessServer", "the port, instead of the connection setting's"),
+			sw("LightMode", "only log on; send and find no test message"),
+			sw("TrustAnySSLCertificate", "accept a certificate that is not trusted or does not match the host name"),
+			val("Timeout", "seconds to wait for the test message (default 60)"),
+			val("PerConnectionTimeout", "seconds to wait for each reply (default 30)"),
+			val("MailboxServer", "this server, by Name or Fqdn (optional: there is one)"),
+			sw("MonitoringContext", "accepted for scripts; there is no System Center here"),
+			sw("ResetTestAccountCredentials", "accepted for scripts; there is no test account here: give -MailboxCredential")),
+		Positional: []string{"ClientAccessServer"}, Records: true,
+		Run: func(env *Env, r Request) ([]manage.Record, error) { return testConnectivity(env, r, p) },
+	}
+}
