@@ -74,3 +74,36 @@ func formatList(l []config.ConnectionSetting) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// New-Mailbox as Microsoft's example writes it: the address is built from
+// -Alias and the default accepted domain, DisplayName from the names, the
+// parameters without meaning here warn in one line; Set-Mailbox
+// -EmailAddresses takes Exchange's SMTP:/smtp: forms.
+func TestNewMailboxExchangeParameters(t *testing.T) {
+	m := newManager(t)
+	var warnings []string
+	m.Warn = func(s string) { warnings = append(warnings, s) }
+	if _, err := m.NewMailbox(Params{{Name: "UserPrincipalName", Value: "chris@contoso.com"}, {Name: "Alias", Value: "Chris"}, {Name: "Database", Value: "Mailbox Database 1"},
+		{Name: "Name", Value: "Chris Ashton"}, {Name: "OrganizationalUnit", Value: "Users"}, {Name: "Password", Value: "Pa55word!"},
+		{Name: "FirstName", Value: "Chris"}, {Name: "LastName", Value: "Ashton"}, {Name: "ResetPasswordOnNextLogon", Value: "$true"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := load(t, m)
+	mb := c.FindMailboxUser("chris@contoso.com")
+	if mb == nil || mb.PrimarySmtpAddress != "chris@contoso.com" || mb.DisplayName != "Chris Ashton" || mb.PasswordHash == "" {
+		t.Fatalf("mailbox = %+v", mb)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "-Database") || !strings.Contains(warnings[0], "-OrganizationalUnit") || !strings.Contains(warnings[0], "-ResetPasswordOnNextLogon") {
+		t.Errorf("warnings = %q", warnings)
+	}
+	if _, err := m.SetMailboxes("Chris Ashton", Params{{Name: "EmailAddresses", Value: "SMTP:chris.ashton@contoso.com,smtp:ca@contoso.com"}, {Name: "ForwardingSmtpAddress", Value: "smtp:chris@fabrikam.com"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mb = load(t, m).FindMailboxUser("Chris Ashton")
+	if mb.PrimarySmtpAddress != "chris.ashton@contoso.com" || strings.Join(mb.EmailAddresses, ",") != "ca@contoso.com,chris@contoso.com" || mb.ForwardingSmtpAddress != "chris@fabrikam.com" {
+		t.Errorf("after Set-Mailbox: %+v", mb)
+	}
+	if _, err := m.SetMailboxes("Chris Ashton", Params{{Name: "ForwardingAddress", Value: "nobody"}}, nil); err == nil || !strings.Contains(err.Error(), "ForwardingAddress") {
+		t.Errorf("ForwardingAddress to no mailbox: %v", err)
+	}
+}

@@ -1,6 +1,9 @@
 package registry
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/manage"
 )
@@ -82,4 +85,42 @@ func connectivityCommand(p manage.Protocol) *Command {
 		Positional: []string{"ClientAccessServer"}, Records: true,
 		Run: func(env *Env, r Request) ([]manage.Record, error) { return testConnectivity(env, r, p) },
 	}
+}
+
+// mailboxesUpTo is Get-Mailbox with -ResultSize (Unlimited or a count).
+func mailboxesUpTo(env *Env, id string, extra manage.Params) ([]manage.Record, error) {
+	limit := 0
+	if v, ok := extra.TakeExact("ResultSize"); ok {
+		n, err := manage.ParseResultSize(v)
+		if err != nil {
+			return nil, err
+		}
+		limit = n
+	}
+	recs, err := env.Manager.GetMailboxes(id)
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(recs) > limit {
+		if env.Manager.Warn != nil {
+			env.Manager.Warn(fmt.Sprintf("showing the first %d of %d mailboxes: -ResultSize Unlimited shows them all", limit, len(recs)))
+		}
+		recs = recs[:limit]
+	}
+	return recs, nil
+}
+
+// makeDefault turns Set-AcceptedDomain's -MakeDefault into the Default
+// property it sets.
+func makeDefault(ps manage.Params) manage.Params {
+	out := append(manage.Params(nil), ps...)
+	for i := range out {
+		if strings.EqualFold(out[i].Name, "MakeDefault") {
+			out[i].Name = "Default"
+			if out[i].Switch {
+				out[i].Switch, out[i].Value = false, "$true"
+			}
+		}
+	}
+	return out
 }
