@@ -171,7 +171,7 @@ func TestTestSmtpUsage(t *testing.T) {
 		{[]string{"test", "smtp", "-identity", "Client*", "-mailbox", "alice", "-password", "secret"}, "-Password -"},
 		{[]string{"test", "smtp", "-identity", "Client*", "-mailbox", "nobody", "-password", "-"}, `no mailbox "nobody"`},
 		{[]string{"test", "smtp", "-server", "h:25", "-bogus", "1"}, "unknown parameter -bogus"},
-		{[]string{"test", "pop"}, `unknown test "pop"`},
+		{[]string{"test", "ldap"}, `unknown test "ldap"`},
 	} {
 		r := tdrun(t, path, "pw\n", tc.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {

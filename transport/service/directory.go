@@ -33,6 +33,11 @@ func newDirectory(c *config.Config) *directory {
 			continue
 		}
 		d.byName[strings.ToLower(m.Name)] = m
+		if upn := strings.ToLower(m.UserPrincipalName); upn != "" {
+			if _, taken := d.byName[upn]; !taken {
+				d.byName[upn] = m // a logon name (Authenticate); never an address
+			}
+		}
 		d.byAddr[strings.ToLower(m.PrimarySmtpAddress)] = m
 		for _, a := range m.EmailAddresses {
 			d.byAddr[strings.ToLower(a)] = m

@@ -131,7 +131,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, fmt.Errorf("Transport.MaildirOwner %s: %w", cfg.Transport.MaildirOwner, err)
 	}
-	rt, err := newRouter(cfg, s.dir.cur.Load(), s.mailboxTarget(cfg), time.Time{}, log)
+	rt, err := newRouter(cfg, s.dir.cur.Load(), s.forwardingTarget(cfg, s.mailboxTarget(cfg)), time.Time{}, log)
 	if err != nil {
 		disk.Close()
 		return nil, err
@@ -296,7 +296,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 		return err
 	}
 	dir := newDirectory(cfg)
-	rt, err := newRouter(cfg, dir, s.mailboxTarget(cfg), changed, s.log)
+	rt, err := newRouter(cfg, dir, s.forwardingTarget(cfg, s.mailboxTarget(cfg)), changed, s.log)
 	if err != nil {
 		return err
 	}

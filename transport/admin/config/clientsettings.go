@@ -77,6 +77,13 @@ type ClientSettings struct {
 	// DomainName is the mail domain the settings are for; empty: the
 	// default accepted domain.
 	DomainName string `yaml:"DomainName"`
+
+	// Imap holds Set-ImapSettings' parameters; its first
+	// ExternalConnectionSettings entry, when there is one, is the IMAP
+	// server advertised instead of ImapServer/ImapPort/ImapEncryption.
+	Imap ProtocolSettings `yaml:"Imap,omitempty"`
+	// Pop holds Set-PopSettings' parameters, as Imap does for IMAP.
+	Pop ProtocolSettings `yaml:"Pop,omitempty"`
 }
 
 // DefaultHTTPBinding is where the client settings endpoint listens unless
@@ -96,7 +103,13 @@ func DefaultClientSettings() ClientSettings {
 
 // Effective returns the settings with Exchange's defaults in place of
 // zero values: ports 993 and 995, SSL.
+//
+// The first ExternalConnectionSettings entry of Imap (Pop), when there is
+// one, takes the place of ImapServer, ImapPort and ImapEncryption (PopServer,
+// ...); without one, those make the one ExternalConnectionSettings entry.
 func (s ClientSettings) Effective() ClientSettings {
+	s.Imap.ExternalConnectionSettings = effectiveExternal(s.Imap.ExternalConnectionSettings, &s.ImapServer, &s.ImapPort, &s.ImapEncryption, 993)
+	s.Pop.ExternalConnectionSettings = effectiveExternal(s.Pop.ExternalConnectionSettings, &s.PopServer, &s.PopPort, &s.PopEncryption, 995)
 	if s.ImapPort == 0 {
 		s.ImapPort = 993
 	}
@@ -110,6 +123,29 @@ func (s ClientSettings) Effective() ClientSettings {
 		s.PopEncryption = EncryptionSSL
 	}
 	return s
+}
+
+// effectiveExternal reconciles a protocol's ExternalConnectionSettings
+// with its ImapServer-style fields: the list wins when it is not empty.
+func effectiveExternal(list []ConnectionSetting, server *string, port *int, enc *Encryption, defPort int) []ConnectionSetting {
+	if len(list) > 0 {
+		*server, *port, *enc = list[0].Host, list[0].Port, list[0].Encryption
+		if *enc == "" {
+			*enc = EncryptionNone
+		}
+		return list
+	}
+	if *server == "" {
+		return nil
+	}
+	p, e := *port, *enc
+	if p == 0 {
+		p = defPort
+	}
+	if e == "" {
+		e = EncryptionSSL
+	}
+	return []ConnectionSetting{{Host: *server, Port: p, Encryption: e}}
 }
 
 // Validate checks the client settings; errors name the key and the value.
@@ -157,6 +193,17 @@ func (s *ClientSettings) Validate() error {
 	if s.DomainName != "" {
 		if err := connector.ValidateFQDN(s.DomainName); err != nil {
 			bad("DomainName", "%v", err)
+		}
+	}
+	for _, p := range []struct {
+		key, server string
+		ps          *ProtocolSettings
+	}{{"Imap", s.ImapServer, &s.Imap}, {"Pop", s.PopServer, &s.Pop}} {
+		if err := p.ps.Validate(p.key); err != nil {
+			errs = append(errs, err)
+		}
+		if p.server != "" && len(p.ps.ExternalConnectionSettings) > 0 {
+			bad(p.key+"Server", "%q and %s.ExternalConnectionSettings both name the server clients are told about: keep one (Set-%sSettings -ExternalConnectionSettings clears %sServer)", p.server, p.key, p.key, p.key)
 		}
 	}
 	if len(s.DisplayName) > 256 {

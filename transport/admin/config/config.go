@@ -75,6 +75,44 @@ type Mailbox struct {
 	// "Send As"). It lives with the mailbox, as the right lives in the
 	// mailbox's ACL in Active Directory.
 	GrantSendAsTo []string `yaml:"GrantSendAsTo,omitempty,flow"`
+
+	// Alias is Exchange's alias: the local part new addresses are built
+	// from (alias@<default accepted domain>); empty: the Name.
+	Alias string `yaml:"Alias,omitempty"`
+	// UserPrincipalName is a further logon name (kweku@contoso.com).
+	UserPrincipalName string `yaml:"UserPrincipalName,omitempty"`
+	// FirstName and LastName are the user's names, for DisplayName.
+	FirstName string `yaml:"FirstName,omitempty"`
+	LastName  string `yaml:"LastName,omitempty"`
+	// ForwardingSmtpAddress forwards the mailbox's mail to this address
+	// (Exchange's smtp:address form is accepted); the transport sends a
+	// copy there with the original envelope sender.
+	ForwardingSmtpAddress string `yaml:"ForwardingSmtpAddress,omitempty"`
+	// ForwardingAddress forwards to another mailbox of this server, by
+	// name or address; ForwardingSmtpAddress wins when both are set, as in
+	// Exchange.
+	ForwardingAddress string `yaml:"ForwardingAddress,omitempty"`
+	// DeliverToMailboxAndForward keeps a copy in this mailbox too; false:
+	// forwarded mail is only forwarded.
+	DeliverToMailboxAndForward bool `yaml:"DeliverToMailboxAndForward,omitempty"`
+}
+
+// ForwardTo returns where mb's mail is forwarded to ("" for nowhere):
+// ForwardingSmtpAddress, else the primary address of the mailbox
+// ForwardingAddress names.
+func (c *Config) ForwardTo(mb *Mailbox) string {
+	if a := strings.TrimSpace(mb.ForwardingSmtpAddress); a != "" {
+		if len(a) > 5 && strings.EqualFold(a[:5], "smtp:") {
+			a = a[5:]
+		}
+		return a
+	}
+	if mb.ForwardingAddress != "" {
+		if t := c.FindMailboxUser(mb.ForwardingAddress); t != nil {
+			return t.PrimarySmtpAddress
+		}
+	}
+	return ""
 }
 
 // Config is the whole configuration.
@@ -207,6 +245,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, m := range c.Mailboxes {
+		if m.ForwardingAddress != "" && c.FindMailboxUser(m.ForwardingAddress) == nil {
+			errs = append(errs, fmt.Errorf("mailbox %q: ForwardingAddress %q is not a mailbox (give a mailbox name or address, or use ForwardingSmtpAddress for an address elsewhere)", m.Name, m.ForwardingAddress))
+		}
 		for _, u := range m.GrantSendAsTo {
 			if c.FindMailboxUser(u) == nil {
 				errs = append(errs, fmt.Errorf("mailbox %q: GrantSendAsTo %q is not a mailbox (give a mailbox name or address)", m.Name, u))
@@ -222,6 +263,11 @@ func (c *Config) FindMailboxUser(user string) *Mailbox {
 	u := strings.TrimSpace(user)
 	for i := range c.Mailboxes {
 		if strings.EqualFold(c.Mailboxes[i].Name, u) {
+			return &c.Mailboxes[i]
+		}
+	}
+	for i := range c.Mailboxes {
+		if upn := c.Mailboxes[i].UserPrincipalName; upn != "" && strings.EqualFold(upn, u) {
 			return &c.Mailboxes[i]
 		}
 	}

@@ -394,6 +394,7 @@ func checkMailboxAddresses(mb *config.Mailbox) error {
 // the password from readPassword.
 func (m *Manager) NewMailbox(ps Params, readPassword func() (string, error)) (Record, error) {
 	mb := config.Mailbox{Enabled: true}
+	m.takeInertMailboxParams(&ps)
 	if err := setPassword(&mb, &ps, readPassword); err != nil {
 		return nil, err
 	}
@@ -403,11 +404,17 @@ func (m *Manager) NewMailbox(ps Params, readPassword func() (string, error)) (Re
 	if strings.TrimSpace(mb.Name) == "" {
 		return nil, errors.New("-Name is required")
 	}
+	if mb.DisplayName == "" && (mb.FirstName != "" || mb.LastName != "") {
+		mb.DisplayName = strings.TrimSpace(mb.FirstName + " " + mb.LastName)
+	}
+	if err := normalizeAddresses(&mb); err != nil {
+		return nil, err
+	}
 	mb, err := mailboxes.add(m, func(c *config.Config) (config.Mailbox, error) {
 		if mb.PrimarySmtpAddress == "" {
 			for _, d := range c.AcceptedDomains {
 				if d.Default {
-					mb.PrimarySmtpAddress = strings.ToLower(mb.Name) + "@" + d.DomainName
+					mb.PrimarySmtpAddress = localPartOf(&mb) + "@" + d.DomainName
 				}
 			}
 			if mb.PrimarySmtpAddress == "" {

@@ -127,6 +127,9 @@ func (m *Manager) SetMailboxesEach(identities []string, ps Params, readPassword 
 		if err := applyParams(mb, ps, "PasswordHash"); err != nil {
 			return err
 		}
+		if err := normalizeAddresses(mb); err != nil {
+			return err
+		}
 		if err := checkMailboxAddresses(mb); err != nil {
 			return err
 		}

@@ -162,12 +162,14 @@ func acceptedDomainKind() *Kind {
 	return listKind{noun: "accepteddomain", typeName: "AcceptedDomain", what: "accepted domain",
 		help:    "accepted domains (Get/Set/New/Remove-AcceptedDomain)",
 		columns: []string{"Name", "DomainName", "DomainType", "Default"},
-		fields:  FieldParams(&config.AcceptedDomain{}),
+		fields:  append(FieldParams(&config.AcceptedDomain{}), val("MakeDefault", "$true: this domain becomes the default (Default), the others stop being it")),
 		get:     onlyIdentity((*manage.Manager).GetAcceptedDomains),
 		set: func(env *Env, ids []string, ps manage.Params) (int, error) {
-			return env.Manager.SetAcceptedDomainsEach(ids, ps)
+			return env.Manager.SetAcceptedDomainsEach(ids, makeDefault(ps))
 		},
-		add:    func(env *Env, ps manage.Params) (manage.Record, error) { return env.Manager.NewAcceptedDomain(ps) },
+		add: func(env *Env, ps manage.Params) (manage.Record, error) {
+			return env.Manager.NewAcceptedDomain(makeDefault(ps))
+		},
 		remove: func(env *Env, ids []string) (int, error) { return env.Manager.RemoveAcceptedDomainsEach(ids) },
 	}.kind()
 }
@@ -177,7 +179,11 @@ func mailboxKind() *Kind {
 		help:    "mailboxes; -Password - reads the password from stdin (Get/Set/New/Remove-Mailbox)",
 		columns: []string{"Name", "PrimarySmtpAddress", "Enabled", "PasswordSet"},
 		fields:  append(FieldParams(&config.Mailbox{}, "PasswordHash"), val("Password", "the password; - reads it from standard input; stored as an argon2id hash")),
-		get:     onlyIdentity((*manage.Manager).GetMailboxes),
+		newExtra: params(val("ResetPasswordOnNextLogon", "accepted with a warning: no client asks for a new password here"),
+			val("Database", "accepted with a warning: mail is kept in a Maildir per mailbox"),
+			val("OrganizationalUnit", "accepted with a warning: there is no Active Directory")),
+		getExtra: params(val("ResultSize", "Unlimited, or how many mailboxes to show at most")),
+		get:      mailboxesUpTo,
 		set: func(env *Env, ids []string, ps manage.Params) (int, error) {
 			return env.Manager.SetMailboxesEach(ids, ps, env.ReadPassword)
 		},

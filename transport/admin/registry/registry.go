@@ -254,6 +254,8 @@ func Kinds() []*Kind {
 		trackingLogKind(),
 		permissionKind(),
 		testKind(),
+		protocolSettingsKind(manage.ProtocolPop),
+		protocolSettingsKind(manage.ProtocolImap),
 	})
 }
 

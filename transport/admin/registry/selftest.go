@@ -15,7 +15,7 @@ import (
 
 // testKind is Exchange's Test-SmtpConnectivity: `transportd test smtp`.
 func testKind() *Kind {
-	return &Kind{Noun: "test", What: "check submission end to end (Test-SmtpConnectivity)",
+	return &Kind{Noun: "test", What: "check submission and reading mail end to end (Test-SmtpConnectivity, Test-ImapConnectivity, Test-PopConnectivity)",
 		Commands: []*Command{
 			{Verb: "smtp", VerbAliases: []string{"smtpconnectivity"}, Cmdlet: "Test-SmtpConnectivity",
 				Synopsis: "Connects as a client and checks the greeting name, STARTTLS, the served certificate, AUTH, " +
@@ -27,6 +27,8 @@ func testKind() *Kind {
 					val("Password", "-: the mailbox password, read from standard input")),
 				Positional: []string{"Identity"}, IdentityParams: []string{"Identity"},
 				Run: testSMTP},
+			connectivityCommand(manage.ProtocolImap),
+			connectivityCommand(manage.ProtocolPop),
 		}}
 }
 

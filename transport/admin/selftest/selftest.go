@@ -91,6 +91,9 @@ type Options struct {
 	Now func() time.Time
 	// Log receives the SMTP conversation at debug level (slog.Default when nil).
 	Log *slog.Logger
+	// Subject, when set, is the test message's Subject, so that
+	// Test-ImapConnectivity and Test-PopConnectivity can find it.
+	Subject string
 }
 
 // ForConnector returns the options that test rc as a client would: its
@@ -502,6 +505,9 @@ func (t *tester) submit() (string, bool) {
 	rand.Read(id[:])
 	token := hex.EncodeToString(id[:])
 	subject := "transportd self-test " + token
+	if t.o.Subject != "" {
+		subject = t.o.Subject
+	}
 	_, domain, _ := strings.Cut(t.o.Mailbox, "@")
 	for _, c := range []string{"MAIL FROM:<" + t.o.Mailbox + ">", "RCPT TO:<" + t.o.Mailbox + ">", "DATA"} {
 		code, text, err := t.cmd(c, c)
