@@ -103,7 +103,7 @@ type ReceiveConnector struct {
 	// ChunkingEnabled offers CHUNKING and takes BDAT (RFC 3030).
 	ChunkingEnabled bool `yaml:"ChunkingEnabled" help:"$true offers CHUNKING in EHLO and takes BDAT (RFC 3030); default $true"`
 	// BinaryMimeEnabled offers BINARYMIME (RFC 3030); it needs ChunkingEnabled.
-	BinaryMimeEnabled bool `yaml:"BinaryMimeEnabled" help:"$true offers BINARYMIME (RFC 3030; only together with ChunkingEnabled): BODY=BINARYMIME messages come with BDAT and are stored unchanged; default $true"`
+	BinaryMimeEnabled bool `yaml:"BinaryMimeEnabled" help:"$true offers BINARYMIME (RFC 3030; only together with ChunkingEnabled): BODY=BINARYMIME messages come with BDAT and are stored unchanged, for local mailboxes; default $false (Exchange: $true), as relaying sends DATA, which cannot carry binary data"`
 	// EightBitMimeEnabled offers 8BITMIME (RFC 6152) and takes BODY=8BITMIME.
 	EightBitMimeEnabled bool `yaml:"EightBitMimeEnabled" help:"$true offers 8BITMIME (RFC 6152) and takes MAIL ... BODY=8BITMIME; default $true"`
 	// SmtpUtf8Enabled offers SMTPUTF8 (RFC 6531): UTF-8 addresses with the
@@ -120,9 +120,9 @@ type ReceiveConnector struct {
 	EnhancedStatusCodesEnabled bool `yaml:"EnhancedStatusCodesEnabled" help:"$true offers ENHANCEDSTATUSCODES (RFC 2034); $false hides it and replies carry no x.y.z code; default $true"`
 	// DeliveryStatusNotificationEnabled offers DSN (RFC 3461): NOTIFY, RET, ENVID, ORCPT.
 	DeliveryStatusNotificationEnabled bool `yaml:"DeliveryStatusNotificationEnabled" help:"$true offers DSN (RFC 3461) and takes NOTIFY, ORCPT, RET and ENVID; $false refuses them with 555; default $true"`
-	// LongAddressesEnabled offers XLONGADDR: addresses up to 1860
-	// characters and command lines up to 8000 octets.
-	LongAddressesEnabled bool `yaml:"LongAddressesEnabled" help:"$true offers XLONGADDR: addresses up to 1860 characters and command lines up to 8000 octets (else 571 and 4096); default $false"`
+	// LongAddressesEnabled takes command lines up to 8000 octets; X.400
+	// addresses (XLONGADDR) are not taken.
+	LongAddressesEnabled bool `yaml:"LongAddressesEnabled" help:"$true takes command lines up to 8000 octets (else 4096); addresses stay within RFC 5321's 254 octets, so XLONGADDR is not offered; default $false"`
 	// OrarEnabled is inert: X.400 alternate recipients (XORAR) do not exist here.
 	OrarEnabled bool `yaml:"OrarEnabled" help:"inert on Linux (stored, shown, warned): XORAR carries X.400 alternate recipients, which transportd has no use for; default $false"`
 	// BareLinefeedRejectionEnabled refuses message data with an LF not after a CR.

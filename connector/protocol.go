@@ -19,13 +19,8 @@ const (
 // ExtendedProtectionPolicy values; the setting is inert here.
 var extendedProtectionPolicies = []string{"None", "Allow", "Require"}
 
-// Line and address lengths with and without LongAddressesEnabled.
+// Command line length with LongAddressesEnabled.
 const (
-	// MaxAddressLength is Exchange's longest SMTP address (571 characters).
-	MaxAddressLength = 571
-	// MaxLongAddressLength is the longest IMCEA-encapsulated X.400 address
-	// with LongAddressesEnabled (1860 characters).
-	MaxLongAddressLength = 1860
 	// LongCommandLine is the command line limit with LongAddressesEnabled.
 	LongCommandLine = 8000
 )
@@ -34,7 +29,9 @@ const (
 // and the other parameters of the block they open in ReceiveConnector.
 func (c *ReceiveConnector) setProtocolDefaults() {
 	c.ChunkingEnabled = true
-	c.BinaryMimeEnabled = true
+	// Exchange's default is $true; here $false: transportd relays with
+	// DATA, which cannot carry binary MIME unchanged (RFC 3030 section 3).
+	c.BinaryMimeEnabled = false
 	c.EightBitMimeEnabled = true
 	c.PipeliningEnabled = true
 	c.SizeEnabled = SizeEnabled

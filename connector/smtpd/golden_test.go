@@ -346,6 +346,7 @@ func switchesStrict() connector.ReceiveConnector {
 	c.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers}
 	c.AnonymousRelay = true
 	c.SmtpUtf8Enabled = true
+	c.BinaryMimeEnabled = true
 	c.SizeEnabled = connector.SizeEnabledWithoutValue
 	c.RequireEHLODomain = true
 	c.BareLinefeedRejectionEnabled = true
