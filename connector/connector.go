@@ -94,6 +94,72 @@ type ReceiveConnector struct {
 	AdvertiseClientSettings bool `yaml:"AdvertiseClientSettings"`
 	// Comment is free text for the admin.
 	Comment string `yaml:"Comment"`
+
+	// ---- ESMTP protocol switches and the remaining Exchange parameters
+	// (Set-ReceiveConnector); each says in its help what it does here.
+	// Parameters marked inert are stored and shown but have no meaning on
+	// Linux: setting them warns in one line (InertWarning).
+
+	// ChunkingEnabled offers CHUNKING and takes BDAT (RFC 3030).
+	ChunkingEnabled bool `yaml:"ChunkingEnabled" help:"$true offers CHUNKING in EHLO and takes BDAT (RFC 3030); default $true"`
+	// BinaryMimeEnabled offers BINARYMIME (RFC 3030); it needs ChunkingEnabled.
+	BinaryMimeEnabled bool `yaml:"BinaryMimeEnabled" help:"$true offers BINARYMIME (RFC 3030; only together with ChunkingEnabled): BODY=BINARYMIME messages come with BDAT and are stored unchanged, for local mailboxes; default $false (Exchange: $true), as relaying sends DATA, which cannot carry binary data"`
+	// EightBitMimeEnabled offers 8BITMIME (RFC 6152) and takes BODY=8BITMIME.
+	EightBitMimeEnabled bool `yaml:"EightBitMimeEnabled" help:"$true offers 8BITMIME (RFC 6152) and takes MAIL ... BODY=8BITMIME; default $true"`
+	// SmtpUtf8Enabled offers SMTPUTF8 (RFC 6531): UTF-8 addresses with the
+	// SMTPUTF8 MAIL parameter.
+	SmtpUtf8Enabled bool `yaml:"SmtpUtf8Enabled" help:"$true offers SMTPUTF8 (RFC 6531): UTF-8 addresses are taken with MAIL ... SMTPUTF8 and relayed only to servers that offer it (5.6.7 and a DSN otherwise); default $false"`
+	// PipeliningEnabled offers PIPELINING (RFC 2920); off, every reply leaves on its own.
+	PipeliningEnabled bool `yaml:"PipeliningEnabled" help:"$true offers PIPELINING (RFC 2920); $false hides it and sends every reply on its own; default $true"`
+	// SizeEnabled is Enabled (SIZE with MaxMessageSize), EnabledWithoutValue
+	// (SIZE alone) or Disabled (no SIZE, and MAIL's SIZE= is refused).
+	// MaxMessageSize applies at the end of the data in every mode.
+	SizeEnabled string `yaml:"SizeEnabled" help:"Enabled (EHLO shows SIZE and MaxMessageSize), EnabledWithoutValue (SIZE without the limit) or Disabled (no SIZE; MaxMessageSize still applies to the data); default Enabled"`
+	// EnhancedStatusCodesEnabled offers ENHANCEDSTATUSCODES (RFC 2034);
+	// off, replies carry no x.y.z code.
+	EnhancedStatusCodesEnabled bool `yaml:"EnhancedStatusCodesEnabled" help:"$true offers ENHANCEDSTATUSCODES (RFC 2034); $false hides it and replies carry no x.y.z code; default $true"`
+	// DeliveryStatusNotificationEnabled offers DSN (RFC 3461): NOTIFY, RET, ENVID, ORCPT.
+	DeliveryStatusNotificationEnabled bool `yaml:"DeliveryStatusNotificationEnabled" help:"$true offers DSN (RFC 3461) and takes NOTIFY, ORCPT, RET and ENVID; $false refuses them with 555; default $true"`
+	// LongAddressesEnabled takes command lines up to 8000 octets; X.400
+	// addresses (XLONGADDR) are not taken.
+	LongAddressesEnabled bool `yaml:"LongAddressesEnabled" help:"$true takes command lines up to 8000 octets (else 4096); addresses stay within RFC 5321's 254 octets, so XLONGADDR is not offered; default $false"`
+	// OrarEnabled is inert: X.400 alternate recipients (XORAR) do not exist here.
+	OrarEnabled bool `yaml:"OrarEnabled" help:"inert on Linux (stored, shown, warned): XORAR carries X.400 alternate recipients, which transportd has no use for; default $false"`
+	// BareLinefeedRejectionEnabled refuses message data with an LF not after a CR.
+	BareLinefeedRejectionEnabled bool `yaml:"BareLinefeedRejectionEnabled" help:"$true refuses a message whose data holds a bare LF (550 5.6.0); $false turns bare LFs into CRLF; default $false"`
+	// RequireEHLODomain refuses HELO/EHLO without a domain and closes the connection.
+	RequireEHLODomain bool `yaml:"RequireEHLODomain" help:"$true: HELO/EHLO must give a domain name or address literal, else 501 and the connection closes; default $false"`
+	// MaxProtocolErrors is how many bad commands close the session.
+	MaxProtocolErrors value.Unlimited `yaml:"MaxProtocolErrors" help:"bad commands answered before the session is closed; Unlimited never closes; default 5"`
+	// MaxInboundConnectionPercentagePerSource caps the connections of one
+	// source at this share of the connections still free.
+	MaxInboundConnectionPercentagePerSource int `yaml:"MaxInboundConnectionPercentagePerSource" help:"1 to 100: one remote address may hold at most this percentage of the connections still free under MaxInboundConnection; default 2"`
+	// MaxLocalHopCount refuses a message that passed this server more often (0: never).
+	MaxLocalHopCount int `yaml:"MaxLocalHopCount" help:"0 to 50: a message with more Received headers written by this server (by <Fqdn>) is refused as a loop (554 5.4.6); 0 never refuses; default 8"`
+	// MaxAcknowledgementDelay is inert: transportd acknowledges a message
+	// once it is on disk, without shadow redundancy.
+	MaxAcknowledgementDelay value.TimeSpan `yaml:"MaxAcknowledgementDelay" help:"inert on Linux (stored, shown, warned): Exchange 2010 delayed the 250 for shadow redundancy; transportd answers 250 once the message is on disk; default 00:00:30"`
+	// DefaultDomain qualifies a recipient without a domain (RCPT TO:<user>).
+	DefaultDomain string `yaml:"DefaultDomain" help:"an accepted domain: RCPT TO:<user> without a domain becomes user@<DefaultDomain>; empty: such recipients are refused (501 5.1.3)"`
+	// RejectReservedTopLevelRecipientDomains refuses .test, .example, .invalid, .localhost (RFC 2606).
+	RejectReservedTopLevelRecipientDomains bool `yaml:"RejectReservedTopLevelRecipientDomains" help:"$true refuses recipients in .test, .example, .invalid and .localhost (RFC 2606) with 550 5.1.2; default $false"`
+	// RejectReservedSecondLevelRecipientDomains refuses example.com/.net/.org (RFC 2606).
+	RejectReservedSecondLevelRecipientDomains bool `yaml:"RejectReservedSecondLevelRecipientDomains" help:"$true refuses recipients in example.com, example.net and example.org (RFC 2606) with 550 5.1.2; default $false"`
+	// RejectSingleLabelRecipientDomains refuses recipients like chris@contoso.
+	RejectSingleLabelRecipientDomains bool `yaml:"RejectSingleLabelRecipientDomains" help:"$true refuses recipients in single-label domains (chris@contoso) with 550 5.1.2; default $false"`
+	// SuppressXAnonymousTls is inert: X-ANONYMOUSTLS is never offered.
+	SuppressXAnonymousTls bool `yaml:"SuppressXAnonymousTls" help:"inert on Linux (stored, shown, warned): X-ANONYMOUSTLS is Exchange's server-to-server extension; transportd never offers it; default $false"`
+	// ServiceDiscoveryFqdn is inert (Exchange's service discovery).
+	ServiceDiscoveryFqdn string `yaml:"ServiceDiscoveryFqdn" help:"inert on Linux (stored, shown, warned): Exchange's service discovery between its own servers"`
+	// TlsDomainCapabilities is inert (Exchange hybrid with Microsoft 365).
+	TlsDomainCapabilities []string `yaml:"TlsDomainCapabilities,flow,omitempty" help:"inert on Linux (stored, shown, warned): domain:capability pairs (AcceptCloudServicesMail) for Exchange hybrid deployments"`
+	// DomainSecureEnabled is inert: Domain Secure (mutual TLS with
+	// TLSReceiveDomainSecureList) is not implemented.
+	DomainSecureEnabled bool `yaml:"DomainSecureEnabled" help:"inert on Linux (stored, shown, warned): Domain Secure needs TLSReceiveDomainSecureList in Active Directory; scope partners with RemoteIPRanges and RequireTLS instead"`
+	// EnableAuthGSSAPI is inert: no Kerberos/NTLM (Integrated) here.
+	EnableAuthGSSAPI bool `yaml:"EnableAuthGSSAPI" help:"inert on Linux (stored, shown, warned): Kerberos for Integrated Windows authentication; transportd offers AUTH PLAIN and LOGIN"`
+	// ExtendedProtectionPolicy is inert: it protects Integrated (NTLM) logons.
+	ExtendedProtectionPolicy string `yaml:"ExtendedProtectionPolicy" help:"None, Allow or Require; inert on Linux (stored, shown, warned): Extended Protection guards Integrated Windows (NTLM) logons, which transportd does not offer"`
 }
 
 // Usage is the -Usage (Exchange 2010) or usage switch of New-ReceiveConnector.
@@ -163,6 +229,7 @@ func New(name string, usage Usage, fqdn string) ReceiveConnector {
 		MessageRateSource:             "IPAddress",
 		ProtocolLoggingLevel:          "None",
 	}
+	c.setProtocolDefaults()
 	switch usage {
 	case UsageClient:
 		c.Bindings = allBindings(587)

@@ -90,6 +90,7 @@ func (c *ReceiveConnector) Validate() error {
 	if _, err := oneOf(c.ProtocolLoggingLevel, "None", "Verbose"); err != nil {
 		bad("ProtocolLoggingLevel", "%v", err)
 	}
+	c.validateProtocol(bad)
 	return errors.Join(errs...)
 }
 
@@ -102,6 +103,7 @@ func (c *ReceiveConnector) Normalize() {
 		c.ProtocolLoggingLevel = v
 	}
 	c.Fqdn = strings.ToLower(strings.TrimSpace(c.Fqdn))
+	c.normalizeProtocol()
 }
 
 func oneOf(v string, allowed ...string) (string, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/protolog"
 )
 
@@ -24,10 +25,6 @@ import (
 // allows 512 octets; longer lines are refused before anything buffers
 // them beyond this.
 const maxCommandLine = 4096
-
-// maxProtocolErrors is how many unknown or malformed commands in a session
-// are answered before the session is closed.
-const maxProtocolErrors = 3
 
 // readBufferSize is the read buffer of a connection: big enough that DATA
 // moves in few system calls.
@@ -105,6 +102,9 @@ func (c *conn) flush() error {
 // last. Positive replies wait in the buffer until the client has no
 // further command pipelined; refusals and closing replies leave at once.
 func (c *conn) reply(code int, enhanced string, lines ...string) {
+	if !c.cs.rc.EnhancedStatusCodesEnabled {
+		enhanced = "" // RFC 2034 section 3: only after ENHANCEDSTATUSCODES was offered
+	}
 	for i, l := range lines {
 		sep := "-"
 		if i == len(lines)-1 {
@@ -118,7 +118,7 @@ func (c *conn) reply(code int, enhanced string, lines ...string) {
 		c.bw.WriteString("\r\n")
 		c.plog.Reply(line)
 	}
-	if code >= 400 || code == 221 || c.closeAfter {
+	if code >= 400 || code == 221 || c.closeAfter || !c.cs.rc.PipeliningEnabled {
 		c.flush()
 	}
 	if c.closeAfter {
@@ -156,7 +156,7 @@ func enhancedString(code int, e smtp.EnhancedCode) string {
 func (c *conn) protocolError(code int, enhanced, text string) {
 	c.reply(code, enhanced, text)
 	c.errCount++
-	if c.errCount > maxProtocolErrors {
+	if max := c.cs.rc.MaxProtocolErrors; !max.IsUnlimited() && c.errCount > int(max) {
 		c.closeAfter = true
 		c.reply(replyTooManyErrors.code, replyTooManyErrors.enh, replyTooManyErrors.text)
 	}
@@ -191,7 +191,7 @@ func (c *conn) serve() {
 // than maxCommandLine is an error.
 func (c *conn) readLine() (string, error) {
 	line, err := c.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull || (err == nil && len(line) > maxCommandLine) {
+	if err == bufio.ErrBufferFull || (err == nil && len(line) > c.maxLine()) {
 		return "", errLineTooLong
 	}
 	if err != nil {
@@ -209,8 +209,8 @@ func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, errLineTooLong):
-		c.plog.Info(fmt.Sprintf("command line longer than %d octets; closing the connection", maxCommandLine), "")
-		c.reply(500, "5.5.2", fmt.Sprintf("Command line too long (limit %d octets), closing connection", maxCommandLine))
+		c.plog.Info(fmt.Sprintf("command line longer than %d octets; closing the connection", c.maxLine()), "")
+		c.reply(500, "5.5.2", fmt.Sprintf("Command line too long (limit %d octets), closing connection", c.maxLine()))
 	case errors.As(err, &ne) && ne.Timeout():
 		c.reply(replyIdle.code, replyIdle.enh, replyIdle.text)
 	}
@@ -228,6 +228,12 @@ func (c *conn) handle(line string) {
 		c.rcpt(arg)
 	case "DATA":
 		c.data(arg)
+	case "BDAT":
+		if !c.cs.rc.ChunkingEnabled {
+			c.protocolError(replyUnknown.code, replyUnknown.enh, replyUnknown.text)
+			return
+		}
+		c.bdat(arg)
 	case "RSET":
 		c.sess.Reset()
 		c.reply(250, "2.0.0", replyReset)
@@ -279,6 +285,11 @@ func (c *conn) hello(ehlo bool, arg string) {
 		c.reply(replyHelloArg.code, replyHelloArg.enh, replyHelloArg.text)
 		return
 	}
+	if c.cs.rc.RequireEHLODomain && !validEHLODomain(domain) {
+		c.closeAfterNextWrite()
+		c.reply(501, "5.5.4", "Invalid domain name: this connector requires a domain name or address literal in HELO/EHLO (RequireEHLODomain), closing connection")
+		return
+	}
 	c.sess.helo = domain
 	c.needEHLO = false
 	c.sess.Reset()
@@ -290,22 +301,46 @@ func (c *conn) hello(ehlo bool, arg string) {
 	c.reply(250, "", append([]string{first}, c.capabilities()...)...)
 }
 
-// capabilities lists the EHLO keywords in Exchange's order.
+// capabilities lists the EHLO keywords in Exchange's order, each as the
+// connector's switches say.
 func (c *conn) capabilities() []string {
+	rc := c.sess.rc
 	var caps []string
-	if n := c.sess.rc.MaxMessageSize; n > 0 {
+	switch n := rc.MaxMessageSize; {
+	case rc.SizeEnabled == connector.SizeDisabled:
+	case rc.SizeEnabled == connector.SizeEnabledWithoutValue || n <= 0:
+		caps = append(caps, "SIZE") // RFC 1870 section 4: no fixed limit disclosed
+	default:
 		caps = append(caps, fmt.Sprintf("SIZE %d", int64(n)))
-	} else {
-		caps = append(caps, "SIZE")
 	}
-	caps = append(caps, "PIPELINING", "DSN", "ENHANCEDSTATUSCODES")
+	if rc.PipeliningEnabled {
+		caps = append(caps, "PIPELINING")
+	}
+	if rc.DeliveryStatusNotificationEnabled {
+		caps = append(caps, "DSN")
+	}
+	if rc.EnhancedStatusCodesEnabled {
+		caps = append(caps, "ENHANCEDSTATUSCODES")
+	}
 	if c.tlsCfg != nil && c.tlsState == nil {
 		caps = append(caps, "STARTTLS")
 	}
 	if c.sess.authOffered() {
 		caps = append(caps, "AUTH PLAIN LOGIN")
 	}
-	return append(caps, "8BITMIME")
+	if rc.EightBitMimeEnabled {
+		caps = append(caps, "8BITMIME")
+	}
+	if rc.BinaryMimeOffered() {
+		caps = append(caps, "BINARYMIME")
+	}
+	if rc.ChunkingEnabled {
+		caps = append(caps, "CHUNKING")
+	}
+	if rc.SmtpUtf8Enabled {
+		caps = append(caps, "SMTPUTF8")
+	}
+	return caps
 }
 
 func (c *conn) mail(arg string) {
@@ -332,7 +367,19 @@ func (c *conn) mail(arg string) {
 		c.reply(501, "5.5.4", "Unable to parse MAIL ESMTP parameters")
 		return
 	}
+	rc := c.cs.rc
+	utf8, body := false, ""
 	for _, kv := range params {
+		switch kv.key {
+		case "SIZE", "BODY", "SMTPUTF8", "RET", "ENVID":
+			off := kv.key == "SIZE" && rc.SizeEnabled == connector.SizeDisabled ||
+				kv.key == "SMTPUTF8" && !rc.SmtpUtf8Enabled ||
+				(kv.key == "RET" || kv.key == "ENVID") && !rc.DeliveryStatusNotificationEnabled
+			if off {
+				c.replyErr(notOffered(kv.key), 555, "5.5.4")
+				return
+			}
+		}
 		switch kv.key {
 		case "SIZE":
 			size, err := strconv.ParseUint(kv.value, 10, 32)
@@ -345,18 +392,18 @@ func (c *conn) mail(arg string) {
 				return
 			}
 		case "BODY":
-			switch strings.ToUpper(kv.value) {
-			case "7BIT", "8BITMIME":
-			case "BINARYMIME":
-				c.reply(504, "5.5.4", "BINARYMIME is not implemented")
-				return
-			default:
-				c.reply(501, "5.5.4", "Unknown BODY value")
+			t, refusal := c.bodyParam(kv.value)
+			if refusal != nil {
+				c.replyErr(refusal, 501, "5.5.4")
 				return
 			}
+			body = t
 		case "SMTPUTF8":
-			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
-			return
+			if kv.value != "" { // RFC 6531 section 3.4: a keyword without a value
+				c.reply(501, "5.5.4", "SMTPUTF8 takes no value")
+				return
+			}
+			utf8 = true
 		case "REQUIRETLS":
 			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
 			return
@@ -384,6 +431,11 @@ func (c *conn) mail(arg string) {
 			return
 		}
 	}
+	c.sess.utf8, c.sess.body = utf8, body
+	if refusal := c.needUTF8(from); refusal != nil {
+		c.replyErr(refusal, 553, "5.6.7")
+		return
+	}
 	if err := c.sess.Mail(from); err != nil {
 		c.replyErr(err, 451, "4.0.0")
 		return
@@ -401,7 +453,7 @@ func (c *conn) rcpt(arg string) {
 		c.reply(501, "5.5.4", replyRcptSyntax)
 		return
 	}
-	rest = strings.TrimSpace(rest)
+	rest = c.qualify(strings.TrimSpace(rest))
 	// RFC 5321 section 4.5.1: RCPT TO:<Postmaster> without a domain must
 	// be accepted; it is the postmaster of our default accepted domain.
 	if c.postmaster != "" && len(rest) >= 12 && strings.EqualFold(rest[:12], "<postmaster>") {
@@ -424,6 +476,10 @@ func (c *conn) rcpt(arg string) {
 	}
 	var notify []string
 	for _, kv := range params {
+		if (kv.key == "NOTIFY" || kv.key == "ORCPT") && !c.cs.rc.DeliveryStatusNotificationEnabled {
+			c.replyErr(notOffered(kv.key), 555, "5.5.4")
+			return
+		}
 		switch kv.key {
 		case "NOTIFY":
 			notify = strings.Split(strings.ToUpper(kv.value), ",")
@@ -440,6 +496,10 @@ func (c *conn) rcpt(arg string) {
 			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key))
 			return
 		}
+	}
+	if refusal := c.needUTF8(to); refusal != nil {
+		c.replyErr(refusal, 553, "5.6.7")
+		return
 	}
 	if err := c.sess.Rcpt(to, notify); err != nil {
 		c.replyErr(err, 451, "4.0.0")
@@ -458,6 +518,10 @@ func (c *conn) data(arg string) {
 	}
 	if !c.sess.hasFrom || len(c.sess.rcpts) == 0 {
 		c.reply(replyNoRcpt.code, replyNoRcpt.enh, replyNoRcpt.text)
+		return
+	}
+	if c.sess.body == bodyBinaryMIME {
+		c.reply(503, "5.5.1", "BODY=BINARYMIME needs BDAT, not DATA (RFC 3030 section 3)")
 		return
 	}
 	c.reply(354, replyData.enh, replyData.text)

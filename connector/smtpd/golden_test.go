@@ -34,7 +34,7 @@ import (
 // File format, one line each:
 //
 //	# comment                    ignored
-//	@connector frontend|client|small   which connector to talk to (before the first C:)
+//	@connector frontend|client|small|off|strict   which connector to talk to (before the first C:)
 //	C: EHLO client.example       a command line; CRLF is appended
 //	C: "a\n.\n"                  a Go-quoted string sent as is, without CRLF
 //	C: <tls>                     TLS handshake as a client (after 220 to STARTTLS)
@@ -90,8 +90,8 @@ func startGoldenServerWith(t *testing.T, tune func(*Deps, []connector.ReceiveCon
 	small.MaxMessageSize = 1024
 	small.MaxHeaderSize = 256
 	small.MaxHopCount = 2
-	cs = append(cs, small)
-	names := []string{"frontend", "client", "small"}
+	cs = append(cs, small, switchesOff(), switchesStrict())
+	names := []string{"frontend", "client", "small", "off", "strict"}
 	gs := &goldenServer{addrs: map[string]string{}}
 	var picked []net.Listener // held until all are picked: three different ports
 	for i := range cs {
@@ -326,4 +326,36 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// switchesOff is a connector with every ESMTP switch off (the golden
+// "off" connector).
+func switchesOff() connector.ReceiveConnector {
+	c := connector.New("Switches Off", connector.UsageCustom, "mail.contoso.com")
+	c.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers}
+	c.ChunkingEnabled, c.BinaryMimeEnabled, c.EightBitMimeEnabled = false, false, false
+	c.PipeliningEnabled, c.EnhancedStatusCodesEnabled, c.DeliveryStatusNotificationEnabled = false, false, false
+	c.SizeEnabled = connector.SizeDisabled
+	return c
+}
+
+// switchesStrict is a connector with the optional checks on and
+// SMTPUTF8 offered (the golden "strict" connector).
+func switchesStrict() connector.ReceiveConnector {
+	c := connector.New("Strict", connector.UsageCustom, "mail.contoso.com")
+	c.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers}
+	c.AnonymousRelay = true
+	c.SmtpUtf8Enabled = true
+	c.BinaryMimeEnabled = true
+	c.SizeEnabled = connector.SizeEnabledWithoutValue
+	c.RequireEHLODomain = true
+	c.BareLinefeedRejectionEnabled = true
+	c.RejectReservedTopLevelRecipientDomains = true
+	c.RejectReservedSecondLevelRecipientDomains = true
+	c.RejectSingleLabelRecipientDomains = true
+	c.DefaultDomain = "contoso.com"
+	c.MaxProtocolErrors = 2
+	c.MaxLocalHopCount = 1
+	c.LongAddressesEnabled = true
+	return c
 }

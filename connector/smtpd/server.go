@@ -98,6 +98,11 @@ type Message struct {
 	ReceivedAt time.Time
 	// MaxMessageLen is the connector's MaxMessageSize (0: none).
 	MaxMessageLen int64
+	// SMTPUTF8 tells that MAIL carried SMTPUTF8 (RFC 6531): the message
+	// may be relayed only to servers that offer it.
+	SMTPUTF8 bool
+	// Body is MAIL's BODY parameter: "", 7BIT, 8BITMIME or BINARYMIME.
+	Body string
 }
 
 // Recipient is one accepted recipient.

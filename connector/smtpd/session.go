@@ -49,6 +49,10 @@ type session struct {
 	rcpts      []Recipient
 	rcptNotify map[string]string
 	refusedAny bool
+
+	// The transaction's MAIL parameters that change how it is taken.
+	utf8 bool   // SMTPUTF8 (RFC 6531): UTF-8 addresses allowed
+	body string // BODY (RFC 6152, RFC 3030): "", 7BIT, 8BITMIME or BINARYMIME
 }
 
 func (s *session) perms() permissions.Session {
@@ -256,6 +260,9 @@ func (s *session) Mail(from string) error {
 		return smtpErr(r)
 	}
 	sender, err := address.ParseSender(from)
+	if s.utf8 && from != "" {
+		sender, err = address.ParseUTF8(from)
+	}
 	if err != nil {
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Invalid sender address: " + err.Error()}
 	}
@@ -302,6 +309,9 @@ func (s *session) rateKey() string {
 // Rcpt adds a recipient after the accepted-domain and relay checks.
 func (s *session) Rcpt(to string, notify []string) error {
 	addr, err := address.ParseRecipient(to)
+	if s.utf8 {
+		addr, err = address.ParseUTF8(to)
+	}
 	if err != nil {
 		s.tarpit(s.rc.TarpitInterval.Duration())
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Invalid recipient address: " + err.Error()}
@@ -316,6 +326,11 @@ func (s *session) Rcpt(to string, notify []string) error {
 		s.log.Info("recipient refused", "rcpt", addr.String(), "reason", mailboxErr.Error())
 		s.tarpit(s.rc.TarpitInterval.Duration())
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Invalid recipient address: " + mailboxErr.Error()}
+	}
+	if ref := recipientDomainRefusal(s.rc, addr.Domain); ref != nil {
+		s.log.Info("recipient refused", "rcpt", addr.String(), "reply", ref.Message)
+		s.tarpit(s.rc.TarpitInterval.Duration())
+		return ref
 	}
 	if d, ok := s.st.domains.Lookup(addr.Domain); mailboxErr != nil && ok && d.DomainType == domains.Authoritative {
 		return refuseMailbox()
@@ -347,13 +362,21 @@ func (s *session) Data(r io.Reader) error {
 	if len(s.rcpts) == 0 {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
+	binary := s.body == bodyBinaryMIME
+	r = &inspector{r: r, rejectBareLF: s.rc.BareLinefeedRejectionEnabled, fqdn: s.rc.Fqdn, maxLocal: s.rc.MaxLocalHopCount,
+		binary: binary, maxHeader: int64(s.rc.MaxHeaderSize), maxHops: s.rc.MaxHopCount, inHeader: true}
 	norm := newNormalizer(r, int64(s.rc.MaxHeaderSize), s.rc.MaxHopCount)
-	var content io.Reader = norm
+	var src io.Reader = norm
+	if binary {
+		// RFC 3030 section 3: binary data reaches the queue unchanged.
+		src = r
+	}
+	content := src
 	if s.user != "" {
 		// Send As applies to the header too: recipients see From: and
 		// Sender:, not the envelope. Only the header section is held in
 		// memory; the body streams on to the queue.
-		head, err := readHeaderSection(norm, int64(s.rc.MaxHeaderSize))
+		head, err := readHeaderSection(src, int64(s.rc.MaxHeaderSize))
 		if err == errHeaderTooLargeToCheck {
 			return err
 		}
@@ -367,7 +390,7 @@ func (s *session) Data(r io.Reader) error {
 		// A read error (header too large, smuggling, client gone) is
 		// the normalizer's, which repeats it to Enqueue below: the
 		// usual refusal follows.
-		content = io.MultiReader(bytes.NewReader(head), norm)
+		content = io.MultiReader(bytes.NewReader(head), src)
 	}
 	id := s.srv.deps.Queue.NewID()
 	received := s.receivedHeader(id)
@@ -385,6 +408,8 @@ func (s *session) Data(r io.Reader) error {
 		TLS:           s.conn.TLS() != nil,
 		ReceivedAt:    time.Now().UTC(),
 		MaxMessageLen: int64(s.rc.MaxMessageSize),
+		SMTPUTF8:      s.utf8,
+		Body:          s.body,
 	}
 	if len(s.rcpts) > 0 && s.rcptNotify != nil {
 		for i := range env.Recipients {
@@ -491,4 +516,5 @@ func sanitizeHeader(s string) string {
 // Reset discards the current transaction.
 func (s *session) Reset() {
 	s.from, s.hasFrom, s.rcpts, s.rcptNotify = "", false, nil, nil
+	s.utf8, s.body = false, ""
 }

@@ -228,6 +228,7 @@ func (c *Config) Validate() error {
 	if _, err := c.DomainTable(); err != nil {
 		errs = append(errs, fmt.Errorf("AcceptedDomains: %w", err))
 	}
+	errs = append(errs, c.validateDefaultDomains()...)
 	seen := map[string]string{}
 	for _, m := range c.Mailboxes {
 		if strings.TrimSpace(m.Name) == "" {
@@ -304,4 +305,28 @@ func DefaultPath() string {
 		return filepath.Join(dir, "transportd", "transportd.yaml")
 	}
 	return "transportd.yaml"
+}
+
+// validateDefaultDomains checks that each receive connector's DefaultDomain
+// names an accepted domain (Exchange's AcceptedDomainIdParameter: by Name
+// or DomainName) that is not a wildcard.
+func (c *Config) validateDefaultDomains() []error {
+	var errs []error
+	for i := range c.ReceiveConnectors {
+		rc := &c.ReceiveConnectors[i]
+		if rc.DefaultDomain == "" {
+			continue
+		}
+		found := false
+		for _, d := range c.AcceptedDomains {
+			if strings.EqualFold(d.Name, rc.DefaultDomain) || strings.EqualFold(d.DomainName, rc.DefaultDomain) {
+				found = !strings.HasPrefix(d.DomainName, "*")
+				break
+			}
+		}
+		if !found {
+			errs = append(errs, fmt.Errorf("receive connector %q: DefaultDomain: %q is not an accepted domain without a wildcard: add it with New-AcceptedDomain, or give one of Get-AcceptedDomain", rc.Name, rc.DefaultDomain))
+		}
+	}
+	return errs
 }

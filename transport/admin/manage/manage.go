@@ -219,6 +219,7 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 		}
 	}
 	ps.Take("TransportRole") // accepted for Exchange scripts; FrontendTransport is what we are
+	m.takeInertConnectorParams(&ps)
 	force, err := takeForce(&ps)
 	if err != nil {
 		return nil, err
@@ -244,6 +245,7 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.warnConnectorSettings(ps, true, &rc)
 	return append(Record{{Name: "Identity", Value: rc.Name}}, Properties(&rc)...), nil
 }
 

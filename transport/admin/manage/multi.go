@@ -63,12 +63,14 @@ func (m *Manager) SetConnectorsEach(identities []string, ps Params) (int, error)
 	if err != nil {
 		return 0, err
 	}
+	m.takeInertConnectorParams(&ps)
 	if len(ps) == 0 {
 		return 0, errors.New("nothing to set: give parameters such as -Fqdn mail.contoso.com")
 	}
 	var check *connectorCheck
 	var before, after []*connector.ReceiveConnector
-	return receiveConnectors.setEach(m, identities,
+	given := slices.Clone(ps)
+	n, err := receiveConnectors.setEach(m, identities,
 		func(c *config.Config, rc *connector.ReceiveConnector) error {
 			if check == nil {
 				var err error
@@ -97,6 +99,10 @@ func (m *Manager) SetConnectorsEach(identities []string, ps Params) (int, error)
 			}
 			return check.all(before, after)
 		})
+	if err == nil {
+		m.warnConnectorSettings(given, false, after...)
+	}
+	return n, err
 }
 
 // SetAcceptedDomainsEach is SetAcceptedDomains for several identities in one update.

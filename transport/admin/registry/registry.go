@@ -329,7 +329,11 @@ func FieldParams(v any, skip ...string) []Param {
 		if !f.IsExported() || strings.HasPrefix(f.Tag.Get("yaml"), "-") || containsFold(skip, f.Name) {
 			continue
 		}
-		out = append(out, Param{Name: f.Name, Help: typeHelp(f.Type), Multi: multiType(f.Type)})
+		help := f.Tag.Get("help") // a field may say what it takes and does
+		if help == "" {
+			help = typeHelp(f.Type)
+		}
+		out = append(out, Param{Name: f.Name, Help: help, Multi: multiType(f.Type)})
 	}
 	return out
 }

@@ -202,7 +202,7 @@ func TestHelpAndCompletion(t *testing.T) {
 	if head != "" || len(c) != 1 || c[0] != "Get-ReceiveConnector" || tail != "" {
 		t.Errorf("Complete cmdlet: %q %q %q", head, c, tail)
 	}
-	head, c, _ = Complete(`Get-ReceiveConnector "x" | Set-ReceiveConnector -tlsc`, 52)
+	head, c, _ = Complete(`Get-ReceiveConnector "x" | Set-ReceiveConnector -tlsc`, 53)
 	if head != `Get-ReceiveConnector "x" | Set-ReceiveConnector ` || len(c) != 1 || c[0] != "-TlsCertificateName" {
 		t.Errorf("Complete parameter: %q %q", head, c)
 	}
