@@ -167,11 +167,20 @@ func (m *Manager) sweep() time.Time {
 		}
 		m.shrinkEntries()
 	}
+	seen := map[*entry]bool{}
 	for {
 		e, next := m.popDue(now)
 		if e == nil {
 			return next
 		}
+		if seen[e] {
+			// Still due after being handled in this pass: look again in a
+			// second rather than spin (the sweep must end).
+			m.log.Warn("message still due after processing; retrying in a second", "queue_id", e.env.ID)
+			m.scheduleAt(e, now.Add(time.Second))
+			continue
+		}
+		seen[e] = true
 		m.process(e, now, cfg)
 		m.schedule(e)
 	}
@@ -191,10 +200,15 @@ func (m *Manager) process(e *entry, now time.Time, cfg Settings) {
 	for i := range e.state.Recipients {
 		r := &e.state.Recipients[i]
 		switch r.Status {
-		case StatusReady:
-			due, pending = true, true
-		case StatusRetry:
+		case StatusReady, StatusRetry:
 			pending = true
+			if r.Status == StatusReady && !expired {
+				due = true
+				continue
+			}
+			// An expired message fails every recipient that waits, a ready
+			// one too (none is in flight: working is zero): left Ready, it
+			// would be due again at once and the sweep would never end.
 			if expired {
 				r.Status, r.Expired = StatusFailed, true
 				r.Reply = &delivery.Error{Code: 550, Enhanced: [3]int{4, 4, 7},

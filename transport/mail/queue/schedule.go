@@ -97,6 +97,18 @@ func (m *Manager) schedule(e *entry) {
 	}
 }
 
+// scheduleAt puts e in the heap at due, whatever its state says.
+func (m *Manager) scheduleAt(e *entry, due time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e.due = due
+	if e.heapIdx >= 0 {
+		heap.Fix(&m.due, e.heapIdx)
+	} else {
+		heap.Push(&m.due, e)
+	}
+}
+
 // popDue takes the first entry due at now, or returns the next due time.
 func (m *Manager) popDue(now time.Time) (*entry, time.Time) {
 	m.mu.Lock()
