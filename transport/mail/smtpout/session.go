@@ -46,6 +46,7 @@ type session struct {
 	plog       *protolog.Session
 	idleAt     time.Time // when it went back to the pool
 	clean      bool      // the last transaction ended with its final reply
+	sent       int       // transactions run on it (SmtpMaxMessagesPerConnection)
 }
 
 // freshIdle is how long an idle connection is taken for the next
@@ -239,7 +240,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	)
 	// RequireTLS wins over IgnoreSTARTTLS (Validate refuses the pair):
 	// never send in clear when TLS is required.
-	if !s.conn.IgnoreSTARTTLS || s.conn.RequireTLS {
+	if (!s.conn.IgnoreSTARTTLS || s.conn.RequireTLS) && !s.conn.ForceHELO {
 		ext, err := ehlo(tp, s.helo)
 		if err != nil {
 			return nil, replyOrLost(h, "EHLO", err)
@@ -276,6 +277,9 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	// Hand the connection to go-smtp. It expects to read a greeting, which
 	// the server sent long ago: give it one, followed by anything unread.
 	br := newReplyReader(io.MultiReader(strings.NewReader("220 resume\r\n"), rest))
+	if s.conn.ForceHELO {
+		conn = heloConn{conn}
+	}
 	c := smtp.NewClient(&prefixConn{Conn: conn, r: br})
 	c.CommandTimeout, c.SubmissionTimeout = s.cmdTTL, s.dataTTL
 	if err := c.Hello(s.helo); err != nil {
@@ -541,3 +545,21 @@ type prefixConn struct {
 
 // Read implements net.Conn.
 func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// heloConn turns every EHLO go-smtp's client writes into HELO, for a
+// connector with ForceHELO: the server's single-line 250 reply then
+// announces no extension, and none is used (RFC 5321 section 4.1.1.1).
+// go-smtp writes each command in one Write.
+type heloConn struct{ net.Conn }
+
+// Write implements net.Conn.
+func (h heloConn) Write(b []byte) (int, error) {
+	if len(b) >= 5 && strings.EqualFold(string(b[:5]), "EHLO ") {
+		nb := append([]byte("HELO "), b[5:]...)
+		if _, err := h.Conn.Write(nb); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return h.Conn.Write(b)
+}
