@@ -129,6 +129,8 @@ func toText(v any) string {
 		return strings.Join(parts, ",")
 	case *Object:
 		return x.identity()
+	case Credential:
+		return x.paramText()
 	}
 	return toString(v)
 }
@@ -157,6 +159,8 @@ func toString(v any) string {
 		return x.TypeName
 	case *Block:
 		return x.Src
+	case Credential:
+		return credentialTypeName
 	}
 	return fmt.Sprint(v)
 }

@@ -1,0 +1,104 @@
+package manage
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/sendconnector"
+)
+
+// credentialPrefix marks a PSCredential passed from the shell as parameter
+// text: the user name and the password, each base64, so that neither a
+// colon nor a comma in them changes the meaning.
+const credentialPrefix = "\x00PSCredential:"
+
+// EncodeCredential is how the shell passes a PSCredential value
+// ($cred = Get-Credential) to a parameter such as
+// -AuthenticationCredential.
+func EncodeCredential(user, password string) string {
+	return credentialPrefix + base64.StdEncoding.EncodeToString([]byte(user)) + ":" + base64.StdEncoding.EncodeToString([]byte(password))
+}
+
+// DecodeCredential reads what EncodeCredential wrote; ok is false for any
+// other text (a plain user name).
+func DecodeCredential(s string) (user, password string, ok bool) {
+	rest, found := strings.CutPrefix(s, credentialPrefix)
+	if !found {
+		return "", "", false
+	}
+	u64, p64, found := strings.Cut(rest, ":")
+	u, err1 := base64.StdEncoding.DecodeString(u64)
+	p, err2 := base64.StdEncoding.DecodeString(p64)
+	if !found || err1 != nil || err2 != nil {
+		return "", "", false
+	}
+	return string(u), string(p), true
+}
+
+// takeSendUsage removes New-SendConnector's usage (-Usage X, or one of the
+// switches -Internet, -Internal, -Custom, -Partner) from ps.
+func takeSendUsage(ps *Params) (string, error) {
+	usage := ""
+	if v, ok := ps.TakeExact("Usage"); ok {
+		usage = strings.TrimSpace(v)
+	}
+	for _, u := range []string{"Custom", "Internal", "Internet", "Partner"} {
+		v, ok := ps.TakeExact(u)
+		if !ok {
+			continue
+		}
+		on, err := ParseBool(v)
+		if err != nil {
+			return "", fmt.Errorf("-%s: %w", u, err)
+		}
+		if !on {
+			continue
+		}
+		if usage != "" && !strings.EqualFold(usage, u) {
+			return "", fmt.Errorf("-%s conflicts with the usage %s: give one of -Custom, -Internal, -Internet, -Partner or -Usage", u, usage)
+		}
+		usage = u
+	}
+	for _, u := range []string{"", "Custom", "Internal", "Internet", "Partner"} {
+		if strings.EqualFold(usage, u) {
+			return u, nil
+		}
+	}
+	return "", fmt.Errorf("-Usage %q: use Custom, Internal, Internet or Partner", usage)
+}
+
+// applySendUsage sets Exchange's defaults of a send connector usage:
+// Custom, Internal and Internet route by DNS without authentication
+// (Exchange's Internal would authenticate as an Exchange server, which
+// does not exist here); Partner requires TLS, as Exchange's domain-secured
+// partner connectors do.
+func applySendUsage(sc *sendconnector.SendConnector, usage string) {
+	if usage == "Partner" {
+		sc.RequireTLS = true
+	}
+}
+
+// checkSendConnector checks a send connector against this machine and the
+// rest of the configuration at set time: a SourceIPAddress the daemon
+// could not bind is refused; settings that will not work as the admin
+// likely expects are said in a warning.
+func (m *Manager) checkSendConnector(c *config.Config, sc *sendconnector.SendConnector) error {
+	if a, ok := sc.SourceAddr(); ok {
+		// Binding is what the daemon will do for each connection.
+		l, err := net.ListenPacket("udp", net.JoinHostPort(a.String(), "0"))
+		if err != nil {
+			return fmt.Errorf("send connector %q: -SourceIPAddress %s is not an address of this machine (%v); give one of its addresses (ip -br addr), or 0.0.0.0 for any", sc.Name, a, err)
+		}
+		l.Close()
+	}
+	if sc.UseExternalDNSServersEnabled && len(c.Transport.ExternalDNSServers) == 0 {
+		m.warn("send connector %q: -UseExternalDNSServersEnabled $true, but no ExternalDNSServers are set, so the system's resolver is used; set them with Set-TransportService -ExternalDNSServers 192.0.2.53", sc.Name)
+	}
+	if sc.HasErrorPolicy(sendconnector.ErrorPolicyDowngradeCustom) || sc.HasErrorPolicy(sendconnector.ErrorPolicyUpgradeCustom) {
+		m.warn("send connector %q: -ErrorPolicies DowngradeCustomFailures/UpgradeCustomFailures do nothing here (transportd has no list of custom SMTP failures); DowngradeDnsFailures works", sc.Name)
+	}
+	return nil
+}
