@@ -94,6 +94,9 @@ func (m *Manager) checkSendConnector(c *config.Config, sc *sendconnector.SendCon
 		}
 		l.Close()
 	}
+	if sc.UsesBasicAuth() && sc.DNSRoutingEnabled {
+		m.warn("send connector %q: -SmartHostAuthMechanism %s authenticates to smart hosts only; this connector routes by DNS, so it sends without AUTH until you give -SmartHosts", sc.Name, sc.AuthMechanism())
+	}
 	if sc.UseExternalDNSServersEnabled && len(c.Transport.ExternalDNSServers) == 0 {
 		m.warn("send connector %q: -UseExternalDNSServersEnabled $true, but no ExternalDNSServers are set, so the system's resolver is used; set them with Set-TransportService -ExternalDNSServers 192.0.2.53", sc.Name)
 	}

@@ -132,7 +132,7 @@ func (c *SendConnector) validateExtra(bad func(param string, val any, format str
 	if c.ForceHELO && c.RequireTLS {
 		bad("ForceHELO", "True", "HELO has no STARTTLS; it conflicts with -RequireTLS $true")
 	}
-	if c.ForceHELO && c.UsesBasicAuth() {
+	if c.ForceHELO && c.AuthenticatesToSmartHosts() {
 		bad("ForceHELO", "True", "HELO has no AUTH; it conflicts with -SmartHostAuthMechanism %s", c.AuthMechanism())
 	}
 	for _, x := range strings.Split(c.ErrorPolicies, ",") {
@@ -213,7 +213,15 @@ func (c *SendConnector) TLSAuthLevel() string {
 	return canonical(c.TlsAuthLevel, TLSEncryptionOnly, TLSEncryptionOnly, TLSCertificateValidation, TLSDomainValidation)
 }
 
-// UsesBasicAuth reports whether the connector authenticates to its smart hosts.
+// AuthenticatesToSmartHosts reports whether the connector authenticates:
+// only to its smart hosts, never to the MX hosts of a recipient domain,
+// which must not see the credential.
+func (c *SendConnector) AuthenticatesToSmartHosts() bool {
+	return c.UsesBasicAuth() && !c.DNSRoutingEnabled
+}
+
+// UsesBasicAuth reports whether the connector's mechanism is BasicAuth or
+// BasicAuthRequireTLS.
 func (c *SendConnector) UsesBasicAuth() bool {
 	m := c.AuthMechanism()
 	return m == AuthBasic || m == AuthBasicRequireTLS
@@ -281,9 +289,9 @@ func (c *SendConnector) Validate() error {
 	switch m := c.AuthMechanism(); m {
 	case AuthNone:
 	case AuthBasic, AuthBasicRequireTLS:
-		if c.DNSRoutingEnabled {
-			bad("SmartHostAuthMechanism", m, "authentication is for smart hosts; it requires -DNSRoutingEnabled $false")
-		}
+		// With DNS routing the mechanism is kept for when smart hosts are
+		// set (Microsoft's New-SendConnector example 2 gives it first):
+		// AuthenticatesTo never sends the credential to an MX host.
 		if c.AuthenticationCredential.UserName == "" || c.AuthenticationCredential.Password == "" {
 			bad("AuthenticationCredential", c.AuthenticationCredential.Display(), "%s needs a user name and a password", m)
 		}

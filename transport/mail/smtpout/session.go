@@ -288,7 +288,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess,
 		br: br, tr: textproto.NewReader(br), w: conn, bw: bufio.NewWriterSize(conn, crlfChunk+crlfChunk/4)}
 	ss.updateSize()
-	if s.conn.UsesBasicAuth() {
+	if s.conn.AuthenticatesToSmartHosts() {
 		if herr := s.auth(h, ss); herr != nil {
 			ss.quit()
 			return nil, herr
