@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -19,7 +20,7 @@ import (
 
 // The example corpus: Microsoft's documented cmdlet examples, as written,
 // in transport/admin/shell/testdata/examples/<Cmdlet>.ps1. Each file runs
-// top to bottom through `transportd shell -c`, one example per call,
+// top to bottom in one session of the shell `transportd shell` runs,
 // against a fresh default configuration (server MAIL, mail.contoso.com)
 // with the daemon running. An example is
 //
@@ -158,27 +159,41 @@ func TestExampleCorpus(t *testing.T) {
 			done := make(chan struct{})
 			go func() { defer close(done); svc.Run(ctx) }()
 			defer func() { cancel(); <-done }()
+			var out strings.Builder
+			sh := shell.New(path, &out)
 			for _, ex := range examples {
-				stdin := strings.Join(ex.input, "\n")
-				if stdin != "" {
-					stdin += "\n"
+				// The lines an example types (Read-Host, Get-Credential, -Password -).
+				in := append([]string(nil), ex.input...)
+				next := func() (string, error) {
+					if len(in) == 0 {
+						return "", errors.New("standard input has no more lines")
+					}
+					l := in[0]
+					in = in[1:]
+					return l, nil
 				}
-				r := tdrun(t, path, stdin, "shell", "-c", ex.script)
-				out := r.stdout + r.stderr
+				sh.ReadLine = func(string, bool) (string, error) { return next() }
+				sh.ReadPassword = next
+				out.Reset()
+				err := sh.Run(ex.script)
+				text := out.String()
 				where := fmt.Sprintf("%s (%s)", ex.file, ex.title)
 				switch ex.expect {
 				case "ok":
-					if r.code != 0 {
-						t.Errorf("%s: expected ok, exit %d:\n%s\n%s", where, r.code, ex.script, out)
+					if err != nil {
+						t.Errorf("%s: expected ok:\n%s\n=> %v\n%s", where, ex.script, err, text)
 					}
 				case "warning":
-					if r.code != 0 || !strings.Contains(strings.ToLower(out), strings.ToLower(ex.text)) {
-						t.Errorf("%s: expected success with a warning holding %q, exit %d:\n%s\n%s", where, ex.text, r.code, ex.script, out)
+					if err != nil || !strings.Contains(strings.ToLower(text), strings.ToLower(ex.text)) {
+						t.Errorf("%s: expected success with output holding %q:\n%s\n=> %v\n%s", where, ex.text, ex.script, err, text)
 					}
 				case "missing":
-					if r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(ex.text)) {
-						t.Errorf("%s: expected a failure naming the missing %q, exit %d:\n%s\n%s", where, ex.text, r.code, ex.script, out)
+					if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(ex.text)) {
+						t.Errorf("%s: expected a failure naming the missing %q:\n%s\n=> %v\n%s", where, ex.text, ex.script, err, text)
 					}
+				}
+				if len(in) > 0 {
+					t.Errorf("%s: input lines left unread: %q", where, in)
 				}
 			}
 		})

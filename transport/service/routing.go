@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -32,11 +33,26 @@ func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, change
 	}
 	r := &router{senders: map[string]*smtpout.Sender{}}
 	targets := map[string]delivery.Target{}
+	// Set-TransportService -ExternalDNSServers for connectors with
+	// UseExternalDNSServersEnabled, -InternalDNSServers (when set) for the
+	// others; else the system's resolver.
+	external, err := smtpout.NewResolver(c.Transport.ExternalDNSServers)
+	if err != nil {
+		return nil, fmt.Errorf("Transport.ExternalDNSServers: %w", err)
+	}
+	internal, err := smtpout.NewResolver(c.Transport.InternalDNSServers)
+	if err != nil {
+		return nil, fmt.Errorf("Transport.InternalDNSServers: %w", err)
+	}
 	for _, sc := range c.SendConnectors {
 		if !sc.Enabled {
 			continue
 		}
-		s := smtpout.New(smtpout.Options{Connector: sc, HeloName: c.Server.Fqdn, Logger: log.With("send_connector", sc.Name)})
+		dns := internal
+		if sc.UseExternalDNSServersEnabled && external != nil {
+			dns = external
+		}
+		s := smtpout.New(smtpout.Options{Connector: sc, HeloName: c.Server.Fqdn, Logger: log.With("send_connector", sc.Name), DNS: dns})
 		r.senders[sc.Name], targets[sc.Name] = s, s
 	}
 	r.Router = routing.New(routing.Options{
@@ -49,6 +65,8 @@ func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, change
 		SendConnectors: c.SendConnectors,
 		Senders:        targets,
 		Changed:        changed,
+		MaxSendSize:    int64(c.Transport.MaxSendSize),
+		MaxReceiveSize: int64(c.Transport.MaxReceiveSize),
 	})
 	return r, nil
 }
@@ -83,6 +101,9 @@ func (n *notifier) DSN(env queue.Envelope, original io.Reader, rcpts []queue.Rec
 		return nil
 	}
 	cfg := n.config()
+	if delayed && !delayDSNEnabled(cfg, env.From) {
+		return nil
+	}
 	rep := dsn.Report{ReportingMTA: cfg.Server.Fqdn, From: postmasterOf(cfg), To: env.From, QueueID: env.ID,
 		ArrivalDate: env.ReceivedAt, Original: bytes.NewReader(orig), Now: now}
 	for _, r := range rcpts {
@@ -131,4 +152,13 @@ func (n *notifier) DSN(env queue.Envelope, original io.Reader, rcpts []queue.Rec
 		return nil
 	}
 	return buf.Bytes()
+}
+
+// delayDSNEnabled applies Set-TransportConfig's InternalDelayDsnEnabled
+// (the sender is a mailbox here) and ExternalDelayDsnEnabled (anyone else).
+func delayDSNEnabled(cfg *config.Config, sender string) bool {
+	if cfg.FindMailbox(sender) != nil {
+		return cfg.Transport.InternalDelayDsnEnabled
+	}
+	return cfg.Transport.ExternalDelayDsnEnabled
 }

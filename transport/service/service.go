@@ -239,6 +239,11 @@ func settingsOf(cfg *config.Config) queue.Settings {
 		MessageExpirationTimeout:      t.MessageExpirationTimeout.Duration(),
 		DelayNotificationTimeout:      t.DelayNotificationTimeout.Duration(),
 		MaxConcurrencyPerQueue:        t.MaxPerQueueConcurrency,
+		// Set-TransportService names (issue 10).
+		OutboundConnectionFailureRetryInterval: t.OutboundConnectionFailureRetryInterval.Duration(),
+		MaxConcurrentDeliveries:                int(max(t.MaxOutboundConnections, 0)),
+		MailboxQueue:                           routing.MailboxQueue,
+		MailboxQueueConcurrency:                t.MaxConcurrentMailboxDeliveries,
 	}
 }
 
@@ -521,7 +526,7 @@ func (s *Service) openLogs(cfg *config.Config) error {
 	if s.recvLog, err = protolog.Open(protolog.Receive, protolog.Options{Dir: cfg.ProtocolLogDir(false), Limits: lim, Logger: s.log}); err != nil {
 		return err
 	}
-	if s.sendLog, err = protolog.Open(protolog.Send, protolog.Options{Dir: cfg.ProtocolLogDir(true), Limits: lim, Logger: s.log}); err != nil {
+	if s.sendLog, err = protolog.Open(protolog.Send, protolog.Options{Dir: cfg.ProtocolLogDir(true), Limits: sendProtocolLimits(cfg), Logger: s.log}); err != nil {
 		s.recvLog.Close()
 		return err
 	}
@@ -553,6 +558,13 @@ func protocolLimits(cfg *config.Config) csvlog.Limits {
 	return csvlog.Limits{MaxFileSize: int64(l.ProtocolLogMaxFileSize), MaxDirectorySize: int64(l.ProtocolLogMaxDirectorySize), MaxAge: l.ProtocolLogMaxAge.Duration()}
 }
 
+// sendProtocolLimits are the send protocol log's limits: the
+// SendProtocolLog* settings, or the common ones where they are not set.
+func sendProtocolLimits(cfg *config.Config) csvlog.Limits {
+	ts := cfg.TransportService()
+	return csvlog.Limits{MaxFileSize: int64(ts.SendProtocolLogMaxFileSize), MaxDirectorySize: int64(ts.SendProtocolLogMaxDirectorySize), MaxAge: ts.SendProtocolLogMaxAge.Duration()}
+}
+
 func trackingLimits(cfg *config.Config) csvlog.Limits {
 	l := cfg.Logging
 	return csvlog.Limits{MaxFileSize: int64(l.MessageTrackingLogMaxFileSize), MaxDirectorySize: int64(l.MessageTrackingLogMaxDirectorySize), MaxAge: l.MessageTrackingLogMaxAge.Duration()}
@@ -560,12 +572,20 @@ func trackingLimits(cfg *config.Config) csvlog.Limits {
 
 // setSendLog gives the send connectors of rt the send protocol log when
 // SendProtocolLoggingLevel is Verbose, and the TLS metric either way.
+//
+// A connector's own ProtocolLoggingLevel (None or Verbose) wins over
+// SendProtocolLoggingLevel.
 func (s *Service) setSendLog(cfg *config.Config, rt *router) {
-	var l *protolog.Log
-	if cfg.Logging.SendProtocolLoggingLevel == protolog.LevelVerbose {
-		l = s.sendLog
-	}
-	for _, snd := range rt.senders {
+	verbose := strings.EqualFold(cfg.Logging.SendProtocolLoggingLevel, protolog.LevelVerbose)
+	for _, sc := range cfg.SendConnectors {
+		snd, ok := rt.senders[sc.Name]
+		if !ok {
+			continue
+		}
+		var l *protolog.Log
+		if lvl := strings.TrimSpace(sc.ProtocolLoggingLevel); (lvl == "" && verbose) || strings.EqualFold(lvl, protolog.LevelVerbose) {
+			l = s.sendLog
+		}
 		snd.SetProtocolLog(l, s.metrics.SendTLSNegotiated)
 	}
 }
@@ -575,8 +595,21 @@ func (s *Service) setSendLog(cfg *config.Config, rt *router) {
 // logged; mail flow does not depend on it.
 func (s *Service) applyLogging(cfg *config.Config) {
 	s.recvLog.SetLimits(protocolLimits(cfg))
-	s.sendLog.SetLimits(protocolLimits(cfg))
+	s.sendLog.SetLimits(sendProtocolLimits(cfg))
 	s.tracking.SetLimits(trackingLimits(cfg))
+	// ReceiveProtocolLogPath, SendProtocolLogPath, MessageTrackingLogPath:
+	// the next record goes to the new folder; a folder that cannot be
+	// made keeps the old one.
+	for _, d := range []struct {
+		name string
+		set  func(string) error
+		dir  string
+	}{{"ReceiveProtocolLogPath", s.recvLog.SetDir, cfg.ProtocolLogDir(false)}, {"SendProtocolLogPath", s.sendLog.SetDir, cfg.ProtocolLogDir(true)},
+		{"MessageTrackingLogPath", s.tracking.SetDir, cfg.MessageTrackingLogDir()}} {
+		if err := d.set(d.dir); err != nil {
+			s.log.Error("log folder not changed", "setting", d.name, "dir", d.dir, "err", err)
+		}
+	}
 	s.tracking.SetServer(cfg.Server.Fqdn, cfg.Logging.MessageTrackingLogSubjectLoggingEnabled)
 	s.trackingOn.Store(cfg.Logging.MessageTrackingLogEnabled)
 	if !cfg.Logging.MetricsOnLoopback() && cfg.Logging.MetricsAddress != "" {

@@ -127,7 +127,30 @@ func Open(o Options) (*Log, error) {
 }
 
 // Dir returns the log folder.
-func (l *Log) Dir() string { return l.o.Dir }
+func (l *Log) Dir() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.o.Dir
+}
+
+// SetDir moves the log to another folder (after a configuration change):
+// the open file is closed, the next record starts a file in dir. Files
+// already written stay where they are.
+func (l *Log) SetDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("creating log folder: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if filepath.Clean(dir) == filepath.Clean(l.o.Dir) {
+		return nil
+	}
+	if l.f != nil {
+		l.closeFile()
+	}
+	l.o.Dir, l.day, l.n, l.size = dir, "", 0, 0
+	return nil
+}
 
 // SetLimits changes the size and age limits (after a configuration change).
 func (l *Log) SetLimits(lim Limits) {

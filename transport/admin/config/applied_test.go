@@ -80,7 +80,7 @@ func TestUpdateRefusesWhatTheDaemonRefuses(t *testing.T) {
 	// "SendConnectors: []" removes them on purpose.
 	text := string(full)
 	explicit := text[:strings.Index(text, "SendConnectors:")] + "SendConnectors: []\n" + text[strings.Index(text, "AcceptedDomains:"):]
-	if !strings.Contains(explicit, "SendConnectors: []") || strings.Contains(explicit, "Outbound") {
+	if !strings.Contains(explicit, "SendConnectors: []") || strings.Contains(explicit, "Name: Outbound") {
 		t.Fatalf("test file:\n%s", explicit)
 	}
 	if err := os.WriteFile(cur.Path(), []byte(explicit), 0o600); err != nil {

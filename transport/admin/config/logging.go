@@ -40,6 +40,21 @@ type LoggingConfig struct {
 	// (127.0.0.1:9025). Empty turns the endpoint off. The metrics name
 	// connectors and queues: keep it on loopback unless a firewall guards it.
 	MetricsAddress string `yaml:"MetricsAddress"`
+
+	// ---- issue 10: Set-TransportService names kept here ----
+
+	// ReceiveProtocolLogPath, SendProtocolLogPath and MessageTrackingLogPath
+	// are the log folders; empty is under <data>/logs, a relative path is
+	// taken from the data folder.
+	ReceiveProtocolLogPath string `yaml:"ReceiveProtocolLogPath,omitempty"`
+	SendProtocolLogPath    string `yaml:"SendProtocolLogPath,omitempty"`
+	MessageTrackingLogPath string `yaml:"MessageTrackingLogPath,omitempty"`
+	// SendProtocolLogMaxFileSize, SendProtocolLogMaxDirectorySize and
+	// SendProtocolLogMaxAge bound the send protocol log; zero follows the
+	// ProtocolLog* values (which Set-TransportService calls ReceiveProtocolLog*).
+	SendProtocolLogMaxFileSize      value.ByteSize `yaml:"SendProtocolLogMaxFileSize,omitempty"`
+	SendProtocolLogMaxDirectorySize value.ByteSize `yaml:"SendProtocolLogMaxDirectorySize,omitempty"`
+	SendProtocolLogMaxAge           value.TimeSpan `yaml:"SendProtocolLogMaxAge,omitempty"`
 }
 
 // DefaultMetricsAddress is where metrics are served unless configured.
@@ -79,6 +94,7 @@ func (l *LoggingConfig) Validate() error {
 	if l.ProtocolLogMaxFileSize > l.ProtocolLogMaxDirectorySize && l.ProtocolLogMaxDirectorySize >= 64*value.KB {
 		bad("ProtocolLogMaxFileSize", "%v is larger than ProtocolLogMaxDirectorySize (%v)", l.ProtocolLogMaxFileSize, l.ProtocolLogMaxDirectorySize)
 	}
+	errs = append(errs, l.validateExchangeNames(bad)...)
 	if l.ProtocolLogMaxAge <= 0 {
 		bad("ProtocolLogMaxAge", "%v must be above zero", l.ProtocolLogMaxAge)
 	}
@@ -123,13 +139,27 @@ func (l *LoggingConfig) MetricsOnLoopback() bool {
 func (c *Config) LogDir() string { return filepath.Join(c.DataDir(), "logs") }
 
 // ProtocolLogDir returns the protocol log folder of a direction:
+// ReceiveProtocolLogPath or SendProtocolLogPath, by default
 // <data>/logs/ProtocolLog/SmtpReceive or .../SmtpSend.
 func (c *Config) ProtocolLogDir(send bool) string {
 	if send {
-		return filepath.Join(c.LogDir(), "ProtocolLog", "SmtpSend")
+		return c.dataPath(c.Logging.SendProtocolLogPath, filepath.Join(c.LogDir(), "ProtocolLog", "SmtpSend"))
 	}
-	return filepath.Join(c.LogDir(), "ProtocolLog", "SmtpReceive")
+	return c.dataPath(c.Logging.ReceiveProtocolLogPath, filepath.Join(c.LogDir(), "ProtocolLog", "SmtpReceive"))
 }
 
-// MessageTrackingLogDir returns <data>/logs/MessageTracking.
-func (c *Config) MessageTrackingLogDir() string { return filepath.Join(c.LogDir(), "MessageTracking") }
+// MessageTrackingLogDir returns MessageTrackingLogPath, by default <data>/logs/MessageTracking.
+func (c *Config) MessageTrackingLogDir() string {
+	return c.dataPath(c.Logging.MessageTrackingLogPath, filepath.Join(c.LogDir(), "MessageTracking"))
+}
+
+// dataPath is p taken from the data folder when relative, def when empty.
+func (c *Config) dataPath(p, def string) string {
+	if p == "" {
+		return def
+	}
+	if !filepath.IsAbs(p) {
+		return filepath.Join(c.DataDir(), p)
+	}
+	return filepath.Clean(p)
+}

@@ -55,6 +55,34 @@ type TransportConfig struct {
 	// further one while failures are remembered lasts twice as long, up to
 	// a day (00:15:00).
 	AuthFailureLockoutDuration value.TimeSpan `yaml:"AuthFailureLockoutDuration"`
+
+	// ---- issue 10: Set-TransportService names kept here ----
+
+	// OutboundConnectionFailureRetryInterval is the wait before a next hop
+	// that refused or dropped the connection is tried again, once its
+	// TransientFailureRetryAttempts quick retries are used up (00:10:00).
+	OutboundConnectionFailureRetryInterval value.TimeSpan `yaml:"OutboundConnectionFailureRetryInterval"`
+	// MaxOutboundConnections caps deliveries running at once, over all next hops (1000).
+	MaxOutboundConnections value.Unlimited `yaml:"MaxOutboundConnections"`
+	// MaxConcurrentMailboxDeliveries caps parallel deliveries to the local mailboxes (20).
+	MaxConcurrentMailboxDeliveries int `yaml:"MaxConcurrentMailboxDeliveries"`
+	// ExternalDNSServers resolve MX and host names for send connectors
+	// with UseExternalDNSServersEnabled: IP addresses (or address:port).
+	ExternalDNSServers []string `yaml:"ExternalDNSServers,omitempty,flow"`
+	// InternalDNSServers, when set, resolve for the other send connectors
+	// instead of /etc/resolv.conf.
+	InternalDNSServers []string `yaml:"InternalDNSServers,omitempty,flow"`
+
+	// ---- issue 10: Set-TransportConfig names ----
+
+	// MaxSendSize is the largest message sent out through a send connector; 0 is Unlimited.
+	MaxSendSize SizeLimit `yaml:"MaxSendSize"`
+	// MaxReceiveSize is the largest message delivered to a mailbox here; 0 is Unlimited.
+	MaxReceiveSize SizeLimit `yaml:"MaxReceiveSize"`
+	// ExternalDelayDsnEnabled sends delay DSNs to senders that are not mailboxes here (true).
+	ExternalDelayDsnEnabled bool `yaml:"ExternalDelayDsnEnabled"`
+	// InternalDelayDsnEnabled sends delay DSNs to senders that are mailboxes here (true).
+	InternalDelayDsnEnabled bool `yaml:"InternalDelayDsnEnabled"`
 }
 
 // DefaultTransportConfig returns Exchange's defaults.
@@ -71,6 +99,12 @@ func DefaultTransportConfig() TransportConfig {
 		AuthFailureLockoutThreshold:   10,
 		AuthFailureWindow:             value.TimeSpan(15 * time.Minute),
 		AuthFailureLockoutDuration:    value.TimeSpan(15 * time.Minute),
+		// issue 10: Exchange's defaults of Set-TransportService and Set-TransportConfig.
+		OutboundConnectionFailureRetryInterval: value.TimeSpan(10 * time.Minute),
+		MaxOutboundConnections:                 1000,
+		MaxConcurrentMailboxDeliveries:         20,
+		ExternalDelayDsnEnabled:                true,
+		InternalDelayDsnEnabled:                true,
 	}
 }
 
@@ -123,6 +157,7 @@ func (t *TransportConfig) Validate() error {
 	if t.AuthFailureLockoutDuration < value.TimeSpan(time.Second) || t.AuthFailureLockoutDuration.Duration() > 24*time.Hour {
 		bad("AuthFailureLockoutDuration", "%v is outside 00:00:01 to 1.00:00:00", t.AuthFailureLockoutDuration)
 	}
+	errs = append(errs, t.validateExchangeNames(bad)...)
 	return errors.Join(errs...)
 }
 

@@ -95,12 +95,17 @@ func (m *Manager) NewSendConnector(ps Params, readPassword func() (string, error
 	if !ok || strings.TrimSpace(name) == "" {
 		return nil, errors.New("-Name is required")
 	}
-	ps.TakeExact("Internet") // usage switches of New-SendConnector: accepted, nothing to do
-	ps.TakeExact("Custom")
-	ps.TakeExact("Internal")
-	sc, err := sendConnectors.add(m, func(*config.Config) (sendconnector.SendConnector, error) {
+	usage, err := takeSendUsage(&ps)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := sendConnectors.add(m, func(c *config.Config) (sendconnector.SendConnector, error) {
 		sc := sendconnector.New(name)
-		return sc, applySendParams(&sc, ps, readPassword)
+		applySendUsage(&sc, usage)
+		if err := applySendParams(&sc, ps, readPassword); err != nil {
+			return sc, err
+		}
+		return sc, m.checkSendConnector(c, &sc)
 	}, nil)
 	if err != nil {
 		return nil, err

@@ -144,14 +144,21 @@ func sendConnectorKind() *Kind {
 	return listKind{noun: "sendconnector", typeName: "SendConnector", what: "send connector",
 		help:    "send connectors to smart hosts or by MX (Get/Set/New/Remove-SendConnector)",
 		columns: []string{"Identity", "AddressSpaces", "SmartHosts", "Enabled"},
-		fields:  append(FieldParams(&sendconnector.SendConnector{}), val("Password", "the smart host password; - reads it from standard input")),
-		newExtra: params(sw("Internet", "accepted for Exchange scripts"), sw("Internal", "accepted for Exchange scripts"),
-			sw("Custom", "accepted for Exchange scripts")),
+		fields: params(FieldParams(&sendconnector.SendConnector{}), val("Password", "the smart host password; - reads it from standard input"),
+			sw("Force", "accepted for scripts: transportd does not ask for confirmation"), inertParams(sendConnectorInert)),
+		newExtra: params(sw("Internet", "Exchange's Internet usage: DNS routing, no authentication (the default)"),
+			sw("Internal", "Exchange's Internal usage: as Custom (there is no Exchange server authentication)"),
+			sw("Custom", "Exchange's defaults"), sw("Partner", "Exchange's Partner usage: -RequireTLS $true"),
+			val("Usage", "Custom, Internal, Internet or Partner")),
 		get: onlyIdentity((*manage.Manager).GetSendConnectors),
 		set: func(env *Env, ids []string, ps manage.Params) (int, error) {
+			if takeSendConnectorExtras(env, &ps); len(ps) == 0 {
+				return 0, nil // only parameters that do nothing here: each said why
+			}
 			return env.Manager.SetSendConnectorsEach(ids, ps, env.ReadPassword)
 		},
 		add: func(env *Env, ps manage.Params) (manage.Record, error) {
+			takeSendConnectorExtras(env, &ps)
 			return env.Manager.NewSendConnector(ps, env.ReadPassword)
 		},
 		remove: func(env *Env, ids []string) (int, error) { return env.Manager.RemoveSendConnectorsEach(ids) },
@@ -209,8 +216,13 @@ func transportConfigKind() *Kind {
 					return []manage.Record{rec}, nil
 				}},
 			{Verb: "set", Cmdlet: "Set-TransportConfig", Synopsis: "Changes the transport settings.",
-				Params: FieldParams(&cfg.Transport),
+				Params: params(FieldParams(&cfg.Transport, transportServiceOnly...), transportConfigExtra, inertParams(transportConfigInert)),
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					takeInert(env, &r.Params, transportConfigInert)
+					takeTransportConfigExtra(&r.Params)
+					if len(r.Params) == 0 {
+						return nil, nil // only inert parameters: each said why
+					}
 					if err := env.Manager.SetTransportConfig(r.Params); err != nil {
 						return nil, err
 					}
@@ -224,9 +236,9 @@ func transportServiceKind() *Kind {
 	identity := val("Identity", "this server, by Name or Fqdn (optional: there is one)")
 	ids := []string{"Identity"}
 	return &Kind{Noun: "transportservice", TypeName: "TransportService",
-		What: "this server's name, which greetings, HELO and DSNs default to (Get/Set-TransportService)",
+		What: "this server: its name, which greetings, HELO and DSNs default to, retries, expiry and logs (Get/Set-TransportService)",
 		Commands: []*Command{
-			{Verb: "get", Cmdlet: "Get-TransportService", Synopsis: "Shows this server: its Name, its Fqdn and its data folder.",
+			{Verb: "get", Cmdlet: "Get-TransportService", Synopsis: "Shows this server: its Name, its Fqdn, its data folder, and its retry, expiry, delay-notification and log settings.",
 				Params: params(identity), Positional: ids, IdentityParams: ids, Records: true, List: always,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					rec, err := env.Manager.GetTransportService(r.Identities)
@@ -236,12 +248,19 @@ func transportServiceKind() *Kind {
 					return []manage.Record{rec}, nil
 				}},
 			{Verb: "set", Cmdlet: "Set-TransportService",
-				Synopsis:   "Sets the server's Fqdn, once for every default: receive connectors and send connectors without their own Fqdn, and the DSN sender.",
-				Params:     params(identity, val("Fqdn", "the server's fully qualified host name, e.g. mail.contoso.com")),
+				Synopsis: "Sets the server's Fqdn, once for every default (receive and send connectors without their own Fqdn, the DSN sender), and its retry, expiry, delay-notification and log settings.",
+				Params: params(identity, val("Fqdn", "the server's fully qualified host name, e.g. mail.contoso.com"),
+					FieldParams(&config.TransportServiceSettings{}), inertParams(transportServiceInert)),
 				Positional: ids, IdentityParams: ids, Pipe: true,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					if len(r.Identities) == 0 && r.FromPipe {
 						return nil, errors.New("nothing came down the pipeline to act on")
+					}
+					if n := len(r.Params); n > 0 {
+						takeInert(env, &r.Params, transportServiceInert)
+						if len(r.Params) == 0 {
+							return nil, nil // only inert parameters: each said why
+						}
 					}
 					if err := env.Manager.SetTransportService(r.Identities, r.Params); err != nil {
 						return nil, err

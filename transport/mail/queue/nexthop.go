@@ -86,7 +86,23 @@ func retryWait(cfg Settings, n int) time.Duration {
 	return cfg.MessageRetryInterval
 }
 
-func perQueueLimit(cfg Settings) int { return max(cfg.MaxConcurrencyPerQueue, 1) }
+func perQueueLimit(cfg Settings, q *deliveryQueue) int {
+	if cfg.MailboxQueueConcurrency > 0 && q.name == cfg.MailboxQueue {
+		return cfg.MailboxQueueConcurrency
+	}
+	return max(cfg.MaxConcurrencyPerQueue, 1)
+}
+
+// connectionRetryWait is the wait before the probe after n connection-level
+// failures of a next hop: TransientFailureRetryInterval for the first
+// TransientFailureRetryAttempts, then OutboundConnectionFailureRetryInterval
+// (Exchange's Set-TransportService), or MessageRetryInterval when unset.
+func connectionRetryWait(cfg Settings, n int) time.Duration {
+	if n > cfg.TransientFailureRetryAttempts && cfg.OutboundConnectionFailureRetryInterval > 0 {
+		return cfg.OutboundConnectionFailureRetryInterval
+	}
+	return retryWait(cfg, n)
+}
 
 func poolLimit(cfg Settings) int {
 	if cfg.MaxConcurrentDeliveries <= 0 {
@@ -144,7 +160,7 @@ func (m *Manager) push(rt Route, it workItem) {
 // and the pool have room; a queue left waiting for the pool joins
 // m.starved. Call with m.qmu held.
 func (m *Manager) startLocked(q *deliveryQueue, cfg Settings) {
-	limit, pool := perQueueLimit(cfg), poolLimit(cfg)
+	limit, pool := perQueueLimit(cfg, q), poolLimit(cfg)
 	for len(q.items) > 0 && !q.held && !q.suspended && q.active < limit && m.ctx.Err() == nil {
 		if m.running >= pool {
 			if !q.starved {
@@ -182,7 +198,7 @@ func (m *Manager) next(q *deliveryQueue) (workItem, bool) {
 	cfg := m.cfg()
 	m.qmu.Lock()
 	defer m.qmu.Unlock()
-	if len(q.items) > 0 && !q.held && !q.suspended && q.active <= perQueueLimit(cfg) && m.running <= poolLimit(cfg) &&
+	if len(q.items) > 0 && !q.held && !q.suspended && q.active <= perQueueLimit(cfg, q) && m.running <= poolLimit(cfg) &&
 		len(m.starved) == 0 && m.ctx.Err() == nil {
 		it := q.items[0]
 		q.items[0] = workItem{}
@@ -242,7 +258,7 @@ func (m *Manager) holdQueue(q *deliveryQueue, probe bool, err *delivery.Error, n
 		}
 		q.failures++
 		q.held, q.probing = true, false
-		q.retryAt = now.Add(jitter(retryWait(cfg, q.failures)))
+		q.retryAt = now.Add(jitter(connectionRetryWait(cfg, q.failures)))
 		parked, q.items = q.items, nil
 	}
 	until := q.retryAt

@@ -45,6 +45,16 @@ type Settings struct {
 	// MaxConcurrentDeliveries caps parallel deliveries in all (Exchange's
 	// MaxOutboundConnections); 0 means 1000.
 	MaxConcurrentDeliveries int
+
+	// OutboundConnectionFailureRetryInterval is the wait between connection
+	// attempts to a next hop in Retry once the quick retries are used up;
+	// 0 uses MessageRetryInterval.
+	OutboundConnectionFailureRetryInterval time.Duration
+	// MailboxQueue and MailboxQueueConcurrency override
+	// MaxConcurrencyPerQueue for the queue of the local mailboxes
+	// (Exchange's MaxConcurrentMailboxDeliveries); 0: no override.
+	MailboxQueue            string
+	MailboxQueueConcurrency int
 }
 
 // DefaultSettings are Exchange's defaults.

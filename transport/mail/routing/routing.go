@@ -69,6 +69,11 @@ type Options struct {
 	Changed time.Time
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+
+	// MaxSendSize and MaxReceiveSize are Set-TransportConfig's limits
+	// (0: Unlimited): the largest message sent out through a send
+	// connector, and the largest delivered to a mailbox here.
+	MaxSendSize, MaxReceiveSize int64
 }
 
 // Router implements queue.Router for one configuration. It is safe for
@@ -100,6 +105,9 @@ func (r *Router) Route(rcpt string, size int64) queue.Route {
 		exists := r.o.IsMailbox(rcpt)
 		switch {
 		case exists && d.DomainType != domains.ExternalRelay:
+			if r.o.MaxReceiveSize > 0 && size > r.o.MaxReceiveSize {
+				return queue.Route{Fail: tooLarge(size, r.o.MaxReceiveSize, "MaxReceiveSize")}
+			}
 			return queue.Route{Queue: MailboxQueue, DeliveryType: DeliveryMailbox, Target: r.o.Mailbox}
 		case d.DomainType == domains.Authoritative:
 			return r.unroutable(&delivery.Error{Code: 550, Enhanced: [3]int{5, 1, 1},
@@ -111,6 +119,9 @@ func (r *Router) Route(rcpt string, size int64) queue.Route {
 		return r.unroutable(&delivery.Error{Code: 550, Enhanced: [3]int{5, 4, 4},
 			Message: "Unable to route: no enabled send connector has an address space covering " + domain +
 				" for a message of this size (add one with: transportd sendconnector new -name Outbound -addressspaces * -smarthosts host)"})
+	}
+	if r.o.MaxSendSize > 0 && size > r.o.MaxSendSize {
+		return queue.Route{Fail: tooLarge(size, r.o.MaxSendSize, "MaxSendSize")}
 	}
 	s := r.o.Senders[sc.Name]
 	if sc.DNSRoutingEnabled {
@@ -141,4 +152,11 @@ func (u unreachableTarget) Deliver(_ context.Context, _ *delivery.Message, rcpts
 		out[i] = delivery.Result{Recipient: rc, Err: u.err}
 	}
 	return out
+}
+
+// tooLarge is the failure of a message over an organization size limit
+// (RFC 3463 X.3.4, message too big for system).
+func tooLarge(size, limit int64, setting string) *delivery.Error {
+	return &delivery.Error{Code: 552, Enhanced: [3]int{5, 3, 4},
+		Message: fmt.Sprintf("message size %d bytes exceeds the organization's %s of %d bytes (Set-TransportConfig -%s)", size, setting, limit, setting)}
 }

@@ -8,6 +8,7 @@ package sendconnector
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -80,6 +81,103 @@ type SendConnector struct {
 	// OAuthMailbox is the mailbox named in XOAUTH2 and OAUTHBEARER (and the
 	// subject of a Google service account); empty: AuthenticationCredential's user.
 	OAuthMailbox string `yaml:"OAuthMailbox,omitempty"`
+
+	// ---- Exchange's remaining New-/Set-SendConnector parameters (issue 10) ----
+
+	// SourceIPAddress is the local address outbound connections are made
+	// from; "" or 0.0.0.0 lets the system choose.
+	SourceIPAddress string `yaml:"SourceIPAddress,omitempty"`
+	// ForceHELO greets with HELO instead of EHLO: no extension is used
+	// (no STARTTLS, AUTH, SIZE, PIPELINING or 8BITMIME).
+	ForceHELO bool `yaml:"ForceHELO,omitempty"`
+	// ErrorPolicies is Default or a comma list of DowngradeDnsFailures,
+	// DowngradeCustomFailures, UpgradeCustomFailures. DowngradeDnsFailures
+	// makes a permanent DNS failure (no such domain, null MX) transient.
+	ErrorPolicies string `yaml:"ErrorPolicies,omitempty"`
+	// ProtocolLoggingLevel is None or Verbose for this connector's send
+	// protocol log; empty follows Logging.SendProtocolLoggingLevel.
+	ProtocolLoggingLevel string `yaml:"ProtocolLoggingLevel,omitempty"`
+	// SmtpMaxMessagesPerConnection is how many messages one connection
+	// carries before it is closed (Exchange's default 20; 0 means 20).
+	SmtpMaxMessagesPerConnection int `yaml:"SmtpMaxMessagesPerConnection,omitempty"`
+	// UseExternalDNSServersEnabled resolves MX and host names with the
+	// transport service's ExternalDNSServers instead of the system's.
+	UseExternalDNSServersEnabled bool `yaml:"UseExternalDNSServersEnabled,omitempty"`
+}
+
+// Exchange's default SmtpMaxMessagesPerConnection.
+const DefaultSmtpMaxMessagesPerConnection = 20
+
+// Values of ErrorPolicies.
+const (
+	ErrorPolicyDefault              = "Default"
+	ErrorPolicyDowngradeDnsFailures = "DowngradeDnsFailures"
+	ErrorPolicyDowngradeCustom      = "DowngradeCustomFailures"
+	ErrorPolicyUpgradeCustom        = "UpgradeCustomFailures"
+)
+
+// MaxMessagesPerConnection is SmtpMaxMessagesPerConnection with its default.
+func (c *SendConnector) MaxMessagesPerConnection() int {
+	if c.SmtpMaxMessagesPerConnection <= 0 {
+		return DefaultSmtpMaxMessagesPerConnection
+	}
+	return c.SmtpMaxMessagesPerConnection
+}
+
+// HasErrorPolicy reports whether ErrorPolicies lists p (any case).
+func (c *SendConnector) HasErrorPolicy(p string) bool {
+	for _, x := range strings.Split(c.ErrorPolicies, ",") {
+		if strings.EqualFold(strings.TrimSpace(x), p) {
+			return true
+		}
+	}
+	return false
+}
+
+// SourceAddr returns SourceIPAddress as an address; ok is false when it
+// is empty or unspecified (0.0.0.0, ::): the system chooses.
+func (c *SendConnector) SourceAddr() (addr netip.Addr, ok bool) {
+	a, err := netip.ParseAddr(strings.TrimSpace(c.SourceIPAddress))
+	if err != nil || a.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// validateExtra checks the issue 10 parameters.
+func (c *SendConnector) validateExtra(bad func(param string, val any, format string, args ...any)) {
+	if s := strings.TrimSpace(c.SourceIPAddress); s != "" {
+		if a, err := netip.ParseAddr(s); err != nil || a.Zone() != "" {
+			bad("SourceIPAddress", s, "not an IP address; give one of this machine's addresses, or 0.0.0.0 for any")
+		}
+	}
+	if c.ForceHELO && c.RequireTLS {
+		bad("ForceHELO", "True", "HELO has no STARTTLS; it conflicts with -RequireTLS $true")
+	}
+	if c.ForceHELO && c.AuthenticatesToSmartHosts() {
+		bad("ForceHELO", "True", "HELO has no AUTH; it conflicts with -SmartHostAuthMechanism %s", c.AuthMechanism())
+	}
+	for _, x := range strings.Split(c.ErrorPolicies, ",") {
+		x = strings.TrimSpace(x)
+		if x == "" {
+			continue
+		}
+		known := false
+		for _, k := range []string{ErrorPolicyDefault, ErrorPolicyDowngradeDnsFailures, ErrorPolicyDowngradeCustom, ErrorPolicyUpgradeCustom} {
+			known = known || strings.EqualFold(x, k)
+		}
+		if !known {
+			bad("ErrorPolicies", c.ErrorPolicies, "use Default, DowngradeDnsFailures, DowngradeCustomFailures or UpgradeCustomFailures")
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(c.ProtocolLoggingLevel)) {
+	case "", "none", "verbose":
+	default:
+		bad("ProtocolLoggingLevel", c.ProtocolLoggingLevel, "use None or Verbose")
+	}
+	if c.SmtpMaxMessagesPerConnection < 0 || c.SmtpMaxMessagesPerConnection > 1000000 {
+		bad("SmtpMaxMessagesPerConnection", c.SmtpMaxMessagesPerConnection, "must be from 1 to 1000000")
+	}
 }
 
 // Values of SmartHostAuthMechanism.
@@ -120,6 +218,8 @@ func New(name string) SendConnector {
 		SmartHostAuthMechanism:      AuthNone,
 		MaxMessageSize:              DefaultMaxMessageSize,
 		ConnectionInactivityTimeout: DefaultConnectionInactivityTimeout,
+		// Exchange's defaults of the issue 10 parameters.
+		SmtpMaxMessagesPerConnection: DefaultSmtpMaxMessagesPerConnection,
 	}
 }
 
@@ -135,7 +235,15 @@ func (c *SendConnector) TLSAuthLevel() string {
 	return canonical(c.TlsAuthLevel, TLSEncryptionOnly, TLSEncryptionOnly, TLSCertificateValidation, TLSDomainValidation)
 }
 
-// UsesBasicAuth reports whether the connector authenticates to its smart hosts.
+// AuthenticatesToSmartHosts reports whether the connector authenticates:
+// only to its smart hosts, never to the MX hosts of a recipient domain,
+// which must not see the credential.
+func (c *SendConnector) AuthenticatesToSmartHosts() bool {
+	return c.UsesBasicAuth() && !c.DNSRoutingEnabled
+}
+
+// UsesBasicAuth reports whether the connector's mechanism is BasicAuth or
+// BasicAuthRequireTLS.
 func (c *SendConnector) UsesBasicAuth() bool {
 	m := c.AuthMechanism()
 	return m == AuthBasic || m == AuthBasicRequireTLS
@@ -203,9 +311,9 @@ func (c *SendConnector) Validate() error {
 	switch m := c.AuthMechanism(); m {
 	case AuthNone:
 	case AuthBasic, AuthBasicRequireTLS:
-		if c.DNSRoutingEnabled {
-			bad("SmartHostAuthMechanism", m, "authentication is for smart hosts; it requires -DNSRoutingEnabled $false")
-		}
+		// With DNS routing the mechanism is kept for when smart hosts are
+		// set (Microsoft's New-SendConnector example 2 gives it first):
+		// AuthenticatesTo never sends the credential to an MX host.
 		if c.AuthenticationCredential.UserName == "" || c.AuthenticationCredential.Password == "" {
 			bad("AuthenticationCredential", c.AuthenticationCredential.Display(), "%s needs a user name and a password", m)
 		}
@@ -258,6 +366,7 @@ func (c *SendConnector) Validate() error {
 	if c.ConnectionInactivityTimeout <= 0 {
 		bad("ConnectionInactivityTimeout", c.ConnectionInactivityTimeout, "must be longer than 00:00:00")
 	}
+	c.validateExtra(bad)
 	return errors.Join(errs...)
 }
 

@@ -220,10 +220,12 @@ func TestValidate(t *testing.T) {
 			c.SmartHostAuthMechanism = AuthBasicRequireTLS
 			c.AuthenticationCredential = Credential{"u", "p"}
 		}, ""},
+		// Accepted, as Microsoft's New-SendConnector example 2 does; the
+		// credential goes to smart hosts only (AuthenticatesToSmartHosts).
 		{"basic with DNS", func(c *SendConnector) {
 			c.SmartHostAuthMechanism = AuthBasic
 			c.AuthenticationCredential = Credential{"u", "p"}
-		}, "-SmartHostAuthMechanism"},
+		}, ""},
 		{"basic require TLS ignoring STARTTLS", func(c *SendConnector) {
 			smart(c)
 			c.SmartHostAuthMechanism = AuthBasicRequireTLS

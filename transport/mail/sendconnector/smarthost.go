@@ -135,7 +135,7 @@ type SmartHosts []SmartHost
 // ParseSmartHosts reads a comma-separated list of smart hosts. A blank
 // string is an empty list; an empty entry or a repeated host is an error.
 func ParseSmartHosts(s string) (SmartHosts, error) {
-	if strings.TrimSpace(s) == "" {
+	if strings.TrimSpace(s) == "" || strings.EqualFold(strings.TrimSpace(s), "$null") { // -SmartHosts $null clears the list
 		return SmartHosts{}, nil
 	}
 	parts := strings.Split(s, ",")

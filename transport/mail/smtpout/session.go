@@ -46,6 +46,7 @@ type session struct {
 	plog       *protolog.Session
 	idleAt     time.Time // when it went back to the pool
 	clean      bool      // the last transaction ended with its final reply
+	sent       int       // transactions run on it (SmtpMaxMessagesPerConnection)
 }
 
 // freshIdle is how long an idle connection is taken for the next
@@ -247,7 +248,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	)
 	// RequireTLS wins over IgnoreSTARTTLS (Validate refuses the pair):
 	// never send in clear when TLS is required.
-	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || s.conn.RequireTLS) {
+	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || s.conn.RequireTLS) && !s.conn.ForceHELO {
 		ext, err := ehlo(tp, s.helo)
 		if err != nil {
 			return nil, replyOrLost(h, "EHLO", err)
@@ -284,6 +285,9 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	// Hand the connection to go-smtp. It expects to read a greeting, which
 	// the server sent long ago: give it one, followed by anything unread.
 	br := newReplyReader(io.MultiReader(strings.NewReader("220 resume\r\n"), rest))
+	if s.conn.ForceHELO {
+		conn = heloConn{conn}
+	}
 	c := smtp.NewClient(&prefixConn{Conn: conn, r: br})
 	c.CommandTimeout, c.SubmissionTimeout = s.cmdTTL, s.dataTTL
 	if err := c.Hello(s.helo); err != nil {
@@ -292,7 +296,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess,
 		br: br, tr: textproto.NewReader(br), w: conn, bw: bufio.NewWriterSize(conn, crlfChunk+crlfChunk/4)}
 	ss.updateSize()
-	if s.conn.UsesBasicAuth() {
+	if s.conn.AuthenticatesToSmartHosts() {
 		if herr := s.auth(h, ss); herr != nil {
 			psess.Info(herr.Error(), "") // before quit ends the log's session
 			ss.quit()
@@ -556,3 +560,21 @@ type prefixConn struct {
 
 // Read implements net.Conn.
 func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// heloConn turns every EHLO go-smtp's client writes into HELO, for a
+// connector with ForceHELO: the server's single-line 250 reply then
+// announces no extension, and none is used (RFC 5321 section 4.1.1.1).
+// go-smtp writes each command in one Write.
+type heloConn struct{ net.Conn }
+
+// Write implements net.Conn.
+func (h heloConn) Write(b []byte) (int, error) {
+	if len(b) >= 5 && strings.EqualFold(string(b[:5]), "EHLO ") {
+		nb := append([]byte("HELO "), b[5:]...)
+		if _, err := h.Conn.Write(nb); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return h.Conn.Write(b)
+}

@@ -55,6 +55,11 @@ type Options struct {
 
 	// OAuth serves token requests of a connector with SmartHostAuthMechanism OAuth.
 	OAuth OAuthEnv
+
+	// DNS, when set, resolves MX records and host names (the transport
+	// service's ExternalDNSServers, see NewResolver) instead of Resolver
+	// and the system's resolver.
+	DNS *net.Resolver
 }
 
 // Timeouts and limits.
@@ -127,8 +132,16 @@ func New(o Options) *Sender {
 	if s.helo == "" {
 		s.helo = "localhost"
 	}
+	if o.DNS != nil {
+		s.resolver, s.dialer.Resolver = o.DNS, o.DNS
+	}
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
+	}
+	if a, ok := o.Connector.SourceAddr(); ok {
+		// SourceIPAddress: every connection leaves from this address; the
+		// dialer then only tries remote addresses of its family.
+		s.dialer.LocalAddr = &net.TCPAddr{IP: a.AsSlice()}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -170,6 +183,7 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 	}
 	hosts, herr := s.hosts(ctx, domainOf(rcpts[0]))
 	if herr != nil {
+		herr = s.downgradeDNS(herr)
 		herr.Connection = !herr.Permanent() // no host to try: the next hop is down
 		log.Warn("no route", "domain", domainOf(rcpts[0]), "err", herr)
 		return all(rcpts, herr)
@@ -184,6 +198,7 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 		if herr == nil {
 			return res
 		}
+		herr = s.downgradeDNS(herr)
 		log.Warn("host failed, trying the next one", "host", h.name, "addr", h.addr, "err", herr)
 		last = herr
 	}
@@ -203,15 +218,21 @@ func (s *Sender) attempt(ctx context.Context, log *slog.Logger, h host, msg *del
 		}
 		stop := context.AfterFunc(ctx, func() { sess.raw.Close() })
 		out := s.transact(log, sess, msg, rcpts)
+		sess.sent++
 		if !stop() {
 			out.keep = false
 			if out.hostErr != nil {
 				out.hostErr = tempf(h.name, [3]int{4, 4, 2}, "delivery to %s interrupted: %v", h.name, ctx.Err())
 			}
 		}
-		if out.keep {
+		switch {
+		case out.keep && sess.sent >= s.conn.MaxMessagesPerConnection():
+			// SmtpMaxMessagesPerConnection: this connection has carried
+			// its share; QUIT, and the next message opens a new one.
+			sess.quit()
+		case out.keep:
 			s.release(sess)
-		} else {
+		default:
 			sess.close()
 		}
 		if out.retryFresh && !fresh && ctx.Err() == nil {
@@ -452,4 +473,23 @@ func fromReply(code int, enhanced [3]int, text, host string) *delivery.Error {
 func closing(err error) bool {
 	var se *smtp.SMTPError
 	return errors.As(err, &se) && se.Code == 421
+}
+
+// downgradeDNS applies ErrorPolicies DowngradeDnsFailures: a permanent
+// failure that comes from DNS (the domain does not exist, has no address,
+// or has a null MX, RFC 7505) becomes transient, so the message waits and
+// is retried instead of bouncing at once.
+func (s *Sender) downgradeDNS(e *delivery.Error) *delivery.Error {
+	if e == nil || !e.Permanent() || !s.conn.HasErrorPolicy(sendconnector.ErrorPolicyDowngradeDnsFailures) {
+		return e
+	}
+	switch e.Enhanced {
+	case [3]int{5, 1, 2}, [3]int{5, 1, 10}, [3]int{5, 4, 4}:
+	default:
+		return e
+	}
+	d := *e
+	d.Code, d.Enhanced = 451, [3]int{4, e.Enhanced[1], e.Enhanced[2]}
+	d.Message = e.Message + " (treated as transient: send connector " + s.conn.Name + " has ErrorPolicies DowngradeDnsFailures)"
+	return &d
 }

@@ -137,6 +137,9 @@ func (l *Log) SetServer(hostname string, subjectLogging bool) {
 // Dir returns the log folder.
 func (l *Log) Dir() string { return l.out.Dir() }
 
+// SetDir moves the log to another folder; the next record starts a file there.
+func (l *Log) SetDir(dir string) error { return l.out.SetDir(dir) }
+
 // SetLimits changes the size and age limits.
 func (l *Log) SetLimits(lim csvlog.Limits) { l.out.SetLimits(lim) }
 
