@@ -485,7 +485,9 @@ func (s *Server) dispatch(c net.Conn) {
 	tlsCfg := cs.tls
 	if tlsCfg != nil {
 		if cert, problem := s.deps.Certs.Select(rc.TlsCertificateName, rc.Fqdn, time.Now()); cert == nil {
-			s.deps.Logger.Error("STARTTLS not offered", "connector", rc.Name, "problem", string(problem))
+			if !rc.ImplicitTls { // implicitTLS logs its own refusal
+				s.deps.Logger.Error("STARTTLS not offered", "connector", rc.Name, "problem", string(problem))
+			}
 			tlsCfg = nil
 		}
 	}
@@ -523,6 +525,9 @@ func (s *Server) dispatch(c net.Conn) {
 	cn.setStream(c)
 	cn.sess = s.newSession(cn)
 	cn.plog.Connect()
+	if rc.ImplicitTls && !cn.implicitTLS() {
+		return
+	}
 	cn.serve()
 }
 

@@ -106,7 +106,7 @@ func receiveConnectorKind() *Kind {
 		fields: append(FieldParams(&connector.ReceiveConnector{}),
 			sw("Force", "save a change that takes STARTTLS (and with it AUTH) away, or opens AllowLegacyTLSClients to the whole Internet")),
 		getExtra: params(sw("ClientSettings", "what a POP3/IMAP user needs to submit through the connector")),
-		newExtra: params(val("Usage", "Client, Internal, Internet, Partner or Custom"),
+		newExtra: params(val("Usage", "Client, Internal, Internet, Partner, Custom, or Submissions (Client with implicit TLS on 465, RFC 8314)"),
 			sw("Client", "Exchange's defaults for POP3/IMAP4 clients"), sw("Internal", "for other Exchange servers"),
 			sw("Internet", "for anonymous senders on the Internet"), sw("Partner", "for partner domains"),
 			sw("Custom", "accepts nothing until -PermissionGroups is set")),
