@@ -554,6 +554,7 @@ func (s *Service) setSendLog(cfg *config.Config, rt *router) {
 	for _, snd := range rt.senders {
 		snd.SetProtocolLog(l, s.metrics.SendTLSNegotiated)
 	}
+	s.setClientCertificates(cfg, rt)
 }
 
 // applyLogging applies the Logging section: limits, tracking on or off,

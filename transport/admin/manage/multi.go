@@ -146,6 +146,10 @@ func (m *Manager) SetSendConnectorsEach(identities []string, ps Params, readPass
 		return 0, errors.New("nothing to set: give parameters such as -SmartHosts smtp.contoso.com")
 	}
 	return sendConnectors.setEach(m, identities, func(c *config.Config, sc *sendconnector.SendConnector) error {
-		return applySendParams(sc, append(Params(nil), ps...), readPassword)
+		before := sc.TlsCertificateName
+		if err := applySendParams(sc, append(Params(nil), ps...), readPassword); err != nil {
+			return err
+		}
+		return m.checkClientCertificate(c, before, sc)
 	})
 }

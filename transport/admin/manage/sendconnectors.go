@@ -95,9 +95,12 @@ func (m *Manager) NewSendConnector(ps Params, readPassword func() (string, error
 	ps.TakeExact("Internet") // usage switches of New-SendConnector: accepted, nothing to do
 	ps.TakeExact("Custom")
 	ps.TakeExact("Internal")
-	sc, err := sendConnectors.add(m, func(*config.Config) (sendconnector.SendConnector, error) {
+	sc, err := sendConnectors.add(m, func(c *config.Config) (sendconnector.SendConnector, error) {
 		sc := sendconnector.New(name)
-		return sc, applySendParams(&sc, ps, readPassword)
+		if err := applySendParams(&sc, ps, readPassword); err != nil {
+			return sc, err
+		}
+		return sc, m.checkClientCertificate(c, "", &sc)
 	}, nil)
 	if err != nil {
 		return nil, err

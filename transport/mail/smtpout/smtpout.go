@@ -94,6 +94,8 @@ type Sender struct {
 	plog      *protolog.Log
 	onTLS     func(version uint16)
 
+	clientCert ClientCertificateFunc // TlsCertificateName; nil: none
+
 	mu     sync.Mutex
 	idle   map[string][]*session // by host key, most recently used last
 	closed bool
