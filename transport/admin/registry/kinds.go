@@ -264,7 +264,7 @@ func certificateKind() *Kind {
 		Columns: []string{"Thumbprint", "Services", "Subject"},
 		Commands: []*Command{
 			{Verb: "get", Cmdlet: "Get-ExchangeCertificate", Synopsis: "Shows the certificates in the store and the pending certificate requests (Status PendingRequest).",
-				Params: params(thumb, identity, val("DomainName", "only certificates covering these names (a,b), the one a connector with that FQDN serves first")),
+				Params:     params(thumb, identity, val("DomainName", "only certificates covering these names (a,b), the one a connector with that FQDN serves first")),
 				Positional: []string{"Thumbprint"}, IdentityParams: ids, Records: true, List: byIdentity,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					dn, _ := r.Params.TakeExact("DomainName")
