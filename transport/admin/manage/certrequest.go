@@ -101,7 +101,7 @@ func (m *Manager) NewCertFrom(ps Params, renew string) (Record, error) {
 	if renew != "" {
 		old, err := st.Get(renew)
 		if err != nil {
-			return nil, fmt.Errorf("renew: %w", err)
+			return nil, fmt.Errorf("renew: %w", certNotFound(renew, err))
 		}
 		if subject == "" {
 			subject = old.Subject
@@ -226,12 +226,17 @@ func (m *Manager) ExportCert(thumbprint string, ps Params, readPassword func() (
 	if err != nil {
 		return nil, err
 	}
-	if _, rerr := st.GetRequest(thumbprint); rerr != nil && pw == "" {
-		return nil, errors.New("-Password is required to export a certificate with its private key: the PKCS#12 file is encrypted with it")
+	if _, rerr := st.GetRequest(thumbprint); rerr != nil {
+		if _, err := st.Get(thumbprint); err != nil {
+			return nil, certNotFound(thumbprint, err)
+		}
+		if pw == "" {
+			return nil, errors.New("-Password is required to export a certificate with its private key: the PKCS#12 file is encrypted with it")
+		}
 	}
 	data, err := st.Export(thumbprint, pw, binary)
 	if err != nil {
-		return nil, err
+		return nil, certNotFound(thumbprint, err)
 	}
 	text := string(data)
 	if binary {
@@ -261,17 +266,29 @@ func windowsPathHint(path string) string {
 	return ""
 }
 
+// WindowsFilesDir is the folder, in the data folder, where a file that an
+// Exchange script names by a Windows path is written.
+const WindowsFilesDir = "files"
+
 // writeLocal writes a file the admin asked for (mode 0600: it may hold a
-// key). A Windows path, as Microsoft's examples give, is written under
-// its file name in the current folder, with a warning saying where.
+// key). A Windows path, as Microsoft's examples give
+// ("C:\Cert Requests\woodgrovebank.req"), is written under its file name in
+// the folder WindowsFilesDir of the data folder, with a warning saying
+// where: a script written for Exchange runs, and nothing lands in whatever
+// folder the shell happens to run in.
 func (m *Manager) writeLocal(param, path string, data []byte) (string, error) {
 	target := path
 	if windowsPath.MatchString(path) {
-		parts := strings.FieldsFunc(path, func(r rune) bool { return r == '\\' || r == '/' })
-		target = parts[len(parts)-1]
-		if abs, err := filepath.Abs(target); err == nil {
-			target = abs
+		c, err := m.Load()
+		if err != nil {
+			return "", err
 		}
+		parts := strings.FieldsFunc(path, func(r rune) bool { return r == '\\' || r == '/' })
+		dir := filepath.Join(c.DataDir(), WindowsFilesDir)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("%s: %w", param, err)
+		}
+		target = filepath.Join(dir, parts[len(parts)-1])
 		m.warn("%s %s is a Windows path; wrote %s instead", param, path, target)
 	}
 	if err := os.WriteFile(target, data, 0o600); err != nil {

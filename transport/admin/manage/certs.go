@@ -105,7 +105,7 @@ func (m *Manager) GetCertsFor(thumbprint, domainNames string) ([]Record, error) 
 		if r, rerr := st.GetRequest(thumbprint); rerr == nil {
 			return []Record{RequestRecord(r)}, nil
 		}
-		return nil, err
+		return nil, certNotFound(thumbprint, err)
 	}
 	list := st.List()
 	if names := splitList(domainNames); len(names) > 0 {
@@ -222,7 +222,7 @@ func (m *Manager) EnableCert(thumbprint, services string) error {
 	if err != nil {
 		return err
 	}
-	return st.Enable(thumbprint, splitList(services))
+	return certNotFound(thumbprint, st.Enable(thumbprint, splitList(services)))
 }
 
 // RemoveCert deletes a certificate from the store.
@@ -237,7 +237,19 @@ func (m *Manager) RemoveCert(thumbprint string) error {
 	if _, err := st.GetRequest(thumbprint); err == nil {
 		return st.RemoveRequest(thumbprint)
 	}
-	return st.Remove(thumbprint)
+	if err := st.Remove(thumbprint); err != nil {
+		return certNotFound(thumbprint, err)
+	}
+	return nil
+}
+
+// certNotFound names the thumbprint as the admin wrote it when the store
+// has no such certificate (errors name it in upper case otherwise).
+func certNotFound(thumbprint string, err error) error {
+	if errors.Is(err, certs.ErrNotFound) {
+		return fmt.Errorf("no certificate or pending request %s in the store (Get-ExchangeCertificate lists them): %w", thumbprint, err)
+	}
+	return err
 }
 
 func noParamsLeft(ps Params, known ...string) error {

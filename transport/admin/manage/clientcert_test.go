@@ -88,7 +88,14 @@ func TestNewCertRequestAndRenewal(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "Windows path") || !strings.Contains(warnings[0], "woodgrovebank.req") {
 		t.Fatalf("warnings = %q", warnings)
 	}
-	data, err := os.ReadFile("woodgrovebank.req")
+	reqFile, _ := rec.Get("RequestFile")
+	if !strings.HasSuffix(reqFile, "/files/woodgrovebank.req") {
+		t.Fatalf("RequestFile = %q, want it in the data folder", reqFile)
+	}
+	if _, err := os.Stat("woodgrovebank.req"); err == nil {
+		t.Fatal("the request landed in the current folder")
+	}
+	data, err := os.ReadFile(reqFile)
 	if err != nil || !strings.HasPrefix(string(data), "-----BEGIN CERTIFICATE REQUEST-----") {
 		t.Fatalf("request file: %v\n%s", err, data)
 	}
