@@ -93,7 +93,7 @@ func (s *Store) NewRequest(spec RequestSpec) (*Request, error) {
 	default:
 		return nil, fmt.Errorf("certs: -KeySize %d: use 2048, 3072 or 4096", bits)
 	}
-	tmpl, err := selfSignedTemplate(SelfSignedRequest{SubjectName: x500Order(spec.SubjectName), DomainNames: spec.DomainNames}, time.Now())
+	tmpl, err := selfSignedTemplate(SelfSignedRequest{SubjectName: spec.SubjectName, DomainNames: spec.DomainNames}, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("certs: certificate request: %w", err)
 	}

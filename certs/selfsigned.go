@@ -98,7 +98,7 @@ func (s *Store) newSelfSigned(req SelfSignedRequest) (*Certificate, error) {
 
 // selfSignedTemplate turns a request into a certificate template.
 func selfSignedTemplate(req SelfSignedRequest, now time.Time) (*x509.Certificate, error) {
-	subject := strings.TrimSpace(req.SubjectName)
+	subject := strings.TrimSpace(x500Order(req.SubjectName))
 	var domains []string
 	for _, d := range req.DomainNames {
 		d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")

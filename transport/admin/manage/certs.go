@@ -180,7 +180,7 @@ func (m *Manager) ImportCert(ps Params, readPassword func() (string, error)) (Re
 	case hasFile:
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("-FileName: %w%s", err, windowsPathHint(file))
+			return nil, fmt.Errorf("%w%s", err, windowsPathHint(file))
 		}
 		raw = b
 	case hasData:

@@ -340,13 +340,21 @@ func certificateKind() *Kind {
 					return out, nil
 				}},
 			{Verb: "enable", Cmdlet: "Enable-ExchangeCertificate", Synopsis: "Assigns services (SMTP, ...) to a certificate.",
-				Params:     params(thumb, identity, val("Services", "SMTP, IMAP, POP, IIS"), sw("Force", "accepted for scripts")),
+				Params: params(thumb, identity, val("Services", "SMTP, IMAP, POP, IIS"), sw("Force", "accepted for scripts"),
+					sw("DoNotRequireSsl", "accepted with a warning: there is no IIS web site here"),
+					sw("NetworkServiceAllowed", "accepted with a warning: there is no Network Service account here; the daemon reads the store")),
 				Positional: []string{"Thumbprint"}, IdentityParams: ids, PipeProperty: "Thumbprint", Pipe: true,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					if err := need(r, "Enable-ExchangeCertificate"); err != nil {
 						return nil, err
 					}
 					svc, _ := r.Params.TakeExact("Services")
+					if _, ok := r.Params.TakeExact("DoNotRequireSsl"); ok {
+						env.say("WARNING: -DoNotRequireSsl does nothing here: there is no IIS web site whose SSL setting it would keep")
+					}
+					if _, ok := r.Params.TakeExact("NetworkServiceAllowed"); ok {
+						env.say("WARNING: -NetworkServiceAllowed does nothing here: there is no Network Service account; the transportd daemon reads the certificate store itself")
+					}
 					for _, t := range r.Identities {
 						if err := env.Manager.EnableCert(t, svc); err != nil {
 							return nil, err
