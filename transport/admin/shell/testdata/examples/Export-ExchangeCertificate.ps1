@@ -2,27 +2,15 @@
 # block's parameters. A certificate is exported only when its PrivateKeyExportable is True, as in
 # Exchange; a pending request exports as its PKCS#10 text. -FileName with a Windows path writes under
 # the file's name in the data folder's files/ folder, with a warning saying where.
-# Examples 2 and 4 use [System.IO.File]::WriteAllBytes, which needs the shell's .NET static calls.
+# Examples 2 and 4 (.NET file calls) are in Export-ExchangeCertificate-dotnet.ps1.
 
 # Example: Export-ExchangeCertificate 1
 # Expect: missing 5113ae0233a72fccb75b1d0198628675333d010e
 Export-ExchangeCertificate -Thumbprint 5113ae0233a72fccb75b1d0198628675333d010e -FileName "C:\Data\HT cert.pfx" -BinaryEncoded -Password (Get-Credential).password
 
-# Example: Export-ExchangeCertificate 2
-# Expect: missing 5113ae0233a72fccb75b1d0198628675333d010e
-$bincert = Export-ExchangeCertificate -Thumbprint 5113ae0233a72fccb75b1d0198628675333d010e -BinaryEncoded -Password (Get-Credential).password
-
-[System.IO.File]::WriteAllBytes('C:\Data\HT cert.pfx', $bincert.FileData)
-
 # Example: Export-ExchangeCertificate 3
 # Expect: missing Mailbox01
 Export-ExchangeCertificate -Thumbprint 72570529B260E556349F3403F5CF5819D19B3B58 -Server Mailbox01 -FileName "\\FileServer01\Data\Fabrikam.req"
-
-# Example: Export-ExchangeCertificate 4
-# Expect: missing Mailbox01
-$txtcert = Export-ExchangeCertificate -Thumbprint 72570529B260E556349F3403F5CF5819D19B3B58 -Server Mailbox01
-
-[System.IO.File]::WriteAllBytes('\\FileServer01\Data\Fabrikam.req', [System.Text.Encoding]::Unicode.GetBytes($txtcert))
 
 # Example: setup
 # Expect: ok

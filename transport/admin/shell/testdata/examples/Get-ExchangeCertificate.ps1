@@ -28,5 +28,5 @@ Get-ExchangeCertificate -Server MAIL -DomainName mail.contoso.com,smtp.contoso.c
 
 # Example: Get-ExchangeCertificate syntax: pending requests and one by thumbprint
 # Expect: ok
-$pending = Get-ExchangeCertificate | Where-Object {$_.Status -eq "PendingRequest"}
+$pending = Get-ExchangeCertificate | Where-Object {$_.Status -eq "PendingRequest"} | Select-Object -First 1
 Get-ExchangeCertificate -Thumbprint $pending.Thumbprint | Format-List Subject,Status,CertificateRequest

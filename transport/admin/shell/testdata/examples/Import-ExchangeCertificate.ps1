@@ -1,16 +1,12 @@
 # Import-ExchangeCertificate: Microsoft's examples (Exchange Server reference page), then the syntax
 # block's parameters. Data without a private key is a CA's answer (PEM, DER .cer or PKCS#7 .p7b) and
 # completes the pending request made here with New-ExchangeCertificate -GenerateRequest.
-# Example 2 reads the file with [Byte[]](Get-Content -Encoding Byte -ReadCount 0), which needs the
-# shell's type casts; -FileName (or -Path) reads it directly.
+# Example 2 ([Byte[]](Get-Content -Encoding Byte ...)) is in Import-ExchangeCertificate-dotnet.ps1;
+# -FileName (or -Path) reads the file directly.
 
 # Example: Import-ExchangeCertificate 1
 # Expect: missing Mailbox01
 Import-ExchangeCertificate -Server Mailbox01 -FileName" \\FileServer01\Data\Exported Fabrikam Cert.pfx" -Password (ConvertTo-SecureString -String 'P@ssw0rd1' -AsPlainText -Force)
-
-# Example: Import-ExchangeCertificate 2
-# Expect: missing C:\Certificates\Fabrikam IssuedCert.p7b
-Import-ExchangeCertificate -FileData ([Byte[]](Get-Content -Path "C:\Certificates\Fabrikam IssuedCert.p7b" -Encoding byte -ReadCount 0))
 
 # Example: setup
 # Expect: warning is a Windows path
