@@ -95,7 +95,7 @@ func (m *Manager) NewCertFrom(ps Params, renew string) (Record, error) {
 
 	var svc []string
 	if hasServices {
-		svc = splitList(services)
+		svc = m.certServices(services)
 	}
 	names := splitList(domains)
 	if renew != "" {
@@ -295,4 +295,26 @@ func (m *Manager) writeLocal(param, path string, data []byte) (string, error) {
 		return "", fmt.Errorf("%s: %w", param, err)
 	}
 	return target, nil
+}
+
+// inertServices are Exchange services a certificate can be enabled for
+// that have nothing to serve here.
+var inertServices = []string{"Federation", "UM", "UMCallRouter"}
+
+// certServices splits a -Services list, leaving out (with a one-line
+// warning) the Exchange services that do not exist on Linux; the rest is
+// checked by the store.
+func (m *Manager) certServices(list string) []string {
+	var out []string
+	for _, s := range splitList(list) {
+		if i := slices.IndexFunc(inertServices, func(x string) bool { return strings.EqualFold(x, s) }); i >= 0 {
+			m.warn("-Services %s does nothing here: transportd has no %s service (it serves SMTP, and hands certificates to POP and IMAP)", inertServices[i], inertServices[i])
+			continue
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return []string{"None"} // not the default services: none was asked for
+	}
+	return out
 }

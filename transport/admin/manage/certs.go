@@ -198,7 +198,7 @@ func (m *Manager) ImportCert(ps Params, readPassword func() (string, error)) (Re
 	}
 	opts.Password = pw
 	if hasServices {
-		opts.Services = splitList(services)
+		opts.Services = m.certServices(services)
 	} else {
 		opts.Services = []string{"SMTP"}
 	}
@@ -222,7 +222,7 @@ func (m *Manager) EnableCert(thumbprint, services string) error {
 	if err != nil {
 		return err
 	}
-	return certNotFound(thumbprint, st.Enable(thumbprint, splitList(services)))
+	return certNotFound(thumbprint, st.Enable(thumbprint, m.certServices(services)))
 }
 
 // RemoveCert deletes a certificate from the store.

@@ -171,3 +171,16 @@ func TestNewCertRequestAndRenewal(t *testing.T) {
 		t.Fatal("removed request still listed")
 	}
 }
+
+func TestCertServicesWithoutMeaningWarn(t *testing.T) {
+	m := newManager(t)
+	var warnings []string
+	m.Warn = func(s string) { warnings = append(warnings, s) }
+	rec, err := m.NewCert(Params{{Name: "SubjectName", Value: "CN=um.contoso.com"}, {Name: "Services", Value: "SMTP,UM,Federation"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := rec.Get("Services"); v != "SMTP" || len(warnings) != 2 || !strings.Contains(warnings[0], "does nothing here") {
+		t.Fatalf("Services %q, warnings %q", v, warnings)
+	}
+}
