@@ -3,6 +3,7 @@ package smtpd
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"time"
 
 	"github.com/transportd/transportd/connector/protolog"
@@ -43,4 +44,26 @@ func (c *conn) implicitTLS() bool {
 	}
 	c.setStream(tc)
 	return true
+}
+
+// implicitTLSForRefusal wraps c in TLS, for a connection an implicit-TLS
+// connector refuses before the session (a connection limit): a reply in
+// the clear would reach the client as a garbled handshake, so it gets
+// the 421 inside TLS, as a client on 587 gets it in the clear. Without a
+// certificate, or when the handshake fails, c is returned as it is (the
+// reply is then only for the log of a client that reads it).
+func (s *Server) implicitTLSForRefusal(c net.Conn, cs *connServer) net.Conn {
+	if cs.tls == nil {
+		return c
+	}
+	if cert, _ := s.deps.Certs.Select(cs.rc.TlsCertificateName, cs.rc.Fqdn, time.Now()); cert == nil {
+		return c
+	}
+	tc := tls.Server(c, cs.tls)
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return c
+	}
+	return tc
 }

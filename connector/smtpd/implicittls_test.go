@@ -36,10 +36,18 @@ func (r *tlsRecorder) TLSNegotiated(c string, v uint16) {
 // its address and the certificate pool that trusts the served certificate.
 func startImplicitServer(t *testing.T, noCerts bool) (string, *x509.CertPool, *tlsRecorder) {
 	t.Helper()
+	return startImplicitServerWith(t, noCerts, nil)
+}
+
+func startImplicitServerWith(t *testing.T, noCerts bool, tune func(rc *connector.ReceiveConnector)) (string, *x509.CertPool, *tlsRecorder) {
+	t.Helper()
 	rec := &tlsRecorder{got: map[string]uint16{}}
 	pool := x509.NewCertPool()
 	gs := startGoldenServerWith(t, func(d *Deps, cs []connector.ReceiveConnector) {
 		cs[1].ImplicitTls = true
+		if tune != nil {
+			tune(&cs[1])
+		}
 		d.Observer = rec
 		if noCerts {
 			d.Certs = nil
@@ -169,5 +177,31 @@ func TestImplicitTLSWithoutCertificateCloses(t *testing.T) {
 	b, _ := io.ReadAll(raw)
 	if len(b) != 0 {
 		t.Fatalf("got %q in the clear from an implicit TLS connector without a certificate", b)
+	}
+}
+
+// A connection over the connector's limit gets Exchange's 421 inside TLS,
+// as a client on 587 gets it in the clear, not plain text in the middle
+// of its handshake.
+func TestImplicitTLSLimitRefusalInsideTLS(t *testing.T) {
+	addr, pool, _ := startImplicitServerWith(t, false, func(rc *connector.ReceiveConnector) { rc.MaxInboundConnectionPerSource = 1 })
+	cfg := &tls.Config{ServerName: "mail.contoso.com", RootCAs: pool}
+	first, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	first.SetDeadline(time.Now().Add(10 * time.Second))
+	if g, err := bufio.NewReader(first).ReadString('\n'); err != nil || !strings.HasPrefix(g, "220 ") {
+		t.Fatalf("first connection: %q %v", g, err)
+	}
+	second, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("the refused connection gets no TLS: %v", err)
+	}
+	defer second.Close()
+	second.SetDeadline(time.Now().Add(10 * time.Second))
+	if l, err := bufio.NewReader(second).ReadString('\n'); err != nil || !strings.HasPrefix(l, "421 4.3.2 ") {
+		t.Fatalf("over the limit: %q %v, want 421 4.3.2 inside TLS", l, err)
 	}
 }

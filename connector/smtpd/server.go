@@ -478,6 +478,9 @@ func (s *Server) dispatch(c net.Conn) {
 	if refusal != nil {
 		s.deps.Logger.Info("connection refused", "connector", rc.Name, "remote", remote.String(), "reply", refusal.Error())
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if rc.ImplicitTls {
+			c = s.implicitTLSForRefusal(c, cs)
+		}
 		fmt.Fprintf(c, "%s\r\n", refusal.Error())
 		c.Close()
 		return
