@@ -94,6 +94,11 @@ type Certificate struct {
 	// Path is the file in the store it was read from.
 	Path string
 
+	// PrivateKeyExportable reports whether Export-ExchangeCertificate may
+	// write the private key out (New- or Import-ExchangeCertificate
+	// -PrivateKeyExportable $true); false by default, as in Exchange.
+	PrivateKeyExportable bool
+
 	tls   tls.Certificate
 	files []string // every file that contributed: Path, sidecars, duplicates
 }

@@ -14,12 +14,20 @@
 //     Written atomically and durably (temporary file, fsync, rename, folder
 //     fsync) by the WriteFileFunc given to Open.
 //   - services.json — a JSON object mapping a thumbprint to the services the
-//     certificate is enabled for and its friendly name (example below).
+//     certificate is enabled for, its friendly name and whether its private
+//     key may be exported (example below).
+//   - <THUMBPRINT>.req — a pending certificate request (New-ExchangeCertificate
+//     -GenerateRequest): the PKCS#10 request (RFC 2986) with PEM headers
+//     Created, FriendlyName and PrivateKeyExportable, then its private key.
+//     Mode 0600. The thumbprint is the SHA-1 of the request's DER. Import of
+//     the CA's answer (PEM, DER or PKCS#7) finds the request whose key
+//     matches, stores the certificate with that key as <THUMBPRINT>.pem and
+//     deletes the .req file.
 //
 // An example services.json:
 //
 //	{
-//	  "3D5A1C0B...": {"services": ["SMTP", "IIS"], "friendlyName": "Contoso 2025"}
+//	  "3D5A1C0B...": {"services": ["SMTP", "IIS"], "friendlyName": "Contoso 2025", "privateKeyExportable": true}
 //	}
 //
 // Thumbprints in it are matched in any case, with spaces and colons ignored;

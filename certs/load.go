@@ -49,6 +49,13 @@ func parsePEM(data []byte) (bundle, error) {
 				return b, err
 			}
 			b.keys = append(b.keys, k)
+		case "PKCS7", "CERTIFICATE CHAIN":
+			// A CA's answer as PEM-armoured PKCS#7 (.p7b saved as text).
+			cs, err := parsePKCS7(block.Bytes)
+			if err != nil {
+				return b, err
+			}
+			b.certs = append(b.certs, cs...)
 		case "ENCRYPTED PRIVATE KEY":
 			return b, errors.New("encrypted PKCS#8 private keys are not supported; import a PFX or decrypt the key (openssl pkey)")
 		default:
@@ -279,4 +286,10 @@ func encodeStorePEM(c *Certificate) ([]byte, error) {
 		}
 	}
 	return buf.Bytes(), nil
+}
+
+// encodePFX writes a PKCS#12 file with AES-256 and PBKDF2 (go-pkcs12's
+// Modern encoder, which OpenSSL 3 and Windows 10 1709+ read).
+func encodePFX(key crypto.PrivateKey, leaf *x509.Certificate, chain []*x509.Certificate, password string) ([]byte, error) {
+	return pkcs12.Modern.Encode(key, leaf, chain, password)
 }

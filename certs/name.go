@@ -325,6 +325,11 @@ func buildRawName(dn string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	return encodeRawName(attrs)
+}
+
+// encodeRawName encodes attributes listed most specific first as a DER Name.
+func encodeRawName(attrs []dnAttr) ([]byte, string, error) {
 	var seq pkix.RDNSequence
 	cn := ""
 	for i := len(attrs) - 1; i >= 0; i-- {

@@ -32,6 +32,10 @@ type SelfSignedRequest struct {
 	Validity time.Duration
 	// FriendlyName labels the certificate.
 	FriendlyName string
+	// PrivateKeyExportable lets Export-ExchangeCertificate write the key out.
+	PrivateKeyExportable bool
+	// KeySize is the RSA key size: 2048 (the default), 3072 or 4096.
+	KeySize int
 }
 
 // NewSelfSigned creates a self-signed RSA 2048 certificate, writes it to the
@@ -61,7 +65,15 @@ func (s *Store) newSelfSigned(req SelfSignedRequest) (*Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: new self-signed certificate: %w", err)
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	bits := req.KeySize
+	switch bits {
+	case 0:
+		bits = 2048
+	case 2048, 3072, 4096:
+	default:
+		return nil, fmt.Errorf("certs: -KeySize %d: use 2048, 3072 or 4096", bits)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, bits)
 	if err != nil {
 		return nil, fmt.Errorf("certs: generate RSA key: %w", err)
 	}
@@ -77,7 +89,7 @@ func (s *Store) newSelfSigned(req SelfSignedRequest) (*Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: new self-signed certificate: %w", err)
 	}
-	got, err := s.add(c, svcs, req.FriendlyName)
+	got, err := s.addEntry(c, serviceEntry{Services: svcs, FriendlyName: req.FriendlyName, Exportable: req.PrivateKeyExportable})
 	if err != nil {
 		return nil, fmt.Errorf("certs: new self-signed certificate: %w", err)
 	}
@@ -86,7 +98,7 @@ func (s *Store) newSelfSigned(req SelfSignedRequest) (*Certificate, error) {
 
 // selfSignedTemplate turns a request into a certificate template.
 func selfSignedTemplate(req SelfSignedRequest, now time.Time) (*x509.Certificate, error) {
-	subject := strings.TrimSpace(req.SubjectName)
+	subject := strings.TrimSpace(x500Order(req.SubjectName))
 	var domains []string
 	for _, d := range req.DomainNames {
 		d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")

@@ -1,8 +1,12 @@
 package certs
 
 import (
+	"bytes"
 	"cmp"
+	"crypto"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +33,8 @@ var ErrExists = errors.New("certificate already exists")
 type serviceEntry struct {
 	Services     []string `json:"services"`
 	FriendlyName string   `json:"friendlyName,omitempty"`
+	// Exportable is the certificate's PrivateKeyExportable.
+	Exportable bool `json:"privateKeyExportable,omitempty"`
 }
 
 // WriteFileFunc replaces the file at path with data, atomically (readers
@@ -174,6 +180,7 @@ func (s *Store) reload() error {
 			}
 			c.Services = svcs
 			c.FriendlyName = e.FriendlyName
+			c.PrivateKeyExportable = e.Exportable
 		}
 		list = append(list, c)
 	}
@@ -277,41 +284,113 @@ func (s *Store) Get(thumbprint string) (*Certificate, error) {
 }
 
 // Import adds a certificate with its private key to the store, like
-// Import-ExchangeCertificate, and enables it for services. data is PEM
-// (certificate chain and a PKCS#1, PKCS#8 or EC private key, in any order)
-// or PKCS#12 (PFX), detected automatically; password is used for PFX. The
+// Import-ExchangeCertificate, and enables it for services. It is ImportWith
+// without a friendly name, and with a key that may not be exported.
+func (s *Store) Import(data []byte, password string, services []string) (*Certificate, error) {
+	return s.ImportWith(data, ImportOptions{Password: password, Services: services})
+}
+
+// ImportOptions are the parameters of Import-ExchangeCertificate besides
+// the file.
+type ImportOptions struct {
+	// Password decrypts a PFX.
+	Password string
+	// Services the certificate is enabled for (none: "None").
+	Services []string
+	// FriendlyName labels the certificate; empty keeps the pending
+	// request's.
+	FriendlyName string
+	// PrivateKeyExportable lets Export-ExchangeCertificate write the key
+	// out; a pending request's setting is kept when it says so.
+	PrivateKeyExportable bool
+}
+
+// ImportWith adds a certificate to the store, like
+// Import-ExchangeCertificate. data is PEM (certificates, PKCS#7 and a
+// PKCS#1, PKCS#8 or EC private key, in any order), PKCS#12 (PFX), a DER
+// certificate or a DER PKCS#7 chain (.p7b), detected automatically.
+//
+// Data without a private key is a CA's answer to a pending request (New
+// -GenerateRequest): the certificate whose public key is that request's
+// is completed with the request's key, and the request is removed. The
 // key must match the leaf. The certificate is stored as <THUMBPRINT>.pem.
 // Importing a thumbprint the store holds already fails (wrapping ErrExists).
-func (s *Store) Import(data []byte, password string, services []string) (*Certificate, error) {
-	svcs, err := NormalizeServices(services)
+func (s *Store) ImportWith(data []byte, o ImportOptions) (*Certificate, error) {
+	svcs, err := NormalizeServices(o.Services)
 	if err != nil {
 		return nil, fmt.Errorf("certs: import: %w", err)
 	}
-	var b bundle
-	if isPEM(data) {
-		if b, err = parsePEM(data); err != nil {
-			return nil, fmt.Errorf("certs: import PEM: %w", err)
-		}
-	} else if b, err = parsePFX(data, password); err != nil {
-		return nil, fmt.Errorf("certs: import (not PEM, tried PKCS#12): %w", err)
-	}
-	c, err := b.assemble("", true)
+	b, err := parseImport(data, o.Password)
 	if err != nil {
 		return nil, fmt.Errorf("certs: import: %w", err)
 	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
-	got, err := s.add(c, svcs, "")
+	var req *Request
+	entry := serviceEntry{Services: svcs, FriendlyName: o.FriendlyName, Exportable: o.PrivateKeyExportable}
+	if len(b.keys) == 0 {
+		var leaf int
+		if req, leaf = s.requestFor(b.certs); req == nil {
+			return nil, fmt.Errorf("certs: import: no private key in the data, and no pending request (New-ExchangeCertificate -GenerateRequest) for certificate %s (%s): import a PFX with its key, or the CA's answer to a request made here",
+				Thumbprint(b.certs[0].Raw), formatDN(b.certs[0].RawSubject))
+		}
+		b.keys = []crypto.PrivateKey{req.key}
+		b.certs[0], b.certs[leaf] = b.certs[leaf], b.certs[0]
+		if entry.FriendlyName == "" {
+			entry.FriendlyName = req.FriendlyName
+		}
+		entry.Exportable = entry.Exportable || req.PrivateKeyExportable
+	}
+	c, err := b.assemble("", true)
 	if err != nil {
 		return nil, fmt.Errorf("certs: import: %w", err)
+	}
+	got, err := s.addEntry(c, entry)
+	if err != nil {
+		return nil, fmt.Errorf("certs: import: %w", err)
+	}
+	if req != nil {
+		if err := os.Remove(req.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("certificate imported, but its completed request could not be removed", "file", req.Path, "err", err)
+		}
+		s.log.Info("certificate request completed", "request", req.Thumbprint, "thumbprint", got.Thumbprint)
 	}
 	s.notify()
 	return got, nil
 }
 
-// add writes c as <THUMBPRINT>.pem, records its services, reloads and
+// parseImport reads what Import-ExchangeCertificate may be given.
+func parseImport(data []byte, password string) (bundle, error) {
+	if isPEM(data) {
+		b, err := parsePEM(data)
+		if err != nil {
+			return b, fmt.Errorf("PEM: %w", err)
+		}
+		if len(b.certs) == 0 {
+			// Export-ExchangeCertificate without -BinaryEncoded: a PFX in Base64.
+			if blk, _ := pem.Decode(data[bytes.Index(data, []byte("-----BEGIN ")):]); blk != nil && blk.Type == "PKCS12" {
+				return parsePFX(blk.Bytes, password)
+			}
+			return b, errors.New("the PEM data holds no certificate")
+		}
+		return b, nil
+	}
+	b, pfxErr := parsePFX(data, password)
+	if pfxErr == nil {
+		return b, nil
+	}
+	if cs, err := x509.ParseCertificates(data); err == nil && len(cs) > 0 {
+		return bundle{certs: cs}, nil
+	}
+	if cs, err := parsePKCS7(data); err == nil {
+		return bundle{certs: cs}, nil
+	}
+	return bundle{}, fmt.Errorf("neither PEM, a DER certificate nor PKCS#7; as PKCS#12: %w", pfxErr)
+}
+
+// addEntry writes c as <THUMBPRINT>.pem, records its services.json entry, reloads and
 // returns the reloaded certificate. The caller holds opMu and calls notify.
-func (s *Store) add(c *Certificate, services []string, friendlyName string) (*Certificate, error) {
+func (s *Store) addEntry(c *Certificate, entry serviceEntry) (*Certificate, error) {
 	if err := s.reload(); err != nil {
 		return nil, err
 	}
@@ -327,7 +406,7 @@ func (s *Store) add(c *Certificate, services []string, friendlyName string) (*Ce
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := s.updateServices(func(m map[string]serviceEntry) {
-		m[c.Thumbprint] = serviceEntry{Services: services, FriendlyName: friendlyName}
+		m[c.Thumbprint] = entry
 	}); err != nil {
 		if rmErr := os.Remove(path); rmErr != nil {
 			s.log.Error("cannot remove certificate file after failure", "file", path, "err", rmErr)

@@ -160,6 +160,14 @@ type ReceiveConnector struct {
 	EnableAuthGSSAPI bool `yaml:"EnableAuthGSSAPI" help:"inert on Linux (stored, shown, warned): Kerberos for Integrated Windows authentication; transportd offers AUTH PLAIN and LOGIN"`
 	// ExtendedProtectionPolicy is inert: it protects Integrated (NTLM) logons.
 	ExtendedProtectionPolicy string `yaml:"ExtendedProtectionPolicy" help:"None, Allow or Require; inert on Linux (stored, shown, warned): Extended Protection guards Integrated Windows (NTLM) logons, which transportd does not offer"`
+
+	// ImplicitTls makes every binding of the connector speak TLS from the
+	// first byte (RFC 8314 section 3: "submissions", usually port 465)
+	// instead of offering STARTTLS: the TLS handshake comes before the 220
+	// greeting, and the session then runs as after STARTTLS (AUTH offered,
+	// no STARTTLS). It needs Tls in AuthMechanism and a certificate; a
+	// connection the connector cannot serve TLS on is closed and logged.
+	ImplicitTls bool `yaml:"ImplicitTls"`
 }
 
 // Usage is the -Usage (Exchange 2010) or usage switch of New-ReceiveConnector.
@@ -172,16 +180,19 @@ const (
 	UsageInternet Usage = "Internet"
 	UsagePartner  Usage = "Partner"
 	UsageCustom   Usage = "Custom"
+	// UsageSubmissions is transportd's own: Client with implicit TLS on
+	// port 465 (RFC 8314 "submissions").
+	UsageSubmissions Usage = "Submissions"
 )
 
 // ParseUsage reads a usage name, case-insensitively.
 func ParseUsage(s string) (Usage, error) {
-	for _, u := range []Usage{UsageClient, UsageInternal, UsageInternet, UsagePartner, UsageCustom} {
+	for _, u := range []Usage{UsageClient, UsageInternal, UsageInternet, UsagePartner, UsageCustom, UsageSubmissions} {
 		if strings.EqualFold(string(u), strings.TrimSpace(s)) {
 			return u, nil
 		}
 	}
-	return "", fmt.Errorf("usage %q is not known: use Client, Internal, Internet, Partner or Custom", s)
+	return "", fmt.Errorf("usage %q is not known: use Client, Internal, Internet, Partner, Custom or Submissions (Client with implicit TLS on 465)", s)
 }
 
 // HostFQDN returns this machine's fully qualified host name, resolved as
@@ -236,6 +247,13 @@ func New(name string, usage Usage, fqdn string) ReceiveConnector {
 		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS, permissions.MechBasicAuth, permissions.MechBasicAuthRequireTLS}
 		c.PermissionGroups = permissions.Groups{permissions.GroupExchangeUsers}
 		c.MessageRateSource = "User"
+	case UsageSubmissions:
+		// RFC 8314 section 3.3: message submission over implicit TLS on 465.
+		c.Bindings = allBindings(465)
+		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS, permissions.MechBasicAuth, permissions.MechBasicAuthRequireTLS}
+		c.PermissionGroups = permissions.Groups{permissions.GroupExchangeUsers}
+		c.MessageRateSource = "User"
+		c.ImplicitTls = true
 	case UsageInternal:
 		c.Bindings = allBindings(25)
 		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}
@@ -314,6 +332,8 @@ func (c *ReceiveConnector) TLSStatus(store CertificateSelector, now time.Time) (
 	}
 	cert, problem := store.Select(c.TlsCertificateName, c.Fqdn, now)
 	switch {
+	case cert == nil && c.ImplicitTls:
+		return fmt.Sprintf("IMPLICIT TLS IMPOSSIBLE: %s; every connection to this connector is closed without a greeting", problem), false
 	case cert == nil:
 		status := fmt.Sprintf("STARTTLS NOT OFFERED: %s", problem)
 		if c.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS) {

@@ -52,6 +52,9 @@ func (c *ReceiveConnector) Validate() error {
 	if c.AllowLegacyTLSClients && !c.AuthMechanism.Has(permissions.MechTLS) {
 		bad("AllowLegacyTLSClients", "$true needs Tls in AuthMechanism (there is no STARTTLS to open to legacy clients): add Tls or set it to $false")
 	}
+	if c.ImplicitTls && !c.AuthMechanism.Has(permissions.MechTLS) {
+		bad("ImplicitTls", "$true needs Tls in AuthMechanism (it names the certificate to serve): add Tls or set it to $false")
+	}
 	if err := c.AuthMechanism.Validate(); err != nil {
 		bad("AuthMechanism", "%v", err)
 	} else if err := permissions.ValidateCombination(c.AuthMechanism, c.PermissionGroups); err != nil {
@@ -173,6 +176,11 @@ func conflict(a, b *ReceiveConnector) error {
 			// Select compares unmapped addresses, so [::ffff:192.0.2.1]:25 is 192.0.2.1:25.
 			if ba.Addr().Unmap() != bb.Addr().Unmap() || ba.Port() != bb.Port() {
 				continue
+			}
+			if a.ImplicitTls != b.ImplicitTls {
+				// A client chooses a port knowing whether it speaks TLS
+				// first (RFC 8314 section 3); one port must not answer both ways.
+				return fmt.Errorf("receive connectors %q and %q both bind %s but only one has ImplicitTls: a port speaks TLS from the first byte or not; give them the same ImplicitTls or different Bindings", a.Name, b.Name, ba)
 			}
 			if sameRanges(a, b) {
 				return fmt.Errorf("receive connectors %q and %q both bind %s with the same RemoteIPRanges: a connection could go to either; change the Bindings or RemoteIPRanges of one", a.Name, b.Name, ba)

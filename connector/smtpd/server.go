@@ -483,6 +483,9 @@ func (s *Server) dispatch(c net.Conn) {
 	if refusal != nil {
 		s.deps.Logger.Info("connection refused", "connector", rc.Name, "remote", remote.String(), "reply", refusal.Error())
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if rc.ImplicitTls {
+			c = s.implicitTLSForRefusal(c, cs)
+		}
 		fmt.Fprintf(c, "%s\r\n", refusal.Error())
 		c.Close()
 		return
@@ -490,7 +493,9 @@ func (s *Server) dispatch(c net.Conn) {
 	tlsCfg := cs.tls
 	if tlsCfg != nil {
 		if cert, problem := s.deps.Certs.Select(rc.TlsCertificateName, rc.Fqdn, time.Now()); cert == nil {
-			s.deps.Logger.Error("STARTTLS not offered", "connector", rc.Name, "problem", string(problem))
+			if !rc.ImplicitTls { // implicitTLS logs its own refusal
+				s.deps.Logger.Error("STARTTLS not offered", "connector", rc.Name, "problem", string(problem))
+			}
 			tlsCfg = nil
 		}
 	}
@@ -528,6 +533,9 @@ func (s *Server) dispatch(c net.Conn) {
 	cn.setStream(c)
 	cn.sess = s.newSession(cn)
 	cn.plog.Connect()
+	if rc.ImplicitTls && !cn.implicitTLS() {
+		return
+	}
 	cn.serve()
 }
 

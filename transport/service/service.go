@@ -588,6 +588,7 @@ func (s *Service) setSendLog(cfg *config.Config, rt *router) {
 		}
 		snd.SetProtocolLog(l, s.metrics.SendTLSNegotiated)
 	}
+	s.setClientCertificates(cfg, rt)
 }
 
 // applyLogging applies the Logging section: limits, tracking on or off,

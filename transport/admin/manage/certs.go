@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/transportd/transportd/certs"
 )
@@ -26,6 +28,40 @@ func CertRecord(c *certs.Certificate) Record {
 		{"SerialNumber", c.SerialNumber},
 		{"FriendlyName", c.FriendlyName},
 		{"TlsCertificateName", c.Name()},
+		{"Status", certStatus(c, time.Now())},
+		{"PrivateKeyExportable", FormatBool(c.PrivateKeyExportable)},
+	}
+}
+
+// certStatus is Get-ExchangeCertificate's Status of a certificate: Valid,
+// or DateInvalid outside its validity period.
+func certStatus(c *certs.Certificate, now time.Time) string {
+	if !c.Valid(now) {
+		return "DateInvalid"
+	}
+	return "Valid"
+}
+
+// RequestRecord shows a pending certificate request as
+// Get-ExchangeCertificate does: Status PendingRequest, no services yet.
+func RequestRecord(r *certs.Request) Record {
+	return Record{
+		{"Thumbprint", r.Thumbprint},
+		{"Services", "None"},
+		{"Subject", r.Subject},
+		{"Issuer", ""},
+		{"CertificateDomains", "{" + strings.Join(r.CertificateDomains, ", ") + "}"},
+		{"NotBefore", ""},
+		{"NotAfter", ""},
+		{"HasPrivateKey", FormatBool(true)},
+		{"IsSelfSigned", FormatBool(false)},
+		{"PublicKeySize", fmt.Sprint(r.PublicKeySize)},
+		{"SerialNumber", ""},
+		{"FriendlyName", r.FriendlyName},
+		{"TlsCertificateName", ""},
+		{"Status", "PendingRequest"},
+		{"PrivateKeyExportable", FormatBool(r.PrivateKeyExportable)},
+		{"CertificateRequest", strings.TrimSpace(string(r.PEM()))},
 	}
 }
 
@@ -47,106 +83,130 @@ func splitList(s string) []string {
 	return out
 }
 
-// GetCerts lists certificates, or the one with -Thumbprint.
+// GetCerts lists certificates and pending requests, or the one with
+// -Thumbprint.
 func (m *Manager) GetCerts(thumbprint string) ([]Record, error) {
+	return m.GetCertsFor(thumbprint, "")
+}
+
+// GetCertsFor is Get-ExchangeCertificate [-Thumbprint] [-DomainName a,b]:
+// with domain names, the certificates that cover any of them, the one a
+// connector with that FQDN would serve first (as Exchange lists them).
+func (m *Manager) GetCertsFor(thumbprint, domainNames string) ([]Record, error) {
 	st, err := m.store()
 	if err != nil {
 		return nil, err
 	}
 	if thumbprint != "" {
 		c, err := st.Get(thumbprint)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			return []Record{CertRecord(c)}, nil
 		}
-		return []Record{CertRecord(c)}, nil
+		if r, rerr := st.GetRequest(thumbprint); rerr == nil {
+			return []Record{RequestRecord(r)}, nil
+		}
+		return nil, certNotFound(thumbprint, err)
+	}
+	list := st.List()
+	if names := splitList(domainNames); len(names) > 0 {
+		now := m.now()
+		var picked []*certs.Certificate
+		for _, d := range names {
+			if c, _ := st.Select("", d, now); c != nil && !slices.Contains(picked, c) {
+				picked = append(picked, c)
+			}
+		}
+		for _, c := range list {
+			if slices.Contains(picked, c) {
+				continue
+			}
+			for _, d := range names {
+				if c.Covers(d) {
+					picked = append(picked, c)
+					break
+				}
+			}
+		}
+		list = picked
 	}
 	var out []Record
-	for _, c := range st.List() {
+	for _, c := range list {
 		out = append(out, CertRecord(c))
+	}
+	if domainNames == "" {
+		for _, r := range st.Requests() {
+			out = append(out, RequestRecord(r))
+		}
 	}
 	return out, nil
 }
 
-// NewCert creates a self-signed certificate (New-ExchangeCertificate
-// -SubjectName -DomainName [-Services] [-FriendlyName]).
+// NewCert creates a self-signed certificate or a certificate request
+// (New-ExchangeCertificate); see NewCertFrom.
 func (m *Manager) NewCert(ps Params) (Record, error) {
-	ps, err := resolve(ps, "SubjectName", "DomainName", "Services", "FriendlyName")
-	if err != nil {
-		return nil, err
-	}
-	subject, _ := ps.Take("SubjectName")
-	domains, _ := ps.Take("DomainName")
-	services, hasServices := ps.Take("Services")
-	friendly, _ := ps.Take("FriendlyName")
-	if err := noParamsLeft(ps, "SubjectName", "DomainName", "Services", "FriendlyName"); err != nil {
-		return nil, err
-	}
-	if subject == "" && domains == "" {
-		return nil, errors.New("give -SubjectName CN=mail.contoso.com and/or -DomainName mail.contoso.com")
-	}
-	req := certs.SelfSignedRequest{SubjectName: subject, DomainNames: splitList(domains), FriendlyName: friendly}
-	if hasServices {
-		req.Services = splitList(services)
-	}
-	st, err := m.store()
-	if err != nil {
-		return nil, err
-	}
-	c, err := st.NewSelfSigned(req)
-	if err != nil {
-		return nil, err
-	}
-	return CertRecord(c), nil
+	return m.NewCertFrom(ps, "")
 }
 
-// ImportCert imports a PEM or PFX file (-FileName path or -FileData
-// contents) with -Password for PFX.
+// ImportCert imports a certificate (Import-ExchangeCertificate -FileName
+// or -Path, or -FileData with the contents): a PFX with -Password, PEM, or
+// the CA's answer to a pending request (PEM, DER .cer, PKCS#7 .p7b), which
+// completes it.
 func (m *Manager) ImportCert(ps Params, readPassword func() (string, error)) (Record, error) {
-	ps, err := resolve(ps, "FileName", "FileData", "Password", "Services", "PrivateKeyExportable")
+	known := []string{"FileName", "Path", "FileData", "Password", "Services", "PrivateKeyExportable", "FriendlyName"}
+	ps, err := resolve(ps, known...)
 	if err != nil {
 		return nil, err
 	}
 	file, hasFile := ps.Take("FileName")
+	if p, ok := ps.Take("Path"); ok {
+		file, hasFile = p, true
+	}
 	data, hasData := ps.Take("FileData")
 	pw, _ := ps.Take("Password")
 	services, hasServices := ps.Take("Services")
-	ps.Take("PrivateKeyExportable")
-	if err := noParamsLeft(ps, "FileName", "FileData", "Password", "Services", "PrivateKeyExportable"); err != nil {
+	exportable, hasExportable := ps.Take("PrivateKeyExportable")
+	friendly, _ := ps.Take("FriendlyName")
+	if err := noParamsLeft(ps, known...); err != nil {
 		return nil, err
+	}
+	opts := certs.ImportOptions{FriendlyName: friendly}
+	if hasExportable {
+		if opts.PrivateKeyExportable, err = ParseBool(exportable); err != nil {
+			return nil, fmt.Errorf("-PrivateKeyExportable: %w", err)
+		}
 	}
 	var raw []byte
 	switch {
 	case hasFile:
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("-FileName: %w", err)
+			return nil, fmt.Errorf("%w%s", err, windowsPathHint(file))
 		}
 		raw = b
 	case hasData:
 		raw = []byte(data)
 	default:
-		return nil, errors.New("give -FileName PATH (a .pfx/.p12 or .pem file) or -FileData")
+		return nil, errors.New("give -FileName PATH (a .pfx/.p12, .pem, .cer or .p7b file) or -FileData")
 	}
 	if pw == "-" {
 		if readPassword == nil {
 			return nil, errors.New("-Password -: no standard input")
 		}
-		var err error
 		if pw, err = readPassword(); err != nil {
 			return nil, err
 		}
 	}
-	var svc []string
+	opts.Password = pw
 	if hasServices {
-		svc = splitList(services)
+		opts.Services = m.certServices(services)
 	} else {
-		svc = []string{"SMTP"}
+		opts.Services = []string{"SMTP"}
 	}
 	st, err := m.store()
 	if err != nil {
 		return nil, err
 	}
-	c, err := st.Import(raw, pw, svc)
+	c, err := st.ImportWith(raw, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +222,7 @@ func (m *Manager) EnableCert(thumbprint, services string) error {
 	if err != nil {
 		return err
 	}
-	return st.Enable(thumbprint, splitList(services))
+	return certNotFound(thumbprint, st.Enable(thumbprint, m.certServices(services)))
 }
 
 // RemoveCert deletes a certificate from the store.
@@ -174,7 +234,22 @@ func (m *Manager) RemoveCert(thumbprint string) error {
 	if err != nil {
 		return err
 	}
-	return st.Remove(thumbprint)
+	if _, err := st.GetRequest(thumbprint); err == nil {
+		return st.RemoveRequest(thumbprint)
+	}
+	if err := st.Remove(thumbprint); err != nil {
+		return certNotFound(thumbprint, err)
+	}
+	return nil
+}
+
+// certNotFound names the thumbprint as the admin wrote it when the store
+// has no such certificate (errors name it in upper case otherwise).
+func certNotFound(thumbprint string, err error) error {
+	if errors.Is(err, certs.ErrNotFound) {
+		return fmt.Errorf("no certificate or pending request %s in the store (Get-ExchangeCertificate lists them): %w", thumbprint, err)
+	}
+	return err
 }
 
 func noParamsLeft(ps Params, known ...string) error {

@@ -106,7 +106,7 @@ func (k *connectorCheck) checkTLS(before, after *connector.ReceiveConnector) err
 	if after.TlsCertificateName != "" {
 		fix += `, or -TlsCertificateName "" to serve the valid certificate that covers the FQDN`
 	}
-	authNeedsTLS := after.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS)
+	authNeedsTLS := after.AuthMechanism.Has(permissions.MechBasicAuthRequireTLS) || after.ImplicitTls
 	// Refused: this change names a certificate that takes STARTTLS away
 	// from a connector that offered it and whose AUTH needs it (a
 	// thumbprint not in the store is a mistake, not a step). A new -Fqdn

@@ -553,7 +553,6 @@ func TestCerts(t *testing.T) {
 		ps   Params
 		want string
 	}{
-		{nil, "-SubjectName"},
 		{Params{{Name: "SubjectNmae", Value: "CN=x"}}, "did you mean -SubjectName"},
 		{Params{{Name: "SubjectName", Value: "CN=x"}, {Name: "SubjectName", Value: "CN=y"}}, "given twice"},
 	} {

@@ -155,9 +155,13 @@ func (m *Manager) SetSendConnectorsEach(identities []string, ps Params, readPass
 		return 0, errors.New("nothing to set: give parameters such as -SmartHosts smtp.contoso.com")
 	}
 	return sendConnectors.setEach(m, identities, func(c *config.Config, sc *sendconnector.SendConnector) error {
+		before := sc.TlsCertificateName
 		if err := applySendParams(sc, append(Params(nil), ps...), readPassword); err != nil {
 			return err
 		}
-		return m.checkSendConnector(c, sc)
+		if err := m.checkSendConnector(c, sc); err != nil {
+			return err
+		}
+		return m.checkClientCertificate(c, before, sc)
 	})
 }

@@ -105,7 +105,10 @@ func (m *Manager) NewSendConnector(ps Params, readPassword func() (string, error
 		if err := applySendParams(&sc, ps, readPassword); err != nil {
 			return sc, err
 		}
-		return sc, m.checkSendConnector(c, &sc)
+		if err := m.checkSendConnector(c, &sc); err != nil {
+			return sc, err
+		}
+		return sc, m.checkClientCertificate(c, "", &sc)
 	}, nil)
 	if err != nil {
 		return nil, err

@@ -106,7 +106,7 @@ func receiveConnectorKind() *Kind {
 		fields: append(FieldParams(&connector.ReceiveConnector{}),
 			sw("Force", "save a change that takes STARTTLS (and with it AUTH) away, or opens AllowLegacyTLSClients to the whole Internet")),
 		getExtra: params(sw("ClientSettings", "what a POP3/IMAP user needs to submit through the connector")),
-		newExtra: params(val("Usage", "Client, Internal, Internet, Partner or Custom"),
+		newExtra: params(val("Usage", "Client, Internal, Internet, Partner, Custom, or Submissions (Client with implicit TLS on 465, RFC 8314)"),
 			sw("Client", "Exchange's defaults for POP3/IMAP4 clients"), sw("Internal", "for other Exchange servers"),
 			sw("Internet", "for anonymous senders on the Internet"), sw("Partner", "for partner domains"),
 			sw("Custom", "accepts nothing until -PermissionGroups is set")),
@@ -285,31 +285,58 @@ func certificateKind() *Kind {
 		return nil
 	}
 	return &Kind{Noun: "cert", Aliases: []string{"certificate", "exchangecertificate"}, TypeName: "ExchangeCertificate",
-		What:    "certificates (Get/New/Import/Enable/Remove-ExchangeCertificate)",
+		What:    "certificates and certificate requests (Get/New/Import/Export/Enable/Remove-ExchangeCertificate)",
 		Columns: []string{"Thumbprint", "Services", "Subject"},
 		Commands: []*Command{
-			{Verb: "get", Cmdlet: "Get-ExchangeCertificate", Synopsis: "Shows the certificates in the store.",
-				Params: params(thumb, identity), Positional: []string{"Thumbprint"}, IdentityParams: ids, Records: true, List: byIdentity,
-				Run: func(env *Env, r Request) ([]manage.Record, error) { return env.Manager.GetCerts(r.Identity()) }},
-			{Verb: "new", Cmdlet: "New-ExchangeCertificate", Synopsis: "Creates a self-signed certificate.",
-				Params: params(val("SubjectName", "e.g. CN=mail.contoso.com"), val("DomainName", "comma-separated host names"),
-					val("Services", "SMTP, IMAP, POP, IIS"), val("FriendlyName", "text"), sw("PrivateKeyExportable", "accepted for scripts"),
-					val("KeySize", "accepted for scripts")),
-				Records: true, Print: "Thumbprint",
+			{Verb: "get", Cmdlet: "Get-ExchangeCertificate", Synopsis: "Shows the certificates in the store and the pending certificate requests (Status PendingRequest).",
+				Params:     params(thumb, identity, val("DomainName", "only certificates covering these names (a,b), the one a connector with that FQDN serves first")),
+				Positional: []string{"Thumbprint"}, IdentityParams: ids, Records: true, List: byIdentity,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
-					ps := r.Params
-					ps.TakeExact("PrivateKeyExportable")
-					ps.TakeExact("KeySize")
-					rec, err := env.Manager.NewCert(ps)
-					if err != nil {
-						return nil, err
-					}
-					return []manage.Record{rec}, nil
+					dn, _ := r.Params.TakeExact("DomainName")
+					return env.Manager.GetCertsFor(r.Identity(), dn)
 				}},
-			{Verb: "import", Cmdlet: "Import-ExchangeCertificate", Synopsis: "Imports a PFX or PEM certificate with its private key.",
-				Params: params(val("FileName", "path of a .pfx, .p12 or .pem file"), val("FileData", "the file's contents"),
-					val("Password", "the PFX password; - reads it from standard input"), val("Services", "SMTP, IMAP, POP, IIS"),
-					sw("PrivateKeyExportable", "accepted for scripts")),
+			{Verb: "new", Cmdlet: "New-ExchangeCertificate",
+				Synopsis: "Creates a self-signed certificate (without parameters: the server's own), or with -GenerateRequest a certificate request for a CA; renews a certificate piped in.",
+				Params: params(val("SubjectName", "e.g. C=US, O=Contoso, CN=mail.contoso.com (either order)"), val("DomainName", "comma-separated host names (subject alternative names)"),
+					val("Services", "SMTP, IMAP, POP, IIS (not with -GenerateRequest); default: SMTP, or IMAP, POP, SMTP for the server's own"),
+					val("FriendlyName", "text; default Microsoft Exchange"),
+					val("PrivateKeyExportable", "$true lets Export-ExchangeCertificate write the private key out; default $false"),
+					val("KeySize", "RSA key size: 2048 (default), 3072 or 4096"),
+					sw("GenerateRequest", "write a PKCS#10 certificate request for a CA and keep its private key pending; Import-ExchangeCertificate of the CA's answer completes it"),
+					val("RequestFile", "where -GenerateRequest writes the request (Base64 PEM, or DER with -BinaryEncoded)"),
+					sw("BinaryEncoded", "write the request as DER instead of Base64"),
+					sw("IncludeAcceptedDomains", "add every accepted domain to the names"), sw("IncludeAutoDiscover", "add autodiscover.<accepted domain> for each"),
+					sw("IncludeServerFQDN", "add the server's FQDN"), sw("IncludeServerNetBIOSName", "add the server's short name"),
+					sw("Force", "accepted for scripts: transportd does not prompt to replace the default SMTP certificate"),
+					val("SubjectKeyIdentifier", "accepted with a warning: derived from the key")),
+				Pipe: true, PipeProperty: "Thumbprint", Records: true, Print: "Thumbprint",
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					renew := []string{""}
+					if r.FromPipe {
+						if len(r.Identities) == 0 {
+							return nil, errors.New("nothing came down the pipeline to renew")
+						}
+						renew = r.Identities
+					}
+					var out []manage.Record
+					for _, t := range renew {
+						rec, err := env.Manager.NewCertFrom(r.Params, t)
+						if err != nil {
+							return nil, err
+						}
+						if f, ok := rec.Get("RequestFile"); ok {
+							env.say("Wrote the certificate request to %s: send it to the certification authority, then Import-ExchangeCertificate its answer.", f)
+						}
+						out = append(out, rec)
+					}
+					return out, nil
+				}},
+			{Verb: "import", Cmdlet: "Import-ExchangeCertificate",
+				Synopsis: "Imports a PFX or PEM certificate with its private key, or a CA's answer (PEM, .cer, .p7b) completing a pending request.",
+				Params: params(val("FileName", "path of a .pfx, .p12, .pem, .cer or .p7b file"), val("Path", "the same as -FileName"), val("FileData", "the file's contents"),
+					val("Password", "the PFX password; - reads it from standard input"), val("Services", "SMTP, IMAP, POP, IIS; default SMTP"),
+					val("FriendlyName", "text; default: the pending request's"),
+					val("PrivateKeyExportable", "$true lets Export-ExchangeCertificate write the private key out; default $false")),
 				Records: true,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					rec, err := env.Manager.ImportCert(r.Params, env.ReadPassword)
@@ -318,14 +345,41 @@ func certificateKind() *Kind {
 					}
 					return []manage.Record{rec}, nil
 				}},
+			{Verb: "export", Cmdlet: "Export-ExchangeCertificate",
+				Synopsis: "Exports a certificate with an exportable private key as PKCS#12 (-Password), or a pending request as PKCS#10.",
+				Params: params(thumb, identity, sw("BinaryEncoded", "DER instead of Base64 (FileData then holds the DER in Base64)"),
+					val("FileName", "also write the file here"), val("Password", "encrypts the PKCS#12 file; - reads it from standard input")),
+				Positional: []string{"Thumbprint"}, IdentityParams: ids, PipeProperty: "Thumbprint", Pipe: true, Records: true, List: always,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					if err := need(r, "Export-ExchangeCertificate"); err != nil {
+						return nil, err
+					}
+					var out []manage.Record
+					for _, t := range r.Identities {
+						rec, err := env.Manager.ExportCert(t, r.Params, env.ReadPassword)
+						if err != nil {
+							return nil, err
+						}
+						out = append(out, rec)
+					}
+					return out, nil
+				}},
 			{Verb: "enable", Cmdlet: "Enable-ExchangeCertificate", Synopsis: "Assigns services (SMTP, ...) to a certificate.",
-				Params:     params(thumb, identity, val("Services", "SMTP, IMAP, POP, IIS"), sw("Force", "accepted for scripts")),
+				Params: params(thumb, identity, val("Services", "SMTP, IMAP, POP, IIS"), sw("Force", "accepted for scripts"),
+					sw("DoNotRequireSsl", "accepted with a warning: there is no IIS web site here"),
+					sw("NetworkServiceAllowed", "accepted with a warning: there is no Network Service account here; the daemon reads the store")),
 				Positional: []string{"Thumbprint"}, IdentityParams: ids, PipeProperty: "Thumbprint", Pipe: true,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					if err := need(r, "Enable-ExchangeCertificate"); err != nil {
 						return nil, err
 					}
 					svc, _ := r.Params.TakeExact("Services")
+					if _, ok := r.Params.TakeExact("DoNotRequireSsl"); ok {
+						env.say("WARNING: -DoNotRequireSsl does nothing here: there is no IIS web site whose SSL setting it would keep")
+					}
+					if _, ok := r.Params.TakeExact("NetworkServiceAllowed"); ok {
+						env.say("WARNING: -NetworkServiceAllowed does nothing here: there is no Network Service account; the transportd daemon reads the certificate store itself")
+					}
 					for _, t := range r.Identities {
 						if err := env.Manager.EnableCert(t, svc); err != nil {
 							return nil, err

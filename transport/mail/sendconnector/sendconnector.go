@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/policies/value"
 )
 
@@ -81,6 +82,12 @@ type SendConnector struct {
 	// OAuthMailbox is the mailbox named in XOAUTH2 and OAUTHBEARER (and the
 	// subject of a Google service account); empty: AuthenticationCredential's user.
 	OAuthMailbox string `yaml:"OAuthMailbox,omitempty"`
+
+	// TlsCertificateName names the certificate from the store presented as
+	// the TLS client certificate ("<I>issuer<S>subject" or a thumbprint),
+	// as Microsoft 365's certificate-based inbound connectors require;
+	// empty presents none. It needs TLS (not IgnoreSTARTTLS).
+	TlsCertificateName string `yaml:"TlsCertificateName,omitempty"`
 
 	// ---- Exchange's remaining New-/Set-SendConnector parameters (issue 10) ----
 
@@ -349,6 +356,14 @@ func (c *SendConnector) Validate() error {
 		}
 	default:
 		bad("TlsAuthLevel", lvl, "use EncryptionOnly, CertificateValidation or DomainValidation")
+	}
+	if n := strings.TrimSpace(c.TlsCertificateName); n != "" {
+		if _, err := certs.ParseCertificateName(n); err != nil {
+			bad("TlsCertificateName", c.TlsCertificateName, "%v", err)
+		}
+		if c.IgnoreSTARTTLS {
+			bad("TlsCertificateName", c.TlsCertificateName, "a client certificate needs TLS; it conflicts with -IgnoreSTARTTLS $true")
+		}
 	}
 	if d := strings.TrimSpace(c.TlsDomain); d != "" {
 		if err := checkHostname(strings.TrimPrefix(normalizeDomain(d), "*.")); err != nil {

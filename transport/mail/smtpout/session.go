@@ -390,6 +390,7 @@ func (s *Sender) tlsConfig(h host) *tls.Config {
 		}
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifyPeer(cs, s.roots, want) }
 	}
+	s.addClientCertificate(cfg)
 	return cfg
 }
 

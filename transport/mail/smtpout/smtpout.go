@@ -106,6 +106,8 @@ type Sender struct {
 	// implicitPort is the port reached with implicit TLS; "": 465.
 	implicitPort string
 
+	clientCert ClientCertificateFunc // TlsCertificateName; nil: none
+
 	mu     sync.Mutex
 	idle   map[string][]*session // by host key, most recently used last
 	closed bool
