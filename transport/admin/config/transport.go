@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/policies/address"
+	"github.com/transportd/transportd/policies/dnsclient"
 	"github.com/transportd/transportd/policies/value"
 )
 
@@ -55,6 +56,13 @@ type TransportConfig struct {
 	// further one while failures are remembered lasts twice as long, up to
 	// a day (00:15:00).
 	AuthFailureLockoutDuration value.TimeSpan `yaml:"AuthFailureLockoutDuration"`
+
+	// ---- issue 13: DNS for SPF, DKIM and DMARC ----
+
+	// ExternalDNSServers (Set-TransportService's name) are the DNS servers
+	// asked for SPF, DKIM and DMARC records, IP addresses (or
+	// address:port); empty: those of /etc/resolv.conf.
+	ExternalDNSServers []string `yaml:"ExternalDNSServers,omitempty,flow"`
 }
 
 // DefaultTransportConfig returns Exchange's defaults.
@@ -119,6 +127,11 @@ func (t *TransportConfig) Validate() error {
 	}
 	if t.AuthFailureWindow < value.TimeSpan(time.Second) || t.AuthFailureWindow.Duration() > 24*time.Hour {
 		bad("AuthFailureWindow", "%v is outside 00:00:01 to 1.00:00:00", t.AuthFailureWindow)
+	}
+	for _, s := range t.ExternalDNSServers {
+		if _, err := dnsclient.ParseServer(s); err != nil {
+			bad("ExternalDNSServers", "%v", err)
+		}
 	}
 	if t.AuthFailureLockoutDuration < value.TimeSpan(time.Second) || t.AuthFailureLockoutDuration.Duration() > 24*time.Hour {
 		bad("AuthFailureLockoutDuration", "%v is outside 00:00:01 to 1.00:00:00", t.AuthFailureLockoutDuration)
