@@ -171,4 +171,3 @@ func (a mailAuth) trackRefusal(msg *smtpd.Message, reply *smtp.SMTPError, summar
 	}
 	a.s.tracking.Write(ev)
 }
-
