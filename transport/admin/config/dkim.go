@@ -21,6 +21,8 @@ type DkimSigningConfig struct {
 	Domain string `yaml:"Domain"`
 	// Enabled signs mail from this domain.
 	Enabled bool `yaml:"Enabled"`
+	// AdminDisplayName is a description for the admin.
+	AdminDisplayName string `yaml:"AdminDisplayName,omitempty"`
 	// KeyType is RSA (the default) or Ed25519 (RFC 8463).
 	KeyType string `yaml:"KeyType"`
 	// KeySize is the RSA key size, 2048 (the default) or 1024.

@@ -243,6 +243,8 @@ func Kinds() []*Kind {
 		trackingLogKind(),
 		permissionKind(),
 		testKind(),
+		dkimKind(), // issue 13
+		dnsKind(),  // issue 13
 	}
 }
 
