@@ -50,8 +50,8 @@ func dkimKind() *Kind {
 					return recs, nil
 				}},
 			{Verb: "rotate", Cmdlet: "Rotate-DkimSigningConfig",
-				Synopsis: "Makes a new key on the other selector; it starts signing 4 days later (RotateOnDate), once its TXT record is published.",
-				Params:   params(identity, val("KeySize", "2048 or 1024; the current size when left out")),
+				Synopsis:   "Makes a new key on the other selector; it starts signing 4 days later (RotateOnDate), once its TXT record is published.",
+				Params:     params(identity, val("KeySize", "2048 or 1024; the current size when left out")),
 				Positional: ids, IdentityParams: ids, Pipe: true, Records: true, List: always,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					if len(r.Identities) == 0 {
