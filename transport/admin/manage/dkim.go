@@ -336,8 +336,9 @@ func (m *Manager) SetDkimSigningConfigs(ids []string, ps Params) (int, []Record,
 		rec := m.dkimRecord(c, d, enabled != nil && *enabled)
 		if enabled != nil && *enabled {
 			if st := recordValue(rec, "Status"); st != "Valid" {
-				m.warn("%s: DKIM signing is on, but %s: publish %s TXT %q, or receivers will see a failing signature", d.Domain,
-					strings.ToLower(st), dkimsign.RecordName(d.Domain, recordValue(rec, "Selector")), recordValue(rec, "Selector"+selNum(recordValue(rec, "Selector"))+"Record"))
+				sel := recordValue(rec, "Selector")
+				m.warn("%s: DKIM signing is on, but the signing key's TXT record is not in DNS (Status %s): publish %s TXT %q, or receivers see a signature they cannot verify",
+					d.Domain, st, dkimsign.RecordName(d.Domain, sel), recordValue(rec, "Selector"+selNum(sel)+"Record"))
 			}
 		}
 		if publish {
