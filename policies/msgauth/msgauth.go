@@ -243,6 +243,8 @@ func FromDomain(msg []byte) string {
 	if n != 1 {
 		return ""
 	}
+	// Unfold (RFC 5322 section 2.2.3) before parsing.
+	val = strings.NewReplacer("\r\n", "", "\n", "").Replace(val)
 	addrs, err := mail.ParseAddressList(val)
 	if err != nil || len(addrs) != 1 {
 		return ""
