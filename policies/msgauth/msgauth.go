@@ -68,6 +68,9 @@ type Verdict struct {
 	// HELO name for the null sender (RFC 7208 section 2.4).
 	SPF       spf.Result
 	SPFDomain string
+	// SPFHelo is the SPF result for the HELO identity (RFC 7208 section
+	// 2.3), when the MAIL FROM is not null and HELO names a domain; "" otherwise.
+	SPFHelo spf.Result
 	// DKIM has one entry per signature; none: the message is unsigned.
 	DKIM []DKIMOutcome
 	// DMARC is pass, fail, none, temperror or permerror.
@@ -113,6 +116,9 @@ func (c *Checker) Check(ctx context.Context, in Input) Verdict {
 	v.SPFDomain = strings.ToLower(v.SPFDomain)
 	res, _ := spf.CheckHostWithSender(net.IP(in.IP.AsSlice()), in.Helo, sender, spf.WithResolver(r), spf.WithContext(ctx))
 	v.SPF = res
+	if in.MailFrom != "" && strings.Contains(in.Helo, ".") && !strings.HasPrefix(in.Helo, "[") {
+		v.SPFHelo, _ = spf.CheckHostWithSender(net.IP(in.IP.AsSlice()), in.Helo, "postmaster@"+in.Helo, spf.WithResolver(r), spf.WithContext(ctx))
+	}
 
 	// DKIM: every signature (at most 5, as go-msgauth's default).
 	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(in.Message), &dkim.VerifyOptions{LookupTXT: lookupTXT, MaxVerifications: 5})
@@ -264,6 +270,9 @@ func (c *Checker) Header(v Verdict, in Input) string {
 		spfRes.From = v.SPFDomain
 	}
 	results = append(results, spfRes)
+	if v.SPFHelo != "" {
+		results = append(results, &authres.SPFResult{Value: authres.ResultValue(v.SPFHelo), Helo: in.Helo})
+	}
 	if len(v.DKIM) == 0 {
 		results = append(results, &authres.DKIMResult{Value: authres.ResultNone})
 	}
@@ -278,6 +287,9 @@ func (c *Checker) Header(v Verdict, in Input) string {
 func (v Verdict) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "spf=%s smtp.mailfrom=%s", v.SPF, v.SPFDomain)
+	if v.SPFHelo != "" {
+		fmt.Fprintf(&b, " spf=%s smtp.helo", v.SPFHelo)
+	}
 	if len(v.DKIM) == 0 {
 		b.WriteString(" dkim=none")
 	}

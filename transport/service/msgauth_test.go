@@ -289,7 +289,7 @@ func TestInboundSPFDKIMDMARC(t *testing.T) {
 		spam                 bool
 	}{
 		{"spf pass aligned, p=reject", "a@spfok.test", msg("a@spfok.test", "spfok"), "250",
-			[]string{"spf=pass smtp.mailfrom=spfok.test", "dkim=none", "dmarc=pass header.from=spfok.test"}, false},
+			[]string{"spf=pass smtp.mailfrom=spfok.test", "spf=pass smtp.helo=spfok.test", "dkim=none", "dmarc=pass header.from=spfok.test"}, false},
 		{"forged: spf fail, no dkim, p=reject", "a@reject.test", msg("a@reject.test", "forged"), "550 5.7.1", nil, false},
 		{"spf fail but valid aligned dkim, p=reject", "a@reject.test", signAs(t, z, "reject.test", msg("a@reject.test", "dkimok")), "250",
 			[]string{"spf=fail", "dkim=pass header.d=reject.test", "dmarc=pass"}, false},
@@ -307,7 +307,7 @@ func TestInboundSPFDKIMDMARC(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, d.addr25())
-			c.expect("250", "EHLO outside.test")
+			c.expect("250", "EHLO %s", tc.mailFrom[strings.Index(tc.mailFrom, "@")+1:])
 			r := c.send(tc.mailFrom, []string{"alice@contoso.com"}, tc.data)
 			c.close()
 			if !strings.HasPrefix(r, tc.reply) {
