@@ -17,6 +17,7 @@ func TransportServiceRecord(c *config.Config) Record {
 		{Name: "Name", Value: c.Server.Name},
 		{Name: "Fqdn", Value: c.Server.Fqdn},
 		{Name: "DataPath", Value: c.DataDir()},
+		{Name: "ExternalDNSServers", Value: strings.Join(c.Transport.ExternalDNSServers, ", ")}, // issue 13
 	}
 }
 
@@ -52,6 +53,11 @@ func (m *Manager) GetTransportService(identities []string) (Record, error) {
 // there is no default accepted domain. identities, when given, must name
 // this server.
 func (m *Manager) SetTransportService(identities []string, ps Params) error {
+	if v, ok := ps.TakeExact("ExternalDNSServers"); ok { // issue 13
+		if err := m.setExternalDNSServers(v); err != nil || len(ps) == 0 {
+			return err
+		}
+	}
 	fqdn, ok := ps.Take("Fqdn")
 	if !ok {
 		return errors.New("nothing to set: give -Fqdn, e.g. -Fqdn mail.contoso.com")

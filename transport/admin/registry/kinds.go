@@ -230,8 +230,9 @@ func transportServiceKind() *Kind {
 					return []manage.Record{rec}, nil
 				}},
 			{Verb: "set", Cmdlet: "Set-TransportService",
-				Synopsis:   "Sets the server's Fqdn, once for every default: receive connectors and send connectors without their own Fqdn, and the DSN sender.",
-				Params:     params(identity, val("Fqdn", "the server's fully qualified host name, e.g. mail.contoso.com")),
+				Synopsis: "Sets the server's Fqdn, once for every default: receive connectors and send connectors without their own Fqdn, and the DSN sender.",
+				Params: params(identity, val("Fqdn", "the server's fully qualified host name, e.g. mail.contoso.com"),
+					val("ExternalDNSServers", "DNS servers (ip or ip:port) for SPF, DKIM and DMARC; $null: /etc/resolv.conf")),
 				Positional: ids, IdentityParams: ids, Pipe: true,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					if len(r.Identities) == 0 && r.FromPipe {
