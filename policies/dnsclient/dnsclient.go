@@ -57,5 +57,5 @@ func ParseServer(s string) (string, error) {
 	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
 		return ap.String(), nil
 	}
-	return "", fmt.Errorf("DNS server %q is not an IP address (or address:port)", s)
+	return "", fmt.Errorf("DNS server %q is not an IP address (or address:port): give one such as 192.0.2.53 or 127.0.0.1:5353", s)
 }

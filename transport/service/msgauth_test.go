@@ -229,6 +229,24 @@ func TestDKIMRotation(t *testing.T) {
 	if _, err := m.RotateDkimSigningConfigs([]string{"contoso.com"}, nil); err == nil || !strings.Contains(err.Error(), "pending") {
 		t.Fatalf("a second rotation while one is pending: %v", err)
 	}
+	// Get-DkimSigningConfig tells when the next key's record is not published yet.
+	z.set("selector1._domainkey.contoso.com", old)
+	status := func() string {
+		got, err := m.GetDkimSigningConfigs("contoso.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := got[0].Get("Status")
+		return st
+	}
+	if st := status(); st != "RotationRecordMissing" {
+		t.Fatalf("Status with the next key unpublished: %q", st)
+	}
+	next, _ := r.Get("Selector2Record")
+	z.set("selector2._domainkey.contoso.com", next)
+	if st := status(); st != "Valid" {
+		t.Fatalf("Status with both published: %q", st)
+	}
 	// Four days later the new key signs.
 	now = now.Add(manage.RotationDelay + time.Minute)
 	got, _ := m.GetDkimSigningConfigs("contoso.com")

@@ -231,6 +231,9 @@ func (m *Manager) dkimRecord(c *config.Config, d *config.DkimSigningConfig, look
 				if sel == active && published != "True" {
 					status = "RecordMissing"
 				}
+				if sel != active && sel == d.SelectorAfterRotateOnDate && published != "True" && status == "Valid" {
+					status = "RotationRecordMissing" // the next key signs at RotateOnDate
+				}
 			}
 		}
 		r = append(r, Property{Name: prefix + "Name", Value: name}, Property{Name: prefix + "Record", Value: txt},

@@ -50,7 +50,7 @@ func dkimKind() *Kind {
 					return recs, nil
 				}},
 			{Verb: "rotate", Cmdlet: "Rotate-DkimSigningConfig",
-				Synopsis:   "Makes a new key on the other selector; it starts signing 4 days later (RotateOnDate), once its TXT record is published.",
+				Synopsis:   "Makes a new key on the other selector; it starts signing at RotateOnDate, 4 days later: publish its TXT record before then.",
 				Params:     params(identity, val("KeySize", "2048 or 1024; the current size when left out")),
 				Positional: ids, IdentityParams: ids, Pipe: true, Records: true, List: always,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
