@@ -168,6 +168,20 @@ type ReceiveConnector struct {
 	// no STARTTLS). It needs Tls in AuthMechanism and a certificate; a
 	// connection the connector cannot serve TLS on is closed and logged.
 	ImplicitTls bool `yaml:"ImplicitTls"`
+
+	// ---- issue 13: inbound message authentication ----
+
+	// SenderAuthenticationEnabled checks SPF (RFC 7208), DKIM (RFC 6376)
+	// and DMARC (RFC 7489) of mail from anonymous senders and records the
+	// results in one Authentication-Results header (RFC 8601) and in
+	// message tracking. On by default for the Internet usage (the Default
+	// Frontend), off for client, relay and partner connectors.
+	SenderAuthenticationEnabled bool `yaml:"SenderAuthenticationEnabled"`
+	// HonorDmarcPolicy (Exchange Online's name) acts on the policy of a
+	// domain whose DMARC check fails: p=reject is refused at end of data
+	// with 550 5.7.1, p=quarantine is delivered marked X-Spam-Flag: YES.
+	// Only with SenderAuthenticationEnabled.
+	HonorDmarcPolicy bool `yaml:"HonorDmarcPolicy"`
 }
 
 // Usage is the -Usage (Exchange 2010) or usage switch of New-ReceiveConnector.
@@ -262,6 +276,7 @@ func New(name string, usage Usage, fqdn string) ReceiveConnector {
 		c.Bindings = allBindings(25)
 		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}
 		c.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers}
+		c.SenderAuthenticationEnabled, c.HonorDmarcPolicy = true, true // issue 13
 	case UsagePartner:
 		c.Bindings = allBindings(25)
 		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}

@@ -14,13 +14,23 @@ import (
 // manager: it is smtpd.Queue, so that connector/smtpd needs nothing from
 // transport. The session's origin goes with the context, for message
 // tracking's RECEIVE event.
-type smtpIntake struct{ m *queue.Manager }
+type smtpIntake struct {
+	m *queue.Manager
+	a mailAuth // issue 13: DKIM signing and sender authentication
+}
 
 // NewID implements smtpd.Queue.
 func (q smtpIntake) NewID() string { return q.m.NewID() }
 
 // Enqueue implements smtpd.Queue.
 func (q smtpIntake) Enqueue(ctx context.Context, msg smtpd.Message, body io.Reader) (string, error) {
+	var authResults string
+	if q.a.s != nil {
+		var err error
+		if body, authResults, err = q.a.onReceive(ctx, &msg, body); err != nil {
+			return "", err
+		}
+	}
 	env := queue.Envelope{
 		ID:            msg.ID,
 		Source:        "SMTP",
@@ -37,7 +47,7 @@ func (q smtpIntake) Enqueue(ctx context.Context, msg smtpd.Message, body io.Read
 		env.Recipients = append(env.Recipients, queue.Recipient{Address: r.Address, Local: r.Local, Notify: r.Notify})
 	}
 	ctx = tracking.WithOrigin(ctx, tracking.Origin{SessionID: msg.SessionID, ClientIP: msg.RemoteAddr.Addr().String(),
-		ClientHostname: msg.HeloName, ServerIP: msg.LocalAddr.Addr().String()})
+		ClientHostname: msg.HeloName, ServerIP: msg.LocalAddr.Addr().String(), AuthResults: authResults})
 	id, err := q.m.Enqueue(ctx, env, body)
 	if errors.Is(err, queue.ErrTooLarge) {
 		return "", smtpd.ErrMessageTooLarge

@@ -263,7 +263,7 @@ func (s *Service) servePickup(ctx context.Context, pk, bad string, maxSize int64
 			qenv.ID = s.queue.NewID()
 			msg = pickup.Complete(msg, qenv.ID, fqdn, now)
 			hdr := fmt.Sprintf("Received: from pickup directory by %s (transportd) id %s; %s\r\n", fqdn, qenv.ID, now.Format(time.RFC1123Z))
-			return s.queue.Enqueue(ctx, qenv, bytes.NewReader(append([]byte(hdr), msg...)))
+			return s.queue.Enqueue(ctx, qenv, bytes.NewReader(s.signBytes(append([]byte(hdr), msg...))))
 		}}
 	if err := d.Run(ctx, 5*time.Second); err != nil && ctx.Err() == nil {
 		s.log.Error("pickup folder stopped", "pickup", pk, "err", err)

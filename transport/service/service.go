@@ -160,7 +160,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	authQueue := smtpd.NewAuthQueue()
 	s.metrics.SetAuth(authState{s.lockout, authQueue})
 	s.smtp = smtpd.New(smtpd.Deps{
-		Queue: smtpIntake{s.queue}, Certs: store, Directory: s.dir, Logger: log,
+		Queue: smtpIntake{s.queue, mailAuth{s}}, Certs: store, Directory: s.dir, Logger: log,
 		Limiter: limits.NewConnLimiter(), Rates: limits.NewRateLimiter(time.Now),
 		ProtocolLog: s.recvLog, Observer: s.metrics,
 		Lockout: s.lockout, AuthQueue: authQueue,

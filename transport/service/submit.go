@@ -80,7 +80,7 @@ func (s *Service) submitLocal(ctx context.Context, sub submit.Submission) (strin
 	who := fmt.Sprintf("local user %s (uid %d)", sub.User.Name, sub.User.UID)
 	hdr := fmt.Sprintf("Received: by %s (transportd sendmail, from %s)\r\n\tid %s; %s\r\n", fqdn, who, env.ID, now.Format(time.RFC1123Z))
 	ctx = tracking.WithOrigin(ctx, tracking.Origin{SessionID: "sendmail: " + who})
-	id, err := s.queue.Enqueue(ctx, env, bytes.NewReader(append([]byte(hdr), msg...)))
+	id, err := s.queue.Enqueue(ctx, env, bytes.NewReader(s.signBytes(append([]byte(hdr), msg...))))
 	if err != nil {
 		return "", fmt.Errorf("queueing: %w", err)
 	}

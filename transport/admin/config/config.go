@@ -134,6 +134,12 @@ type Config struct {
 	// Mailboxes live in DataDir()/mailboxes.yaml, not in the config file.
 	Mailboxes []Mailbox `yaml:"-"`
 
+	// ---- issue 13 (DKIM) ----
+
+	// DkimSigningConfigs are the domains whose mail is DKIM-signed
+	// (New-DkimSigningConfig); the keys live in DkimKeyDir.
+	DkimSigningConfigs []DkimSigningConfig `yaml:"DkimSigningConfigs,omitempty"`
+
 	path string
 	// stated records the sections the files read actually contain (see
 	// CheckReplacement); nil for a configuration not read from a file.
@@ -223,6 +229,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := sendconnector.ValidateSet(c.SendConnectors); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateDkim(); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := c.DomainTable(); err != nil {

@@ -130,8 +130,9 @@ func parse(abs string, data []byte) (*Config, error) {
 	for key := range v.AllSettings() {
 		switch key {
 		case "server", "transport", "receiveconnectors", "sendconnectors", "accepteddomains", "clientsettings", "logging":
+		case "dkimsigningconfigs": // issue 13
 		default:
-			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging)", abs, key)
+			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging, DkimSigningConfigs)", abs, key)
 		}
 	}
 	rawConns, err := list(v.Get("receiveconnectors"), "ReceiveConnectors")
@@ -188,6 +189,9 @@ func parse(abs string, data []byte) (*Config, error) {
 			d.Name = d.DomainName
 		}
 		c.AcceptedDomains = append(c.AcceptedDomains, d)
+	}
+	if err := c.parseDkim(v.Get("dkimsigningconfigs")); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	if err := c.readMailboxes(); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/transportd/transportd/policies/address"
+	"github.com/transportd/transportd/policies/dnsclient"
 	"github.com/transportd/transportd/policies/value"
 )
 
@@ -153,6 +154,11 @@ func (t *TransportConfig) Validate() error {
 	}
 	if t.AuthFailureWindow < value.TimeSpan(time.Second) || t.AuthFailureWindow.Duration() > 24*time.Hour {
 		bad("AuthFailureWindow", "%v is outside 00:00:01 to 1.00:00:00", t.AuthFailureWindow)
+	}
+	for _, s := range t.ExternalDNSServers {
+		if _, err := dnsclient.ParseServer(s); err != nil {
+			bad("ExternalDNSServers", "%v", err)
+		}
 	}
 	if t.AuthFailureLockoutDuration < value.TimeSpan(time.Second) || t.AuthFailureLockoutDuration.Duration() > 24*time.Hour {
 		bad("AuthFailureLockoutDuration", "%v is outside 00:00:01 to 1.00:00:00", t.AuthFailureLockoutDuration)

@@ -256,6 +256,8 @@ func Kinds() []*Kind {
 		testKind(),
 		protocolSettingsKind(manage.ProtocolPop),
 		protocolSettingsKind(manage.ProtocolImap),
+		dkimKind(), // issue 13
+		dnsKind(),  // issue 13
 	})
 }
 

@@ -2,6 +2,7 @@ package smtpout
 
 import (
 	"context"
+	"github.com/transportd/transportd/policies/dnsclient"
 	"net"
 	"strconv"
 	"testing"
@@ -123,7 +124,7 @@ func TestExternalDNSServers(t *testing.T) {
 	if msgs, _, _ := ts.snapshot(); len(msgs) != 1 {
 		t.Fatalf("server got %d messages, want 1 through the MX the external DNS server named", len(msgs))
 	}
-	if _, err := ParseDNSServer("dns.contoso.com"); err == nil {
+	if _, err := dnsclient.ParseServer("dns.contoso.com"); err == nil {
 		t.Error("a host name was taken as a DNS server")
 	}
 }

@@ -176,6 +176,10 @@ type Origin struct {
 	ClientIP       string
 	ClientHostname string
 	ServerIP       string
+
+	// AuthResults, issue 13: the SPF/DKIM/DMARC verdict of an inbound
+	// message, added to the RECEIVE event's MessageInfo.
+	AuthResults string
 }
 
 type originKey struct{}
@@ -240,6 +244,9 @@ func (l *Log) QueueEvent(ctx context.Context, qe queue.Event) {
 		}
 		if env.AuthUser != "" {
 			ev.MessageInfo = "AuthenticatedUser=" + env.AuthUser
+		}
+		if o, ok := OriginFrom(ctx); ok && o.AuthResults != "" {
+			ev.MessageInfo = strings.TrimPrefix(ev.MessageInfo+"; AuthenticationResults="+o.AuthResults, "; ")
 		}
 		ev.RecipientCount = len(env.Recipients)
 		statuses(RecipientAccepted)
