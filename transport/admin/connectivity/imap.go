@@ -2,6 +2,7 @@ package connectivity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -75,6 +76,12 @@ func (s *imapSession) find(ctx context.Context, subject string) (bool, error) {
 	defer stop()
 	if !s.selected {
 		if _, err := s.c.Select("INBOX", nil).Wait(); err != nil {
+			// A mailbox that has never received mail may have no INBOX
+			// folder until the test message arrives: look again until the
+			// deadline, unless the connection itself is gone.
+			if ctx.Err() == nil && errors.As(err, new(*imap.Error)) {
+				return false, nil
+			}
 			return false, fmt.Errorf("SELECT INBOX: %w", err)
 		}
 		s.selected = true

@@ -20,7 +20,7 @@ import (
 var serverCmdlets = []string{
 	"Get-ReceiveConnector", "New-ReceiveConnector",
 	"Get-ExchangeCertificate", "New-ExchangeCertificate", "Import-ExchangeCertificate",
-	"Enable-ExchangeCertificate", "Remove-ExchangeCertificate",
+	"Enable-ExchangeCertificate", "Remove-ExchangeCertificate", "Export-ExchangeCertificate",
 	"Get-Queue", "Retry-Queue", "Suspend-Queue", "Resume-Queue",
 	"Get-Message", "Suspend-Message", "Resume-Message", "Remove-Message",
 	"Get-MessageTrackingLog", "Get-Mailbox",
