@@ -60,6 +60,24 @@ type conn struct {
 	errCount   int
 	closeAfter bool
 	quit       bool
+
+	// The buffers of the DATA normalizer, reused message after message
+	// (see normalized).
+	normIn  []byte
+	normOut *bufio.Reader
+}
+
+// normalized returns message data r normalised (see normalizer), through
+// a buffered reader: package header reads the header section from it
+// without a buffer of its own. Both buffers belong to the connection and
+// serve one message at a time.
+func (c *conn) normalized(r io.Reader) *bufio.Reader {
+	if c.normIn == nil {
+		c.normIn = make([]byte, normBufferSize)
+		c.normOut = bufio.NewReaderSize(nil, 4096)
+	}
+	c.normOut.Reset(newNormalizer(r, c.normIn))
+	return c.normOut
 }
 
 // netReader is what the read buffer reads from: before it waits for the

@@ -98,6 +98,11 @@ type Message struct {
 	ReceivedAt time.Time
 	// MaxMessageLen is the connector's MaxMessageSize (0: none).
 	MaxMessageLen int64
+
+	// MessageID and Subject are the message's, as the session read them
+	// from its header section (package header's Summary; empty when the
+	// header has none): the queue need not read the header again.
+	MessageID, Subject string
 }
 
 // Recipient is one accepted recipient.
