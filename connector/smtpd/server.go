@@ -221,6 +221,8 @@ type Server struct {
 	closed    bool
 
 	sessionSeq atomic.Uint64 // session ids when the protocol is not logged
+
+	buffers sync.Pool // *connBuffers of connections that ended
 }
 
 // New returns a server that does nothing until Apply.
@@ -243,6 +245,7 @@ func New(deps Deps) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}, conns: map[net.Conn]struct{}{}}
 	s.sessionSeq.Store(uint64(time.Now().UnixNano()))
+	s.buffers.New = newConnBuffers
 	return s
 }
 
@@ -519,6 +522,7 @@ func (s *Server) dispatch(c net.Conn) {
 	}
 	defer func() {
 		c.Close()
+		cn.releaseBuffers()
 		cn.plog.Disconnect()
 		release()
 		if obs != nil {
