@@ -223,6 +223,8 @@ type Server struct {
 	sessionSeq atomic.Uint64 // session ids when the protocol is not logged
 
 	buffers sync.Pool // *connBuffers of connections that ended
+	// handoff passes an accepted connection to an idle worker.
+	handoff chan net.Conn
 }
 
 // New returns a server that does nothing until Apply.
@@ -246,6 +248,7 @@ func New(deps Deps) *Server {
 	s := &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}, conns: map[net.Conn]struct{}{}}
 	s.sessionSeq.Store(uint64(time.Now().UnixNano()))
 	s.buffers.New = newConnBuffers
+	s.handoff = make(chan net.Conn)
 	return s
 }
 
@@ -456,7 +459,39 @@ func (s *Server) acceptLoop(l net.Listener) {
 			c.Close()
 			return
 		}
-		go s.dispatch(c)
+		select {
+		case s.handoff <- c: // a worker whose connection ended takes it
+		default:
+			s.wg.Add(1)
+			go s.worker(c)
+		}
+	}
+}
+
+// workerIdle is how long a worker waits for another connection after its
+// connection ended.
+const workerIdle = 10 * time.Second
+
+// worker serves connection c, then the connections the accept loops hand
+// it, until none comes for workerIdle. Serving connections one after
+// another on one goroutine spares each the goroutine start and the stack
+// growth that a session's first message costs (a connection per message
+// is common: applications and smtp-source send so). Its goroutine is
+// counted in s.wg, apart from the connections it serves.
+func (s *Server) worker(c net.Conn) {
+	defer s.wg.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.dispatch(c)
+		idle.Reset(workerIdle)
+		select {
+		case c = <-s.handoff:
+		case <-idle.C:
+			return
+		case <-s.ctx.Done():
+			return
+		}
 	}
 }
 
@@ -536,7 +571,7 @@ func (s *Server) dispatch(c net.Conn) {
 }
 
 // track records an open connection, for Close; false when the server is
-// closing. Its dispatch goroutine is counted in s.wg.
+// closing. The connection is counted in s.wg until its dispatch ends.
 func (s *Server) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
