@@ -61,6 +61,10 @@ var ErrTooLarge = errors.New("header section exceeds the size limit")
 func Read(r io.Reader, limit int) (section []byte, rest io.Reader, err error) {
 	br := bufio.NewReaderSize(r, 4096)
 	lineStart := 0
+	section = make([]byte, 0, 1024) // most header sections fit: no growing line by line
+	if limit > 0 && limit < cap(section) {
+		section = section[:0:limit]
+	}
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if limit > 0 && len(section)+len(chunk) > limit {
