@@ -402,7 +402,11 @@ func listen(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {
 	if ap.Addr().Is6() {
 		network = "tcp6"
 	}
-	var lc net.ListenConfig
+	// No TCP keepalive on accepted connections: every connector closes a
+	// connection idle for ConnectionInactivityTimeout (never 0), sooner
+	// than keepalive would find a dead peer, and the probes' settings cost
+	// four system calls per connection.
+	lc := net.ListenConfig{KeepAlive: -1}
 	l, err := lc.Listen(ctx, network, ap.String())
 	if err != nil {
 		if errors.Is(err, syscall.EACCES) {
