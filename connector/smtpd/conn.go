@@ -57,6 +57,60 @@ type conn struct {
 	errCount   int
 	closeAfter bool
 	quit       bool
+
+	// The buffers of the DATA normalizer, reused message after message
+	// (see normalized).
+	normIn  []byte
+	normOut *bufio.Reader
+}
+
+// connBuffers are the buffers of a connection. They are taken from the
+// server's pool when a connection starts and given back when it ends, so
+// that a connection costs no new buffer memory (smtp-source, like many
+// applications, opens a connection per message).
+type connBuffers struct {
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	normIn  []byte
+	normOut *bufio.Reader
+}
+
+func newConnBuffers() any {
+	return &connBuffers{
+		br:      bufio.NewReaderSize(nil, readBufferSize),
+		bw:      bufio.NewWriterSize(nil, 4096),
+		normIn:  make([]byte, normBufferSize),
+		normOut: bufio.NewReaderSize(nil, 4096),
+	}
+}
+
+// takeBuffers gives the connection its buffers from the server's pool.
+func (c *conn) takeBuffers() {
+	b := c.srv.buffers.Get().(*connBuffers)
+	c.br, c.bw, c.normIn, c.normOut = b.br, b.bw, b.normIn, b.normOut
+}
+
+// releaseBuffers gives the buffers back to the server's pool, holding
+// nothing of the connection; c must not be used after.
+func (c *conn) releaseBuffers() {
+	if c.br == nil {
+		return
+	}
+	b := &connBuffers{br: c.br, bw: c.bw, normIn: c.normIn, normOut: c.normOut}
+	b.br.Reset(nil)
+	b.bw.Reset(nil)
+	b.normOut.Reset(nil)
+	c.br, c.bw, c.normIn, c.normOut = nil, nil, nil, nil
+	c.srv.buffers.Put(b)
+}
+
+// normalized returns message data r normalised (see normalizer), through
+// a buffered reader: package header reads the header section from it
+// without a buffer of its own. Both buffers belong to the connection and
+// serve one message at a time.
+func (c *conn) normalized(r io.Reader) *bufio.Reader {
+	c.normOut.Reset(newNormalizer(r, c.normIn))
+	return c.normOut
 }
 
 // netReader is what the read buffer reads from: before it waits for the
@@ -83,8 +137,11 @@ func (c *conn) closeAfterNextWrite() { c.closeAfter = true }
 
 func (c *conn) setStream(nc net.Conn) {
 	c.nc = nc
-	c.br = bufio.NewReaderSize(netReader{c}, readBufferSize)
-	c.bw = bufio.NewWriterSize(nc, 4096)
+	if c.br == nil {
+		c.takeBuffers()
+	}
+	c.br.Reset(netReader{c})
+	c.bw.Reset(nc)
 }
 
 func (c *conn) flush() error {

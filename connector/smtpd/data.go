@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 )
 
@@ -77,12 +78,13 @@ func (d *dataReader) Read(p []byte) (int, error) {
 			switch d.state {
 			case dataText:
 				// The common case: copy up to the next CR in one go.
-				j := k
-				for j < len(buf) && buf[j] != '\r' && j-k < len(p)-n {
-					j++
+				run := buf[k:min(len(buf), k+len(p)-n)]
+				j := bytes.IndexByte(run, '\r')
+				if j < 0 {
+					j = len(run)
 				}
-				n += copy(p[n:], buf[k:j])
-				k = j
+				n += copy(p[n:], run[:j])
+				k += j
 				if k < len(buf) && buf[k] == '\r' && n < len(p) {
 					p[n] = '\r'
 					n++

@@ -99,7 +99,7 @@ func (in *inspector) Read(p []byte) (int, error) {
 func (in *inspector) endField() {
 	f := in.field
 	in.field = in.field[:0]
-	if len(f) < 9 || !asciiEqualFold(f[:9], "received:") {
+	if len(f) < 9 || !bytes.EqualFold(f[:9], []byte("received:")) {
 		return
 	}
 	in.hops++

@@ -8,9 +8,16 @@ import (
 	"testing"
 )
 
+// normalize runs the receive path's reading of message data: the
+// normalizer, then readHeader's header limits.
 func normalize(in string, maxHeader int64, maxHops int) (string, error) {
 	var out bytes.Buffer
-	_, err := io.Copy(&out, newNormalizer(strings.NewReader(in), maxHeader, maxHops))
+	h, rest, err := readHeader(newNormalizer(strings.NewReader(in), nil), maxHeader, maxHops)
+	out.Write(h.section)
+	if err != nil {
+		return out.String(), err
+	}
+	_, err = io.Copy(&out, rest)
 	return out.String(), err
 }
 
@@ -58,7 +65,7 @@ func TestNormalizer(t *testing.T) {
 func TestNormalizerLongLineStreams(t *testing.T) {
 	// A 5 MB line must pass through without being held whole.
 	in := "S: a\r\n\r\n" + strings.Repeat("y", 5<<20) + "\r\n"
-	n, err := io.Copy(io.Discard, newNormalizer(strings.NewReader(in), 1<<20, 30))
+	n, err := io.Copy(io.Discard, newNormalizer(strings.NewReader(in), nil))
 	if err != nil || n != int64(len(in)) {
 		t.Fatalf("copied %d bytes, err %v; want %d", n, err, len(in))
 	}
@@ -90,6 +97,102 @@ func FuzzNormalizer(f *testing.F) {
 		}
 		if len(in) > 0 && !strings.HasSuffix(out, "\r\n") {
 			t.Fatalf("output %q does not end with CRLF", out)
+		}
+	})
+}
+
+// refNormalize is the reference for the normalizer: the byte-at-a-time
+// state machine it replaced, without the header checks (readHeader's
+// now). It returns the output, or the refusal.
+func refNormalize(in string) (string, error) {
+	var out []byte
+	pendingCR, prevBare, lineIsDot, lineLen := false, false, false, 0
+	endLine := func(bare bool) error {
+		if lineIsDot && lineLen == 1 && (bare || prevBare) {
+			return errSmuggling
+		}
+		out = append(out, '\r', '\n')
+		prevBare, lineLen, lineIsDot = bare, 0, false
+		return nil
+	}
+	for i := 0; i < len(in); i++ {
+		b := in[i]
+		if pendingCR {
+			pendingCR = false
+			if b == '\n' {
+				if err := endLine(false); err != nil {
+					return "", err
+				}
+				continue
+			}
+			if err := endLine(true); err != nil {
+				return "", err
+			}
+		}
+		switch b {
+		case '\r':
+			pendingCR = true
+			continue
+		case '\n':
+			if err := endLine(true); err != nil {
+				return "", err
+			}
+			continue
+		}
+		lineIsDot = lineLen == 0 && b == '.'
+		lineLen++
+		out = append(out, b)
+	}
+	if pendingCR {
+		if err := endLine(true); err != nil {
+			return "", err
+		}
+	} else if lineLen > 0 {
+		if err := endLine(false); err != nil {
+			return "", err
+		}
+	}
+	return string(out), nil
+}
+
+// FuzzNormalizerDifferential checks the normalizer against refNormalize
+// however the input arrives (chunk sizes) and is read (buffer sizes, the
+// input buffer too): the same output, or the same refusal.
+func FuzzNormalizerDifferential(f *testing.F) {
+	for _, s := range []string{"a\r\n\r\nb\r\n", "x\n.\n", "\r.\r", ".\r\n", "x\r\n.", "\r\r\n\n", "a\rb\nc\r\n.\r\n", "..\r\n.\n"} {
+		f.Add(s, uint8(0), uint8(0), uint8(0))
+		f.Add(s, uint8(1), uint8(1), uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, in string, chunk, bufSize, inSize uint8) {
+		want, wantErr := refNormalize(in)
+		var r io.Reader = strings.NewReader(in)
+		if chunk > 0 {
+			r = &chunkReader{r: r, n: int(chunk)}
+		}
+		var nbuf []byte
+		if inSize > 0 {
+			nbuf = make([]byte, inSize)
+		}
+		n := newNormalizer(r, nbuf)
+		p := make([]byte, int(bufSize)+1)
+		var got []byte
+		var err error
+		for {
+			var k int
+			k, err = n.Read(p)
+			got = append(got, p[:k]...)
+			if err != nil {
+				break
+			}
+		}
+		if wantErr != nil {
+			if !errors.Is(err, wantErr) {
+				t.Fatalf("%q: err %v, want %v", in, err, wantErr)
+			}
+			return
+		}
+		if err != io.EOF || string(got) != want {
+			t.Fatalf("%q (chunk %d, buf %d, in %d): got %q, %v; want %q", in, chunk, bufSize+1, inSize, got, err, want)
 		}
 	})
 }

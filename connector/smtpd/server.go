@@ -103,6 +103,11 @@ type Message struct {
 	SMTPUTF8 bool
 	// Body is MAIL's BODY parameter: "", 7BIT, 8BITMIME or BINARYMIME.
 	Body string
+
+	// MessageID and Subject are the message's, as the session read them
+	// from its header section (package header's Summary; empty when the
+	// header has none): the queue need not read the header again.
+	MessageID, Subject string
 }
 
 // Recipient is one accepted recipient.
@@ -221,6 +226,10 @@ type Server struct {
 	closed    bool
 
 	sessionSeq atomic.Uint64 // session ids when the protocol is not logged
+
+	buffers sync.Pool // *connBuffers of connections that ended
+	// handoff passes an accepted connection to an idle worker.
+	handoff chan net.Conn
 }
 
 // New returns a server that does nothing until Apply.
@@ -243,6 +252,8 @@ func New(deps Deps) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}, conns: map[net.Conn]struct{}{}}
 	s.sessionSeq.Store(uint64(time.Now().UnixNano()))
+	s.buffers.New = newConnBuffers
+	s.handoff = make(chan net.Conn)
 	return s
 }
 
@@ -396,7 +407,11 @@ func listen(ctx context.Context, ap netip.AddrPort) (net.Listener, error) {
 	if ap.Addr().Is6() {
 		network = "tcp6"
 	}
-	var lc net.ListenConfig
+	// No TCP keepalive on accepted connections: every connector closes a
+	// connection idle for ConnectionInactivityTimeout (never 0), sooner
+	// than keepalive would find a dead peer, and the probes' settings cost
+	// four system calls per connection.
+	lc := net.ListenConfig{KeepAlive: -1}
 	l, err := lc.Listen(ctx, network, ap.String())
 	if err != nil {
 		if errors.Is(err, syscall.EACCES) {
@@ -453,7 +468,39 @@ func (s *Server) acceptLoop(l net.Listener) {
 			c.Close()
 			return
 		}
-		go s.dispatch(c)
+		select {
+		case s.handoff <- c: // a worker whose connection ended takes it
+		default:
+			s.wg.Add(1)
+			go s.worker(c)
+		}
+	}
+}
+
+// workerIdle is how long a worker waits for another connection after its
+// connection ended.
+const workerIdle = 10 * time.Second
+
+// worker serves connection c, then the connections the accept loops hand
+// it, until none comes for workerIdle. Serving connections one after
+// another on one goroutine spares each the goroutine start and the stack
+// growth that a session's first message costs (a connection per message
+// is common: applications and smtp-source send so). Its goroutine is
+// counted in s.wg, apart from the connections it serves.
+func (s *Server) worker(c net.Conn) {
+	defer s.wg.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.dispatch(c)
+		idle.Reset(workerIdle)
+		select {
+		case c = <-s.handoff:
+		case <-idle.C:
+			return
+		case <-s.ctx.Done():
+			return
+		}
 	}
 }
 
@@ -524,6 +571,7 @@ func (s *Server) dispatch(c net.Conn) {
 	}
 	defer func() {
 		c.Close()
+		cn.releaseBuffers()
 		cn.plog.Disconnect()
 		release()
 		if obs != nil {
@@ -540,7 +588,7 @@ func (s *Server) dispatch(c net.Conn) {
 }
 
 // track records an open connection, for Close; false when the server is
-// closing. Its dispatch goroutine is counted in s.wg.
+// closing. The connection is counted in s.wg until its dispatch ends.
 func (s *Server) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -20,6 +20,7 @@ import (
 	"github.com/transportd/transportd/policies/address"
 	"github.com/transportd/transportd/policies/authqueue"
 	"github.com/transportd/transportd/policies/domains"
+	"github.com/transportd/transportd/policies/header"
 	"github.com/transportd/transportd/policies/lockout"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/policies/saslserver"
@@ -365,33 +366,37 @@ func (s *session) Data(r io.Reader) error {
 	binary := s.body == bodyBinaryMIME
 	r = &inspector{r: r, rejectBareLF: s.rc.BareLinefeedRejectionEnabled, fqdn: s.rc.Fqdn, maxLocal: s.rc.MaxLocalHopCount,
 		binary: binary, maxHeader: int64(s.rc.MaxHeaderSize), maxHops: s.rc.MaxHopCount, inHeader: true}
-	norm := newNormalizer(r, int64(s.rc.MaxHeaderSize), s.rc.MaxHopCount)
-	var src io.Reader = norm
-	if binary {
-		// RFC 3030 section 3: binary data reaches the queue unchanged.
-		src = r
+	src := r
+	if !binary {
+		// RFC 3030 section 3: binary data reaches the queue unchanged;
+		// everything else has its line endings made CRLF.
+		src = s.conn.normalized(r)
 	}
-	content := src
+	// The header section is read and parsed once, here: its limits, the
+	// Send As check and the queue's Message-ID and Subject all come from
+	// it. The body streams on to the queue.
+	in, rest, err := readHeader(src, int64(s.rc.MaxHeaderSize), s.rc.MaxHopCount)
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			s.log.Info("message refused", "reply", se.Message)
+			return se
+		}
+		return s.dataFailed(err)
+	}
 	if s.user != "" {
 		// Send As applies to the header too: recipients see From: and
-		// Sender:, not the envelope. Only the header section is held in
-		// memory; the body streams on to the queue.
-		head, err := readHeaderSection(src, int64(s.rc.MaxHeaderSize))
-		if err == errHeaderTooLargeToCheck {
-			return err
+		// Sender:, not the envelope.
+		if !in.whole {
+			return errHeaderTooLargeToCheck
 		}
-		if err == nil {
-			if ref := sendas.CheckHeader(head, s.user, func(a string) bool { return s.srv.deps.Directory.MaySendAs(s.user, a) }); ref != nil {
-				s.log.Info("message refused", "reply", ref.Error())
-				s.conn.plog.Info("message refused: "+ref.Error(), "")
-				return smtpErr(ref)
-			}
+		if ref := sendas.CheckHeader(in.section, s.user, func(a string) bool { return s.srv.deps.Directory.MaySendAs(s.user, a) }); ref != nil {
+			s.log.Info("message refused", "reply", ref.Error())
+			s.conn.plog.Info("message refused: "+ref.Error(), "")
+			return smtpErr(ref)
 		}
-		// A read error (header too large, smuggling, client gone) is
-		// the normalizer's, which repeats it to Enqueue below: the
-		// usual refusal follows.
-		content = io.MultiReader(bytes.NewReader(head), src)
 	}
+	content := io.MultiReader(bytes.NewReader(in.section), rest)
 	id := s.srv.deps.Queue.NewID()
 	received := s.receivedHeader(id)
 	body := io.MultiReader(strings.NewReader(received), content)
@@ -411,6 +416,7 @@ func (s *session) Data(r io.Reader) error {
 		SMTPUTF8:      s.utf8,
 		Body:          s.body,
 	}
+	env.MessageID, env.Subject = header.Summary(in.header)
 	if len(s.rcpts) > 0 && s.rcptNotify != nil {
 		for i := range env.Recipients {
 			env.Recipients[i].Notify = s.rcptNotify[env.Recipients[i].Address]
@@ -418,67 +424,31 @@ func (s *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, 5*time.Minute)
 	defer cancel()
-	id, err := s.srv.deps.Queue.Enqueue(ctx, env, body)
+	id, err = s.srv.deps.Queue.Enqueue(ctx, env, body)
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			s.log.Info("message refused", "reply", se.Message)
 			return se
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-			s.log.Info("client went away during DATA; nothing was queued", "err", err)
-		} else {
-			s.log.Error("queueing failed", "err", err)
-		}
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message; try again later"}
+		return s.dataFailed(err)
 	}
 	s.conn.plog.Info("message queued as "+id, "")
-	s.log.Debug("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", norm.Hops())
+	s.log.Debug("message queued", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "hops", in.hops)
 	s.rcpts = nil
 	s.hasFrom = false
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: fmt.Sprintf("<%s> Queued mail for delivery", id)}
 }
 
-// maxCheckedHeader bounds the header section held for the Send As check
-// when the connector sets no MaxHeaderSize.
-const maxCheckedHeader = 1 << 20
-
-var errHeaderTooLargeToCheck = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
-	Message: fmt.Sprintf("Message header larger than %d octets: too large to check its From: and Sender:", maxCheckedHeader)}
-
-// readHeaderSection reads normalised (CRLF) message content up to and
-// including the empty line that ends the header section (RFC 5322 section
-// 2.1), or to the end of the data if there is none. It may read a little
-// of the body too; all it read is returned, also with an error.
-func readHeaderSection(r io.Reader, maxHeader int64) ([]byte, error) {
-	limit := maxHeader
-	if limit <= 0 || limit > maxCheckedHeader {
-		limit = maxCheckedHeader
+// dataFailed answers a DATA whose message could not be stored: the
+// client went away (no one to answer), or the queue failed.
+func (s *session) dataFailed(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		s.log.Info("client went away during DATA; nothing was queued", "err", err)
+	} else {
+		s.log.Error("queueing failed", "err", err)
 	}
-	buf := make([]byte, 0, 4096)
-	for {
-		if len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
-			return buf, nil // no header fields at all
-		}
-		from := max(0, len(buf)-3)
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
-			return buf, nil
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-		if int64(len(buf)) > limit+4 {
-			return buf, errHeaderTooLargeToCheck
-		}
-	}
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message; try again later"}
 }
 
 // receivedHeader builds our trace header with the protocol keywords of

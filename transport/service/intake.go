@@ -42,6 +42,11 @@ func (q smtpIntake) Enqueue(ctx context.Context, msg smtpd.Message, body io.Read
 		TLS:           msg.TLS,
 		ReceivedAt:    msg.ReceivedAt,
 		MaxMessageLen: msg.MaxMessageLen,
+		// The session read the header section once; the queue does not
+		// read it again.
+		MessageID:  msg.MessageID,
+		Subject:    msg.Subject,
+		HeaderRead: true,
 	}
 	for _, r := range msg.Recipients {
 		env.Recipients = append(env.Recipients, queue.Recipient{Address: r.Address, Local: r.Local, Notify: r.Notify})

@@ -28,9 +28,9 @@ import (
 
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/policies/header"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/admin/config"
-	"github.com/transportd/transportd/transport/mail/header"
 )
 
 // Status is the outcome of one step.

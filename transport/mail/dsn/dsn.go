@@ -35,7 +35,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/transportd/transportd/transport/mail/header"
+	"github.com/transportd/transportd/policies/header"
 )
 
 // Action is the per-recipient Action field of RFC 3464 section 2.3.3.

@@ -6,7 +6,7 @@ import (
 	"io"
 	"net/textproto"
 
-	"github.com/transportd/transportd/transport/mail/header"
+	"github.com/transportd/transportd/policies/header"
 )
 
 // maxHeaderSection caps the original header section we return: beyond it

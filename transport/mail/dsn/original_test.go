@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/transportd/transportd/transport/mail/header"
+	"github.com/transportd/transportd/policies/header"
 )
 
 // The original's Subject and Message-ID are read leniently (package

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transportd/transportd/transport/mail/header"
+	"github.com/transportd/transportd/policies/header"
 )
 
 // FuzzParse feeds arbitrary files to Parse: it must never panic, and a

@@ -26,7 +26,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/transportd/transportd/policies/address"
-	"github.com/transportd/transportd/transport/mail/header"
+	"github.com/transportd/transportd/policies/header"
 )
 
 // ErrMalformed is wrapped by every Parse error that is the file's fault:

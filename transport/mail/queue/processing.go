@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/textproto"
 	"strings"
 	"time"
 
+	"github.com/transportd/transportd/policies/header"
 	"github.com/transportd/transportd/transport/mail/delivery"
-	"github.com/transportd/transportd/transport/mail/header"
 )
 
 func freshState(env Envelope) State {
@@ -37,7 +36,7 @@ func (m *Manager) Enqueue(ctx context.Context, env Envelope, body io.Reader) (st
 	if env.ReceivedAt.IsZero() {
 		env.ReceivedAt = m.now().UTC()
 	}
-	if env.MessageID == "" && env.Subject == "" {
+	if !env.HeaderRead && env.MessageID == "" && env.Subject == "" {
 		var err error
 		if body, err = sniffHeader(&env, body); err != nil {
 			return "", err
@@ -401,12 +400,7 @@ func sniffHeader(env *Envelope, body io.Reader) (io.Reader, error) {
 	}
 	if err == nil {
 		h, _ := header.Parse(section)
-		env.MessageID = h.Get("Message-Id")
-		subj := h.Get("Subject")
-		if dec, err := new(mime.WordDecoder).DecodeHeader(subj); err == nil {
-			subj = dec
-		}
-		env.Subject = subj
+		env.MessageID, env.Subject = header.Summary(h)
 	}
 	return io.MultiReader(bytes.NewReader(section), rest), nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/transportd/transportd/policies/address"
-	"github.com/transportd/transportd/transport/mail/header"
+	"github.com/transportd/transportd/policies/header"
 	"github.com/transportd/transportd/transport/mail/pickup"
 )
 

@@ -39,6 +39,12 @@ type Envelope struct {
 	Subject    string      `json:"subject,omitempty"`
 	// MaxMessageLen limits the body while it is received (0 = none); not stored.
 	MaxMessageLen int64 `json:"-"`
+
+	// HeaderRead tells the queue that whoever hands the message over has
+	// read its header section (package header) and set MessageID and
+	// Subject from it, empty or not: the queue does not read it again.
+	// Not stored.
+	HeaderRead bool `json:"-"`
 }
 
 // RecipientStatus is where one recipient of a message stands.

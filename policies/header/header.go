@@ -1,8 +1,10 @@
 // Package header is the one place transportd reads and edits the header
-// section of a message (RFC 5322 section 2.2): the pickup directory, the
-// queue (Message-ID and Subject for Get-Message, the DSN check) and DSNs
-// (the original's header section, Subject and Message-ID) all use it, so
-// that a field reads the same everywhere.
+// section of a message (RFC 5322 section 2.2): the SMTP server (header
+// size, hop count, Message-ID and Subject, read once per message), the
+// pickup directory, the queue (the DSN check) and DSNs (the original's
+// header section, Subject and Message-ID) all use it, so that a field
+// reads the same everywhere. It sits at the bottom of the layout, beside
+// package address, since both connector/ and transport/ use it.
 //
 // Fields are parsed by github.com/emersion/go-message/textproto, which
 // keeps each field's raw bytes: a header written back after a field was
@@ -33,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 
 	"github.com/emersion/go-message/textproto"
 )
@@ -58,6 +61,10 @@ var ErrTooLarge = errors.New("header section exceeds the size limit")
 func Read(r io.Reader, limit int) (section []byte, rest io.Reader, err error) {
 	br := bufio.NewReaderSize(r, 4096)
 	lineStart := 0
+	section = make([]byte, 0, 1024) // most header sections fit: no growing line by line
+	if limit > 0 && limit < cap(section) {
+		section = section[:0:limit]
+	}
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if limit > 0 && len(section)+len(chunk) > limit {
@@ -136,7 +143,9 @@ func isEmptyLine(line []byte) bool {
 // bytes for textproto.WriteHeader.
 func Parse(section []byte) (textproto.Header, error) {
 	src := bytes.NewReader(section)
-	br := bufio.NewReader(src)
+	// A buffer the size of the section, up to bufio's default: go-message
+	// reads lines of any length through it (bufio.Reader.ReadLine).
+	br := bufio.NewReaderSize(src, min(max(len(section), 16), 4096))
 	unread := func() int { return src.Len() + br.Buffered() }
 	h, err := textproto.ReadHeader(br)
 	if err == nil {
@@ -188,6 +197,17 @@ func ReadHeader(r io.Reader, limit int) (textproto.Header, error) {
 	}
 	h, _ := Parse(section)
 	return h, nil
+}
+
+// Summary returns what Get-Message shows of a message: its Message-ID as
+// written and its Subject with RFC 2047 encoded words decoded (as written
+// when they do not decode).
+func Summary(h textproto.Header) (messageID, subject string) {
+	subject = h.Get("Subject")
+	if dec, err := new(mime.WordDecoder).DecodeHeader(subject); err == nil {
+		subject = dec
+	}
+	return h.Get("Message-Id"), subject
 }
 
 // SyntaxError is a header line that breaks RFC 5322's syntax, as Check
