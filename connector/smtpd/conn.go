@@ -425,7 +425,7 @@ func (c *conn) mail(arg string) {
 		return
 	}
 	rc := c.cs.rc
-	utf8, body := false, ""
+	utf8, body, ret, envid := false, "", "", ""
 	for _, kv := range params {
 		switch kv.key {
 		case "SIZE", "BODY", "SMTPUTF8", "RET", "ENVID":
@@ -465,8 +465,9 @@ func (c *conn) mail(arg string) {
 			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
 			return
 		case "RET":
-			switch strings.ToUpper(kv.value) {
+			switch v := strings.ToUpper(kv.value); v {
 			case "FULL", "HDRS":
+				ret = v
 			default:
 				c.reply(501, "5.5.4", "Unknown RET value")
 				return
@@ -477,6 +478,7 @@ func (c *conn) mail(arg string) {
 				c.reply(501, "5.5.4", "Malformed ENVID parameter value")
 				return
 			}
+			envid = v
 		case "AUTH":
 			if v, err := decodeXtext(kv.value); err != nil || v == "" {
 				c.reply(500, "5.5.4", "Malformed AUTH parameter value")
@@ -488,7 +490,7 @@ func (c *conn) mail(arg string) {
 			return
 		}
 	}
-	c.sess.utf8, c.sess.body = utf8, body
+	c.sess.utf8, c.sess.body, c.sess.ret, c.sess.envid = utf8, body, ret, envid
 	if refusal := c.needUTF8(from); refusal != nil {
 		c.replyErr(refusal, 553, "5.6.7")
 		return

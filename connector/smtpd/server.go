@@ -103,6 +103,9 @@ type Message struct {
 	SMTPUTF8 bool
 	// Body is MAIL's BODY parameter: "", 7BIT, 8BITMIME or BINARYMIME.
 	Body string
+	// Ret and EnvID are MAIL's RET (FULL or HDRS) and decoded ENVID
+	// (RFC 3461 sections 4.3 and 4.4), for the DSNs of this message.
+	Ret, EnvID string
 
 	// MessageID and Subject are the message's, as the session read them
 	// from its header section (package header's Summary; empty when the

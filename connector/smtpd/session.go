@@ -52,8 +52,10 @@ type session struct {
 	refusedAny bool
 
 	// The transaction's MAIL parameters that change how it is taken.
-	utf8 bool   // SMTPUTF8 (RFC 6531): UTF-8 addresses allowed
-	body string // BODY (RFC 6152, RFC 3030): "", 7BIT, 8BITMIME or BINARYMIME
+	utf8  bool   // SMTPUTF8 (RFC 6531): UTF-8 addresses allowed
+	body  string // BODY (RFC 6152, RFC 3030): "", 7BIT, 8BITMIME or BINARYMIME
+	ret   string // RET (RFC 3461 section 4.3): "", FULL or HDRS
+	envid string // ENVID (RFC 3461 section 4.4), decoded
 }
 
 func (s *session) perms() permissions.Session {
@@ -414,6 +416,8 @@ func (s *session) Data(r io.Reader) error {
 		ReceivedAt:    time.Now().UTC(),
 		MaxMessageLen: int64(s.rc.MaxMessageSize),
 		SMTPUTF8:      s.utf8,
+		Ret:           s.ret,
+		EnvID:         s.envid,
 		Body:          s.body,
 	}
 	env.MessageID, env.Subject = header.Summary(in.header)
@@ -486,5 +490,5 @@ func sanitizeHeader(s string) string {
 // Reset discards the current transaction.
 func (s *session) Reset() {
 	s.from, s.hasFrom, s.rcpts, s.rcptNotify = "", false, nil, nil
-	s.utf8, s.body = false, ""
+	s.utf8, s.body, s.ret, s.envid = false, "", "", ""
 }

@@ -42,6 +42,10 @@ func (q smtpIntake) Enqueue(ctx context.Context, msg smtpd.Message, body io.Read
 		TLS:           msg.TLS,
 		ReceivedAt:    msg.ReceivedAt,
 		MaxMessageLen: msg.MaxMessageLen,
+		SMTPUTF8:      msg.SMTPUTF8,
+		Body:          msg.Body,
+		Ret:           msg.Ret,
+		EnvID:         msg.EnvID,
 		// The session read the header section once; the queue does not
 		// read it again.
 		MessageID:  msg.MessageID,

@@ -105,7 +105,10 @@ func (n *notifier) DSN(env queue.Envelope, original io.Reader, rcpts []queue.Rec
 		return nil
 	}
 	rep := dsn.Report{ReportingMTA: cfg.Server.Fqdn, From: postmasterOf(cfg), To: env.From, QueueID: env.ID,
-		ArrivalDate: env.ReceivedAt, Original: bytes.NewReader(orig), Now: now}
+		ArrivalDate: env.ReceivedAt, Original: bytes.NewReader(orig), Now: now,
+		// RFC 3461 section 4.3: RET=FULL returns the whole message (up to
+		// 10 MB, as a DSN must stay deliverable); otherwise the headers.
+		EnvelopeID: env.EnvID, ReturnFull: env.Ret == "FULL", FullLimit: 10 << 20}
 	for _, r := range rcpts {
 		// The dates and the last real reply the queue has (Get-Message
 		// shows the same), not a generic "host down".

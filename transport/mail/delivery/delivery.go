@@ -19,6 +19,9 @@ type Message struct {
 	From string
 	// Size is the size of the stored message in bytes.
 	Size int64
+	// SMTPUTF8 is set when the message was received with SMTPUTF8 (RFC
+	// 6531): it may go only to a next hop that offers SMTPUTF8.
+	SMTPUTF8 bool
 	// Open returns a new reader over the stored message: CRLF line endings,
 	// our Received header first. The caller closes it.
 	Open func() (io.ReadCloser, error)

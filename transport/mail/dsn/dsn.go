@@ -148,6 +148,9 @@ type Report struct {
 	// then it is returned whole (message/rfc822). Nil leaves the third
 	// part out.
 	Original io.Reader
+	// EnvelopeID is the sender's ENVID (RFC 3461 section 4.4), written
+	// as Original-Envelope-Id (RFC 3464 section 2.2.1); empty: none.
+	EnvelopeID string
 	// ReturnFull asks for the whole original message (RET=FULL, RFC 3461
 	// section 4.3).
 	ReturnFull bool

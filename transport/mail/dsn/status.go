@@ -14,6 +14,9 @@ import (
 func deliveryStatus(r Report) []byte {
 	var b bytes.Buffer
 	// Per-message fields, in the order of RFC 3464 section 2.2.
+	if r.EnvelopeID != "" {
+		writeField(&b, "Original-Envelope-Id", sanitizeASCII(r.EnvelopeID))
+	}
 	writeField(&b, "Reporting-MTA", typed(r.ReportingMTA, "dns"))
 	if !r.ArrivalDate.IsZero() {
 		writeField(&b, "Arrival-Date", r.ArrivalDate.Format(time.RFC1123Z))

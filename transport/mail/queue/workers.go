@@ -28,7 +28,7 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	for i, idx := range it.rcpts {
 		addrs[i] = e.state.Recipients[idx].Address
 	}
-	msg := &delivery.Message{ID: id, From: e.env.From, Size: e.env.Size,
+	msg := &delivery.Message{ID: id, From: e.env.From, Size: e.env.Size, SMTPUTF8: e.env.SMTPUTF8,
 		Open: func() (io.ReadCloser, error) { return m.store.Open(id) }}
 	e.mu.Unlock()
 

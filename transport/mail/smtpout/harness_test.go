@@ -94,6 +94,7 @@ type received struct {
 
 // serverOpts shape the test server.
 type serverOpts struct {
+	noUTF8     bool             // do not offer SMTPUTF8
 	cert       *tls.Certificate // nil: no STARTTLS
 	authMechs  []string         // "PLAIN", "LOGIN"; empty: no AUTH
 	user, pass string
@@ -129,7 +130,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	srv.Domain = "mx.test.example"
 	srv.AllowInsecureAuth = o.insecure
 	srv.MaxMessageBytes = o.maxSize
-	srv.EnableSMTPUTF8 = true
+	srv.EnableSMTPUTF8 = !o.noUTF8
 	if o.cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*o.cert}, MinVersion: tls.VersionTLS12}
 	}

@@ -276,10 +276,13 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 			Message: fmt.Sprintf("message size %d bytes exceeds the limit of %d bytes advertised by %s", msg.Size, sess.maxSize, h.name)}, true)
 	}
 	opts := &smtp.MailOptions{Size: msg.Size}
-	if !isASCII(msg.From) || !allASCII(rcpts) {
-		// RFC 6531 section 3.4: an address in UTF-8 needs SMTPUTF8.
+	if msg.SMTPUTF8 || !isASCII(msg.From) || !allASCII(rcpts) {
+		// RFC 6531 section 3.4: an address in UTF-8, or a message that came
+		// with SMTPUTF8 (its header may carry UTF-8), needs SMTPUTF8; a next
+		// hop without it gets nothing (RFC 6531 section 3.7.5's choice of
+		// rejecting rather than downgrading).
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
-			return final(delivery.Permanentf([3]int{5, 6, 7}, "%s does not support SMTPUTF8, which the non-ASCII addresses need", h.name), true)
+			return final(delivery.Permanentf([3]int{5, 6, 7}, "%s does not support SMTPUTF8, which this internationalized message needs", h.name), true)
 		}
 		opts.UTF8 = true
 	}

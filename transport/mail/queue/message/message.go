@@ -37,6 +37,15 @@ type Envelope struct {
 	Size       int64       `json:"size"`
 	MessageID  string      `json:"message_id,omitempty"`
 	Subject    string      `json:"subject,omitempty"`
+	// SMTPUTF8 is set when MAIL carried SMTPUTF8 (RFC 6531): the message
+	// goes only to next hops that offer it.
+	SMTPUTF8 bool `json:"smtputf8,omitempty"`
+	// Body is MAIL's BODY parameter (RFC 6152, RFC 3030), "" when none.
+	Body string `json:"body,omitempty"`
+	// Ret and EnvID are MAIL's RET and ENVID (RFC 3461): what a DSN
+	// returns of the message, and the sender's id for it.
+	Ret   string `json:"ret,omitempty"`
+	EnvID string `json:"envid,omitempty"`
 	// MaxMessageLen limits the body while it is received (0 = none); not stored.
 	MaxMessageLen int64 `json:"-"`
 
