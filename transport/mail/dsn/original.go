@@ -61,7 +61,7 @@ func readOriginal(r io.Reader, full bool, limit int64) (*original, error) {
 			return nil, err
 		}
 		if int64(len(buf)) <= limit {
-			content := normalizeCRLF(buf)
+			content := header.ToCRLF(buf)
 			if fitsRFC822(content) {
 				hdr, _, err := headerSection(bytes.NewReader(content))
 				if err != nil {
@@ -121,7 +121,7 @@ func headerSection(r io.Reader) ([]byte, bool, error) {
 		raw = raw[:bytes.LastIndexByte(raw, '\n')+1]
 	}
 	var out []byte
-	for rest := normalizeCRLF(raw); len(rest) > 0; {
+	for rest := header.ToCRLF(raw); len(rest) > 0; {
 		line, next, _ := bytes.Cut(rest, []byte("\r\n"))
 		rest = next
 		if len(line) == 0 {
@@ -146,27 +146,4 @@ func headerSection(r io.Reader) ([]byte, bool, error) {
 		out = append(out, cut...)
 	}
 	return out, tooLarge, nil
-}
-
-// normalizeCRLF turns bare LF and bare CR into CRLF (RFC 5322 section
-// 2.3), and makes sure the text ends with CRLF.
-func normalizeCRLF(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/32+2)
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(b) && b[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
-		out = append(out, '\r', '\n')
-	}
-	return out
 }

@@ -36,7 +36,7 @@ func Prepare(s Submission, domain string) (Prepared, error) {
 	if i := bytes.IndexByte(data, 0); i >= 0 {
 		return p, &Error{ExDataErr, fmt.Errorf("NUL byte at offset %d: this is not a text message", i)}
 	}
-	norm := toCRLF(data)
+	norm := header.ToCRLF(data)
 	section, body, ended := header.Split(norm)
 	if !ended {
 		// No empty line: sendmail takes text without a header as the body.
@@ -137,26 +137,4 @@ func Prepare(s Submission, domain string) (Prepared, error) {
 	out.Write(body)
 	p.Message = out.Bytes()
 	return p, nil
-}
-
-// toCRLF returns b with every line ending (LF, CR or CRLF) as CRLF.
-func toCRLF(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/16+2)
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(b) && b[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	if len(out) > 0 && out[len(out)-1] != '\n' {
-		out = append(out, '\r', '\n')
-	}
-	return out
 }
