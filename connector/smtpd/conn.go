@@ -175,6 +175,9 @@ func (c *conn) serve() {
 		}
 	}()
 	c.reply(220, "", c.greeting())
+	if c.refuseUntrustedProxy() {
+		return
+	}
 	for !c.quit {
 		line, err := c.readLine()
 		if err != nil {
@@ -248,6 +251,8 @@ func (c *conn) handle(line string) {
 		c.auth(arg)
 	case "STARTTLS":
 		c.startTLS(arg)
+	case "PROXY": // a PROXY protocol header typed late (proxy.go)
+		c.proxyRefused()
 	case "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
 		c.reply(replyNotImpl.code, replyNotImpl.enh, replyNotImpl.text)
 	default:

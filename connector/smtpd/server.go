@@ -470,6 +470,14 @@ func (s *Server) dispatch(c net.Conn) {
 	local := addrPort(c.LocalAddr())
 	remote := addrPort(c.RemoteAddr())
 	st := s.cur.Load()
+	if connector.ProxyTrusted(st.connectors, local, remote) { // PROXY protocol (proxy.go)
+		pc, ok := s.readProxyHeader(c, local, remote)
+		if !ok {
+			c.Close()
+			return
+		}
+		c, remote = pc, addrPort(pc.RemoteAddr())
+	}
 	rc := connector.Select(st.connectors, local, remote)
 	if rc == nil {
 		s.deps.Logger.Info("connection refused: no receive connector for this address", "local", local.String(), "remote", remote.String())
