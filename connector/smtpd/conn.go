@@ -57,6 +57,8 @@ type conn struct {
 	errCount   int
 	closeAfter bool
 	quit       bool
+
+	filtered *connFilterResult // connection filtering's verdict, once asked (connfilter.go)
 }
 
 // netReader is what the read buffer reads from: before it waits for the

@@ -46,6 +46,7 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/policies/authqueue"
+	"github.com/transportd/transportd/policies/connfilter"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/policies/lockout"
@@ -191,12 +192,19 @@ type Observer interface {
 type Snapshot struct {
 	Connectors []connector.ReceiveConnector
 	Domains    *domains.Table
+
+	// Filter is the connection filtering (IP allow and block lists, block
+	// list providers) of connectors with ConnectionFilteringEnabled; nil:
+	// none.
+	Filter *connfilter.Filter
 }
 
 type state struct {
 	connectors []connector.ReceiveConnector
 	domains    *domains.Table
 	servers    map[string]*connServer
+
+	filter *connfilter.Filter // connfilter.go
 }
 
 // connServer is one connector in one configuration version.
@@ -221,6 +229,8 @@ type Server struct {
 	closed    bool
 
 	sessionSeq atomic.Uint64 // session ids when the protocol is not logged
+
+	dnsbl *connfilter.Cache // block list providers' answers (connfilter.go)
 }
 
 // New returns a server that does nothing until Apply.
@@ -243,6 +253,7 @@ func New(deps Deps) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{deps: deps, ctx: ctx, stop: cancel, listeners: map[netip.AddrPort]net.Listener{}, conns: map[net.Conn]struct{}{}}
 	s.sessionSeq.Store(uint64(time.Now().UnixNano()))
+	s.dnsbl = connfilter.NewCache(connfilter.DefaultCacheTTL, dnsblCacheSize)
 	return s
 }
 
@@ -350,7 +361,7 @@ func (s *Server) Apply(snap Snapshot) error {
 		s.deps.Logger.Info("stopped listening", "addr", ap.String())
 	}
 
-	st := &state{connectors: snap.Connectors, domains: snap.Domains, servers: map[string]*connServer{}}
+	st := &state{connectors: snap.Connectors, domains: snap.Domains, servers: map[string]*connServer{}, filter: snap.Filter}
 	for i := range st.connectors {
 		rc := &st.connectors[i]
 		if !rc.Enabled {
