@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -245,4 +246,40 @@ func TestProxyProtocolUntrustedRefused(t *testing.T) {
 	if msg, _ := q.last(t); msg.RemoteAddr.Addr().String() != "127.0.0.2" {
 		t.Errorf("RemoteAddr %s", msg.RemoteAddr)
 	}
+}
+
+// FuzzProxyHeader feeds anything a trusted balancer could send first to
+// the PROXY header reader: it must never panic, and whatever follows a
+// header it accepts must reach the session unchanged.
+func FuzzProxyHeader(f *testing.F) {
+	for _, v := range []byte{1, 2} {
+		src := net.TCPAddrFromAddrPort(netip.MustParseAddrPort("203.0.113.9:40000"))
+		b, _ := proxyproto.HeaderProxyFromAddrs(v, src, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 25}).Format()
+		f.Add(append(b, "EHLO x\r\n"...))
+	}
+	f.Add([]byte("PROXY UNKNOWN\r\nEHLO x\r\n"))
+	f.Add([]byte("PROXY TCP6 ::1 ::1 1 2\r\n"))
+	f.Add([]byte("EHLO x\r\n"))
+	f.Add(append(append([]byte{}, proxyV2...), 0x21, 0x11, 0xff, 0xff))
+	srv := New(Deps{Queue: &discardQueue{}, Logger: slog.New(slog.DiscardHandler)})
+	bal := netip.MustParseAddrPort("127.0.0.1:1")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b := net.Pipe()
+		go func() {
+			a.Write(data)
+			a.Close()
+		}()
+		defer b.Close()
+		pc, ok := srv.readProxyHeader(b, bal, bal)
+		if !ok {
+			return
+		}
+		if pc.RemoteAddr() == nil {
+			t.Fatal("accepted header without a remote address")
+		}
+		rest, _ := io.ReadAll(pc)
+		if !bytes.HasSuffix(data, rest) {
+			t.Fatalf("the bytes after the header changed: %q is not the end of %q", rest, data)
+		}
+	})
 }
