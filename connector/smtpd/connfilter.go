@@ -28,22 +28,24 @@ const dnsblCacheSize = 20000
 
 // connFilterResult is the filter's verdict for a connection.
 type connFilterResult struct {
-	refusal *smtp.SMTPError // nil: the client may send
+	refusal  *smtp.SMTPError // nil: the client may send
+	provider bool            // the refusal is a provider's (BypassedRecipients are spared)
 }
 
 // connectionFilter returns the refusal for a recipient when the client is
 // refused by connection filtering, else nil. The filter is asked once per
 // connection, at the first RCPT.
 func (s *session) connectionFilter(rcpt string) error {
-	if s.user != "" || !s.rc.ConnectionFilteringEnabled || s.st.filter == nil {
+	internal := !s.rc.ConnectionFilteringEnabled
+	if s.user != "" || s.st.filter == nil || !s.st.filter.Applies(internal) {
 		return nil
 	}
 	c := s.conn
 	if c.filtered == nil {
 		ctx, cancel := context.WithTimeout(s.srv.ctx, ConnFilterTimeout)
-		v := s.st.filter.Check(ctx, s.remote.Addr(), s.srv.dnsbl, time.Now())
+		v := s.st.filter.Check(ctx, s.remote.Addr(), internal, s.srv.dnsbl, time.Now())
 		cancel()
-		c.filtered = &connFilterResult{}
+		c.filtered = &connFilterResult{provider: v.Provider}
 		for _, f := range v.Failures {
 			// A DNS failure lets the mail through: logged, never refused.
 			s.log.Warn("block list provider could not be asked; the client is not refused for it", "problem", f)
@@ -57,8 +59,22 @@ func (s *session) connectionFilter(rcpt string) error {
 		}
 	}
 	if r := c.filtered.refusal; r != nil {
+		if c.filtered.provider && s.st.filter.Bypassed(bareAddress(rcpt)) {
+			s.log.Info("recipient accepted from a listed client: it is in BypassedRecipients", "rcpt", strings.TrimSpace(rcpt))
+			return nil
+		}
 		s.log.Info("recipient refused by connection filtering", "rcpt", strings.TrimSpace(rcpt), "from", s.from)
 		return r
 	}
 	return nil
+}
+
+// bareAddress is the address of a RCPT argument's path, for the bypass
+// list ("<postmaster@contoso.com>" -> "postmaster@contoso.com").
+func bareAddress(to string) string {
+	to = strings.TrimSpace(to)
+	if i := strings.IndexByte(to, '>'); i >= 0 {
+		to = to[:i]
+	}
+	return strings.TrimPrefix(to, "<")
 }

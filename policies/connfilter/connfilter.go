@@ -86,11 +86,46 @@ type Provider struct {
 	Response string
 }
 
+// Scope says where a list applies: on connectors facing the Internet
+// (External, those with ConnectionFilteringEnabled) and on the others
+// (Internal).
+type Scope struct {
+	External, Internal bool
+}
+
+func (s Scope) applies(internal bool) bool {
+	if internal {
+		return s.Internal
+	}
+	return s.External
+}
+
 // Filter is one version of the connection filtering settings.
 type Filter struct {
 	Allow, Block []Entry
 	Providers    []Provider
 	Resolver     Resolver
+
+	// Where each list applies.
+	AllowScope, BlockScope, ProvidersScope Scope
+	// BlockResponse is the text for the IP block list; empty:
+	// BlockListResponse.
+	BlockResponse string
+	// BypassedRecipients (lower case) are never refused for a provider's
+	// listing.
+	BypassedRecipients []string
+}
+
+// Applies reports whether any list applies to anonymous mail on a
+// connector: an external one (ConnectionFilteringEnabled) or not.
+func (f *Filter) Applies(internal bool) bool {
+	return f.BlockScope.applies(internal) || (f.ProvidersScope.applies(internal) && len(f.Providers) > 0)
+}
+
+// Bypassed reports whether rcpt (an address) is exempt from a provider's
+// listing.
+func (f *Filter) Bypassed(rcpt string) bool {
+	return slices.Contains(f.BypassedRecipients, strings.ToLower(rcpt))
 }
 
 // SortProviders orders the providers by Priority (lower first).
@@ -108,22 +143,37 @@ type Verdict struct {
 	Reason string
 	// Failures are the providers that could not be asked, with the error.
 	Failures []string
+	// Provider: the refusal comes from a block list provider (so
+	// BypassedRecipients are spared).
+	Provider bool
 }
 
-// Check decides for ip. cache may be nil.
-func (f *Filter) Check(ctx context.Context, ip netip.Addr, cache *Cache, now time.Time) Verdict {
+// Check decides for ip, on an external connector (one with
+// ConnectionFilteringEnabled) or an internal one. cache may be nil.
+func (f *Filter) Check(ctx context.Context, ip netip.Addr, internal bool, cache *Cache, now time.Time) Verdict {
 	ip = ip.Unmap()
-	for _, e := range f.Allow {
-		if e.matches(ip, now) {
-			return Verdict{Reason: "IP allow list " + e.Range.String()}
+	if f.AllowScope.applies(internal) {
+		for _, e := range f.Allow {
+			if e.matches(ip, now) {
+				return Verdict{Reason: "IP allow list " + e.Range.String()}
+			}
 		}
 	}
-	for _, e := range f.Block {
-		if e.matches(ip, now) {
-			return Verdict{Blocked: true, Response: BlockListResponse, Reason: "IP block list " + e.Range.String()}
+	if f.BlockScope.applies(internal) {
+		for _, e := range f.Block {
+			if e.matches(ip, now) {
+				resp := f.BlockResponse
+				if resp == "" {
+					resp = BlockListResponse
+				}
+				return Verdict{Blocked: true, Response: resp, Reason: "IP block list " + e.Range.String()}
+			}
 		}
 	}
 	var v Verdict
+	if !f.ProvidersScope.applies(internal) {
+		return v
+	}
 	for _, p := range f.Providers {
 		answers, err := cache.lookup(ctx, f.Resolver, QueryName(ip, p.Zone), now)
 		if err != nil {
@@ -136,7 +186,7 @@ func (f *Filter) Check(ctx context.Context, ip netip.Addr, cache *Cache, now tim
 				if resp == "" {
 					resp = DefaultRejectionResponse
 				}
-				v.Blocked, v.Response = true, resp
+				v.Blocked, v.Response, v.Provider = true, resp, true
 				v.Reason = fmt.Sprintf("block list provider %s (%s answers %s)", p.Name, p.Zone, a)
 				return v
 			}

@@ -68,36 +68,56 @@ func (f *fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.A
 func TestCheckOrderAndCache(t *testing.T) {
 	now := time.Now()
 	res := &fakeResolver{answers: map[string][]netip.Addr{"1.2.0.192.zen.test.": {netip.MustParseAddr("127.0.0.2")}}}
-	f := &Filter{Resolver: res, Providers: []Provider{{Name: "Z", Zone: "zen.test"}}}
+	ext := Scope{External: true}
+	f := &Filter{Resolver: res, Providers: []Provider{{Name: "Z", Zone: "zen.test"}}, AllowScope: ext, BlockScope: ext, ProvidersScope: ext}
 	cache := NewCache(time.Minute, 10)
 	ip := netip.MustParseAddr("192.0.2.1")
-	if v := f.Check(context.Background(), ip, cache, now); !v.Blocked || v.Response != DefaultRejectionResponse {
+	if v := f.Check(context.Background(), ip, false, cache, now); !v.Blocked || v.Response != DefaultRejectionResponse {
 		t.Errorf("listed: %+v", v)
 	}
-	f.Check(context.Background(), ip, cache, now)
+	f.Check(context.Background(), ip, false, cache, now)
 	if res.asked != 1 {
 		t.Errorf("asked %d times, want 1 (cached)", res.asked)
 	}
-	f.Check(context.Background(), ip, cache, now.Add(2*time.Minute))
+	f.Check(context.Background(), ip, false, cache, now.Add(2*time.Minute))
 	if res.asked != 2 {
 		t.Errorf("asked %d times after the TTL, want 2", res.asked)
 	}
 	r, _ := iprange.Parse("192.0.2.0/24")
 	f.Allow = []Entry{{Range: r}}
-	if v := f.Check(context.Background(), ip, cache, now); v.Blocked {
+	if v := f.Check(context.Background(), ip, false, cache, now); v.Blocked {
 		t.Errorf("allow list must win: %+v", v)
 	}
 	f.Allow = []Entry{{Range: r, Expires: now.Add(-time.Second)}}
-	if v := f.Check(context.Background(), ip, cache, now); !v.Blocked {
+	if v := f.Check(context.Background(), ip, false, cache, now); !v.Blocked {
 		t.Errorf("an expired allow entry must not count: %+v", v)
 	}
 	f.Allow, f.Block = nil, []Entry{{Range: r}}
-	if v := f.Check(context.Background(), netip.MustParseAddr("192.0.2.9"), cache, now); !v.Blocked || v.Response != BlockListResponse {
+	if v := f.Check(context.Background(), netip.MustParseAddr("192.0.2.9"), false, cache, now); !v.Blocked || v.Response != BlockListResponse {
 		t.Errorf("block list: %+v", v)
 	}
 	f.Block = nil
 	res.fail = errors.New("i/o timeout")
-	if v := f.Check(context.Background(), netip.MustParseAddr("192.0.2.9"), cache, now); v.Blocked || len(v.Failures) != 1 {
+	if v := f.Check(context.Background(), netip.MustParseAddr("192.0.2.9"), false, cache, now); v.Blocked || len(v.Failures) != 1 {
 		t.Errorf("a failed lookup must let the client through and be reported: %+v", v)
+	}
+}
+
+// Internal connectors are filtered only where a list says so.
+func TestScope(t *testing.T) {
+	r, _ := iprange.Parse("192.0.2.0/24")
+	ip := netip.MustParseAddr("192.0.2.1")
+	f := &Filter{Block: []Entry{{Range: r}}, BlockScope: Scope{External: true}}
+	if v := f.Check(context.Background(), ip, true, nil, time.Now()); v.Blocked {
+		t.Errorf("internal connector, block list for external mail only: %+v", v)
+	}
+	f.BlockScope.Internal = true
+	f.BlockResponse = "go away"
+	if v := f.Check(context.Background(), ip, true, nil, time.Now()); !v.Blocked || v.Response != "go away" {
+		t.Errorf("InternalMailEnabled: %+v", v)
+	}
+	f.BlockScope.External = false
+	if v := f.Check(context.Background(), ip, false, nil, time.Now()); v.Blocked || !f.Applies(true) || f.Applies(false) {
+		t.Errorf("ExternalMailEnabled $false must spare external mail: %+v", v)
 	}
 }

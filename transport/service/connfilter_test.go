@@ -20,7 +20,7 @@ type blockListDNS struct {
 	broken  string
 	mu      sync.Mutex
 	a       map[string]string // fqdn -> A record
-	queries map[string]int // asked names -> how often
+	queries map[string]int    // asked names -> how often
 }
 
 func startBlockListDNS(t *testing.T) *blockListDNS {
@@ -146,6 +146,18 @@ func TestConnectionFilteringEndToEnd(t *testing.T) {
 	c.close()
 
 	m := &manage.Manager{ConfigPath: d.cfgPath}
+	// A bypassed recipient is spared a provider's listing.
+	if err := m.SetFilterConfig(manage.IPBlockListProvidersConfig, manage.Params{{Name: "BypassedRecipients", Value: "Alice@contoso.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	d.waitReload()
+	if r := rcptFrom(t, "127.0.0.1", d.addr25()); !strings.HasPrefix(r, "250") {
+		t.Errorf("listed client to a BypassedRecipients address: %q, want 250", r)
+	}
+	if err := m.SetFilterConfig(manage.IPBlockListProvidersConfig, manage.Params{{Name: "BypassedRecipients", Value: "$null"}}); err != nil {
+		t.Fatal(err)
+	}
+	d.waitReload()
 	if _, err := m.AddIPListEntry(manage.AllowList, manage.Params{{Name: "IPAddress", Value: "127.0.0.1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +171,13 @@ func TestConnectionFilteringEndToEnd(t *testing.T) {
 	d.waitReload()
 	if r := rcptFrom(t, "127.0.0.4", d.addr25()); !strings.HasPrefix(r, "550 5.7.1 Recipient not authorized") {
 		t.Errorf("client on the IP block list: %q", r)
+	}
+	if err := m.SetFilterConfig(manage.IPBlockListConfig, manage.Params{{Name: "StaticEntryRejectionResponse", Value: "Blocked by the contoso.com admins"}}); err != nil {
+		t.Fatal(err)
+	}
+	d.waitReload()
+	if r := rcptFrom(t, "127.0.0.4", d.addr25()); r != "550 5.7.1 Blocked by the contoso.com admins" {
+		t.Errorf("StaticEntryRejectionResponse: %q", r)
 	}
 	// The Default Frontend's switch turns it all off.
 	if _, err := m.SetConnectorsEach([]string{"Default Frontend MAIL"}, manage.Params{{Name: "ConnectionFilteringEnabled", Value: "$false"}}); err != nil {

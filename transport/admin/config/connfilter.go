@@ -24,6 +24,83 @@ type ConnectionFilterConfig struct {
 	IPBlockListEntries []IPListEntry `yaml:"IPBlockListEntries,omitempty"`
 	// IPAllowListEntries are never refused by a block list or provider.
 	IPAllowListEntries []IPListEntry `yaml:"IPAllowListEntries,omitempty"`
+
+	// The settings of each list (Set-IPBlockListConfig,
+	// Set-IPAllowListConfig, Set-IPBlockListProvidersConfig); nil:
+	// Exchange's defaults (see the accessors).
+	IPBlockListConfig          *IPBlockListConfig          `yaml:"IPBlockListConfig,omitempty"`
+	IPAllowListConfig          *IPAllowListConfig          `yaml:"IPAllowListConfig,omitempty"`
+	IPBlockListProvidersConfig *IPBlockListProvidersConfig `yaml:"IPBlockListProvidersConfig,omitempty"`
+}
+
+// Where a list applies (Enabled, ExternalMailEnabled,
+// InternalMailEnabled): external mail is anonymous mail on receive
+// connectors with ConnectionFilteringEnabled (those facing the Internet);
+// internal mail is anonymous mail on the other connectors (the admin's own
+// networks). Authenticated sessions are never filtered. Exchange's
+// defaults: enabled, external mail only.
+
+// IPBlockListConfig is Set-IPBlockListConfig.
+type IPBlockListConfig struct {
+	// Enabled uses the list at all.
+	Enabled bool `yaml:"Enabled"`
+	// ExternalMailEnabled applies it on connectors with ConnectionFilteringEnabled.
+	ExternalMailEnabled bool `yaml:"ExternalMailEnabled"`
+	// InternalMailEnabled applies it on the other connectors too.
+	InternalMailEnabled bool `yaml:"InternalMailEnabled"`
+	// StaticEntryRejectionResponse is the refusal text for a client on the
+	// IP block list; empty: connfilter.BlockListResponse.
+	StaticEntryRejectionResponse string `yaml:"StaticEntryRejectionResponse,omitempty"`
+	// MachineEntryRejectionResponse is inert: there is no sender
+	// reputation adding entries here.
+	MachineEntryRejectionResponse string `yaml:"MachineEntryRejectionResponse,omitempty"`
+}
+
+// IPAllowListConfig is Set-IPAllowListConfig.
+type IPAllowListConfig struct {
+	// Enabled uses the list at all.
+	Enabled bool `yaml:"Enabled"`
+	// ExternalMailEnabled applies it on connectors with ConnectionFilteringEnabled.
+	ExternalMailEnabled bool `yaml:"ExternalMailEnabled"`
+	// InternalMailEnabled applies it on the other connectors too.
+	InternalMailEnabled bool `yaml:"InternalMailEnabled"`
+}
+
+// IPBlockListProvidersConfig is Set-IPBlockListProvidersConfig.
+type IPBlockListProvidersConfig struct {
+	// Enabled uses the list at all.
+	Enabled bool `yaml:"Enabled"`
+	// ExternalMailEnabled applies it on connectors with ConnectionFilteringEnabled.
+	ExternalMailEnabled bool `yaml:"ExternalMailEnabled"`
+	// InternalMailEnabled applies it on the other connectors too.
+	InternalMailEnabled bool `yaml:"InternalMailEnabled"`
+	// BypassedRecipients are never refused because of a provider's listing
+	// (postmaster@, abuse@: a listed sender can still reach them).
+	BypassedRecipients []string `yaml:"BypassedRecipients,omitempty,flow"`
+}
+
+// BlockListConfig returns Set-IPBlockListConfig's settings.
+func (f *ConnectionFilterConfig) BlockListConfig() IPBlockListConfig {
+	if f.IPBlockListConfig == nil {
+		return IPBlockListConfig{Enabled: true, ExternalMailEnabled: true} // Exchange's defaults
+	}
+	return *f.IPBlockListConfig
+}
+
+// AllowListConfig returns Set-IPAllowListConfig's settings.
+func (f *ConnectionFilterConfig) AllowListConfig() IPAllowListConfig {
+	if f.IPAllowListConfig == nil {
+		return IPAllowListConfig{Enabled: true, ExternalMailEnabled: true}
+	}
+	return *f.IPAllowListConfig
+}
+
+// ProvidersConfig returns Set-IPBlockListProvidersConfig's settings.
+func (f *ConnectionFilterConfig) ProvidersConfig() IPBlockListProvidersConfig {
+	if f.IPBlockListProvidersConfig == nil {
+		return IPBlockListProvidersConfig{Enabled: true, ExternalMailEnabled: true}
+	}
+	return *f.IPBlockListProvidersConfig
 }
 
 // IPBlockListProvider is one DNS block list (Add-IPBlockListProvider).
@@ -98,6 +175,12 @@ func (c *Config) validateConnectionFilter() error {
 			errs = append(errs, fmt.Errorf("%s: RejectionResponse must be printable ASCII on one line (it is an SMTP reply)", where))
 		}
 	}
+	bl := f.BlockListConfig()
+	for n, r := range map[string]string{"StaticEntryRejectionResponse": bl.StaticEntryRejectionResponse, "MachineEntryRejectionResponse": bl.MachineEntryRejectionResponse} {
+		if len(r) > maxRejectionResponse || !isPrintableASCII(r) {
+			errs = append(errs, fmt.Errorf("IPBlockListConfig: %s must be printable ASCII on one line, at most %d characters (it is an SMTP reply)", n, maxRejectionResponse))
+		}
+	}
 	for _, l := range []struct {
 		name    string
 		entries []IPListEntry
@@ -153,8 +236,18 @@ func (p *IPBlockListProvider) Matcher() (connfilter.Match, error) {
 // Filter builds the connection filter the receive connectors apply, with
 // res resolving the providers' zones.
 func (c *Config) Filter(res connfilter.Resolver) *connfilter.Filter {
-	f := &connfilter.Filter{Resolver: res}
 	cf := &c.ConnectionFilter
+	bl, al, pc := cf.BlockListConfig(), cf.AllowListConfig(), cf.ProvidersConfig()
+	scope := func(on, ext, in bool) connfilter.Scope {
+		return connfilter.Scope{External: on && ext, Internal: on && in}
+	}
+	f := &connfilter.Filter{Resolver: res, BlockResponse: bl.StaticEntryRejectionResponse,
+		AllowScope:     scope(al.Enabled, al.ExternalMailEnabled, al.InternalMailEnabled),
+		BlockScope:     scope(bl.Enabled, bl.ExternalMailEnabled, bl.InternalMailEnabled),
+		ProvidersScope: scope(pc.Enabled, pc.ExternalMailEnabled, pc.InternalMailEnabled)}
+	for _, r := range pc.BypassedRecipients {
+		f.BypassedRecipients = append(f.BypassedRecipients, strings.ToLower(strings.TrimSpace(r)))
+	}
 	for _, e := range cf.IPAllowListEntries {
 		f.Allow = append(f.Allow, connfilter.Entry{Range: e.IPRange, Expires: e.Expires()})
 	}

@@ -392,3 +392,60 @@ func (m *Manager) RemoveIPListEntries(l IPList, ids []string) (int, error) {
 	})
 	return n, err
 }
+
+// ---- the lists' settings ----
+
+// FilterConfig names one of Exchange's connection filtering settings
+// objects.
+type FilterConfig string
+
+// The settings objects, by their Exchange type name.
+const (
+	IPBlockListConfig          FilterConfig = "IPBlockListConfig"
+	IPAllowListConfig          FilterConfig = "IPAllowListConfig"
+	IPBlockListProvidersConfig FilterConfig = "IPBlockListProvidersConfig"
+)
+
+// filterConfig returns a pointer to a copy of the settings k names in c,
+// and a function that stores the copy back.
+func filterConfig(c *config.Config, k FilterConfig) (any, func()) {
+	f := &c.ConnectionFilter
+	switch k {
+	case IPAllowListConfig:
+		v := f.AllowListConfig()
+		return &v, func() { f.IPAllowListConfig = &v }
+	case IPBlockListProvidersConfig:
+		v := f.ProvidersConfig()
+		return &v, func() { f.IPBlockListProvidersConfig = &v }
+	}
+	v := f.BlockListConfig()
+	return &v, func() { f.IPBlockListConfig = &v }
+}
+
+// GetFilterConfig shows the settings k names (Get-IPBlockListConfig).
+func (m *Manager) GetFilterConfig(k FilterConfig) ([]Record, error) {
+	c, err := m.Load()
+	if err != nil {
+		return nil, err
+	}
+	v, _ := filterConfig(c, k)
+	return []Record{append(Record{{Name: "Identity", Value: string(k)}}, Properties(v)...)}, nil
+}
+
+// SetFilterConfig changes the settings k names (Set-IPBlockListConfig
+// -Enabled $false).
+func (m *Manager) SetFilterConfig(k FilterConfig, ps Params) error {
+	if v, ok := ps.TakeExact("MachineEntryRejectionResponse"); ok && k == IPBlockListConfig {
+		ps = append(ps, Param{Name: "MachineEntryRejectionResponse", Value: v})
+		m.warn("-MachineEntryRejectionResponse is stored but does nothing here: it is the text for entries Exchange's sender reputation adds, and transportd has no sender reputation; -StaticEntryRejectionResponse is the text for the IP block list")
+	}
+	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
+		v, store := filterConfig(c, k)
+		if err := applyParams(v, slices.Clone(ps)); err != nil {
+			return err
+		}
+		store()
+		return nil
+	})
+	return err
+}

@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"strings"
+
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/manage"
 )
@@ -109,4 +111,42 @@ func ipListKind(l manage.IPList) *Kind {
 					return nil, nil
 				}},
 		}}
+}
+
+// filterConfigKind is Get/Set-IPBlockListConfig, -IPAllowListConfig and
+// -IPBlockListProvidersConfig: where each list applies.
+func filterConfigKind(k manage.FilterConfig, noun, what string, fields []Param) *Kind {
+	name := string(k)
+	return &Kind{Noun: noun, Aliases: []string{strings.ToLower(name)}, TypeName: name,
+		What:    what + " (Get/Set-" + name + ")",
+		Columns: []string{"Identity", "Enabled", "ExternalMailEnabled", "InternalMailEnabled"},
+		Commands: []*Command{
+			{Verb: "get", Cmdlet: "Get-" + name, Synopsis: "Shows " + what + ".", Records: true, List: always,
+				Run: func(env *Env, r Request) ([]manage.Record, error) { return env.Manager.GetFilterConfig(k) }},
+			{Verb: "set", Cmdlet: "Set-" + name,
+				Synopsis: "Changes " + what + ": Enabled; ExternalMailEnabled applies it on connectors with ConnectionFilteringEnabled, InternalMailEnabled on the others (authenticated sessions never).",
+				Params:   fields,
+				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					if err := env.Manager.SetFilterConfig(k, r.Params); err != nil {
+						return nil, err
+					}
+					env.say("Changed %s. A running transportd applies the change within seconds.", name)
+					return nil, nil
+				}},
+		}}
+}
+
+// blockListConfigKind is Get/Set-IPBlockListConfig.
+func blockListConfigKind() *Kind {
+	return filterConfigKind(manage.IPBlockListConfig, "blocklistconfig", "the IP block list's settings", FieldParams(&config.IPBlockListConfig{}))
+}
+
+// allowListConfigKind is Get/Set-IPAllowListConfig.
+func allowListConfigKind() *Kind {
+	return filterConfigKind(manage.IPAllowListConfig, "allowlistconfig", "the IP allow list's settings", FieldParams(&config.IPAllowListConfig{}))
+}
+
+// providersConfigKind is Get/Set-IPBlockListProvidersConfig.
+func providersConfigKind() *Kind {
+	return filterConfigKind(manage.IPBlockListProvidersConfig, "blocklistprovidersconfig", "the block list providers' common settings", FieldParams(&config.IPBlockListProvidersConfig{}))
 }

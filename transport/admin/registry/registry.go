@@ -261,6 +261,9 @@ func Kinds() []*Kind {
 		blockListProviderKind(),      // issue 13: connection filtering
 		ipListKind(manage.BlockList), // issue 13: connection filtering
 		ipListKind(manage.AllowList), // issue 13: connection filtering
+		blockListConfigKind(),        // issue 13: connection filtering
+		allowListConfigKind(),        // issue 13: connection filtering
+		providersConfigKind(),        // issue 13: connection filtering
 	})
 }
 
