@@ -182,6 +182,22 @@ type ReceiveConnector struct {
 	// with 550 5.7.1, p=quarantine is delivered marked X-Spam-Flag: YES.
 	// Only with SenderAuthenticationEnabled.
 	HonorDmarcPolicy bool `yaml:"HonorDmarcPolicy"`
+
+	// ---- issue 13: PROXY protocol and connection filtering ----
+
+	// ProxyProtocolEnabled makes the connector's bindings expect a PROXY
+	// protocol header (HAProxy's v1 text or v2 binary form) from the load
+	// balancers in ProxyProtocolTrustedAddresses: the client address in the
+	// header is the remote address every policy, limit and log uses.
+	ProxyProtocolEnabled bool `yaml:"ProxyProtocolEnabled,omitempty" help:"$true: connections from ProxyProtocolTrustedAddresses must start with a PROXY protocol header (v1 or v2), and the client address in it is the remote address for RemoteIPRanges, limits, logs and Received:; a PROXY header from anyone else is refused (554 5.7.1); default $false"`
+	// ProxyProtocolTrustedAddresses are the load balancers' addresses or
+	// ranges whose PROXY headers are believed.
+	ProxyProtocolTrustedAddresses iprange.List `yaml:"ProxyProtocolTrustedAddresses,omitempty,flow" help:"the load balancers (HAProxy, nginx, a cloud balancer) whose PROXY headers are believed: addresses or ranges, e.g. 10.0.0.5,10.0.1.0/24; needed with ProxyProtocolEnabled"`
+	// ConnectionFilteringEnabled applies the IP allow list, IP block list
+	// and block list providers (Add-IPBlockListEntry,
+	// Add-IPBlockListProvider) to anonymous sessions on this connector. On
+	// by default for the Internet usage (the Default Frontend) only.
+	ConnectionFilteringEnabled bool `yaml:"ConnectionFilteringEnabled" help:"$true applies the IP allow list, IP block list and block list providers (DNSBL) to anonymous senders on this connector: a listed address gets 550 5.7.1 at RCPT; never to authenticated sessions; default $true for the Internet usage (Default Frontend), $false otherwise"`
 }
 
 // Usage is the -Usage (Exchange 2010) or usage switch of New-ReceiveConnector.
@@ -277,6 +293,7 @@ func New(name string, usage Usage, fqdn string) ReceiveConnector {
 		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}
 		c.PermissionGroups = permissions.Groups{permissions.GroupAnonymousUsers}
 		c.SenderAuthenticationEnabled, c.HonorDmarcPolicy = true, true // issue 13
+		c.ConnectionFilteringEnabled = true                            // issue 13: connection filtering
 	case UsagePartner:
 		c.Bindings = allBindings(25)
 		c.AuthMechanism = permissions.Mechanisms{permissions.MechTLS}

@@ -94,6 +94,7 @@ func (c *ReceiveConnector) Validate() error {
 		bad("ProtocolLoggingLevel", "%v", err)
 	}
 	c.validateProtocol(bad)
+	c.validateProxyProtocol(bad)
 	return errors.Join(errs...)
 }
 

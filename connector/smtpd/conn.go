@@ -62,6 +62,8 @@ type conn struct {
 	// (see normalized).
 	normIn  []byte
 	normOut *bufio.Reader
+
+	filtered *connFilterResult // connection filtering's verdict, once asked (connfilter.go)
 }
 
 // connBuffers are the buffers of a connection. They are taken from the
@@ -232,6 +234,9 @@ func (c *conn) serve() {
 		}
 	}()
 	c.reply(220, "", c.greeting())
+	if c.refuseUntrustedProxy() {
+		return
+	}
 	for !c.quit {
 		line, err := c.readLine()
 		if err != nil {
@@ -305,6 +310,8 @@ func (c *conn) handle(line string) {
 		c.auth(arg)
 	case "STARTTLS":
 		c.startTLS(arg)
+	case "PROXY": // a PROXY protocol header typed late (proxy.go)
+		c.proxyRefused()
 	case "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
 		c.reply(replyNotImpl.code, replyNotImpl.enh, replyNotImpl.text)
 	default:

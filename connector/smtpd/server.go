@@ -46,6 +46,7 @@ import (
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/policies/authqueue"
+	"github.com/transportd/transportd/policies/connfilter"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/policies/lockout"
@@ -199,12 +200,19 @@ type Observer interface {
 type Snapshot struct {
 	Connectors []connector.ReceiveConnector
 	Domains    *domains.Table
+
+	// Filter is the connection filtering (IP allow and block lists, block
+	// list providers) of connectors with ConnectionFilteringEnabled; nil:
+	// none.
+	Filter *connfilter.Filter
 }
 
 type state struct {
 	connectors []connector.ReceiveConnector
 	domains    *domains.Table
 	servers    map[string]*connServer
+
+	filter *connfilter.Filter // connfilter.go
 }
 
 // connServer is one connector in one configuration version.
@@ -233,6 +241,7 @@ type Server struct {
 	buffers sync.Pool // *connBuffers of connections that ended
 	// handoff passes an accepted connection to an idle worker.
 	handoff chan net.Conn
+	dnsbl   *connfilter.Cache // block list providers' answers (connfilter.go)
 }
 
 // New returns a server that does nothing until Apply.
@@ -257,6 +266,7 @@ func New(deps Deps) *Server {
 	s.sessionSeq.Store(uint64(time.Now().UnixNano()))
 	s.buffers.New = newConnBuffers
 	s.handoff = make(chan net.Conn)
+	s.dnsbl = connfilter.NewCache(connfilter.DefaultCacheTTL, dnsblCacheSize)
 	return s
 }
 
@@ -364,7 +374,7 @@ func (s *Server) Apply(snap Snapshot) error {
 		s.deps.Logger.Info("stopped listening", "addr", ap.String())
 	}
 
-	st := &state{connectors: snap.Connectors, domains: snap.Domains, servers: map[string]*connServer{}}
+	st := &state{connectors: snap.Connectors, domains: snap.Domains, servers: map[string]*connServer{}, filter: snap.Filter}
 	for i := range st.connectors {
 		rc := &st.connectors[i]
 		if !rc.Enabled {
@@ -520,6 +530,14 @@ func (s *Server) dispatch(c net.Conn) {
 	local := addrPort(c.LocalAddr())
 	remote := addrPort(c.RemoteAddr())
 	st := s.cur.Load()
+	if connector.ProxyTrusted(st.connectors, local, remote) { // PROXY protocol (proxy.go)
+		pc, ok := s.readProxyHeader(c, local, remote)
+		if !ok {
+			c.Close()
+			return
+		}
+		c, remote = pc, addrPort(pc.RemoteAddr())
+	}
 	rc := connector.Select(st.connectors, local, remote)
 	if rc == nil {
 		s.deps.Logger.Info("connection refused: no receive connector for this address", "local", local.String(), "remote", remote.String())

@@ -311,6 +311,9 @@ func (s *session) rateKey() string {
 
 // Rcpt adds a recipient after the accepted-domain and relay checks.
 func (s *session) Rcpt(to string, notify []string) error {
+	if err := s.connectionFilter(to); err != nil { // connfilter.go
+		return err
+	}
 	addr, err := address.ParseRecipient(to)
 	if s.utf8 {
 		addr, err = address.ParseUTF8(to)

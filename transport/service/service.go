@@ -305,7 +305,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl}); err != nil {
+	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl, Filter: connectionFilter(cfg)}); err != nil {
 		rt.close()
 		return err
 	}

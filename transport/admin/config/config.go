@@ -140,6 +140,12 @@ type Config struct {
 	// (New-DkimSigningConfig); the keys live in DkimKeyDir.
 	DkimSigningConfigs []DkimSigningConfig `yaml:"DkimSigningConfigs,omitempty"`
 
+	// ---- issue 13 (connection filtering) ----
+
+	// ConnectionFilter holds the IP allow and block lists and the block
+	// list providers (Add-IPBlockListEntry, Add-IPBlockListProvider).
+	ConnectionFilter ConnectionFilterConfig `yaml:"ConnectionFilter,omitempty"`
+
 	path string
 	// stated records the sections the files read actually contain (see
 	// CheckReplacement); nil for a configuration not read from a file.
@@ -232,6 +238,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.validateDkim(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateConnectionFilter(); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := c.DomainTable(); err != nil {

@@ -131,8 +131,9 @@ func parse(abs string, data []byte) (*Config, error) {
 		switch key {
 		case "server", "transport", "receiveconnectors", "sendconnectors", "accepteddomains", "clientsettings", "logging":
 		case "dkimsigningconfigs": // issue 13
+		case "connectionfilter": // issue 13
 		default:
-			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging, DkimSigningConfigs)", abs, key)
+			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging, DkimSigningConfigs, ConnectionFilter)", abs, key)
 		}
 	}
 	rawConns, err := list(v.Get("receiveconnectors"), "ReceiveConnectors")
@@ -191,6 +192,9 @@ func parse(abs string, data []byte) (*Config, error) {
 		c.AcceptedDomains = append(c.AcceptedDomains, d)
 	}
 	if err := c.parseDkim(v.Get("dkimsigningconfigs")); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	if err := c.parseConnectionFilter(v.Get("connectionfilter")); err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	if err := c.readMailboxes(); err != nil {

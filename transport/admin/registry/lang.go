@@ -25,6 +25,8 @@ var serverCmdlets = []string{
 	"Get-Message", "Suspend-Message", "Resume-Message", "Remove-Message",
 	"Get-MessageTrackingLog", "Get-Mailbox",
 	"Get-PopSettings", "Set-PopSettings", "Get-ImapSettings", "Set-ImapSettings",
+	"Get-IPBlockListEntry", "Add-IPBlockListEntry", "Remove-IPBlockListEntry", // issue 13: connection filtering
+	"Get-IPAllowListEntry", "Add-IPAllowListEntry", "Remove-IPAllowListEntry",
 }
 
 // readOnlyVerbs are the verbs of commands that change nothing; every other

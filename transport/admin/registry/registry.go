@@ -256,8 +256,14 @@ func Kinds() []*Kind {
 		testKind(),
 		protocolSettingsKind(manage.ProtocolPop),
 		protocolSettingsKind(manage.ProtocolImap),
-		dkimKind(), // issue 13
-		dnsKind(),  // issue 13
+		dkimKind(),                   // issue 13
+		dnsKind(),                    // issue 13
+		blockListProviderKind(),      // issue 13: connection filtering
+		ipListKind(manage.BlockList), // issue 13: connection filtering
+		ipListKind(manage.AllowList), // issue 13: connection filtering
+		blockListConfigKind(),        // issue 13: connection filtering
+		allowListConfigKind(),        // issue 13: connection filtering
+		providersConfigKind(),        // issue 13: connection filtering
 	})
 }
 
