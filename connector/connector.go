@@ -182,6 +182,13 @@ type ReceiveConnector struct {
 	// with 550 5.7.1, p=quarantine is delivered marked X-Spam-Flag: YES.
 	// Only with SenderAuthenticationEnabled.
 	HonorDmarcPolicy bool `yaml:"HonorDmarcPolicy"`
+
+	// ---- explicit extended rights (Add-ADPermission / Remove-ADPermission)
+
+	// ADPermissions are the connector's explicit grants and denies of
+	// extended rights beyond what PermissionGroups and AnonymousRelay
+	// give; a deny wins over every grant.
+	ADPermissions []permissions.Entry `yaml:"ADPermissions,omitempty"`
 }
 
 // Usage is the -Usage (Exchange 2010) or usage switch of New-ReceiveConnector.

@@ -103,6 +103,10 @@ type Message struct {
 	SMTPUTF8 bool
 	// Body is MAIL's BODY parameter: "", 7BIT, 8BITMIME or BINARYMIME.
 	Body string
+
+	// BypassAntiSpam tells that the session holds ms-Exch-Bypass-Anti-Spam:
+	// sender authentication verdicts are not acted on.
+	BypassAntiSpam bool
 }
 
 // Recipient is one accepted recipient.
