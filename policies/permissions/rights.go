@@ -103,7 +103,7 @@ type Entry struct {
 	// mailbox's primary SMTP address.
 	User string `yaml:"User"`
 	// Right is the extended right.
-	Right Right `yaml:"ExtendedRights"`
+	Right Right `yaml:"Right"`
 	// Deny takes the right away; a deny wins over every grant.
 	Deny bool `yaml:"Deny,omitempty"`
 }
