@@ -41,6 +41,9 @@ func commonParams() []paramSpec { return fromRegistry(registry.CommonParams) }
 
 func isCommon(name string) bool { return registry.IsCommon(name) }
 
+// commonWarning is the warning a common parameter gets when given, or "".
+func commonWarning(name string) string { return registry.CommonWarning(name) }
+
 // fromRegistry turns declared parameters into the shell's.
 func fromRegistry(ps []registry.Param) []paramSpec {
 	out := make([]paramSpec, 0, len(ps))

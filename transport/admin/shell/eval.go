@@ -411,6 +411,11 @@ func (sh *Shell) command(c *Command, input []any, fromPipe bool, scope map[strin
 		return nil, err
 	}
 	call.input, call.fromPipe, call.scope = input, fromPipe, scope
+	for _, n := range call.order {
+		if w := commonWarning(n); w != "" {
+			sh.say("WARNING: %s", w)
+		}
+	}
 	out, err := cl.run(sh, call)
 	if err != nil {
 		var e *Error
