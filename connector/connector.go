@@ -133,7 +133,7 @@ type ReceiveConnector struct {
 	MaxProtocolErrors value.Unlimited `yaml:"MaxProtocolErrors" help:"bad commands answered before the session is closed; Unlimited never closes; default 5"`
 	// MaxInboundConnectionPercentagePerSource caps the connections of one
 	// source at this share of the connections still free.
-	MaxInboundConnectionPercentagePerSource int `yaml:"MaxInboundConnectionPercentagePerSource" help:"1 to 100: one remote address may hold at most this percentage of the connections still free under MaxInboundConnection; default 2"`
+	MaxInboundConnectionPercentagePerSource int `yaml:"MaxInboundConnectionPercentagePerSource" help:"1 to 100: one remote address may hold at most this percentage of the connections other addresses leave free under MaxInboundConnection (421 4.3.2 beyond); default 2"`
 	// MaxLocalHopCount refuses a message that passed this server more often (0: never).
 	MaxLocalHopCount int `yaml:"MaxLocalHopCount" help:"0 to 50: a message with more Received headers written by this server (by <Fqdn>) is refused as a loop (554 5.4.6); 0 never refuses; default 8"`
 	// MaxAcknowledgementDelay is inert: transportd acknowledges a message

@@ -483,7 +483,7 @@ func (s *Server) dispatch(c net.Conn) {
 		return
 	}
 	cs := st.servers[rc.Name]
-	release, refusal := s.deps.Limiter.Acquire(rc.Name, remote.Addr(), int(rc.MaxInboundConnection), int(rc.MaxInboundConnectionPerSource))
+	release, refusal := s.deps.Limiter.AcquireShare(rc.Name, remote.Addr(), int(rc.MaxInboundConnection), int(rc.MaxInboundConnectionPerSource), rc.MaxInboundConnectionPercentagePerSource)
 	if refusal != nil {
 		s.deps.Logger.Info("connection refused", "connector", rc.Name, "remote", remote.String(), "reply", refusal.Error())
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))

@@ -142,3 +142,31 @@ func TestADPermissionSizeAndHeaders(t *testing.T) {
 		t.Fatalf("our Received: or the rest of the header is gone:\n%s", stored[:min(len(stored), 600)])
 	}
 }
+
+// MaxInboundConnectionPercentagePerSource over TCP: with 10 connections
+// and 20 %, one address gets 2 of the 10 free ones; the third is refused
+// with 421 4.3.2 naming the setting, while another address gets in.
+func TestConnectionPercentagePerSource(t *testing.T) {
+	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
+		c.ReceiveConnectors[0].MaxInboundConnection = 10
+		c.ReceiveConnectors[0].MaxInboundConnectionPercentagePerSource = 20
+	})
+	first := dial(t, d.addr25())
+	second := dial(t, d.addr25())
+	for _, c := range []*client{first, second} {
+		if !strings.HasPrefix(c.Greeting, "220") {
+			t.Fatalf("within the share: %q", c.Greeting)
+		}
+	}
+	third := dial(t, d.addr25())
+	if !strings.HasPrefix(third.Greeting, "421 4.3.2") || !strings.Contains(third.Greeting, "MaxInboundConnectionPercentagePerSource") {
+		t.Fatalf("over the share: %q", third.Greeting)
+	}
+	other := dialFrom(t, "127.0.0.7", d.addr25())
+	if !strings.HasPrefix(other.Greeting, "220") {
+		t.Fatalf("another source: %q", other.Greeting)
+	}
+	other.close()
+	first.close()
+	second.close()
+}
