@@ -19,7 +19,7 @@ import (
 // names the server to run on; here it must be this one).
 var serverCmdlets = []string{
 	"Get-ReceiveConnector", "New-ReceiveConnector",
-	"Get-ExchangeCertificate", "New-ExchangeCertificate", "Import-ExchangeCertificate",
+	"Get-ExchangeCertificate", "New-ExchangeCertificate", "Import-ExchangeCertificate", "Export-ExchangeCertificate",
 	"Enable-ExchangeCertificate", "Remove-ExchangeCertificate",
 	"Get-Queue", "Retry-Queue", "Suspend-Queue", "Resume-Queue",
 	"Get-Message", "Suspend-Message", "Resume-Message", "Remove-Message",

@@ -4,6 +4,8 @@
 
 # Example: Export-ExchangeCertificate 2
 # Expect: missing 5113ae0233a72fccb75b1d0198628675333d010e
+# Stdin: administrator
+# Stdin: P@ssw0rd1
 $bincert = Export-ExchangeCertificate -Thumbprint 5113ae0233a72fccb75b1d0198628675333d010e -BinaryEncoded -Password (Get-Credential).password
 
 [System.IO.File]::WriteAllBytes('C:\Data\HT cert.pfx', $bincert.FileData)

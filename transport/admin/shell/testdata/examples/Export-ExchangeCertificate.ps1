@@ -6,6 +6,8 @@
 
 # Example: Export-ExchangeCertificate 1
 # Expect: missing 5113ae0233a72fccb75b1d0198628675333d010e
+# Stdin: administrator
+# Stdin: P@ssw0rd1
 Export-ExchangeCertificate -Thumbprint 5113ae0233a72fccb75b1d0198628675333d010e -FileName "C:\Data\HT cert.pfx" -BinaryEncoded -Password (Get-Credential).password
 
 # Example: Export-ExchangeCertificate 3
