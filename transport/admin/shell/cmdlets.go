@@ -82,14 +82,14 @@ func (cl *cmdlet) param(name string) paramSpec {
 // the shell's own (Format-List, Where-Object, Get-Help, ...). It is built
 // on each call (a few microseconds), so that there is no package state.
 func cmdlets() []*cmdlet {
-	return append(append(registryCmdlets(), utilityCmdlets()...), langCmdlets()...)
+	return append(append(append(registryCmdlets(), utilityCmdlets()...), langCmdlets()...), dotnetCmdlets()...)
 }
 
 // UtilityCmdletNames lists the shell's own cmdlets, which are not in the
 // admin registry: the pipeline and output cmdlets, sorted.
 func UtilityCmdletNames() []string {
 	var out []string
-	for _, c := range append(utilityCmdlets(), langCmdlets()...) {
+	for _, c := range append(append(utilityCmdlets(), langCmdlets()...), dotnetCmdlets()...) {
 		out = append(out, c.name)
 	}
 	sort.Strings(out)

@@ -79,3 +79,35 @@ func TestDomainControllerWarns(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// The .NET pieces of Microsoft's certificate examples: static calls, the
+// [Byte[]] cast, Get-Content -Encoding Byte, method calls on dates and
+// encodings; Windows paths go to the data folder's files/.
+func TestDotNetStaticCalls(t *testing.T) {
+	sh := New(newConfig(t), nil)
+	out := runOK(t, sh, `[System.IO.File]::WriteAllBytes('C:\Data\x.bin', [System.Text.Encoding]::Unicode.GetBytes("héllo"))`)
+	if !strings.Contains(out, `WARNING: [System.IO.File]::WriteAllBytes C:\Data\x.bin is a Windows path; wrote `) {
+		t.Errorf("WriteAllBytes:\n%s", out)
+	}
+	for src, want := range map[string]string{
+		`([System.IO.File]::ReadAllBytes('C:\Data\x.bin')).Length`:                                                                                                          "10\n",
+		`$b = [Byte[]](Get-Content -Path "C:\Data\x.bin" -Encoding Byte -ReadCount 0); $b.Count`:                                                                            "10\n",
+		`[System.Text.Encoding]::Unicode.GetString([System.IO.File]::ReadAllBytes('C:\Data\x.bin'))`:                                                                        "héllo\n",
+		`$d = (Get-Date).AddHours(-1); ((Get-Date).AddHours(-2)).ToString().Length`:                                                                                         "19\n",
+		`[string](Get-Content -Path "C:\Data\x.bin" -Encoding Byte) -eq [System.Text.Encoding]::UTF8.GetString([Byte[]](Get-Content -Path "C:\Data\x.bin" -Encoding Byte))`: "True\n",
+	} {
+		if got := runOK(t, sh, src); got != want {
+			t.Errorf("%s = %q, want %q", src, got, want)
+		}
+	}
+	for src, want := range map[string]string{
+		`[System.IO.File]::ReadAllBytes('C:\Data\none.bin')`: `cannot read C:\Data\none.bin: it is a Windows path`,
+		`[System.Net.Dns]::GetHostName()`:                    `[System.Net.Dns]::GetHostName is not supported here`,
+		`[xml]"<a/>"`:                                        `type [xml] is not supported here`,
+		`(Get-Date).Frobnicate(1)`:                           `the method .Frobnicate() of a date is not supported`,
+	} {
+		if got := runErr(t, sh, src); !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q", src, got, want)
+		}
+	}
+}
