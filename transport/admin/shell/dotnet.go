@@ -328,10 +328,9 @@ func dotnetCmdlets() []*cmdlet {
 				val("Encoding", "Byte for a byte array; UTF8 or ASCII for text"), sw("AsByteStream", "a byte array"),
 				val("ReadCount", "accepted for scripts: the bytes or lines come as one array"), sw("Raw", "the whole text as one string")),
 			positional: []string{"Path"},
-			run: func(sh *Shell, c *call) ([]any, error) { return sh.getContent(c) }},
+			run:        func(sh *Shell, c *call) ([]any, error) { return sh.getContent(c) }},
 		{name: "Get-Date", synopsis: "Returns the current date and time (a value with .AddHours(), .AddDays() ...).",
 			params: params(val("Date", "accepted for scripts"), val("Format", "accepted for scripts")),
-			run: func(sh *Shell, c *call) ([]any, error) { return []any{time.Now()}, nil }},
+			run:    func(sh *Shell, c *call) ([]any, error) { return []any{time.Now()}, nil }},
 	}
 }
-
