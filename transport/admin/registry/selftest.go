@@ -25,7 +25,7 @@ func testKind() *Kind {
 					val("Fqdn", "the name the greeting and certificate must carry (default: the connector's Fqdn)"),
 					val("Mailbox", "log on and submit a test message as this mailbox"),
 					val("Password", "-: the mailbox password, read from standard input")),
-				Positional: []string{"Identity"}, IdentityParams: []string{"Identity"}, Pipe: true,
+				Positional: []string{"Identity"}, IdentityParams: []string{"Identity"},
 				Run: testSMTP},
 			connectivityCommand(manage.ProtocolImap),
 			connectivityCommand(manage.ProtocolPop),
