@@ -133,7 +133,7 @@ type ReceiveConnector struct {
 	MaxProtocolErrors value.Unlimited `yaml:"MaxProtocolErrors" help:"bad commands answered before the session is closed; Unlimited never closes; default 5"`
 	// MaxInboundConnectionPercentagePerSource caps the connections of one
 	// source at this share of the connections still free.
-	MaxInboundConnectionPercentagePerSource int `yaml:"MaxInboundConnectionPercentagePerSource" help:"1 to 100: one remote address may hold at most this percentage of the connections still free under MaxInboundConnection; default 2"`
+	MaxInboundConnectionPercentagePerSource int `yaml:"MaxInboundConnectionPercentagePerSource" help:"1 to 100: one remote address may hold at most this percentage of the connections other addresses leave free under MaxInboundConnection (421 4.3.2 beyond); default 2"`
 	// MaxLocalHopCount refuses a message that passed this server more often (0: never).
 	MaxLocalHopCount int `yaml:"MaxLocalHopCount" help:"0 to 50: a message with more Received headers written by this server (by <Fqdn>) is refused as a loop (554 5.4.6); 0 never refuses; default 8"`
 	// MaxAcknowledgementDelay is inert: transportd acknowledges a message
@@ -198,6 +198,13 @@ type ReceiveConnector struct {
 	// Add-IPBlockListProvider) to anonymous sessions on this connector. On
 	// by default for the Internet usage (the Default Frontend) only.
 	ConnectionFilteringEnabled bool `yaml:"ConnectionFilteringEnabled" help:"$true applies the IP allow list, IP block list and block list providers (DNSBL) to anonymous senders on this connector: a listed address gets 550 5.7.1 at RCPT; never to authenticated sessions; default $true for the Internet usage (Default Frontend), $false otherwise"`
+
+	// ---- explicit extended rights (Add-ADPermission / Remove-ADPermission)
+
+	// ADPermissions are the connector's explicit grants and denies of
+	// extended rights beyond what PermissionGroups and AnonymousRelay
+	// give; a deny wins over every grant.
+	ADPermissions []permissions.Entry `yaml:"ADPermissions,omitempty"`
 }
 
 // Usage is the -Usage (Exchange 2010) or usage switch of New-ReceiveConnector.

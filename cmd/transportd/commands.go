@@ -161,8 +161,8 @@ func request(n nounSpec, v verbSpec, ps manage.Params) (registry.Request, error)
 			return req, fmt.Errorf("parameter -%s given twice", name)
 		}
 		seen[name] = true
-		if registry.IsCommon(name) {
-			continue
+		if registry.IsCommon(name) && registry.CommonWarning(name) == "" {
+			continue // the command warns about the others
 		}
 		p.Name = name
 		rest = append(rest, p)

@@ -227,6 +227,6 @@ func TestEveryCmdletHasCorpusExamples(t *testing.T) {
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
-		t.Logf("cmdlets without corpus examples: %s", strings.Join(missing, ", "))
+		t.Errorf("cmdlets without corpus examples (add transport/admin/shell/testdata/examples/<Cmdlet-Name>.ps1 with Microsoft's EXAMPLES): %s", strings.Join(missing, ", "))
 	}
 }

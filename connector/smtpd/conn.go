@@ -451,7 +451,7 @@ func (c *conn) mail(arg string) {
 				c.reply(501, "5.5.4", "Unable to parse SIZE as an integer")
 				return
 			}
-			if max := int64(c.sess.rc.MaxMessageSize); max > 0 && int64(size) > max {
+			if max := c.sess.maxMessageLen(); max > 0 && int64(size) > max {
 				c.reply(552, "5.3.4", replySizeExceeded)
 				return
 			}

@@ -112,6 +112,10 @@ type Message struct {
 	// from its header section (package header's Summary; empty when the
 	// header has none): the queue need not read the header again.
 	MessageID, Subject string
+
+	// BypassAntiSpam tells that the session holds ms-Exch-Bypass-Anti-Spam:
+	// sender authentication verdicts are not acted on.
+	BypassAntiSpam bool
 }
 
 // Recipient is one accepted recipient.
@@ -547,7 +551,7 @@ func (s *Server) dispatch(c net.Conn) {
 		return
 	}
 	cs := st.servers[rc.Name]
-	release, refusal := s.deps.Limiter.Acquire(rc.Name, remote.Addr(), int(rc.MaxInboundConnection), int(rc.MaxInboundConnectionPerSource))
+	release, refusal := s.deps.Limiter.AcquireShare(rc.Name, remote.Addr(), int(rc.MaxInboundConnection), int(rc.MaxInboundConnectionPerSource), rc.MaxInboundConnectionPercentagePerSource)
 	if refusal != nil {
 		s.deps.Logger.Info("connection refused", "connector", rc.Name, "remote", remote.String(), "reply", refusal.Error())
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))

@@ -64,6 +64,8 @@ func (s *session) perms() permissions.Session {
 		Mechanisms:     s.rc.AuthMechanism,
 		Authenticated:  s.user != "",
 		AnonymousRelay: s.rc.AnonymousRelay,
+		User:           s.user,
+		Entries:        s.rc.ADPermissions,
 	}
 }
 
@@ -275,11 +277,20 @@ func (s *session) Mail(from string) error {
 	// notifications (RFC 5321 section 4.5.5), which are this server's job,
 	// not a user's: with it a user could send anything with no address to
 	// hold it to.
-	if s.user != "" && from == "" {
+	anySender := s.user != "" && s.perms().Has(permissions.RightAcceptAnySender)
+	if s.user == "" && sender.Domain != "" {
+		d, ok := s.st.domains.Lookup(sender.Domain)
+		if ref := s.perms().CheckAnonymousSender(sender.Domain, ok && d.DomainType == domains.Authoritative); ref != nil {
+			s.log.Info("sender refused", "from", sender.String(), "reply", ref.Error())
+			s.tarpit(s.rc.TarpitInterval.Duration())
+			return smtpErr(ref)
+		}
+	}
+	if s.user != "" && from == "" && !anySender {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 60},
 			Message: fmt.Sprintf("Client does not have permissions to send as this sender: %s may not use the null sender <>; send as one of its own addresses", s.user)}
 	}
-	if s.user != "" && !s.srv.deps.Directory.MaySendAs(s.user, sender.String()) {
+	if s.user != "" && !anySender && !s.srv.deps.Directory.MaySendAs(s.user, sender.String()) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 60},
 			Message: fmt.Sprintf("Client does not have permissions to send as this sender: %s may send as its own addresses and those it was granted Send As on", s.user)}
 	}
@@ -389,7 +400,8 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return s.dataFailed(err)
 	}
-	if s.user != "" {
+	perms := s.perms()
+	if s.user != "" && !perms.Has(permissions.RightAcceptAnySender) {
 		// Send As applies to the header too: recipients see From: and
 		// Sender:, not the envelope.
 		if !in.whole {
@@ -401,7 +413,13 @@ func (s *session) Data(r io.Reader) error {
 			return smtpErr(ref)
 		}
 	}
-	content := io.MultiReader(bytes.NewReader(in.section), rest)
+	var content io.Reader = io.MultiReader(bytes.NewReader(in.section), rest)
+	if !perms.Has(permissions.RightAcceptHeadersRouting) {
+		// Without ms-Exch-Accept-Headers-Routing the client's trace
+		// fields are not taken: its Received: fields are removed (after
+		// they were counted against MaxHopCount, above).
+		content = stripReceived(content, int64(s.rc.MaxHeaderSize))
+	}
 	id := s.srv.deps.Queue.NewID()
 	received := s.receivedHeader(id)
 	body := io.MultiReader(strings.NewReader(received), content)
@@ -417,11 +435,13 @@ func (s *session) Data(r io.Reader) error {
 		AuthUser:      s.user,
 		TLS:           s.conn.TLS() != nil,
 		ReceivedAt:    time.Now().UTC(),
-		MaxMessageLen: int64(s.rc.MaxMessageSize),
+		MaxMessageLen: s.maxMessageLen(),
 		SMTPUTF8:      s.utf8,
 		Ret:           s.ret,
 		EnvID:         s.envid,
 		Body:          s.body,
+
+		BypassAntiSpam: perms.Has(permissions.RightBypassAntiSpam),
 	}
 	env.MessageID, env.Subject = header.Summary(in.header)
 	if len(s.rcpts) > 0 && s.rcptNotify != nil {

@@ -43,6 +43,15 @@ func NewConnLimiter() *ConnLimiter {
 // section 3.8, RFC 3463 "system not accepting network messages") naming
 // the cap that was hit.
 func (l *ConnLimiter) Acquire(key string, src netip.Addr, total, perSource int) (release func(), refusal *permissions.Refusal) {
+	return l.AcquireShare(key, src, total, perSource, 0)
+}
+
+// AcquireShare is Acquire with a receive connector's
+// MaxInboundConnectionPercentagePerSource: when total is limited and
+// percent is 1 to 99, one source may hold at most percent % of the
+// connections still free for it (total minus those of other sources), at
+// least one while any is free. 0 or 100 and more add no cap.
+func (l *ConnLimiter) AcquireShare(key string, src netip.Addr, total, perSource, percent int) (release func(), refusal *permissions.Refusal) {
 	src = src.Unmap()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -54,6 +63,17 @@ func (l *ConnLimiter) Acquire(key string, src netip.Addr, total, perSource int) 
 	if perSource > 0 && c.perSource[src] >= perSource {
 		l.dropIfIdle(key, c)
 		return func() {}, busy("too many connections from " + src.String() + " (limit " + strconv.Itoa(perSource) + ")")
+	}
+	if total > 0 && percent > 0 && percent < 100 && c.total < total {
+		// Free for this source: what the other sources leave, so that a
+		// source's own connections do not shrink its share.
+		free := total - (c.total - c.perSource[src])
+		share := max(1, free*percent/100)
+		if c.perSource[src] >= share {
+			l.dropIfIdle(key, c)
+			return func() {}, busy("too many connections from " + src.String() + " (limit " + strconv.Itoa(share) + ": " +
+				strconv.Itoa(percent) + "% of the " + strconv.Itoa(free) + " connections other sources leave free, MaxInboundConnectionPercentagePerSource)")
+		}
 	}
 	if total > 0 && c.total >= total {
 		l.dropIfIdle(key, c)

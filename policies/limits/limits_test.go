@@ -3,6 +3,7 @@ package limits
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -291,5 +292,58 @@ func TestRateLimiterConcurrent(t *testing.T) {
 	wg.Wait()
 	if allowed != 100 {
 		t.Errorf("allowed %d of 1000 concurrent attempts, want 100", allowed)
+	}
+}
+
+// MaxInboundConnectionPercentagePerSource: a source holds at most that
+// share of the connections still free, at least one while any is free.
+func TestConnLimiterPercentagePerSource(t *testing.T) {
+	l := NewConnLimiter()
+	a := netip.MustParseAddr("192.0.2.1")
+	b := netip.MustParseAddr("192.0.2.2")
+	// 10 connections, 20 %: a gets 2 of the 10 free ones.
+	var rels []func()
+	for i := range 2 {
+		rel, r := l.AcquireShare("c", a, 10, 0, 20)
+		if r != nil {
+			t.Fatalf("connection %d from a: %v", i+1, r)
+		}
+		rels = append(rels, rel)
+	}
+	// a holds 2 of the 10 the others leave free: 20 % is 2.
+	if _, r := l.AcquireShare("c", a, 10, 0, 20); r == nil || r.Code != 421 || r.Enhanced != [3]int{4, 3, 2} || !strings.Contains(r.Reason, "MaxInboundConnectionPercentagePerSource") {
+		t.Fatalf("third from a: %v", r)
+	}
+	// b still gets in: its share is of the 8 a leaves.
+	relB, r := l.AcquireShare("c", b, 10, 0, 20)
+	if r != nil {
+		t.Fatalf("first from b: %v", r)
+	}
+	// 20 % of 8 is 1: b's second is refused.
+	if _, r := l.AcquireShare("c", b, 10, 0, 20); r == nil {
+		t.Fatal("second from b admitted over its share of 1")
+	}
+	relB()
+	rels[0]()
+	if rel, r := l.AcquireShare("c", a, 10, 0, 20); r != nil {
+		t.Fatalf("a after a release: %v", r)
+	} else {
+		rel()
+	}
+	// 100 % and 0 add no cap; neither does an unlimited connector.
+	for _, tc := range []struct{ total, pct int }{{10, 100}, {10, 0}, {0, 20}} {
+		l := NewConnLimiter()
+		for i := range 5 {
+			if _, r := l.AcquireShare("c", a, tc.total, 0, tc.pct); r != nil {
+				t.Fatalf("total %d percent %d: connection %d refused: %v", tc.total, tc.pct, i+1, r)
+			}
+		}
+	}
+	// Acquire is AcquireShare without a share.
+	l2 := NewConnLimiter()
+	for range 3 {
+		if _, r := l2.Acquire("c", a, 3, 0); r != nil {
+			t.Fatal(r)
+		}
 	}
 }

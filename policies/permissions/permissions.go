@@ -297,6 +297,14 @@ type Session struct {
 	// Ms-Exch-SMTP-Accept-Any-Recipient to anonymous clients
 	// (NT AUTHORITY\ANONYMOUS LOGON).
 	AnonymousRelay bool
+
+	// ---- explicit rights (Add-ADPermission)
+
+	// User is the authenticated mailbox's primary address, "" when
+	// anonymous; entries may name it.
+	User string
+	// Entries are the connector's explicit grants and denies.
+	Entries []Entry
 }
 
 // Refusals for MAIL FROM.
@@ -312,7 +320,8 @@ func errSubmitDenied() *Refusal {
 	return &Refusal{Code: 550, Enhanced: [3]int{5, 7, 1}, Reason: "Client does not have permissions to submit to this server"}
 }
 
-// MaySubmit returns nil if the session may send MAIL FROM at all.
+// MaySubmit returns nil if the session may send MAIL FROM at all: if it
+// holds ms-Exch-SMTP-Submit (see Has).
 //
 // An anonymous session needs the AnonymousUsers or Partners group, or the
 // ExternalAuthoritative mechanism together with ExchangeServers (the
@@ -325,36 +334,24 @@ func errSubmitDenied() *Refusal {
 // 530 5.7.57 (Exchange's wording) for an anonymous session without
 // permission; 550 5.7.1 for an authenticated user without permission.
 func (s Session) MaySubmit() *Refusal {
-	if s.Groups.Has(GroupNone) {
+	if s.Has(RightSubmit) {
+		return nil
+	}
+	if s.Groups.Has(GroupNone) && !s.explicitGrants() {
 		return errNoGroups()
 	}
 	if s.Authenticated {
-		if s.Groups.Has(GroupExchangeUsers) || s.Groups.Has(GroupExchangeServers) {
-			return nil
-		}
 		return errSubmitDenied()
-	}
-	if s.Groups.Has(GroupAnonymousUsers) || s.Groups.Has(GroupPartners) ||
-		(s.Mechanisms.Has(MechExternalAuthoritative) && s.Groups.Has(GroupExchangeServers)) {
-		return nil
 	}
 	return errAnonymous()
 }
 
 // MayRelay reports whether the session may send to domains that are not
-// accepted: an authenticated ExchangeUsers or ExchangeServers session, an
+// accepted, holding ms-Exch-SMTP-Accept-Any-Recipient: by default an authenticated ExchangeUsers or ExchangeServers session, an
 // anonymous session on a connector with AnonymousUsers and AnonymousRelay,
 // or a connector with ExternalAuthoritative.
 func (s Session) MayRelay() bool {
-	switch {
-	case s.Authenticated && (s.Groups.Has(GroupExchangeUsers) || s.Groups.Has(GroupExchangeServers)):
-		return true
-	case !s.Authenticated && s.AnonymousRelay && s.Groups.Has(GroupAnonymousUsers):
-		return true
-	case s.Mechanisms.Has(MechExternalAuthoritative):
-		return true
-	}
-	return false
+	return s.Has(RightAcceptAnyRecipient)
 }
 
 // Directory answers whether a mailbox exists here.

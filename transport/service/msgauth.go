@@ -65,7 +65,7 @@ func (a mailAuth) onReceive(ctx context.Context, msg *smtpd.Message, body io.Rea
 	// sessions, and relay connectors scoped to the admin's hosts. Never
 	// what anonymous senders pass through from the Internet.
 	sign := len(cfg.DkimSigningConfigs) > 0 && (msg.AuthUser != "" || (rc != nil && rc.AnonymousRelay))
-	verify := msg.AuthUser == "" && rc != nil && rc.SenderAuthenticationEnabled
+	verify := msg.AuthUser == "" && rc != nil && rc.SenderAuthenticationEnabled && !msg.BypassAntiSpam
 	if !sign && !verify {
 		return body, "", nil
 	}

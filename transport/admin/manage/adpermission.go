@@ -47,20 +47,6 @@ func sendAsRecords(c *config.Config, mb *config.Mailbox, user string) []Record {
 	return out
 }
 
-// groupRights lists the rights Exchange grants with each permission group,
-// as Get-ADPermission shows them on a receive connector.
-var groupRights = []struct {
-	group  permissions.Group
-	user   string
-	rights []string
-}{
-	{permissions.GroupAnonymousUsers, AnonymousLogon, []string{"ms-Exch-SMTP-Submit", "ms-Exch-SMTP-Accept-Any-Sender", "ms-Exch-SMTP-Accept-Authoritative-Domain-Sender", "ms-Exch-Accept-Headers-Routing"}},
-	{permissions.GroupExchangeUsers, `NT AUTHORITY\Authenticated Users`, []string{"ms-Exch-SMTP-Submit", "ms-Exch-SMTP-Accept-Any-Recipient", "ms-Exch-Bypass-Anti-Spam", "ms-Exch-Accept-Headers-Routing"}},
-	{permissions.GroupExchangeServers, `MS Exchange\Hub Transport Servers`, []string{"ms-Exch-SMTP-Submit", "ms-Exch-SMTP-Accept-Any-Recipient", "ms-Exch-SMTP-Accept-Any-Sender", "ms-Exch-SMTP-Accept-Authoritative-Domain-Sender", "ms-Exch-Accept-Headers-Routing", "ms-Exch-Bypass-Anti-Spam"}},
-	{permissions.GroupExchangeLegacyServers, `MS Exchange\Legacy Exchange Servers`, []string{"ms-Exch-SMTP-Submit", "ms-Exch-SMTP-Accept-Any-Recipient", "ms-Exch-SMTP-Accept-Any-Sender", "ms-Exch-SMTP-Accept-Authoritative-Domain-Sender", "ms-Exch-Accept-Headers-Routing"}},
-	{permissions.GroupPartners, `MS Exchange\Partner Servers`, []string{"ms-Exch-SMTP-Submit", "ms-Exch-Accept-Headers-Routing"}},
-}
-
 func adRecord(connectorName, user, right string) Record {
 	return Record{
 		{Name: "Identity", Value: connectorName},
@@ -72,19 +58,29 @@ func adRecord(connectorName, user, right string) Record {
 	}
 }
 
-// connectorPermissions lists the permission entries of one connector.
+// connectorPermissions lists the permission entries of one connector:
+// those its permission groups and AuthMechanism ExternalAuthoritative
+// grant, AnonymousRelay, and its explicit entries (ADPermissions).
 func connectorPermissions(rc *connector.ReceiveConnector) []Record {
 	var out []Record
-	for _, g := range groupRights {
-		if !rc.PermissionGroups.Has(g.group) {
+	for _, g := range permissions.GroupGrants {
+		if !rc.PermissionGroups.Has(g.Group) {
 			continue
 		}
-		for _, r := range g.rights {
-			out = append(out, adRecord(rc.Name, g.user, r))
+		for _, r := range g.Rights {
+			out = append(out, adRecord(rc.Name, g.Principal, string(r)))
+		}
+	}
+	if rc.AuthMechanism.Has(permissions.MechExternalAuthoritative) && rc.PermissionGroups.Has(permissions.GroupExchangeServers) {
+		for _, r := range permissions.ExternallySecuredRights {
+			out = append(out, adRecord(rc.Name, permissions.PrincipalExternallySecured, string(r)))
 		}
 	}
 	if rc.AnonymousRelay {
 		out = append(out, adRecord(rc.Name, AnonymousLogon, RightAcceptAnyRecipient))
+	}
+	for _, e := range rc.ADPermissions {
+		out = append(out, entryRecord(rc.Name, e))
 	}
 	return out
 }
@@ -127,77 +123,6 @@ func (m *Manager) GetADPermissions(identity, user string) ([]Record, error) {
 	}
 	if !found {
 		return nil, noMatch("receive connector or mailbox", identity, names)
-	}
-	return out, nil
-}
-
-// checkADPermission accepts the one right transportd keeps per connector:
-// Ms-Exch-SMTP-Accept-Any-Recipient for NT AUTHORITY\ANONYMOUS LOGON.
-func checkADPermission(user string, rights []string) error {
-	u := strings.TrimSpace(user)
-	if !strings.EqualFold(u, AnonymousLogon) && !strings.EqualFold(u, "ANONYMOUS LOGON") {
-		return fmt.Errorf("-User %q: transportd keeps only the right of %q on a receive connector; for other senders use Set-ReceiveConnector -PermissionGroups (AnonymousUsers, ExchangeUsers, ExchangeServers, ExchangeLegacyServers, Partners); to let a user send as a mailbox: -Identity <mailbox> -User <user> -ExtendedRights \"Send As\"", user, AnonymousLogon)
-	}
-	if len(rights) == 0 {
-		return fmt.Errorf("-ExtendedRights is required: %s", RightAcceptAnyRecipient)
-	}
-	for _, r := range rights {
-		if !strings.EqualFold(strings.TrimSpace(r), RightAcceptAnyRecipient) {
-			return fmt.Errorf("-ExtendedRights %q: the right transportd grants to %s is %s (anonymous relay); the other anonymous rights come with -PermissionGroups AnonymousUsers", r, AnonymousLogon, RightAcceptAnyRecipient)
-		}
-	}
-	return nil
-}
-
-// SetADPermission grants (grant true, Add-ADPermission) or revokes
-// (Remove-ADPermission) one of the two rights transportd keeps:
-//
-//   - Ms-Exch-SMTP-Accept-Any-Recipient for anonymous senders on every
-//     receive connector matching one of identities: the connector's
-//     AnonymousRelay;
-//   - Send As for the mailbox user on every mailbox matching one of
-//     identities: the mailbox's GrantSendAsTo.
-//
-// Everything changes in one update or nothing does. It returns the
-// permission entries it added or removed.
-func (m *Manager) SetADPermission(identities []string, user string, rights []string, grant bool) ([]Record, error) {
-	if len(identities) == 0 {
-		return nil, errors.New("-Identity is required: name the receive connector (or, for Send As, the mailbox), or pipe Get-ReceiveConnector or Get-Mailbox into this command")
-	}
-	for _, r := range rights {
-		if isSendAs(r) {
-			return m.setSendAs(identities, user, rights, grant)
-		}
-	}
-	if err := checkADPermission(user, rights); err != nil {
-		return nil, err
-	}
-	var out []Record
-	_, err := config.Update(m.ConfigPath, func(c *config.Config) error {
-		out = nil
-		var names []string
-		for i := range c.ReceiveConnectors {
-			names = append(names, c.ReceiveConnectors[i].Name)
-		}
-		for _, id := range identities {
-			n := 0
-			for i := range c.ReceiveConnectors {
-				rc := &c.ReceiveConnectors[i]
-				if !MatchIdentity(id, rc.Name) {
-					continue
-				}
-				n++
-				rc.AnonymousRelay = grant
-				out = append(out, adRecord(rc.Name, AnonymousLogon, RightAcceptAnyRecipient))
-			}
-			if n == 0 {
-				return noMatch("receive connector", id, names)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return out, nil
 }
@@ -266,4 +191,12 @@ func (m *Manager) setSendAs(identities []string, user string, rights []string, g
 		return nil, err
 	}
 	return out, nil
+}
+
+// SetADPermission grants (grant true, Add-ADPermission) or revokes
+// (Remove-ADPermission) extended rights: ChangeADPermission without -Deny,
+// its warnings dropped.
+func (m *Manager) SetADPermission(identities []string, user string, rights []string, grant bool) ([]Record, error) {
+	recs, _, err := m.ChangeADPermission(ADPermissionChange{Identities: identities, User: user, Rights: rights, Add: grant})
+	return recs, err
 }

@@ -299,7 +299,7 @@ func (m *Manager) AddIPListEntry(l IPList, ps Params) (Record, error) {
 		}
 		x.Identity++
 		*list = append(*list, x)
-		rec = entryRecord(&x, m.now())
+		rec = ipEntryRecord(&x, m.now())
 		return nil
 	})
 	if err != nil {
@@ -309,7 +309,7 @@ func (m *Manager) AddIPListEntry(l IPList, ps Params) (Record, error) {
 	return rec, nil
 }
 
-func entryRecord(e *config.IPListEntry, now time.Time) Record {
+func ipEntryRecord(e *config.IPListEntry, now time.Time) Record {
 	exp := e.Expires()
 	return Record{
 		{Name: "Identity", Value: strconv.Itoa(e.Identity)},
@@ -360,7 +360,7 @@ func (m *Manager) GetIPListEntries(l IPList, identity, ip string) ([]Record, err
 		if addr.IsValid() && !e.IPRange.Contains(addr.Unmap()) {
 			continue
 		}
-		out = append(out, entryRecord(e, m.now()))
+		out = append(out, ipEntryRecord(e, m.now()))
 	}
 	return out, nil
 }

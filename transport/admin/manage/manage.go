@@ -156,7 +156,7 @@ func applyParams(obj any, ps Params, readOnly ...string) error {
 
 // ConnectorRecord shows a connector with its certificate status.
 func (m *Manager) ConnectorRecord(rc *connector.ReceiveConnector, store *certs.Store) Record {
-	r := Properties(rc)
+	r := Properties(rc, "ADPermissions") // Get-ADPermission shows them
 	r = append(Record{{Name: "Identity", Value: rc.Name}}, r...)
 	if store != nil {
 		status, ok := rc.TLSStatus(store, m.now())
@@ -231,7 +231,7 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 			return connector.ReceiveConnector{}, err
 		}
 		rc := connector.New(name, usage, c.Server.Fqdn)
-		if err := applyParams(&rc, ps, "Name"); err != nil {
+		if err := applyParams(&rc, ps, "Name", "ADPermissions"); err != nil {
 			return rc, err
 		}
 		rc.Normalize()
@@ -246,7 +246,7 @@ func (m *Manager) NewConnector(ps Params) (Record, error) {
 		return nil, err
 	}
 	m.warnConnectorSettings(ps, true, &rc)
-	return append(Record{{Name: "Identity", Value: rc.Name}}, Properties(&rc)...), nil
+	return append(Record{{Name: "Identity", Value: rc.Name}}, Properties(&rc, "ADPermissions")...), nil
 }
 
 // RemoveConnectors removes the connectors matching identity.

@@ -80,7 +80,7 @@ func (m *Manager) SetConnectorsEach(identities []string, ps Params) (int, error)
 			}
 			prev := *rc
 			old := changedConnector(rc)
-			if err := applyParams(rc, ps); err != nil {
+			if err := applyParams(rc, ps, "ADPermissions"); err != nil {
 				return err
 			}
 			rc.Normalize()

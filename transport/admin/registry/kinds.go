@@ -103,7 +103,7 @@ func receiveConnectorKind() *Kind {
 	return listKind{noun: "connector", aliases: []string{"receiveconnector"}, typeName: "ReceiveConnector",
 		help: "receive connectors (Get/Set/New/Remove-ReceiveConnector)", what: "receive connector",
 		columns: []string{"Identity", "Bindings", "Enabled"},
-		fields: append(FieldParams(&connector.ReceiveConnector{}),
+		fields: append(FieldParams(&connector.ReceiveConnector{}, "ADPermissions"),
 			sw("Force", "save a change that takes STARTTLS (and with it AUTH) away, or opens AllowLegacyTLSClients to the whole Internet")),
 		getExtra: params(sw("ClientSettings", "what a POP3/IMAP user needs to submit through the connector")),
 		newExtra: params(val("Usage", "Client, Internal, Internet, Partner, Custom, or Submissions (Client with implicit TLS on 465, RFC 8314)"),

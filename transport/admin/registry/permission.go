@@ -4,18 +4,27 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/admin/manage"
 )
 
-// permissionKind is Exchange's Add/Get/Remove-ADPermission, for the two
-// rights transportd keeps: anonymous relay on a receive connector (its
-// AnonymousRelay) and Send As on a mailbox (its GrantSendAsTo).
+// permissionKind is Exchange's Add/Get/Remove-ADPermission: the extended
+// rights of receive connectors (permissions.AllRights, granted or denied
+// to NT AUTHORITY\ANONYMOUS LOGON, NT AUTHORITY\Authenticated Users,
+// MS Exchange\Externally Secured Servers, MS Exchange\Partner Servers or
+// a mailbox; kept in the connector's AnonymousRelay and ADPermissions)
+// and Send As on a mailbox (its GrantSendAsTo).
 func permissionKind() *Kind {
+	rights := make([]string, len(permissions.AllRights))
+	for i, r := range permissions.AllRights {
+		rights[i] = string(r)
+	}
 	identity := val("Identity", "the receive connector, or for Send As the mailbox; wildcards * allowed")
 	ps := params(identity,
-		val("User", manage.AnonymousLogon+", or for Send As the mailbox user"),
-		val("ExtendedRights", manage.RightAcceptAnyRecipient+" or \""+manage.RightSendAs+"\""),
-		val("AccessRights", "ExtendedRight"))
+		val("User", strings.Join(permissions.Principals, ", ")+", or a mailbox (for Send As: the mailbox user)"),
+		val("ExtendedRights", "one or more of "+strings.Join(rights, ", ")+" (Ms-Exch-SMTP-Accept-Any-Recipient for NT AUTHORITY\\ANONYMOUS LOGON is the connector's AnonymousRelay; ms-Exch-SMTP-Accept-Exch50 is accepted but inert), or \""+manage.RightSendAs+"\" on a mailbox"),
+		val("AccessRights", "ExtendedRight"),
+		sw("Deny", "the entry takes the rights away; a deny wins over every grant, also those of the permission groups"))
 	ids := []string{"Identity"}
 	grant := func(add bool, cmdlet string) func(env *Env, r Request) ([]manage.Record, error) {
 		return func(env *Env, r Request) ([]manage.Record, error) {
@@ -24,10 +33,18 @@ func permissionKind() *Kind {
 			}
 			user, ok := r.Params.TakeExact("User")
 			if !ok {
-				return nil, fmt.Errorf("-User is required: %q", manage.AnonymousLogon)
+				return nil, fmt.Errorf("-User is required: one of %s, or a mailbox", strings.Join(permissions.Principals, ", "))
 			}
 			if ar, ok := r.Params.TakeExact("AccessRights"); ok && !strings.EqualFold(ar, "ExtendedRight") {
-				return nil, fmt.Errorf("-AccessRights %q: only ExtendedRight is kept (with -ExtendedRights %s on a receive connector, or \"%s\" on a mailbox)", ar, manage.RightAcceptAnyRecipient, manage.RightSendAs)
+				return nil, fmt.Errorf("-AccessRights %q: only ExtendedRight is kept (with -ExtendedRights on a receive connector, or \"%s\" on a mailbox)", ar, manage.RightSendAs)
+			}
+			deny := false
+			if v, ok := r.Params.TakeExact("Deny"); ok {
+				b, err := manage.ParseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("-Deny: %w", err)
+				}
+				deny = b
 			}
 			var rights []string
 			if v, ok := r.Params.TakeExact("ExtendedRights"); ok {
@@ -37,9 +54,13 @@ func permissionKind() *Kind {
 					}
 				}
 			}
-			recs, err := env.Manager.SetADPermission(localIdentities(env.Manager, r.Identities), user, rights, add)
+			recs, warnings, err := env.Manager.ChangeADPermission(manage.ADPermissionChange{
+				Identities: localIdentities(env.Manager, r.Identities), User: user, Rights: rights, Add: add, Deny: deny})
 			if err != nil {
 				return nil, err
+			}
+			for _, w := range warnings {
+				env.warn("%s", w)
 			}
 			if add {
 				return recs, nil
@@ -50,16 +71,20 @@ func permissionKind() *Kind {
 					return nil, nil
 				}
 			}
-			env.say("Removed %s from %s for %s: AnonymousRelay is now False.", manage.RightAcceptAnyRecipient, plural(len(recs), "receive connector"), manage.AnonymousLogon)
+			if len(rights) == 1 && strings.EqualFold(rights[0], manage.RightAcceptAnyRecipient) && permissions.CanonicalPrincipal(user) == permissions.PrincipalAnonymous && !deny {
+				env.say("Removed %s from %s for %s: AnonymousRelay is now False.", manage.RightAcceptAnyRecipient, plural(len(recs), "receive connector"), manage.AnonymousLogon)
+				return nil, nil
+			}
+			env.say("Removed %s.", plural(len(recs), "permission entry"))
 			return nil, nil
 		}
 	}
 	return &Kind{Noun: "permission", Aliases: []string{"adpermission"}, TypeName: "ADPermission",
-		What:    "anonymous relay on a receive connector, Send As on a mailbox (Add/Get/Remove-ADPermission)",
+		What:    "extended rights on a receive connector (relay, submit, sender checks, size limit...), Send As on a mailbox (Add/Get/Remove-ADPermission)",
 		Columns: []string{"Identity", "User", "ExtendedRights", "Deny", "Inherited"},
 		Commands: []*Command{
 			{Verb: "get", Cmdlet: "Get-ADPermission",
-				Synopsis:   "Shows the rights a receive connector grants, as its permission groups and AnonymousRelay give them, and the \"Send As\" grants on a mailbox.",
+				Synopsis:   "Shows the rights a receive connector grants, as its permission groups, AnonymousRelay and explicit entries (Deny True for a deny) give them, and the \"Send As\" grants on a mailbox.",
 				Params:     params(val("Identity", "the receive connector or mailbox; wildcards * allowed"), val("User", "only this user's rights")),
 				Positional: ids, IdentityParams: ids, Pipe: true, Records: true,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
@@ -78,10 +103,10 @@ func permissionKind() *Kind {
 					return out, nil
 				}},
 			{Verb: "add", Cmdlet: "Add-ADPermission",
-				Synopsis: "Grants Ms-Exch-SMTP-Accept-Any-Recipient to NT AUTHORITY\\ANONYMOUS LOGON on a receive connector (its AnonymousRelay), or \"Send As\" on a mailbox to another mailbox user (the mailbox's GrantSendAsTo).",
+				Synopsis: "Grants (or with -Deny denies) extended rights on a receive connector to anonymous senders, authenticated users, externally secured servers, partners or a mailbox user, enforced on the next connection; or \"Send As\" on a mailbox to another mailbox user (the mailbox's GrantSendAsTo).",
 				Params:   ps, Positional: ids, IdentityParams: ids, Pipe: true, Records: true, Run: grant(true, "Add-ADPermission")},
 			{Verb: "remove", Cmdlet: "Remove-ADPermission",
-				Synopsis: "Revokes anonymous relay on a receive connector (AnonymousRelay $false), or a user's \"Send As\" on a mailbox.",
+				Synopsis: "Revokes extended rights on a receive connector (a right that comes with a permission group is denied instead), or a user's \"Send As\" on a mailbox.",
 				Params:   ps, Positional: ids, IdentityParams: ids, Pipe: true, Run: grant(false, "Remove-ADPermission")},
 		}}
 }

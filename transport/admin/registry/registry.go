@@ -163,6 +163,9 @@ func (c *Command) Param(name string) (Param, bool) {
 func (c *Command) Do(env *Env, r Request) ([]manage.Record, error) {
 	r.Params = slices.Clone(r.Params)
 	r.Identities = slices.Clone(r.Identities)
+	if _, ok := r.Params.TakeExact("DomainController"); ok {
+		env.warn("%s", DomainControllerWarning)
+	}
 	if done, err := c.shared(env, &r); done || err != nil {
 		return nil, err
 	}
@@ -218,7 +221,21 @@ var CommonParams = []Param{
 	{Name: "Verbose", Switch: true, Help: "accepted for scripts"},
 	{Name: "ErrorAction", Help: "accepted for scripts"},
 	{Name: "WarningAction", Help: "accepted for scripts"},
-	{Name: "DomainController", Help: "accepted for scripts; there is no Active Directory"},
+	{Name: "DomainController", Help: "accepted with a warning; there is no Active Directory"},
+}
+
+// DomainControllerWarning is the one line -DomainController gets: the
+// parameter is accepted, so that Microsoft's scripts run, but has no
+// meaning on Linux.
+const DomainControllerWarning = "there is no Active Directory; -DomainController ignored"
+
+// CommonWarning returns the warning a common parameter gets when given,
+// or "" for one that is silently accepted.
+func CommonWarning(name string) string {
+	if strings.EqualFold(name, "DomainController") {
+		return DomainControllerWarning
+	}
+	return ""
 }
 
 // IsCommon reports whether name is one of CommonParams (exact, any case).

@@ -20,7 +20,7 @@ func testKind() *Kind {
 			{Verb: "smtp", VerbAliases: []string{"smtpconnectivity"}, Cmdlet: "Test-SmtpConnectivity",
 				Synopsis: "Connects as a client and checks the greeting name, STARTTLS, the served certificate, AUTH, " +
 					"a test submission and its delivery; one PASS/FAIL/WARN line per step, and an error when a step fails.",
-				Params: params(val("Identity", "a receive connector of this server (wildcards * allowed)"),
+				Params: params(val("Identity", "a receive connector of this server (wildcards * allowed), or this server's name or FQDN for all its enabled connectors (the default)"),
 					val("Server", "HOST:PORT: any server instead of a connector"),
 					val("Fqdn", "the name the greeting and certificate must carry (default: the connector's Fqdn)"),
 					val("Mailbox", "log on and submit a test message as this mailbox"),
@@ -42,8 +42,16 @@ func testSMTP(env *Env, r Request) ([]manage.Record, error) {
 	fqdn, _ := ps.TakeExact("Fqdn")
 	mailbox, _ := ps.TakeExact("Mailbox")
 	pwParam, hasPw := ps.TakeExact("Password")
-	if (identity == "") == (server == "") {
+	if identity != "" && server != "" {
 		return nil, errors.New("give either -Identity (a receive connector of this server) or -Server host:port")
+	}
+	// As in Exchange, the server (by name or FQDN, or piped from
+	// Get-TransportService) or nothing tests every enabled connector.
+	allOfServer := false
+	if server == "" {
+		if cfg, err := env.Manager.Load(); err == nil && (identity == "" || strings.EqualFold(identity, cfg.Server.Name) || strings.EqualFold(identity, cfg.Server.Fqdn)) {
+			identity, allOfServer = "*", true
+		}
 	}
 	password := ""
 	if mailbox != "" {
@@ -88,6 +96,9 @@ func testSMTP(env *Env, r Request) ([]manage.Record, error) {
 				continue
 			}
 			if !rc.Enabled {
+				if allOfServer {
+					continue
+				}
 				return nil, fmt.Errorf("receive connector %q is disabled (Enabled $false)", rc.Name)
 			}
 			o, err := selftest.ForConnector(cfg, rc, mailbox)
@@ -103,7 +114,7 @@ func testSMTP(env *Env, r Request) ([]manage.Record, error) {
 			titles = append(titles, fmt.Sprintf("%s (%s, %s)", rc.Name, o.Address, o.Fqdn))
 		}
 		if len(runs) == 0 {
-			return nil, fmt.Errorf("no receive connector matches identity %q (existing: %s)", identity, strings.Join(names, ", "))
+			return nil, fmt.Errorf("no receive connector matches identity %q (existing: %s), nor is it this server (%s, %s): transportd tests only its own connectors", identity, strings.Join(names, ", "), cfg.Server.Name, cfg.Server.Fqdn)
 		}
 	}
 	out := env.Out

@@ -41,6 +41,9 @@ func commonParams() []paramSpec { return fromRegistry(registry.CommonParams) }
 
 func isCommon(name string) bool { return registry.IsCommon(name) }
 
+// commonWarning is the warning a common parameter gets when given, or "".
+func commonWarning(name string) string { return registry.CommonWarning(name) }
+
 // fromRegistry turns declared parameters into the shell's.
 func fromRegistry(ps []registry.Param) []paramSpec {
 	out := make([]paramSpec, 0, len(ps))
@@ -79,14 +82,14 @@ func (cl *cmdlet) param(name string) paramSpec {
 // the shell's own (Format-List, Where-Object, Get-Help, ...). It is built
 // on each call (a few microseconds), so that there is no package state.
 func cmdlets() []*cmdlet {
-	return append(append(registryCmdlets(), utilityCmdlets()...), langCmdlets()...)
+	return append(append(append(registryCmdlets(), utilityCmdlets()...), langCmdlets()...), dotnetCmdlets()...)
 }
 
 // UtilityCmdletNames lists the shell's own cmdlets, which are not in the
 // admin registry: the pipeline and output cmdlets, sorted.
 func UtilityCmdletNames() []string {
 	var out []string
-	for _, c := range append(utilityCmdlets(), langCmdlets()...) {
+	for _, c := range append(append(utilityCmdlets(), langCmdlets()...), dotnetCmdlets()...) {
 		out = append(out, c.name)
 	}
 	sort.Strings(out)

@@ -169,7 +169,7 @@ func TestErrors(t *testing.T) {
 		{`$c = Get-ReceiveConnector "Client*"; $c.Fqnd`, "has no property Fqnd; did you mean .Fqdn?"},
 		{`Get-ExchangeCertificate -Thumbprint 434AC224C8459924B26521298CE8834C514856AB`, "434AC224C8459924B26521298CE8834C514856AB"},
 		{`Get-ReceiveConnector "Client*" | Add-ADPermission -User Everyone -ExtendedRights ms-Exch-SMTP-Submit`, `-User "Everyone"`},
-		{`Get-ReceiveConnector "Client*" | Add-ADPermission -User "NT AUTHORITY\ANONYMOUS LOGON" -ExtendedRights ms-Exch-SMTP-Submit`, `-ExtendedRights "ms-Exch-SMTP-Submit"`},
+		{`Get-ReceiveConnector "Client*" | Add-ADPermission -User "NT AUTHORITY\ANONYMOUS LOGON" -ExtendedRights ms-Exch-SMTP-Submitt`, `extended right "ms-Exch-SMTP-Submitt"`},
 		{`Get-MessageTrackingLog -Start yesterday`, `-Start: "yesterday" is not a date and time`},
 		{`Set-ReceiveConnector -Fqdn x`, "-Identity is required"},
 		{`Get-ReceiveConnector | Where-Object { $_.Name -match '(' }`, "not a valid regular expression"},

@@ -188,6 +188,19 @@ func flatten(v any) []any {
 }
 
 // expr evaluates an expression.
+// exprs evaluates a method call's arguments.
+func (sh *Shell) exprs(es []Expr, scope map[string]any) ([]any, error) {
+	out := make([]any, 0, len(es))
+	for _, e := range es {
+		v, err := sh.expr(e, scope)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 func (sh *Shell) expr(e Expr, scope map[string]any) (any, error) {
 	switch x := e.(type) {
 	case *Word:
@@ -233,6 +246,40 @@ func (sh *Shell) expr(e Expr, scope map[string]any) (any, error) {
 			return nil, err
 		}
 		return collapse(vals), nil
+	case *Cast:
+		v, err := sh.expr(x.X, scope)
+		if err != nil {
+			return nil, err
+		}
+		out, err := cast(x.Type, v)
+		if err != nil {
+			return nil, &Error{Pos: x.P, Err: err}
+		}
+		return out, nil
+	case *StaticCall:
+		args, err := sh.exprs(x.Args, scope)
+		if err != nil {
+			return nil, err
+		}
+		out, err := sh.static(x, args)
+		if err != nil {
+			return nil, &Error{Pos: x.P, Err: err}
+		}
+		return out, nil
+	case *MethodCall:
+		v, err := sh.expr(x.X, scope)
+		if err != nil {
+			return nil, err
+		}
+		args, err := sh.exprs(x.Args, scope)
+		if err != nil {
+			return nil, err
+		}
+		out, err := method(v, x.Name, args)
+		if err != nil {
+			return nil, &Error{Pos: x.P, Err: err}
+		}
+		return out, nil
 	case *List:
 		out := make([]any, 0, len(x.Items))
 		for _, it := range x.Items {
@@ -383,6 +430,10 @@ func member(v any, name string, p Pos) (any, error) {
 		if strings.EqualFold(name, "Length") {
 			return formatNumber(float64(len(x.text))), nil
 		}
+	case Bytes:
+		if strings.EqualFold(name, "Length") || strings.EqualFold(name, "Count") {
+			return formatNumber(float64(len(x))), nil
+		}
 	case *Credential:
 		switch strings.ToLower(name) {
 		case "username":
@@ -411,6 +462,11 @@ func (sh *Shell) command(c *Command, input []any, fromPipe bool, scope map[strin
 		return nil, err
 	}
 	call.input, call.fromPipe, call.scope = input, fromPipe, scope
+	for _, n := range call.order {
+		if w := commonWarning(n); w != "" {
+			sh.say("WARNING: %s", w)
+		}
+	}
 	out, err := cl.run(sh, call)
 	if err != nil {
 		var e *Error

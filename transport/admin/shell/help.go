@@ -75,7 +75,7 @@ func HelpWith(name string, o HelpOptions) (string, error) {
 			writeParamDetail(&sb, cl, p)
 		}
 		if o.Full {
-			sb.WriteString("    <CommonParameters>\n        -Confirm, -Verbose, -ErrorAction, -WarningAction and -DomainController are accepted and ignored.\n\n")
+			sb.WriteString("    <CommonParameters>\n        -Confirm, -Verbose, -ErrorAction and -WarningAction are accepted and ignored; -DomainController is accepted with a warning (there is no Active Directory).\n\n")
 		}
 		sb.WriteString(examplesText(cl.name))
 		return sb.String(), nil

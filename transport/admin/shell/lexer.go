@@ -57,13 +57,15 @@ const (
 	tLBracket         // [ (only to report it as unsupported)
 	tAtBrace          // @{ opening a hashtable
 	tAtParen          // @( opening an array subexpression
+	tType             // [TypeName]: a type cast; Text is the type name
+	tStatic           // [TypeName]::Member; Text is "TypeName::Member"
 )
 
 var kindNames = map[tokKind]string{
 	tEOF: "end of input", tNewline: "end of statement", tWord: "word", tString: "string",
 	tVariable: "variable", tMember: "property", tParam: "parameter", tPipe: "'|'", tComma: "','",
 	tAssign: "'='", tLParen: "'('", tRParen: "')'", tSubExpr: "'$('", tLBrace: "'{'", tRBrace: "'}'",
-	tLBracket: "'['", tAtBrace: "'@{'", tAtParen: "'@('",
+	tLBracket: "'['", tAtBrace: "'@{'", tAtParen: "'@('", tType: "type", tStatic: "static member",
 }
 
 // strPart is one piece of a double-quoted string: literal text, a $variable
@@ -291,6 +293,23 @@ func (l *lexer) token() (token, error) {
 	case '}':
 		return single(tRBrace)
 	case '[':
+		if name, n := typeLiteral(l.src[l.off:]); n > 0 {
+			for range n {
+				l.next()
+			}
+			t.Kind, t.Text = tType, name
+			if strings.HasPrefix(l.src[l.off:], "::") {
+				l.next()
+				l.next()
+				member := l.takeWhile(func(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) })
+				if member == "" {
+					return t, l.errf(p, "missing member name after [%s]::", name)
+				}
+				t.Kind, t.Text = tStatic, name+"::"+member
+			}
+			t.End = l.off
+			return t, nil
+		}
 		return single(tLBracket)
 	case '=':
 		if l.peekAt(1) == '=' {
@@ -540,4 +559,27 @@ func tokenizeLexer(l *lexer) ([]token, error) {
 			return out, nil
 		}
 	}
+}
+
+// typeLiteral matches a .NET type literal at the start of s: "[Name]",
+// "[Name.Space.Type]" or "[Type[]]" (ASCII only). It returns the name and
+// the length of the literal, or 0.
+func typeLiteral(s string) (string, int) {
+	if len(s) < 3 || s[0] != '[' {
+		return "", 0
+	}
+	i := 1
+	for i < len(s) && (s[i] == '.' || s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (i > 1 && s[i] >= '0' && s[i] <= '9')) {
+		i++
+	}
+	if i == 1 {
+		return "", 0
+	}
+	if strings.HasPrefix(s[i:], "[]") {
+		i += 2
+	}
+	if i >= len(s) || s[i] != ']' {
+		return "", 0
+	}
+	return s[1:i], i + 1
 }

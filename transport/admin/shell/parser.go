@@ -539,7 +539,12 @@ func (p *parser) postfix() (Expr, error) {
 			return nil, p.errf(t.Pos, "missing property name after '.'")
 		}
 		if p.peek().Kind == tLParen && !p.peek().Space {
-			return nil, p.errf(p.peek().Pos, "method calls such as .%s() are not supported", t.Text)
+			args, err := p.callArgs()
+			if err != nil {
+				return nil, err
+			}
+			e = &MethodCall{P: t.Pos, X: e, Name: t.Text, Args: args}
+			continue
 		}
 		e = &Member{P: t.Pos, X: e, Name: t.Text}
 	}
@@ -627,8 +632,30 @@ func (p *parser) primary() (Expr, error) {
 	case tAtBrace:
 		p.advance()
 		return p.hashtable(t)
+	case tType:
+		p.advance()
+		if k := p.peek().Kind; k == tNewline || k == tEOF || k == tRParen || k == tPipe {
+			return nil, p.errf(t.Pos, "a type such as [%s] stands only before a value to convert or ::Member", t.Text)
+		}
+		x, err := p.postfix()
+		if err != nil {
+			return nil, err
+		}
+		return &Cast{P: t.Pos, Type: t.Text, X: x}, nil
+	case tStatic:
+		p.advance()
+		typ, name, _ := strings.Cut(t.Text, "::")
+		s := &StaticCall{P: t.Pos, Type: typ, Name: name}
+		if p.peek().Kind == tLParen && !p.peek().Space {
+			args, err := p.callArgs()
+			if err != nil {
+				return nil, err
+			}
+			s.Args, s.Call = args, true
+		}
+		return s, nil
 	case tLBracket:
-		return nil, p.errf(t.Pos, "type casts and [..] are not supported")
+		return nil, p.errf(t.Pos, "'[' starts a type such as [Byte[]] or [System.IO.File]::ReadAllBytes(...); indexing with [n] is not supported")
 	case tEOF, tNewline:
 		return nil, p.errf(t.Pos, "missing value at %s", t.describe())
 	case tParam:
@@ -696,3 +723,58 @@ func isNumberWord(s string) bool {
 	_, ok := parseNumber(s)
 	return ok
 }
+
+// callArgs reads the arguments of a method call, "(a, b)", at the '('.
+func (p *parser) callArgs() ([]Expr, error) {
+	open := p.advance()
+	for p.peek().Kind == tNewline {
+		p.advance()
+	}
+	if p.peek().Kind == tRParen {
+		p.advance()
+		return nil, nil
+	}
+	e, err := p.expr()
+	if err != nil {
+		return nil, err
+	}
+	for p.peek().Kind == tNewline {
+		p.advance()
+	}
+	if n := p.peek(); n.Kind != tRParen {
+		return nil, p.errf(n.Pos, "missing ')' to close the arguments opened at %s, found %s", open.Pos, n.describe())
+	}
+	p.advance()
+	if l, ok := e.(*List); ok {
+		return l.Items, nil
+	}
+	return []Expr{e}, nil
+}
+
+// Cast is [Type]value.
+type Cast struct {
+	P    Pos
+	Type string
+	X    Expr
+}
+
+// StaticCall is [Type]::Name or [Type]::Name(args).
+type StaticCall struct {
+	P    Pos
+	Type string
+	Name string
+	Call bool
+	Args []Expr
+}
+
+// MethodCall is value.Name(args).
+type MethodCall struct {
+	P    Pos
+	X    Expr
+	Name string
+	Args []Expr
+}
+
+func (e *Cast) exprPos() Pos       { return e.P }
+func (e *StaticCall) exprPos() Pos { return e.P }
+func (e *MethodCall) exprPos() Pos { return e.P }

@@ -23,11 +23,11 @@ func TestParseErrors(t *testing.T) {
 		{"Get-X \"a $(Get-Y \"", 1, 18, "not terminated"},
 		{"Get-X \"a $(Get-Y", 1, 10, "'$(' is not closed"},
 		{`Get-X "$(Get-Y"`, 1, 15, "not terminated"},
-		{`Get-X -A [int]`, 1, 10, "not supported"},
+		{`Get-X -A [int]`, 1, 10, "stands only before a value"},
 		{`$ = 1`, 1, 1, "variable name"},
 		{`Get-X a == b`, 1, 9, "'=='"},
 		{"Get-X ||", 1, 7, "'||'"},
-		{`Get-X $x.Foo()`, 1, 13, "method calls"},
+		{`Get-X $x.Foo(1`, 1, 15, "missing ')'"},
 		{"Get-X\n\n   $y = 1 = 2", 3, 11, "unexpected '='"},
 		{`Get-X )`, 1, 7, "unexpected ')'"},
 	}

@@ -44,12 +44,12 @@ func TestSendAsGrant(t *testing.T) {
 	}
 	// Errors name the fix.
 	for src, want := range map[string]string{
-		`Add-ADPermission noreply -User nobody -ExtendedRights "Send As"`:                                 `no mailbox matches identity "nobody"`,
-		`Add-ADPermission nothere -User app -ExtendedRights "Send As"`:                                    `no mailbox matches identity "nothere"`,
-		`Add-ADPermission noreply -User app -ExtendedRights "Send As",Ms-Exch-SMTP-Accept-Any-Recipient`:  `on its own`,
-		`Add-ADPermission app -User app -ExtendedRights "Send As"`:                                        `its own mailbox`,
-		`Remove-ADPermission noreply -User bob -ExtendedRights "Send As"`:                                 `no Send As right`,
-		`Add-ADPermission "Client Frontend*" -User app -ExtendedRights Ms-Exch-SMTP-Accept-Any-Recipient`: `Send As`,
+		`Add-ADPermission noreply -User nobody -ExtendedRights "Send As"`:                                  `no mailbox matches identity "nobody"`,
+		`Add-ADPermission nothere -User app -ExtendedRights "Send As"`:                                     `no mailbox matches identity "nothere"`,
+		`Add-ADPermission noreply -User app -ExtendedRights "Send As",Ms-Exch-SMTP-Accept-Any-Recipient`:   `on its own`,
+		`Add-ADPermission app -User app -ExtendedRights "Send As"`:                                         `its own mailbox`,
+		`Remove-ADPermission noreply -User bob -ExtendedRights "Send As"`:                                  `no Send As right`,
+		`Add-ADPermission "Client Frontend*" -User app -ExtendedRights Ms-Exch-SMTP-Accept-Any-Recipients`: `Send As`,
 	} {
 		if got := runErr(t, sh, src); !strings.Contains(got, want) {
 			t.Errorf("%s: %q, want %q", src, got, want)

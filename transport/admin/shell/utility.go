@@ -397,7 +397,7 @@ func helpSummary(name, param string) (string, error) {
 		}
 		fmt.Fprintf(&sb, "    %-*s  %s\n", w, "-"+p.name, help)
 	}
-	sb.WriteString("\n    Every cmdlet also accepts -Confirm, -Verbose, -ErrorAction, -WarningAction and -DomainController, and ignores them.\n")
+	sb.WriteString("\n    Every cmdlet also accepts -Confirm, -Verbose, -ErrorAction and -WarningAction, and ignores them; -DomainController is accepted with a warning (there is no Active Directory).\n")
 	return sb.String(), nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/transportd/transportd/policies/value"
 	"github.com/transportd/transportd/transport/admin/manage"
@@ -133,6 +134,10 @@ func toText(v any) string {
 		return x.text // only a parameter receives the secret
 	case *Credential:
 		return x.User
+	case Bytes:
+		return string(x) // -FileData receives the bytes unchanged
+	case time.Time:
+		return x.Format(dateText)
 	}
 	return toString(v)
 }
@@ -161,6 +166,8 @@ func toString(v any) string {
 		return x.TypeName
 	case *Block:
 		return x.Src
+	case time.Time:
+		return x.Format(dateText)
 	case *SecureString, *Credential, *HashValue:
 		return x.(fmt.Stringer).String()
 	}
