@@ -275,3 +275,28 @@ func RecordFor(usage, selector, matching uint8, c *x509.Certificate) Record {
 	}
 	return r
 }
+
+// Secure reports whether the resolver validated domain's MX RRset (or its
+// absence): the AD bit on the answer to an MX query. DANE applies to the
+// MX hosts only then (RFC 7672 section 2.2.1).
+func (r *Resolver) Secure(ctx context.Context, domain string) (bool, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(strings.ToLower(domain)), dns.TypeMX)
+	m.RecursionDesired = true
+	m.SetEdns0(4096, true)
+	m.AuthenticatedData = true
+	var errs []error
+	for _, srv := range r.servers {
+		in, _, err := r.client.ExchangeContext(ctx, m, srv)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if in.Rcode != dns.RcodeSuccess && in.Rcode != dns.RcodeNameError {
+			errs = append(errs, fmt.Errorf("%s answered %s", srv, dns.RcodeToString[in.Rcode]))
+			continue
+		}
+		return in.AuthenticatedData, nil
+	}
+	return false, fmt.Errorf("MX lookup for %s with DNSSEC failed: %w", domain, errors.Join(errs...))
+}

@@ -25,9 +25,13 @@ type host struct {
 	implicit bool
 	// implicitTLS: TLS from the first byte, on port 465 (RFC 8314 section 3.3).
 	implicitTLS bool
+
+	// policy is the MTA-STS or DANE policy the host is delivered under
+	// (tlspolicy.go); nil: the connector's settings alone.
+	policy *hostPolicy
 }
 
-func (h host) key() string { return h.addr + "|" + h.name }
+func (h host) key() string { return h.addr + "|" + h.name + "|" + h.policy.tag() }
 
 // hosts lists where mail for domain goes, in the order to try: the smart
 // hosts, or the MX hosts by preference.

@@ -247,8 +247,11 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 		isTLS           = h.implicitTLS
 	)
 	// RequireTLS wins over IgnoreSTARTTLS (Validate refuses the pair):
-	// never send in clear when TLS is required.
-	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || s.conn.RequireTLS) && !s.conn.ForceHELO {
+	// never send in clear when TLS is required. A DANE or MTA-STS enforce
+	// policy of the recipient domain requires it too.
+	requireTLS := s.conn.RequireTLS || h.policy.mustTLS()
+	var policyTLS *tls.ConnectionState
+	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || requireTLS) && (!s.conn.ForceHELO || h.policy.mustTLS()) {
 		ext, err := ehlo(tp, s.helo)
 		if err != nil {
 			return nil, replyOrLost(h, "EHLO", err)
@@ -258,7 +261,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 		case offered:
 			tc, refused, herr := s.startTLS(h, tp, raw)
 			switch {
-			case refused && !s.conn.RequireTLS:
+			case refused && !requireTLS:
 				// RFC 3207 section 4.1: after a refused STARTTLS the client
 				// may go on in clear; opportunistic TLS does.
 				log.Info("STARTTLS refused, continuing in clear", "host", h.name, "err", herr)
@@ -266,6 +269,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 				return nil, herr
 			default:
 				st := tc.ConnectionState()
+				policyTLS = &st
 				psess.Info(protolog.TLSInfo(st), "")
 				if s.onTLS != nil {
 					s.onTLS(st.Version)
@@ -273,6 +277,9 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 				lc := psess.Client(tc)
 				conn, rest, isTLS = lc, lc, true
 			}
+		case requireTLS && !s.conn.RequireTLS:
+			_ = tp.PrintfLine("QUIT")
+			return nil, tempf(h.name, [3]int{4, 7, 10}, "%s does not offer STARTTLS and the recipient domain's TLS policy (%s) requires TLS; nothing was sent in clear", h.name, h.policy)
 		case s.conn.RequireTLS:
 			_ = tp.PrintfLine("QUIT")
 			// X.7.10 Encryption Needed (enhanced status code registry, RFC 5248).
@@ -282,6 +289,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		return nil, lost(h, "connect", err)
 	}
+	s.logPolicyOutcome(log, h, psess, policyTLS)
 	// Hand the connection to go-smtp. It expects to read a greeting, which
 	// the server sent long ago: give it one, followed by anything unread.
 	br := newReplyReader(io.MultiReader(strings.NewReader("220 resume\r\n"), rest))
@@ -389,6 +397,9 @@ func (s *Sender) tlsConfig(h host) *tls.Config {
 			want = h.name
 		}
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifyPeer(cs, s.roots, want) }
+	}
+	if v := s.policyVerify(h, cfg.VerifyConnection); v != nil {
+		cfg.VerifyConnection = v
 	}
 	s.addClientCertificate(cfg)
 	return cfg

@@ -60,6 +60,10 @@ type Options struct {
 	// service's ExternalDNSServers, see NewResolver) instead of Resolver
 	// and the system's resolver.
 	DNS *net.Resolver
+
+	// TLSPolicies are the recipient domains' MTA-STS and DANE policies,
+	// applied to MX delivery (tlspolicy.go); zero: none.
+	TLSPolicies TLSPolicies
 }
 
 // Timeouts and limits.
@@ -108,6 +112,8 @@ type Sender struct {
 
 	clientCert ClientCertificateFunc // TlsCertificateName; nil: none
 
+	policies TLSPolicies // MTA-STS and DANE on MX delivery
+
 	mu     sync.Mutex
 	idle   map[string][]*session // by host key, most recently used last
 	closed bool
@@ -126,6 +132,7 @@ func New(o Options) *Sender {
 		plog:      o.ProtocolLog,
 		onTLS:     o.OnTLS,
 		burstIdle: freshIdle,
+		policies:  o.TLSPolicies,
 	}
 	if s.helo == "" {
 		s.helo = o.HeloName
@@ -190,6 +197,11 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 		log.Warn("no route", "domain", domainOf(rcpts[0]), "err", herr)
 		return all(rcpts, herr)
 	}
+	if hosts, herr = s.applyTLSPolicies(ctx, log, domainOf(rcpts[0]), hosts); herr != nil {
+		herr.Connection = true
+		log.Warn("no host allowed by the TLS policy", "domain", domainOf(rcpts[0]), "err", herr)
+		return all(rcpts, herr)
+	}
 	var last *delivery.Error
 	for _, h := range hosts {
 		if err := ctx.Err(); err != nil {
@@ -210,6 +222,9 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 // attempt runs one transaction on h. It returns the results when h decided
 // them, or a host error when the next host should be tried.
 func (s *Sender) attempt(ctx context.Context, log *slog.Logger, h host, msg *delivery.Message, rcpts []string) ([]delivery.Result, *delivery.Error) {
+	if h.policy != nil && h.policy.err != nil {
+		return nil, h.policy.err
+	}
 	for fresh := false; ; fresh = true {
 		sess, herr := s.acquire(ctx, log, h, fresh)
 		if herr != nil {

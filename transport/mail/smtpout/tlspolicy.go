@@ -1,0 +1,205 @@
+package smtpout
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/transportd/transportd/connector/protolog"
+	"github.com/transportd/transportd/transport/mail/dane"
+	"github.com/transportd/transportd/transport/mail/delivery"
+	"github.com/transportd/transportd/transport/mail/mtasts"
+)
+
+// TLSPolicies are the recipient-domain TLS policies applied to MX delivery
+// (DNSRoutingEnabled): DANE (RFC 7672) first, MTA-STS (RFC 8461) where
+// the host has no usable TLSA records. Either may be nil.
+type TLSPolicies struct {
+	MTASTS *mtasts.Client
+	DANE   *dane.Resolver
+}
+
+// Policy kinds in the protocol log and message tracking.
+const (
+	policyDANE   = "DANE"
+	policyMTASTS = "MTA-STS"
+)
+
+// hostPolicy is the TLS policy one MX host is delivered under.
+type hostPolicy struct {
+	kind    string          // policyDANE or policyMTASTS
+	mode    mtasts.Mode     // MTA-STS mode
+	stsID   string          // MTA-STS policy id
+	records []dane.Record   // DANE: usable TLSA records
+	err     *delivery.Error // the host may not be used (failed TLSA lookup)
+}
+
+// tag distinguishes pooled connections opened under different policies.
+func (p *hostPolicy) tag() string {
+	if p == nil {
+		return ""
+	}
+	return p.kind + string(p.mode)
+}
+
+// mustTLS reports that the host is reached only over authenticated TLS.
+func (p *hostPolicy) mustTLS() bool {
+	return p != nil && (p.kind == policyDANE || p.mode == mtasts.Enforce)
+}
+
+// String names the policy for logs: "DANE (2 TLSA records)",
+// "MTA-STS enforce (id 2026...)".
+func (p *hostPolicy) String() string {
+	switch {
+	case p == nil:
+		return "none"
+	case p.kind == policyDANE:
+		return fmt.Sprintf("DANE (%d TLSA records)", len(p.records))
+	default:
+		return fmt.Sprintf("MTA-STS %s (id %s)", p.mode, p.stsID)
+	}
+}
+
+// applyTLSPolicies looks up the recipient domain's MTA-STS policy and each
+// host's TLSA records and returns the hosts to try, each with its policy.
+// Under MTA-STS enforce, hosts the policy does not list are dropped (RFC
+// 8461 section 4.1); when none is left the delivery waits (transient).
+func (s *Sender) applyTLSPolicies(ctx context.Context, log *slog.Logger, domain string, hosts []host) ([]host, *delivery.Error) {
+	if !s.conn.DNSRoutingEnabled || (s.policies.MTASTS == nil && s.policies.DANE == nil) {
+		return hosts, nil
+	}
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	if strings.HasPrefix(domain, "[") {
+		return hosts, nil // an address literal has no policy
+	}
+	var sts *mtasts.Result
+	if s.policies.MTASTS != nil {
+		r := s.policies.MTASTS.Lookup(ctx, domain)
+		if r.Note != "" {
+			log.Info("MTA-STS", "domain", domain, "note", r.Note)
+		}
+		if r.Policy != nil && r.Policy.Mode != mtasts.None {
+			sts = &r
+		}
+	}
+	daneOn := false
+	if s.policies.DANE != nil {
+		// RFC 7672 section 2.2.1: DANE applies only when the MX RRset (or,
+		// without MX, the domain's address records) is DNSSEC-secure.
+		sec, err := s.policies.DANE.Secure(ctx, domain)
+		if err != nil {
+			log.Info("DANE: cannot tell whether the MX records are signed; DANE not applied", "domain", domain, "err", err)
+		}
+		daneOn = sec
+	}
+	out := hosts[:0:0]
+	var skipped []string
+	for _, h := range hosts {
+		if h.ip {
+			out = append(out, h)
+			continue
+		}
+		if daneOn {
+			port := 25
+			if _, p, err := net.SplitHostPort(h.addr); err == nil {
+				port, _ = strconv.Atoi(p)
+			}
+			l, err := s.policies.DANE.TLSA(ctx, h.name, port)
+			switch {
+			case err != nil:
+				// RFC 7672 section 2.2.1: a failed TLSA lookup of a
+				// secure host makes it unusable; try the next one.
+				h.policy = &hostPolicy{kind: policyDANE, err: tempf(h.name, [3]int{4, 7, 5},
+					"DANE: %v; %s is not used until its TLSA records can be looked up", err, h.name)}
+				out = append(out, h)
+				continue
+			case l.Active():
+				h.policy = &hostPolicy{kind: policyDANE, records: l.Records}
+				out = append(out, h)
+				continue
+			}
+		}
+		if sts != nil {
+			if sts.Policy.Mode == mtasts.Enforce && !sts.Policy.Match(h.name) {
+				skipped = append(skipped, h.name)
+				continue
+			}
+			h.policy = &hostPolicy{kind: policyMTASTS, mode: sts.Policy.Mode, stsID: sts.ID}
+			if sts.Policy.Mode == mtasts.Testing && !sts.Policy.Match(h.name) {
+				log.Warn("MTA-STS testing: MX host not in the policy; delivering anyway", "domain", domain, "host", h.name, "mx", sts.Policy.MX)
+			}
+		}
+		out = append(out, h)
+	}
+	if len(skipped) > 0 {
+		log.Warn("MTA-STS enforce: MX hosts not in the policy are skipped", "domain", domain, "skipped", skipped, "mx", sts.Policy.MX)
+	}
+	if len(out) == 0 {
+		// X.7.5: the policy forbids every host (RFC 8461 section 5).
+		return nil, delivery.Temporary([3]int{4, 7, 5},
+			"MTA-STS policy of %s (mode enforce, id %s) lists mx %s, and none of its MX hosts (%s) matches; the message waits",
+			domain, sts.ID, strings.Join(sts.Policy.MX, ", "), strings.Join(skipped, ", "))
+	}
+	return out, nil
+}
+
+// policyVerify returns the certificate check a host's policy demands,
+// or nil when the connector's TlsAuthLevel alone applies. Under DANE only
+// the TLSA records decide (RFC 7672 section 3.1); under MTA-STS enforce
+// the chain must verify and name the MX host (RFC 8461 section 4.2), on
+// top of the connector's own checks.
+func (s *Sender) policyVerify(h host, connector func(tls.ConnectionState) error) func(tls.ConnectionState) error {
+	p := h.policy
+	switch {
+	case p == nil:
+		return nil
+	case p.kind == policyDANE:
+		return func(cs tls.ConnectionState) error {
+			if err := dane.Verify(cs, p.records, []string{h.name}, time.Now()); err != nil {
+				return fmt.Errorf("DANE: %w", err)
+			}
+			return nil
+		}
+	case p.mode == mtasts.Enforce:
+		return func(cs tls.ConnectionState) error {
+			if err := verifyPeer(cs, s.roots, h.name); err != nil {
+				return fmt.Errorf("MTA-STS policy (mode enforce, id %s): %w", p.stsID, err)
+			}
+			if connector != nil {
+				return connector(cs)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// logPolicyOutcome writes the TLS policy outcome of a session to the
+// protocol log: "TLS policy DANE (1 TLSA records): success". Under
+// MTA-STS testing a failed check is reported here and delivery goes on.
+func (s *Sender) logPolicyOutcome(log *slog.Logger, h host, psess *protolog.Session, st *tls.ConnectionState) string {
+	p := h.policy
+	if p == nil {
+		return ""
+	}
+	result := "success"
+	switch {
+	case st == nil && p.mode == mtasts.Testing:
+		result = "failure (report only, mode testing): no TLS (STARTTLS not offered or refused)"
+	case st != nil && p.mode == mtasts.Testing:
+		if err := verifyPeer(*st, s.roots, h.name); err != nil {
+			result = "failure (report only, mode testing): " + err.Error()
+		}
+	}
+	line := "TLS policy " + p.String() + ": " + result
+	psess.Info(line, "")
+	if result != "success" {
+		log.Warn(line, "host", h.name)
+	}
+	return p.kind + " " + result
+}
