@@ -44,6 +44,7 @@ func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, change
 	if err != nil {
 		return nil, fmt.Errorf("Transport.InternalDNSServers: %w", err)
 	}
+	policies := newTLSPolicies(c, external, internal, log)
 	for _, sc := range c.SendConnectors {
 		if !sc.Enabled {
 			continue
@@ -52,7 +53,8 @@ func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, change
 		if sc.UseExternalDNSServersEnabled && external != nil {
 			dns = external
 		}
-		s := smtpout.New(smtpout.Options{Connector: sc, HeloName: c.Server.Fqdn, Logger: log.With("send_connector", sc.Name), DNS: dns})
+		s := smtpout.New(smtpout.Options{Connector: sc, HeloName: c.Server.Fqdn, Logger: log.With("send_connector", sc.Name), DNS: dns,
+			TLSPolicies: policies.forConnector(sc.UseExternalDNSServersEnabled && external != nil)})
 		r.senders[sc.Name], targets[sc.Name] = s, s
 	}
 	r.Router = routing.New(routing.Options{

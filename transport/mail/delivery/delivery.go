@@ -30,6 +30,11 @@ type Result struct {
 	Recipient string
 	// Err is nil when the recipient was delivered (or accepted by the next hop).
 	Err error
+
+	// Info notes how the delivery was made, for message tracking: the
+	// recipient domain's TLS policy and its outcome ("TlsPolicy=DANE
+	// success"); "" when there is nothing to note.
+	Info string
 }
 
 // Error is a delivery failure with the SMTP reply that explains it, in the

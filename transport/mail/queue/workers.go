@@ -100,6 +100,12 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	poison := e.state.Poison
 	e.mu.Unlock()
 	ev := Event{Envelope: env, Queue: q.name, DeliveryType: q.deliveryType, Attempt: attempt}
+	for _, r := range results {
+		if r.Info != "" {
+			ev.Info = r.Info
+			break
+		}
+	}
 	for _, x := range []struct {
 		kind  EventKind
 		rcpts []RecipientState

@@ -47,6 +47,8 @@ type session struct {
 	idleAt     time.Time // when it went back to the pool
 	clean      bool      // the last transaction ended with its final reply
 	sent       int       // transactions run on it (SmtpMaxMessagesPerConnection)
+
+	policyInfo string // TLS policy outcome for message tracking (tlspolicy.go)
 }
 
 // freshIdle is how long an idle connection is taken for the next
@@ -289,7 +291,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		return nil, lost(h, "connect", err)
 	}
-	s.logPolicyOutcome(log, h, psess, policyTLS)
+	policyInfo := s.logPolicyOutcome(log, h, psess, policyTLS)
 	// Hand the connection to go-smtp. It expects to read a greeting, which
 	// the server sent long ago: give it one, followed by anything unread.
 	br := newReplyReader(io.MultiReader(strings.NewReader("220 resume\r\n"), rest))
@@ -301,7 +303,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	if err := c.Hello(s.helo); err != nil {
 		return nil, replyOrLost(h, "EHLO", err)
 	}
-	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess,
+	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess, policyInfo: policyInfo,
 		br: br, tr: textproto.NewReader(br), w: conn, bw: bufio.NewWriterSize(conn, crlfChunk+crlfChunk/4)}
 	ss.updateSize()
 	if s.conn.AuthenticatesToSmartHosts() {

@@ -235,6 +235,9 @@ func (s *Sender) attempt(ctx context.Context, log *slog.Logger, h host, msg *del
 		}
 		stop := context.AfterFunc(ctx, func() { sess.raw.Close() })
 		out := s.transact(log, sess, msg, rcpts)
+		for i := range out.results {
+			out.results[i].Info = sess.policyInfo
+		}
 		sess.sent++
 		if !stop() {
 			out.keep = false

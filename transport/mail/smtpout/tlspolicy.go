@@ -201,5 +201,12 @@ func (s *Sender) logPolicyOutcome(log *slog.Logger, h host, psess *protolog.Sess
 	if result != "success" {
 		log.Warn(line, "host", h.name)
 	}
-	return p.kind + " " + result
+	if result != "success" {
+		result = "failure"
+	}
+	kind := p.kind
+	if p.mode != "" {
+		kind += " " + string(p.mode)
+	}
+	return "TlsPolicy=" + kind + " " + result
 }

@@ -215,7 +215,11 @@ func TestMTASTSEnforce(t *testing.T) {
 		e.dns.add(t, `_mta-sts.fabrikam.test. 60 IN TXT "v=STSv1; id=20261201"`)
 		ph := startPolicyHost(t, e.ca, "fabrikam.test", enforcePolicy)
 		s := e.sender(t, TLSPolicies{MTASTS: ph.client(t, e.resolver(t), e.ca, "")})
-		wantResult(t, s.Deliver(context.Background(), message(testBody), []string{"bob@fabrikam.test"})[0], 0, "", "")
+		r := s.Deliver(context.Background(), message(testBody), []string{"bob@fabrikam.test"})[0]
+		wantResult(t, r, 0, "", "")
+		if r.Info != "TlsPolicy=MTA-STS enforce success" {
+			t.Errorf("result Info %q, want the policy outcome for message tracking", r.Info)
+		}
 		e.delivered(t, 1)
 		if msgs, _, _ := e.ts.snapshot(); !msgs[0].TLS {
 			t.Error("delivered without TLS under mode enforce")

@@ -1,0 +1,148 @@
+package service
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"io"
+	"log"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
+
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/mail/dane"
+	"github.com/transportd/transportd/transport/mail/sendconnector"
+	"github.com/transportd/transportd/transport/mail/tracking"
+)
+
+// signedDNS answers from a record list and sets the AD bit on every
+// answer to a query with DO, as a validating resolver does for a signed
+// zone: what DANE (RFC 7672) trusts.
+func signedDNS(t *testing.T, rrs ...string) string {
+	t.Helper()
+	var mu sync.Mutex
+	zone := map[string][]dns.RR{}
+	for _, s := range rrs {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := strings.ToLower(rr.Header().Name)
+		zone[n] = append(zone[n], rr)
+	}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		q := req.Question[0]
+		mu.Lock()
+		recs, ok := zone[strings.ToLower(q.Name)]
+		mu.Unlock()
+		if !ok {
+			m.Rcode = dns.RcodeNameError
+		}
+		for _, rr := range recs {
+			if rr.Header().Rrtype == q.Qtype {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		m.AuthenticatedData = req.IsEdns0() != nil && req.IsEdns0().Do()
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown(); <-done })
+	return pc.LocalAddr().String()
+}
+
+// tlsMX is an MX host on loopback offering STARTTLS with cert.
+func tlsMX(t *testing.T, cert tls.Certificate) (*sink, int) {
+	t.Helper()
+	s := &sink{got: make(chan sinkMsg, 10)}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s, conn: c}, nil }))
+	srv.Domain = "mx1.fabrikam.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return s, l.Addr().(*net.TCPAddr).Port
+}
+
+// TestDANEOnMXDelivery: the daemon delivers to an MX whose TLSA record
+// (DANE-EE 3 1 1) matches its key, and records the outcome in message
+// tracking; when the record does not match, the message waits with the
+// reason in the DEFER event and nothing reaches the MX.
+func TestDANEOnMXDelivery(t *testing.T) {
+	for _, match := range []bool{true, false} {
+		t.Run("match="+strconv.FormatBool(match), func(t *testing.T) {
+			cert, _, _ := selfSignedPEM(t, "mx1.fabrikam.test", x509.ExtKeyUsageServerAuth)
+			mx, port := tlsMX(t, cert)
+			leaf, err := x509.ParseCertificate(cert.Certificate[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub := leaf
+			if !match {
+				other, _, _ := selfSignedPEM(t, "mx1.fabrikam.test", x509.ExtKeyUsageServerAuth)
+				if pub, err = x509.ParseCertificate(other.Certificate[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec := dane.RecordFor(dane.UsageDANEEE, dane.SelectorSPKI, dane.MatchSHA256, pub)
+			ns := signedDNS(t,
+				"fabrikam.test. 60 IN MX 10 mx1.fabrikam.test.",
+				"mx1.fabrikam.test. 60 IN A 127.0.0.1",
+				"_"+strconv.Itoa(port)+"._tcp.mx1.fabrikam.test. 60 IN TLSA 3 1 1 "+hex.EncodeToString(rec.Data))
+			d := startDaemon(t, func(c *config.Config, _ *testDaemon) {
+				c.Transport.ExternalDNSServers = []string{ns}
+				out := sendconnector.New("Internet")
+				out.AddressSpaces = mustSpaces("*")
+				out.DNSRoutingEnabled = true
+				out.UseExternalDNSServersEnabled = true
+				out.Port = port
+				c.SendConnectors = []sendconnector.SendConnector{out}
+			})
+			mark := "dane-" + strconv.FormatBool(match)
+			submit587(t, d, "bob@fabrikam.test", "From: alice@contoso.com\r\nTo: bob@fabrikam.test\r\nSubject: "+mark+"\r\n\r\n"+mark+"\r\n")
+			f := tracking.Filter{Recipients: []string{"bob@fabrikam.test"}}
+			if match {
+				evs := waitTracking(t, d, f, "SEND")
+				for _, ev := range evs {
+					if ev.EventID == "SEND" && !strings.Contains(ev.MessageInfo, "TlsPolicy=DANE success") {
+						t.Errorf("SEND MessageInfo %q, want the DANE outcome", ev.MessageInfo)
+					}
+				}
+				if _, ok := mx.find(mark); !ok {
+					t.Error("the MX did not get the message")
+				}
+				return
+			}
+			evs := waitTracking(t, d, f, "DEFER")
+			for _, ev := range evs {
+				if ev.EventID == "DEFER" && !strings.Contains(strings.Join(ev.RecipientStatus, ";"), "DANE: no TLSA record matches") {
+					t.Errorf("DEFER status %q, want the DANE mismatch", ev.RecipientStatus)
+				}
+			}
+			if mx.count() != 0 {
+				t.Error("the MX got the message despite the TLSA mismatch")
+			}
+		})
+	}
+}
