@@ -231,12 +231,15 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 		return nil, lost(h, "connect", err)
 	}
 	var base net.Conn = raw
+	var policyTLS *tls.ConnectionState // the TLS session a recipient-domain policy is checked on
 	if h.implicitTLS {
 		tc, herr := s.implicitTLS(h, raw, psess)
 		if herr != nil {
 			return nil, herr
 		}
 		base = tc
+		st := tc.ConnectionState()
+		policyTLS = &st
 	}
 	logged := psess.Client(base) // plaintext lines; TLS records pass below it
 	tp := textproto.NewConn(logged)
@@ -252,7 +255,6 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	// never send in clear when TLS is required. A DANE or MTA-STS enforce
 	// policy of the recipient domain requires it too.
 	requireTLS := s.conn.RequireTLS || h.policy.mustTLS()
-	var policyTLS *tls.ConnectionState
 	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || requireTLS) && (!s.conn.ForceHELO || h.policy.mustTLS()) {
 		ext, err := ehlo(tp, s.helo)
 		if err != nil {
