@@ -213,6 +213,7 @@ func (s *Sender) open(ctx context.Context, log *slog.Logger, h host) (*session, 
 		herr = tempf(h.name, [3]int{4, 4, 2}, "delivery to %s interrupted: %v", h.name, ctx.Err())
 	}
 	if herr != nil {
+		s.reportFailure(h, raw, herr)
 		raw.Close()
 		psess.Info(herr.Error(), "")
 		psess.Disconnect()
@@ -293,7 +294,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		return nil, lost(h, "connect", err)
 	}
-	policyInfo := s.logPolicyOutcome(log, h, psess, policyTLS)
+	policyInfo := s.logPolicyOutcome(log, h, raw, psess, policyTLS)
 	// Hand the connection to go-smtp. It expects to read a greeting, which
 	// the server sent long ago: give it one, followed by anything unread.
 	br := newReplyReader(io.MultiReader(strings.NewReader("220 resume\r\n"), rest))

@@ -14,6 +14,7 @@ import (
 	"github.com/transportd/transportd/transport/mail/dane"
 	"github.com/transportd/transportd/transport/mail/delivery"
 	"github.com/transportd/transportd/transport/mail/mtasts"
+	"github.com/transportd/transportd/transport/mail/tlsrpt"
 )
 
 // TLSPolicies are the recipient-domain TLS policies applied to MX delivery
@@ -22,6 +23,9 @@ import (
 type TLSPolicies struct {
 	MTASTS *mtasts.Client
 	DANE   *dane.Resolver
+	// Report, when set, receives the outcome of every session (and every
+	// refused MX host) under a policy, for TLS reports (RFC 8460).
+	Report func(tlsrpt.Outcome)
 }
 
 // Policy kinds in the protocol log and message tracking.
@@ -36,6 +40,8 @@ type hostPolicy struct {
 	mode    mtasts.Mode     // MTA-STS mode
 	stsID   string          // MTA-STS policy id
 	records []dane.Record   // DANE: usable TLSA records
+	sts     *mtasts.Policy  // MTA-STS: the policy
+	domain  string          // the policy domain (recipient domain)
 	err     *delivery.Error // the host may not be used (failed TLSA lookup)
 }
 
@@ -114,22 +120,24 @@ func (s *Sender) applyTLSPolicies(ctx context.Context, log *slog.Logger, domain 
 			case err != nil:
 				// RFC 7672 section 2.2.1: a failed TLSA lookup of a
 				// secure host makes it unusable; try the next one.
-				h.policy = &hostPolicy{kind: policyDANE, err: tempf(h.name, [3]int{4, 7, 5},
+				h.policy = &hostPolicy{kind: policyDANE, domain: domain, err: tempf(h.name, [3]int{4, 7, 5},
 					"DANE: %v; %s is not used until its TLSA records can be looked up", err, h.name)}
+				s.report(h, "", "", false, "dnssec-invalid", err.Error())
 				out = append(out, h)
 				continue
 			case l.Active():
-				h.policy = &hostPolicy{kind: policyDANE, records: l.Records}
+				h.policy = &hostPolicy{kind: policyDANE, domain: domain, records: l.Records}
 				out = append(out, h)
 				continue
 			}
 		}
 		if sts != nil {
+			h.policy = &hostPolicy{kind: policyMTASTS, mode: sts.Policy.Mode, stsID: sts.ID, sts: sts.Policy, domain: domain}
 			if sts.Policy.Mode == mtasts.Enforce && !sts.Policy.Match(h.name) {
 				skipped = append(skipped, h.name)
+				s.report(h, "", "", false, tlsrpt.ResultValidationFailure, "MX host not listed in the MTA-STS policy")
 				continue
 			}
-			h.policy = &hostPolicy{kind: policyMTASTS, mode: sts.Policy.Mode, stsID: sts.ID}
 			if sts.Policy.Mode == mtasts.Testing && !sts.Policy.Match(h.name) {
 				log.Warn("MTA-STS testing: MX host not in the policy; delivering anyway", "domain", domain, "host", h.name, "mx", sts.Policy.MX)
 			}
@@ -182,19 +190,26 @@ func (s *Sender) policyVerify(h host, connector func(tls.ConnectionState) error)
 // logPolicyOutcome writes the TLS policy outcome of a session to the
 // protocol log: "TLS policy DANE (1 TLSA records): success". Under
 // MTA-STS testing a failed check is reported here and delivery goes on.
-func (s *Sender) logPolicyOutcome(log *slog.Logger, h host, psess *protolog.Session, st *tls.ConnectionState) string {
+func (s *Sender) logPolicyOutcome(log *slog.Logger, h host, raw net.Conn, psess *protolog.Session, st *tls.ConnectionState) string {
 	p := h.policy
 	if p == nil {
 		return ""
 	}
+	local, remote := addrIP(raw.LocalAddr()), addrIP(raw.RemoteAddr())
 	result := "success"
 	switch {
 	case st == nil && p.mode == mtasts.Testing:
 		result = "failure (report only, mode testing): no TLS (STARTTLS not offered or refused)"
+		s.report(h, local, remote, false, tlsrpt.ResultSTARTTLSNotSupported, "")
 	case st != nil && p.mode == mtasts.Testing:
 		if err := verifyPeer(*st, s.roots, h.name); err != nil {
 			result = "failure (report only, mode testing): " + err.Error()
+			s.report(h, local, remote, false, resultType(err.Error()), err.Error())
+		} else {
+			s.report(h, local, remote, true, "", "")
 		}
+	default:
+		s.report(h, local, remote, true, "", "")
 	}
 	line := "TLS policy " + p.String() + ": " + result
 	psess.Info(line, "")
@@ -209,4 +224,64 @@ func (s *Sender) logPolicyOutcome(log *slog.Logger, h host, psess *protolog.Sess
 		kind += " " + string(p.mode)
 	}
 	return "TlsPolicy=" + kind + " " + result
+}
+
+// report passes an outcome under h's policy to TLS reporting.
+func (s *Sender) report(h host, local, remote string, ok bool, resultType, reason string) {
+	p := h.policy
+	if s.policies.Report == nil || p == nil {
+		return
+	}
+	o := tlsrpt.Outcome{Domain: p.domain, MXHost: h.name, SendingIP: local, ReceivingIP: remote, Success: ok, ResultType: resultType}
+	if len(reason) > 200 {
+		reason = reason[:200]
+	}
+	o.Reason = reason
+	switch {
+	case p.kind == policyDANE:
+		o.PolicyType = tlsrpt.PolicyTLSA
+		for _, r := range p.records {
+			o.PolicyString = append(o.PolicyString, r.String())
+		}
+	case p.sts != nil:
+		o.PolicyType = tlsrpt.PolicySTS
+		o.PolicyString = []string{"version: STSv1", "mode: " + string(p.sts.Mode)}
+		for _, mx := range p.sts.MX {
+			o.PolicyString = append(o.PolicyString, "mx: "+mx)
+		}
+		o.PolicyString = append(o.PolicyString, "max_age: "+strconv.Itoa(int(p.sts.MaxAge/time.Second)))
+		o.MXPatterns = p.sts.MX
+	}
+	s.policies.Report(o)
+}
+
+// reportFailure reports a connection set-up failure under h's policy when
+// it is about TLS (X.7.x).
+func (s *Sender) reportFailure(h host, raw net.Conn, herr *delivery.Error) {
+	if h.policy == nil || herr == nil || herr.Enhanced[1] != 7 {
+		return
+	}
+	s.report(h, addrIP(raw.LocalAddr()), addrIP(raw.RemoteAddr()), false, resultType(herr.Message), herr.Message)
+}
+
+// resultType maps a failure text to an RFC 8460 section 4.3 result type.
+func resultType(msg string) string {
+	switch {
+	case strings.Contains(msg, "does not offer STARTTLS"):
+		return tlsrpt.ResultSTARTTLSNotSupported
+	case strings.Contains(msg, "does not cover"), strings.Contains(msg, "do not cover"):
+		return tlsrpt.ResultCertificateMismatch
+	case strings.Contains(msg, "expired"):
+		return tlsrpt.ResultCertificateExpired
+	case strings.Contains(msg, "does not verify"), strings.Contains(msg, "unknown authority"):
+		return tlsrpt.ResultCertificateUntrusted
+	}
+	return tlsrpt.ResultValidationFailure
+}
+
+func addrIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	return ""
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/transportd/transportd/connector/protolog/csvlog"
 	"github.com/transportd/transportd/transport/mail/dane"
 	"github.com/transportd/transportd/transport/mail/mtasts"
+	"github.com/transportd/transportd/transport/mail/tlsrpt"
 )
 
 // MTA-STS (RFC 8461) and DANE (RFC 7672) on MX delivery, against an
@@ -242,9 +243,18 @@ func TestMTASTSEnforce(t *testing.T) {
 		e := newPolicyEnv(t, "mx1.fabrikam.test", "other.example.test")
 		e.dns.add(t, `_mta-sts.fabrikam.test. 60 IN TXT "v=STSv1; id=1"`)
 		ph := startPolicyHost(t, e.ca, "fabrikam.test", enforcePolicy)
-		s := e.sender(t, TLSPolicies{MTASTS: ph.client(t, e.resolver(t), e.ca, "")})
+		var mu sync.Mutex
+		var outcomes []tlsrpt.Outcome
+		s := e.sender(t, TLSPolicies{MTASTS: ph.client(t, e.resolver(t), e.ca, ""),
+			Report: func(o tlsrpt.Outcome) { mu.Lock(); outcomes = append(outcomes, o); mu.Unlock() }})
 		wantResult(t, s.Deliver(context.Background(), message(testBody), []string{"bob@fabrikam.test"})[0], 451, "4.7.5", "MTA-STS policy (mode enforce, id 1)")
 		e.delivered(t, 0)
+		mu.Lock()
+		if len(outcomes) != 1 || outcomes[0].Success || outcomes[0].ResultType != tlsrpt.ResultCertificateMismatch ||
+			outcomes[0].Domain != "fabrikam.test" || outcomes[0].PolicyType != tlsrpt.PolicySTS || outcomes[0].ReceivingIP != "127.0.0.1" {
+			t.Errorf("TLS report outcomes %+v, want one certificate-host-mismatch", outcomes)
+		}
+		mu.Unlock()
 		if log := e.protocolLog(t); !strings.Contains(log, "certificate does not cover mx1.fabrikam.test") {
 			t.Errorf("no certificate failure in the protocol log:\n%s", log)
 		}
