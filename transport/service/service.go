@@ -35,6 +35,7 @@ import (
 	"github.com/transportd/transportd/transport/mail/queue/filestore"
 	"github.com/transportd/transportd/transport/mail/queue/journal"
 	"github.com/transportd/transportd/transport/mail/routing"
+	"github.com/transportd/transportd/transport/mail/tlsrpt"
 	"github.com/transportd/transportd/transport/mail/tracking"
 	"github.com/transportd/transportd/transport/metrics"
 )
@@ -83,6 +84,10 @@ type Service struct {
 
 	// oauthHTTP is the client for OAuth token requests (SetOAuthHTTPClient).
 	oauthHTTP oauthClient
+
+	// tlsReports counts the TLS sessions of MX deliveries under MTA-STS
+	// and DANE policies for TLS-RPT (RFC 8460; tlspolicy.go).
+	tlsReports *tlsrpt.Collector
 }
 
 // Open loads the configuration at path (creating it with the defaults when
@@ -121,6 +126,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	}
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}
 	s.dir.set(cfg)
+	s.tlsReports = tlsrpt.NewCollector(filepath.Join(cfg.DataDir(), tlsReportsFile), nil)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
 	owner, err := maildirOwner(cfg.Transport)
 	if err != nil {
@@ -131,7 +137,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, fmt.Errorf("Transport.MaildirOwner %s: %w", cfg.Transport.MaildirOwner, err)
 	}
-	rt, err := newRouter(cfg, s.dir.cur.Load(), s.forwardingTarget(cfg, s.mailboxTarget(cfg)), time.Time{}, log)
+	rt, err := newRouter(cfg, s.dir.cur.Load(), s.forwardingTarget(cfg, s.mailboxTarget(cfg)), time.Time{}, log, s.tlsReports.Record)
 	if err != nil {
 		disk.Close()
 		return nil, err
@@ -301,7 +307,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 		return err
 	}
 	dir := newDirectory(cfg)
-	rt, err := newRouter(cfg, dir, s.forwardingTarget(cfg, s.mailboxTarget(cfg)), changed, s.log)
+	rt, err := newRouter(cfg, dir, s.forwardingTarget(cfg, s.mailboxTarget(cfg)), changed, s.log, s.tlsReports.Record)
 	if err != nil {
 		return err
 	}
@@ -456,6 +462,11 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.runHTTP(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runTLSReports(ctx, tlsReportsInterval)
 	}()
 	w, err := fsnotify.NewWatcher()
 	if err != nil {

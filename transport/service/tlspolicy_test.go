@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
@@ -18,6 +20,7 @@ import (
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/mail/dane"
 	"github.com/transportd/transportd/transport/mail/sendconnector"
+	"github.com/transportd/transportd/transport/mail/tlsrpt"
 	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
@@ -144,5 +147,29 @@ func TestDANEOnMXDelivery(t *testing.T) {
 				t.Error("the MX got the message despite the TLSA mismatch")
 			}
 		})
+	}
+}
+
+// TestTLSReportsSent: a finished day's TLS report goes to the rua of the
+// domain's _smtp._tls record, as a multipart/report message through the
+// queue (here to the smart host sink).
+func TestTLSReportsSent(t *testing.T) {
+	z := startDNS(t)
+	z.set("_smtp._tls.fabrikam.test", "v=TLSRPTv1; rua=mailto:tlsrpt@fabrikam.test")
+	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.addr} })
+	clock := time.Now().Add(-24 * time.Hour) // yesterday's sessions
+	col := tlsrpt.NewCollector("", func() time.Time { return clock })
+	col.Record(tlsrpt.Outcome{Domain: "fabrikam.test", PolicyType: tlsrpt.PolicyTLSA, PolicyString: []string{"3 1 1 00"}, MXHost: "mx1.fabrikam.test", Success: true})
+	clock = time.Now()
+	cfg := d.svc.Config()
+	d.svc.sendTLSReports(context.Background(), cfg, col.Due(cfg.Server.Fqdn, postmasterOf(cfg)))
+	select {
+	case m := <-d.sink.got:
+		if len(m.to) != 1 || m.to[0] != "tlsrpt@fabrikam.test" || !strings.Contains(m.data, "TLS-Report-Domain: fabrikam.test") ||
+			!strings.Contains(m.data, `report-type="tlsrpt"`) || !strings.Contains(m.data, "application/tlsrpt+gzip") {
+			t.Errorf("report message to %v:\n%.600s", m.to, m.data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no TLS report reached the smart host")
 	}
 }
