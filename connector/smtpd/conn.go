@@ -340,6 +340,10 @@ func (c *conn) capabilities() []string {
 	if rc.SmtpUtf8Enabled {
 		caps = append(caps, "SMTPUTF8")
 	}
+	if c.tlsState != nil {
+		// RFC 8689 section 4.1: offered only inside TLS.
+		caps = append(caps, "REQUIRETLS")
+	}
 	return caps
 }
 
@@ -368,7 +372,7 @@ func (c *conn) mail(arg string) {
 		return
 	}
 	rc := c.cs.rc
-	utf8, body := false, ""
+	utf8, body, requireTLS := false, "", false
 	for _, kv := range params {
 		switch kv.key {
 		case "SIZE", "BODY", "SMTPUTF8", "RET", "ENVID":
@@ -405,8 +409,15 @@ func (c *conn) mail(arg string) {
 			}
 			utf8 = true
 		case "REQUIRETLS":
-			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
-			return
+			if c.tlsState == nil {
+				c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
+				return
+			}
+			if kv.value != "" { // RFC 8689 section 4.1: a keyword without a value
+				c.reply(501, "5.5.4", "REQUIRETLS takes no value")
+				return
+			}
+			requireTLS = true
 		case "RET":
 			switch strings.ToUpper(kv.value) {
 			case "FULL", "HDRS":
@@ -432,6 +443,7 @@ func (c *conn) mail(arg string) {
 		}
 	}
 	c.sess.utf8, c.sess.body = utf8, body
+	c.sess.requireTLS = requireTLS
 	if refusal := c.needUTF8(from); refusal != nil {
 		c.replyErr(refusal, 553, "5.6.7")
 		return

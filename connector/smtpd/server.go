@@ -103,6 +103,11 @@ type Message struct {
 	SMTPUTF8 bool
 	// Body is MAIL's BODY parameter: "", 7BIT, 8BITMIME or BINARYMIME.
 	Body string
+
+	// RequireTLS tells that MAIL carried REQUIRETLS (RFC 8689): the
+	// message may be relayed only over validated TLS to servers that
+	// offer REQUIRETLS.
+	RequireTLS bool
 }
 
 // Recipient is one accepted recipient.

@@ -53,6 +53,8 @@ type session struct {
 	// The transaction's MAIL parameters that change how it is taken.
 	utf8 bool   // SMTPUTF8 (RFC 6531): UTF-8 addresses allowed
 	body string // BODY (RFC 6152, RFC 3030): "", 7BIT, 8BITMIME or BINARYMIME
+
+	requireTLS bool // REQUIRETLS (RFC 8689): relay only over validated TLS
 }
 
 func (s *session) perms() permissions.Session {
@@ -410,6 +412,7 @@ func (s *session) Data(r io.Reader) error {
 		MaxMessageLen: int64(s.rc.MaxMessageSize),
 		SMTPUTF8:      s.utf8,
 		Body:          s.body,
+		RequireTLS:    s.requireTLS,
 	}
 	if len(s.rcpts) > 0 && s.rcptNotify != nil {
 		for i := range env.Recipients {
@@ -517,4 +520,5 @@ func sanitizeHeader(s string) string {
 func (s *session) Reset() {
 	s.from, s.hasFrom, s.rcpts, s.rcptNotify = "", false, nil, nil
 	s.utf8, s.body = false, ""
+	s.requireTLS = false
 }

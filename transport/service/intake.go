@@ -42,6 +42,7 @@ func (q smtpIntake) Enqueue(ctx context.Context, msg smtpd.Message, body io.Read
 		TLS:           msg.TLS,
 		ReceivedAt:    msg.ReceivedAt,
 		MaxMessageLen: msg.MaxMessageLen,
+		RequireTLS:    msg.RequireTLS,
 	}
 	for _, r := range msg.Recipients {
 		env.Recipients = append(env.Recipients, queue.Recipient{Address: r.Address, Local: r.Local, Notify: r.Notify})

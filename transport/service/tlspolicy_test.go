@@ -173,3 +173,38 @@ func TestTLSReportsSent(t *testing.T) {
 		t.Fatal("no TLS report reached the smart host")
 	}
 }
+
+// TestREQUIRETLSRelay: a message submitted with REQUIRETLS (RFC 8689) is
+// stored with it and, as the smart host offers no STARTTLS, is returned
+// with 5.7.30 instead of being relayed in clear; the same message without
+// REQUIRETLS goes through.
+func TestREQUIRETLSRelay(t *testing.T) {
+	d := startDaemon(t, nil)
+	c := dial(t, d.addr587())
+	c.expect("250", "EHLO client.example")
+	c.startTLS("mail.contoso.com")
+	if r := c.cmd("EHLO client.example"); !strings.Contains(r, "REQUIRETLS") {
+		t.Errorf("EHLO inside TLS does not offer REQUIRETLS:\n%s", r)
+	}
+	c.expect("235", "AUTH PLAIN %s", plainIR("alice@contoso.com", testPassword))
+	c.expect("250", "MAIL FROM:<alice@contoso.com> REQUIRETLS")
+	c.expect("250", "RCPT TO:<bob@fabrikam.test>")
+	c.expect("354", "DATA")
+	io.WriteString(c.conn, "From: alice@contoso.com\r\nTo: bob@fabrikam.test\r\nSubject: requiretls\r\n\r\nsecret\r\n")
+	c.expect("250", ".")
+	r := c.send("alice@contoso.com", []string{"carol@fabrikam.test"}, "From: alice@contoso.com\r\nTo: carol@fabrikam.test\r\nSubject: plain\r\n\r\nplain\r\n")
+	c.close()
+	if !strings.HasPrefix(r, "250") {
+		t.Fatalf("ordinary message: %s", r)
+	}
+	evs := waitTracking(t, d, tracking.Filter{Recipients: []string{"bob@fabrikam.test"}}, "FAIL")
+	for _, ev := range evs {
+		if ev.EventID == "FAIL" && !strings.Contains(strings.Join(ev.RecipientStatus, ";"), "5.7.30") {
+			t.Errorf("FAIL status %q, want 5.7.30 REQUIRETLS support required", ev.RecipientStatus)
+		}
+	}
+	waitTracking(t, d, tracking.Filter{Recipients: []string{"carol@fabrikam.test"}}, "SEND")
+	if _, ok := d.sink.find("secret"); ok {
+		t.Error("the REQUIRETLS message was relayed in clear")
+	}
+}

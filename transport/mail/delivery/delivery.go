@@ -22,6 +22,10 @@ type Message struct {
 	// Open returns a new reader over the stored message: CRLF line endings,
 	// our Received header first. The caller closes it.
 	Open func() (io.ReadCloser, error)
+
+	// RequireTLS: the message came with REQUIRETLS (RFC 8689) and may be
+	// relayed only over validated TLS to servers that offer REQUIRETLS.
+	RequireTLS bool
 }
 
 // Result is the outcome for one recipient.

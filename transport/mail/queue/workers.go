@@ -30,6 +30,7 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	}
 	msg := &delivery.Message{ID: id, From: e.env.From, Size: e.env.Size,
 		Open: func() (io.ReadCloser, error) { return m.store.Open(id) }}
+	msg.RequireTLS = e.env.RequireTLS
 	e.mu.Unlock()
 
 	if m.inflight != nil {

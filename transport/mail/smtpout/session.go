@@ -255,8 +255,8 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	// RequireTLS wins over IgnoreSTARTTLS (Validate refuses the pair):
 	// never send in clear when TLS is required. A DANE or MTA-STS enforce
 	// policy of the recipient domain requires it too.
-	requireTLS := s.conn.RequireTLS || h.policy.mustTLS()
-	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || requireTLS) && (!s.conn.ForceHELO || h.policy.mustTLS()) {
+	requireTLS := s.conn.RequireTLS || h.policy.mustTLS() || h.requireTLS
+	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || requireTLS) && (!s.conn.ForceHELO || h.policy.mustTLS() || h.requireTLS) {
 		ext, err := ehlo(tp, s.helo)
 		if err != nil {
 			return nil, replyOrLost(h, "EHLO", err)
@@ -284,6 +284,9 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 			}
 		case requireTLS && !s.conn.RequireTLS:
 			_ = tp.PrintfLine("QUIT")
+			if h.requireTLS && !h.policy.mustTLS() {
+				return nil, requireTLSError(h, "does not offer STARTTLS")
+			}
 			return nil, tempf(h.name, [3]int{4, 7, 10}, "%s does not offer STARTTLS and the recipient domain's TLS policy (%s) requires TLS; nothing was sent in clear", h.name, h.policy)
 		case s.conn.RequireTLS:
 			_ = tp.PrintfLine("QUIT")
@@ -305,6 +308,12 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	c.CommandTimeout, c.SubmissionTimeout = s.cmdTTL, s.dataTTL
 	if err := c.Hello(s.helo); err != nil {
 		return nil, replyOrLost(h, "EHLO", err)
+	}
+	if h.requireTLS {
+		if ok, _ := c.Extension("REQUIRETLS"); !ok || !isTLS {
+			_ = c.Quit()
+			return nil, requireTLSError(h, "does not offer REQUIRETLS")
+		}
 	}
 	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess, policyInfo: policyInfo,
 		br: br, tr: textproto.NewReader(br), w: conn, bw: bufio.NewWriterSize(conn, crlfChunk+crlfChunk/4)}

@@ -202,6 +202,11 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 		log.Warn("no host allowed by the TLS policy", "domain", domainOf(rcpts[0]), "err", herr)
 		return all(rcpts, herr)
 	}
+	if msg.RequireTLS {
+		for i := range hosts {
+			hosts[i].requireTLS = true
+		}
+	}
 	var last *delivery.Error
 	for _, h := range hosts {
 		if err := ctx.Err(); err != nil {
@@ -293,7 +298,7 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 		return final(&delivery.Error{Code: 552, Enhanced: [3]int{5, 3, 4}, RemoteMTA: h.name,
 			Message: fmt.Sprintf("message size %d bytes exceeds the limit of %d bytes advertised by %s", msg.Size, sess.maxSize, h.name)}, true)
 	}
-	opts := &smtp.MailOptions{Size: msg.Size}
+	opts := &smtp.MailOptions{Size: msg.Size, RequireTLS: msg.RequireTLS}
 	if !isASCII(msg.From) || !allASCII(rcpts) {
 		// RFC 6531 section 3.4: an address in UTF-8 needs SMTPUTF8.
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {

@@ -164,19 +164,23 @@ func (s *Sender) applyTLSPolicies(ctx context.Context, log *slog.Logger, domain 
 func (s *Sender) policyVerify(h host, connector func(tls.ConnectionState) error) func(tls.ConnectionState) error {
 	p := h.policy
 	switch {
-	case p == nil:
-		return nil
-	case p.kind == policyDANE:
+	case p != nil && p.kind == policyDANE:
 		return func(cs tls.ConnectionState) error {
 			if err := dane.Verify(cs, p.records, []string{h.name}, time.Now()); err != nil {
 				return fmt.Errorf("DANE: %w", err)
 			}
 			return nil
 		}
-	case p.mode == mtasts.Enforce:
+	case p != nil && p.mode == mtasts.Enforce, h.requireTLS:
+		// REQUIRETLS (RFC 8689 section 4.2.1) asks the same of a host
+		// without DANE: a trusted chain naming the host.
+		what := "REQUIRETLS (RFC 8689)"
+		if p != nil && p.mode == mtasts.Enforce {
+			what = fmt.Sprintf("MTA-STS policy (mode enforce, id %s)", p.stsID)
+		}
 		return func(cs tls.ConnectionState) error {
 			if err := verifyPeer(cs, s.roots, h.name); err != nil {
-				return fmt.Errorf("MTA-STS policy (mode enforce, id %s): %w", p.stsID, err)
+				return fmt.Errorf("%s: %w", what, err)
 			}
 			if connector != nil {
 				return connector(cs)
@@ -284,4 +288,12 @@ func addrIP(a net.Addr) string {
 		return ta.IP.String()
 	}
 	return ""
+}
+
+// requireTLSError is the failure for a REQUIRETLS message toward a host
+// that cannot take it: RFC 8689 section 5 (X.7.30 "REQUIRETLS support
+// required"). It is permanent: the message is returned, not sent in clear.
+func requireTLSError(h host, what string) *delivery.Error {
+	return &delivery.Error{Code: 550, Enhanced: [3]int{5, 7, 30}, RemoteMTA: h.name,
+		Message: fmt.Sprintf("REQUIRETLS support required: %s %s; the message carries REQUIRETLS (RFC 8689) and is not relayed without it", h.name, what)}
 }

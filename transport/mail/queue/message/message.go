@@ -39,6 +39,10 @@ type Envelope struct {
 	Subject    string      `json:"subject,omitempty"`
 	// MaxMessageLen limits the body while it is received (0 = none); not stored.
 	MaxMessageLen int64 `json:"-"`
+
+	// RequireTLS: MAIL carried REQUIRETLS (RFC 8689); relay only over
+	// validated TLS to servers that offer it.
+	RequireTLS bool `json:"require_tls,omitempty"`
 }
 
 // RecipientStatus is where one recipient of a message stands.
