@@ -14,7 +14,6 @@ import (
 	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/mail/routing"
 	"github.com/transportd/transportd/transport/mail/smtpout"
-	"github.com/transportd/transportd/transport/mail/tlsrpt"
 )
 
 // router is the categorizer of one configuration (routing.Router) with
@@ -27,7 +26,7 @@ type router struct {
 
 // newRouter builds the router of configuration c, which a reload at
 // changed brought (zero: the one the daemon starts with; see routing.Grace).
-func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, changed time.Time, log *slog.Logger, tlsReport func(tlsrpt.Outcome)) (*router, error) {
+func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, changed time.Time, log *slog.Logger, tlsEnv tlsPolicyEnv) (*router, error) {
 	tbl, err := c.DomainTable()
 	if err != nil {
 		return nil, err
@@ -45,7 +44,7 @@ func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, change
 	if err != nil {
 		return nil, fmt.Errorf("Transport.InternalDNSServers: %w", err)
 	}
-	policies := newTLSPolicies(c, external, internal, log, tlsReport)
+	policies := newTLSPolicies(c, external, internal, log, tlsEnv)
 	for _, sc := range c.SendConnectors {
 		if !sc.Enabled {
 			continue

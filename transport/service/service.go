@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,8 @@ type Service struct {
 	// tlsReports counts the TLS sessions of MX deliveries under MTA-STS
 	// and DANE policies for TLS-RPT (RFC 8460; tlspolicy.go).
 	tlsReports *tlsrpt.Collector
+	// stsHTTP fetches MTA-STS policies when set (SetMTASTSHTTPClient).
+	stsHTTP atomic.Pointer[http.Client]
 }
 
 // Open loads the configuration at path (creating it with the defaults when
@@ -137,7 +140,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, fmt.Errorf("Transport.MaildirOwner %s: %w", cfg.Transport.MaildirOwner, err)
 	}
-	rt, err := newRouter(cfg, s.dir.cur.Load(), s.forwardingTarget(cfg, s.mailboxTarget(cfg)), time.Time{}, log, s.tlsReports.Record)
+	rt, err := newRouter(cfg, s.dir.cur.Load(), s.forwardingTarget(cfg, s.mailboxTarget(cfg)), time.Time{}, log, s.tlsPolicyEnv())
 	if err != nil {
 		disk.Close()
 		return nil, err
@@ -307,7 +310,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 		return err
 	}
 	dir := newDirectory(cfg)
-	rt, err := newRouter(cfg, dir, s.forwardingTarget(cfg, s.mailboxTarget(cfg)), changed, s.log, s.tlsReports.Record)
+	rt, err := newRouter(cfg, dir, s.forwardingTarget(cfg, s.mailboxTarget(cfg)), changed, s.log, s.tlsPolicyEnv())
 	if err != nil {
 		return err
 	}

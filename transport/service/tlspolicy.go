@@ -31,11 +31,26 @@ type tlsPolicies struct {
 	external, internal smtpout.TLSPolicies
 }
 
-func newTLSPolicies(c *config.Config, external, internal *net.Resolver, log *slog.Logger, report func(tlsrpt.Outcome)) tlsPolicies {
+// tlsPolicyEnv is what the policies take from the service.
+type tlsPolicyEnv struct {
+	report  func(tlsrpt.Outcome)
+	stsHTTP func() *http.Client
+}
+
+func (s *Service) tlsPolicyEnv() tlsPolicyEnv {
+	return tlsPolicyEnv{report: s.tlsReports.Record, stsHTTP: s.stsHTTP.Load}
+}
+
+// SetMTASTSHTTPClient makes the send connectors fetch MTA-STS policies with
+// c (tests: an HTTPS server on loopback that the policy hosts resolve to);
+// nil restores the built-in client. It applies to the next fetch.
+func (s *Service) SetMTASTSHTTPClient(c *http.Client) { s.stsHTTP.Store(c) }
+
+func newTLSPolicies(c *config.Config, external, internal *net.Resolver, log *slog.Logger, env tlsPolicyEnv) tlsPolicies {
 	dir := c.DataDir()
 	build := func(r *net.Resolver, servers []string, cache string) smtpout.TLSPolicies {
-		p := smtpout.TLSPolicies{Report: report}
-		o := mtasts.Options{CacheFile: filepath.Join(dir, cache), Logger: log.With("component", "mta-sts")}
+		p := smtpout.TLSPolicies{Report: env.report}
+		o := mtasts.Options{CacheFile: filepath.Join(dir, cache), Logger: log.With("component", "mta-sts"), HTTPClient: env.stsHTTP}
 		if r != nil {
 			o.Resolver = r
 		}

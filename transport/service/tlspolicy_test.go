@@ -8,9 +8,14 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,5 +211,84 @@ func TestREQUIRETLSRelay(t *testing.T) {
 	waitTracking(t, d, tracking.Filter{Recipients: []string{"carol@fabrikam.test"}}, "SEND")
 	if _, ok := d.sink.find("secret"); ok {
 		t.Error("the REQUIRETLS message was relayed in clear")
+	}
+}
+
+// TestMTASTSOnMXDelivery: the daemon fetches fabrikam.test's MTA-STS
+// policy over HTTPS (from a server on loopback that mta-sts.fabrikam.test
+// leads to) and, under mode enforce, does not deliver to an MX the policy
+// does not list: the message waits with the reason; under mode testing it
+// is delivered and the failed check is noted in message tracking.
+func TestMTASTSOnMXDelivery(t *testing.T) {
+	for _, mode := range []string{"enforce", "testing"} {
+		t.Run(mode, func(t *testing.T) {
+			cert, _, _ := selfSignedPEM(t, "mx.elsewhere.test", x509.ExtKeyUsageServerAuth)
+			mx, port := tlsMX(t, cert)
+			// The policy host, with a certificate the test trusts.
+			hostCert, _, _ := selfSignedPEM(t, "mta-sts.fabrikam.test", x509.ExtKeyUsageServerAuth)
+			policy := "version: STSv1\nmode: " + mode + "\nmx: mx1.fabrikam.test\nmax_age: 86400\n"
+			var fetches atomic.Int32
+			hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Host != "mta-sts.fabrikam.test" || r.URL.Path != "/.well-known/mta-sts.txt" {
+					http.NotFound(w, r)
+					return
+				}
+				fetches.Add(1)
+				w.Header().Set("Content-Type", "text/plain")
+				io.WriteString(w, policy)
+			}))
+			hs.TLS = &tls.Config{Certificates: []tls.Certificate{hostCert}}
+			hs.StartTLS()
+			t.Cleanup(hs.Close)
+			roots := x509.NewCertPool()
+			leaf, _ := x509.ParseCertificate(hostCert.Certificate[0])
+			roots.AddCert(leaf)
+			var dialer net.Dialer
+			client := &http.Client{Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: roots},
+				DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+					return dialer.DialContext(ctx, network, hs.Listener.Addr().String())
+				}}}
+			ns := signedDNS(t,
+				"fabrikam.test. 60 IN MX 10 mx.elsewhere.test.",
+				"mx.elsewhere.test. 60 IN A 127.0.0.1",
+				`_mta-sts.fabrikam.test. 60 IN TXT "v=STSv1; id=20261201T000000"`)
+			d := startDaemon(t, func(c *config.Config, _ *testDaemon) {
+				c.Transport.ExternalDNSServers = []string{ns}
+				out := sendconnector.New("Internet")
+				out.AddressSpaces = mustSpaces("*")
+				out.DNSRoutingEnabled = true
+				out.UseExternalDNSServersEnabled = true
+				out.Port = port
+				c.SendConnectors = []sendconnector.SendConnector{out}
+			})
+			d.svc.SetMTASTSHTTPClient(client)
+			submit587(t, d, "bob@fabrikam.test", "From: alice@contoso.com\r\nTo: bob@fabrikam.test\r\nSubject: sts\r\n\r\nsts-"+mode+"\r\n")
+			f := tracking.Filter{Recipients: []string{"bob@fabrikam.test"}}
+			if mode == "enforce" {
+				evs := waitTracking(t, d, f, "DEFER")
+				for _, ev := range evs {
+					if ev.EventID == "DEFER" && !strings.Contains(strings.Join(ev.RecipientStatus, ";"), "MTA-STS policy of fabrikam.test (mode enforce") {
+						t.Errorf("DEFER status %q, want the MTA-STS refusal", ev.RecipientStatus)
+					}
+				}
+				if mx.count() != 0 {
+					t.Error("delivered to an MX outside the enforced policy")
+				}
+			} else {
+				evs := waitTracking(t, d, f, "SEND")
+				for _, ev := range evs {
+					if ev.EventID == "SEND" && !strings.Contains(ev.MessageInfo, "TlsPolicy=MTA-STS testing failure") {
+						t.Errorf("SEND MessageInfo %q, want the testing-mode failure", ev.MessageInfo)
+					}
+				}
+			}
+			if fetches.Load() != 1 {
+				t.Errorf("%d policy fetches, want 1", fetches.Load())
+			}
+			if _, err := os.Stat(filepath.Join(d.svc.Config().DataDir(), "mta-sts-policies.json")); err != nil {
+				t.Errorf("the policy cache is not in the data folder: %v", err)
+			}
+		})
 	}
 }

@@ -45,6 +45,10 @@ type Options struct {
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// RootCAs verify the policy hosts' certificates; nil: the system roots.
 	RootCAs *x509.CertPool
+	// HTTPClient, when set and returning a client, fetches the policies
+	// instead of the built-in one (tests: an HTTPS server on loopback);
+	// redirects are still refused and the time limit still applies.
+	HTTPClient func() *http.Client
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil: time.Now.
@@ -209,7 +213,15 @@ func (c *Client) fetch(ctx context.Context, domain string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("MTA-STS policy of %s: %w", domain, err)
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if c.o.HTTPClient != nil {
+		if x := c.o.HTTPClient(); x != nil {
+			cp := *x
+			cp.CheckRedirect, cp.Timeout = c.http.CheckRedirect, fetchTimeout
+			hc = &cp
+		}
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetching the MTA-STS policy of %s: %w", domain, err)
 	}
