@@ -197,7 +197,7 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 		log.Warn("no route", "domain", domainOf(rcpts[0]), "err", herr)
 		return all(rcpts, herr)
 	}
-	if hosts, herr = s.applyTLSPolicies(ctx, log, domainOf(rcpts[0]), hosts); herr != nil {
+	if hosts, herr = s.applyTLSPolicies(ctx, log, msg, domainOf(rcpts[0]), hosts); herr != nil {
 		herr.Connection = true
 		log.Warn("no host allowed by the TLS policy", "domain", domainOf(rcpts[0]), "err", herr)
 		return all(rcpts, herr)

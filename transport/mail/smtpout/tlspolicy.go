@@ -1,11 +1,14 @@
 package smtpout
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +78,12 @@ func (p *hostPolicy) String() string {
 // host's TLSA records and returns the hosts to try, each with its policy.
 // Under MTA-STS enforce, hosts the policy does not list are dropped (RFC
 // 8461 section 4.1); when none is left the delivery waits (transient).
-func (s *Sender) applyTLSPolicies(ctx context.Context, log *slog.Logger, domain string, hosts []host) ([]host, *delivery.Error) {
+//
+// A message with the header field "TLS-Required: No" (RFC 8689 section 5)
+// is delivered as under MTA-STS testing and without DANE: TLS is tried,
+// its failures are reported, not enforced; REQUIRETLS on the envelope
+// outranks the header.
+func (s *Sender) applyTLSPolicies(ctx context.Context, log *slog.Logger, msg *delivery.Message, domain string, hosts []host) ([]host, *delivery.Error) {
 	if !s.conn.DNSRoutingEnabled || (s.policies.MTASTS == nil && s.policies.DANE == nil) {
 		return hosts, nil
 	}
@@ -102,6 +110,17 @@ func (s *Sender) applyTLSPolicies(ctx context.Context, log *slog.Logger, domain 
 			log.Info("DANE: cannot tell whether the MX records are signed; DANE not applied", "domain", domain, "err", err)
 		}
 		daneOn = sec
+	}
+	if (sts != nil || daneOn) && !msg.RequireTLS && tlsRequiredNo(msg) {
+		log.Info("TLS-Required: No: the recipient domain's TLS policy is reported, not enforced (RFC 8689 section 5)", "domain", domain)
+		daneOn = false
+		if sts != nil && sts.Policy.Mode == mtasts.Enforce {
+			relaxed := *sts
+			p := *sts.Policy
+			p.Mode = mtasts.Testing
+			relaxed.Policy = &p
+			sts = &relaxed
+		}
 	}
 	out := hosts[:0:0]
 	var skipped []string
@@ -296,4 +315,23 @@ func addrIP(a net.Addr) string {
 func requireTLSError(h host, what string) *delivery.Error {
 	return &delivery.Error{Code: 550, Enhanced: [3]int{5, 7, 30}, RemoteMTA: h.name,
 		Message: fmt.Sprintf("REQUIRETLS support required: %s %s; the message carries REQUIRETLS (RFC 8689) and is not relayed without it", h.name, what)}
+}
+
+// tlsRequiredNo reports whether the message header has "TLS-Required: No"
+// (RFC 8689 section 5). Only the header is read, at most 256 KiB of it.
+func tlsRequiredNo(msg *delivery.Message) bool {
+	if msg.Open == nil {
+		return false
+	}
+	r, err := msg.Open()
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	tp := textproto.NewReader(bufio.NewReader(io.LimitReader(r, 256<<10)))
+	h, err := tp.ReadMIMEHeader()
+	if err != nil && len(h) == 0 {
+		return false
+	}
+	return strings.EqualFold(strings.TrimSpace(h.Get("Tls-Required")), "no")
 }

@@ -239,6 +239,24 @@ func TestMTASTSEnforce(t *testing.T) {
 			t.Errorf("%d connections to an MX outside the policy", accepted)
 		}
 	})
+	t.Run("TLS-Required: No", func(t *testing.T) {
+		// RFC 8689 section 5: the sender asks that the policy not stop
+		// the message; an MX outside the policy then gets it, and the
+		// failure is still reported.
+		e := newPolicyEnv(t, "mx.evil.test", "mx.evil.test")
+		e.dns.add(t, `_mta-sts.fabrikam.test. 60 IN TXT "v=STSv1; id=1"`)
+		ph := startPolicyHost(t, e.ca, "fabrikam.test", enforcePolicy)
+		s := e.sender(t, TLSPolicies{MTASTS: ph.client(t, e.resolver(t), e.ca, "")})
+		wantResult(t, s.Deliver(context.Background(), message("TLS-Required: No\r\n"+testBody), []string{"bob@fabrikam.test"})[0], 0, "", "")
+		e.delivered(t, 1)
+		if log := e.protocolLog(t); !strings.Contains(log, "TLS policy MTA-STS testing (id 1)") {
+			t.Errorf("no report-only policy outcome in the protocol log:\n%s", log)
+		}
+		// With REQUIRETLS on the envelope the header does not count.
+		m := message("TLS-Required: No\r\n" + testBody)
+		m.RequireTLS = true
+		wantResult(t, s.Deliver(context.Background(), m, []string{"bob@fabrikam.test"})[0], 451, "4.7.5", "none of its MX hosts")
+	})
 	t.Run("matching MX whose certificate names another host", func(t *testing.T) {
 		e := newPolicyEnv(t, "mx1.fabrikam.test", "other.example.test")
 		e.dns.add(t, `_mta-sts.fabrikam.test. 60 IN TXT "v=STSv1; id=1"`)
