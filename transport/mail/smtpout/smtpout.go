@@ -6,6 +6,12 @@
 //
 // A Sender is a delivery.Target: every recipient gets a result carrying the
 // reply that decided it, in the form DSNs and logs show.
+//
+// On MX delivery the recipient domain's TLS policies apply (tlspolicy.go):
+// DANE (RFC 7672, package dane) ahead of MTA-STS (RFC 8461, package
+// mtasts), with every session's outcome for TLS reports (RFC 8460, package
+// tlsrpt); a message with REQUIRETLS (RFC 8689) goes only over validated
+// TLS to servers that offer REQUIRETLS.
 package smtpout
 
 import (

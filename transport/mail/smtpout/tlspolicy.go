@@ -166,7 +166,7 @@ func (s *Sender) applyTLSPolicies(ctx context.Context, log *slog.Logger, msg *de
 	if len(skipped) > 0 {
 		log.Warn("MTA-STS enforce: MX hosts not in the policy are skipped", "domain", domain, "skipped", skipped, "mx", sts.Policy.MX)
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && sts != nil {
 		// X.7.5: the policy forbids every host (RFC 8461 section 5).
 		return nil, delivery.Temporary([3]int{4, 7, 5},
 			"MTA-STS policy of %s (mode enforce, id %s) lists mx %s, and none of its MX hosts (%s) matches; the message waits",
