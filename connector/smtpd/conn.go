@@ -404,6 +404,10 @@ func (c *conn) capabilities() []string {
 	if rc.SmtpUtf8Enabled {
 		caps = append(caps, "SMTPUTF8")
 	}
+	if c.tlsState != nil {
+		// RFC 8689 section 4.1: offered only inside TLS.
+		caps = append(caps, "REQUIRETLS")
+	}
 	return caps
 }
 
@@ -432,7 +436,7 @@ func (c *conn) mail(arg string) {
 		return
 	}
 	rc := c.cs.rc
-	utf8, body, ret, envid := false, "", "", ""
+	utf8, body, ret, envid, requireTLS := false, "", "", "", false
 	for _, kv := range params {
 		switch kv.key {
 		case "SIZE", "BODY", "SMTPUTF8", "RET", "ENVID":
@@ -469,8 +473,15 @@ func (c *conn) mail(arg string) {
 			}
 			utf8 = true
 		case "REQUIRETLS":
-			c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
-			return
+			if c.tlsState == nil {
+				c.reply(555, "5.5.4", fmt.Sprintf(replyUnknownParameter, kv.key)) // not offered in EHLO
+				return
+			}
+			if kv.value != "" { // RFC 8689 section 4.1: a keyword without a value
+				c.reply(501, "5.5.4", "REQUIRETLS takes no value")
+				return
+			}
+			requireTLS = true
 		case "RET":
 			switch v := strings.ToUpper(kv.value); v {
 			case "FULL", "HDRS":
@@ -498,6 +509,7 @@ func (c *conn) mail(arg string) {
 		}
 	}
 	c.sess.utf8, c.sess.body, c.sess.ret, c.sess.envid = utf8, body, ret, envid
+	c.sess.requireTLS = requireTLS
 	if refusal := c.needUTF8(from); refusal != nil {
 		c.replyErr(refusal, 553, "5.6.7")
 		return

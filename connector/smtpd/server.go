@@ -116,6 +116,11 @@ type Message struct {
 	// BypassAntiSpam tells that the session holds ms-Exch-Bypass-Anti-Spam:
 	// sender authentication verdicts are not acted on.
 	BypassAntiSpam bool
+
+	// RequireTLS tells that MAIL carried REQUIRETLS (RFC 8689): the
+	// message may be relayed only over validated TLS to servers that
+	// offer REQUIRETLS.
+	RequireTLS bool
 }
 
 // Recipient is one accepted recipient.

@@ -56,6 +56,8 @@ type session struct {
 	body  string // BODY (RFC 6152, RFC 3030): "", 7BIT, 8BITMIME or BINARYMIME
 	ret   string // RET (RFC 3461 section 4.3): "", FULL or HDRS
 	envid string // ENVID (RFC 3461 section 4.4), decoded
+
+	requireTLS bool // REQUIRETLS (RFC 8689): relay only over validated TLS
 }
 
 func (s *session) perms() permissions.Session {
@@ -442,6 +444,7 @@ func (s *session) Data(r io.Reader) error {
 		Body:          s.body,
 
 		BypassAntiSpam: perms.Has(permissions.RightBypassAntiSpam),
+		RequireTLS:     s.requireTLS,
 	}
 	env.MessageID, env.Subject = header.Summary(in.header)
 	if len(s.rcpts) > 0 && s.rcptNotify != nil {
@@ -514,4 +517,5 @@ func sanitizeHeader(s string) string {
 func (s *session) Reset() {
 	s.from, s.hasFrom, s.rcpts, s.rcptNotify = "", false, nil, nil
 	s.utf8, s.body, s.ret, s.envid = false, "", "", ""
+	s.requireTLS = false
 }

@@ -51,6 +51,7 @@ func (q smtpIntake) Enqueue(ctx context.Context, msg smtpd.Message, body io.Read
 		MessageID:  msg.MessageID,
 		Subject:    msg.Subject,
 		HeaderRead: true,
+		RequireTLS: msg.RequireTLS,
 	}
 	for _, r := range msg.Recipients {
 		env.Recipients = append(env.Recipients, queue.Recipient{Address: r.Address, Local: r.Local, Notify: r.Notify})

@@ -26,7 +26,7 @@ type router struct {
 
 // newRouter builds the router of configuration c, which a reload at
 // changed brought (zero: the one the daemon starts with; see routing.Grace).
-func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, changed time.Time, log *slog.Logger) (*router, error) {
+func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, changed time.Time, log *slog.Logger, tlsEnv tlsPolicyEnv) (*router, error) {
 	tbl, err := c.DomainTable()
 	if err != nil {
 		return nil, err
@@ -44,6 +44,7 @@ func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, change
 	if err != nil {
 		return nil, fmt.Errorf("Transport.InternalDNSServers: %w", err)
 	}
+	policies := newTLSPolicies(c, external, internal, log, tlsEnv)
 	for _, sc := range c.SendConnectors {
 		if !sc.Enabled {
 			continue
@@ -52,7 +53,8 @@ func newRouter(c *config.Config, dir *directory, mailbox delivery.Target, change
 		if sc.UseExternalDNSServersEnabled && external != nil {
 			dns = external
 		}
-		s := smtpout.New(smtpout.Options{Connector: sc, HeloName: c.Server.Fqdn, Logger: log.With("send_connector", sc.Name), DNS: dns})
+		s := smtpout.New(smtpout.Options{Connector: sc, HeloName: c.Server.Fqdn, Logger: log.With("send_connector", sc.Name), DNS: dns,
+			TLSPolicies: policies.forConnector(sc.UseExternalDNSServersEnabled && external != nil)})
 		r.senders[sc.Name], targets[sc.Name] = s, s
 	}
 	r.Router = routing.New(routing.Options{

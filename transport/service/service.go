@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,7 @@ import (
 	"github.com/transportd/transportd/transport/mail/queue/filestore"
 	"github.com/transportd/transportd/transport/mail/queue/journal"
 	"github.com/transportd/transportd/transport/mail/routing"
+	"github.com/transportd/transportd/transport/mail/tlsrpt"
 	"github.com/transportd/transportd/transport/mail/tracking"
 	"github.com/transportd/transportd/transport/metrics"
 )
@@ -83,6 +85,12 @@ type Service struct {
 
 	// oauthHTTP is the client for OAuth token requests (SetOAuthHTTPClient).
 	oauthHTTP oauthClient
+
+	// tlsReports counts the TLS sessions of MX deliveries under MTA-STS
+	// and DANE policies for TLS-RPT (RFC 8460; tlspolicy.go).
+	tlsReports *tlsrpt.Collector
+	// stsHTTP fetches MTA-STS policies when set (SetMTASTSHTTPClient).
+	stsHTTP atomic.Pointer[http.Client]
 }
 
 // Open loads the configuration at path (creating it with the defaults when
@@ -121,6 +129,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	}
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}
 	s.dir.set(cfg)
+	s.tlsReports = tlsrpt.NewCollector(filepath.Join(cfg.DataDir(), tlsReportsFile), nil)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
 	owner, err := maildirOwner(cfg.Transport)
 	if err != nil {
@@ -131,7 +140,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		disk.Close()
 		return nil, fmt.Errorf("Transport.MaildirOwner %s: %w", cfg.Transport.MaildirOwner, err)
 	}
-	rt, err := newRouter(cfg, s.dir.cur.Load(), s.forwardingTarget(cfg, s.mailboxTarget(cfg)), time.Time{}, log)
+	rt, err := newRouter(cfg, s.dir.cur.Load(), s.forwardingTarget(cfg, s.mailboxTarget(cfg)), time.Time{}, log, s.tlsPolicyEnv())
 	if err != nil {
 		disk.Close()
 		return nil, err
@@ -301,7 +310,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 		return err
 	}
 	dir := newDirectory(cfg)
-	rt, err := newRouter(cfg, dir, s.forwardingTarget(cfg, s.mailboxTarget(cfg)), changed, s.log)
+	rt, err := newRouter(cfg, dir, s.forwardingTarget(cfg, s.mailboxTarget(cfg)), changed, s.log, s.tlsPolicyEnv())
 	if err != nil {
 		return err
 	}
@@ -456,6 +465,11 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.runHTTP(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runTLSReports(ctx, tlsReportsInterval)
 	}()
 	w, err := fsnotify.NewWatcher()
 	if err != nil {

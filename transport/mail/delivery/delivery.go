@@ -25,6 +25,10 @@ type Message struct {
 	// Open returns a new reader over the stored message: CRLF line endings,
 	// our Received header first. The caller closes it.
 	Open func() (io.ReadCloser, error)
+
+	// RequireTLS: the message came with REQUIRETLS (RFC 8689) and may be
+	// relayed only over validated TLS to servers that offer REQUIRETLS.
+	RequireTLS bool
 }
 
 // Result is the outcome for one recipient.
@@ -33,6 +37,11 @@ type Result struct {
 	Recipient string
 	// Err is nil when the recipient was delivered (or accepted by the next hop).
 	Err error
+
+	// Info notes how the delivery was made, for message tracking: the
+	// recipient domain's TLS policy and its outcome ("TlsPolicy=DANE
+	// success"); "" when there is nothing to note.
+	Info string
 }
 
 // Error is a delivery failure with the SMTP reply that explains it, in the

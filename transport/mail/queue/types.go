@@ -141,6 +141,10 @@ type Event struct {
 	Related string
 	// Delayed marks a delay notification (EventDSN).
 	Delayed bool
+
+	// Info is what the delivery target noted about the attempt
+	// (delivery.Result.Info, e.g. the TLS policy applied); "" when none.
+	Info string
 }
 
 // Options configure a Manager.

@@ -30,6 +30,7 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	}
 	msg := &delivery.Message{ID: id, From: e.env.From, Size: e.env.Size, SMTPUTF8: e.env.SMTPUTF8,
 		Open: func() (io.ReadCloser, error) { return m.store.Open(id) }}
+	msg.RequireTLS = e.env.RequireTLS
 	e.mu.Unlock()
 
 	if m.inflight != nil {
@@ -100,6 +101,12 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	poison := e.state.Poison
 	e.mu.Unlock()
 	ev := Event{Envelope: env, Queue: q.name, DeliveryType: q.deliveryType, Attempt: attempt}
+	for _, r := range results {
+		if r.Info != "" {
+			ev.Info = r.Info
+			break
+		}
+	}
 	for _, x := range []struct {
 		kind  EventKind
 		rcpts []RecipientState

@@ -49,6 +49,9 @@ func (s *Sender) pipelined(log *slog.Logger, sess *session, msg *delivery.Messag
 	if utf8 {
 		b.WriteString(" SMTPUTF8")
 	}
+	if msg.RequireTLS { // RFC 8689 section 4.2.1; the session checked the server offers it
+		b.WriteString(" REQUIRETLS")
+	}
 	b.WriteString("\r\n")
 	for _, i := range valid {
 		b.WriteString("RCPT TO:<")

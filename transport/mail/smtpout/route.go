@@ -25,9 +25,22 @@ type host struct {
 	implicit bool
 	// implicitTLS: TLS from the first byte, on port 465 (RFC 8314 section 3.3).
 	implicitTLS bool
+
+	// policy is the MTA-STS or DANE policy the host is delivered under
+	// (tlspolicy.go); nil: the connector's settings alone.
+	policy *hostPolicy
+	// requireTLS: the message carries REQUIRETLS (RFC 8689): validated
+	// TLS and a server that offers REQUIRETLS.
+	requireTLS bool
 }
 
-func (h host) key() string { return h.addr + "|" + h.name }
+func (h host) key() string {
+	k := h.addr + "|" + h.name + "|" + h.policy.tag()
+	if h.requireTLS {
+		k += "|requiretls"
+	}
+	return k
+}
 
 // hosts lists where mail for domain goes, in the order to try: the smart
 // hosts, or the MX hosts by preference.

@@ -47,6 +47,8 @@ type session struct {
 	idleAt     time.Time // when it went back to the pool
 	clean      bool      // the last transaction ended with its final reply
 	sent       int       // transactions run on it (SmtpMaxMessagesPerConnection)
+
+	policyInfo string // TLS policy outcome for message tracking (tlspolicy.go)
 }
 
 // freshIdle is how long an idle connection is taken for the next
@@ -211,6 +213,7 @@ func (s *Sender) open(ctx context.Context, log *slog.Logger, h host) (*session, 
 		herr = tempf(h.name, [3]int{4, 4, 2}, "delivery to %s interrupted: %v", h.name, ctx.Err())
 	}
 	if herr != nil {
+		s.reportFailure(h, raw, herr)
 		raw.Close()
 		psess.Info(herr.Error(), "")
 		psess.Disconnect()
@@ -229,12 +232,15 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 		return nil, lost(h, "connect", err)
 	}
 	var base net.Conn = raw
+	var policyTLS *tls.ConnectionState // the TLS session a recipient-domain policy is checked on
 	if h.implicitTLS {
 		tc, herr := s.implicitTLS(h, raw, psess)
 		if herr != nil {
 			return nil, herr
 		}
 		base = tc
+		st := tc.ConnectionState()
+		policyTLS = &st
 	}
 	logged := psess.Client(base) // plaintext lines; TLS records pass below it
 	tp := textproto.NewConn(logged)
@@ -247,8 +253,10 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 		isTLS           = h.implicitTLS
 	)
 	// RequireTLS wins over IgnoreSTARTTLS (Validate refuses the pair):
-	// never send in clear when TLS is required.
-	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || s.conn.RequireTLS) && !s.conn.ForceHELO {
+	// never send in clear when TLS is required. A DANE or MTA-STS enforce
+	// policy of the recipient domain requires it too.
+	requireTLS := s.conn.RequireTLS || h.policy.mustTLS() || h.requireTLS
+	if !h.implicitTLS && (!s.conn.IgnoreSTARTTLS || requireTLS) && (!s.conn.ForceHELO || h.policy.mustTLS() || h.requireTLS) {
 		ext, err := ehlo(tp, s.helo)
 		if err != nil {
 			return nil, replyOrLost(h, "EHLO", err)
@@ -258,7 +266,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 		case offered:
 			tc, refused, herr := s.startTLS(h, tp, raw)
 			switch {
-			case refused && !s.conn.RequireTLS:
+			case refused && !requireTLS:
 				// RFC 3207 section 4.1: after a refused STARTTLS the client
 				// may go on in clear; opportunistic TLS does.
 				log.Info("STARTTLS refused, continuing in clear", "host", h.name, "err", herr)
@@ -266,6 +274,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 				return nil, herr
 			default:
 				st := tc.ConnectionState()
+				policyTLS = &st
 				psess.Info(protolog.TLSInfo(st), "")
 				if s.onTLS != nil {
 					s.onTLS(st.Version)
@@ -273,6 +282,12 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 				lc := psess.Client(tc)
 				conn, rest, isTLS = lc, lc, true
 			}
+		case requireTLS && !s.conn.RequireTLS:
+			_ = tp.PrintfLine("QUIT")
+			if h.requireTLS && !h.policy.mustTLS() {
+				return nil, requireTLSError(h, "does not offer STARTTLS")
+			}
+			return nil, tempf(h.name, [3]int{4, 7, 10}, "%s does not offer STARTTLS and the recipient domain's TLS policy (%s) requires TLS; nothing was sent in clear", h.name, h.policy)
 		case s.conn.RequireTLS:
 			_ = tp.PrintfLine("QUIT")
 			// X.7.10 Encryption Needed (enhanced status code registry, RFC 5248).
@@ -282,6 +297,7 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		return nil, lost(h, "connect", err)
 	}
+	policyInfo := s.logPolicyOutcome(log, h, raw, psess, policyTLS)
 	// Hand the connection to go-smtp. It expects to read a greeting, which
 	// the server sent long ago: give it one, followed by anything unread.
 	br := newReplyReader(io.MultiReader(strings.NewReader("220 resume\r\n"), rest))
@@ -293,7 +309,13 @@ func (s *Sender) handshakeLogged(log *slog.Logger, h host, raw net.Conn, psess *
 	if err := c.Hello(s.helo); err != nil {
 		return nil, replyOrLost(h, "EHLO", err)
 	}
-	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess,
+	if h.requireTLS {
+		if ok, _ := c.Extension("REQUIRETLS"); !ok || !isTLS {
+			_ = c.Quit()
+			return nil, requireTLSError(h, "does not offer REQUIRETLS")
+		}
+	}
+	ss := &session{host: h, raw: raw, c: c, tls: isTLS, plog: psess, policyInfo: policyInfo,
 		br: br, tr: textproto.NewReader(br), w: conn, bw: bufio.NewWriterSize(conn, crlfChunk+crlfChunk/4)}
 	ss.updateSize()
 	if s.conn.AuthenticatesToSmartHosts() {
@@ -389,6 +411,9 @@ func (s *Sender) tlsConfig(h host) *tls.Config {
 			want = h.name
 		}
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifyPeer(cs, s.roots, want) }
+	}
+	if v := s.policyVerify(h, cfg.VerifyConnection); v != nil {
+		cfg.VerifyConnection = v
 	}
 	s.addClientCertificate(cfg)
 	return cfg

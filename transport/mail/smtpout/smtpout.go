@@ -6,6 +6,12 @@
 //
 // A Sender is a delivery.Target: every recipient gets a result carrying the
 // reply that decided it, in the form DSNs and logs show.
+//
+// On MX delivery the recipient domain's TLS policies apply (tlspolicy.go):
+// DANE (RFC 7672, package dane) ahead of MTA-STS (RFC 8461, package
+// mtasts), with every session's outcome for TLS reports (RFC 8460, package
+// tlsrpt); a message with REQUIRETLS (RFC 8689) goes only over validated
+// TLS to servers that offer REQUIRETLS.
 package smtpout
 
 import (
@@ -60,6 +66,10 @@ type Options struct {
 	// service's ExternalDNSServers, see NewResolver) instead of Resolver
 	// and the system's resolver.
 	DNS *net.Resolver
+
+	// TLSPolicies are the recipient domains' MTA-STS and DANE policies,
+	// applied to MX delivery (tlspolicy.go); zero: none.
+	TLSPolicies TLSPolicies
 }
 
 // Timeouts and limits.
@@ -108,6 +118,8 @@ type Sender struct {
 
 	clientCert ClientCertificateFunc // TlsCertificateName; nil: none
 
+	policies TLSPolicies // MTA-STS and DANE on MX delivery
+
 	mu     sync.Mutex
 	idle   map[string][]*session // by host key, most recently used last
 	closed bool
@@ -126,6 +138,7 @@ func New(o Options) *Sender {
 		plog:      o.ProtocolLog,
 		onTLS:     o.OnTLS,
 		burstIdle: freshIdle,
+		policies:  o.TLSPolicies,
 	}
 	if s.helo == "" {
 		s.helo = o.HeloName
@@ -190,6 +203,16 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 		log.Warn("no route", "domain", domainOf(rcpts[0]), "err", herr)
 		return all(rcpts, herr)
 	}
+	if hosts, herr = s.applyTLSPolicies(ctx, log, msg, domainOf(rcpts[0]), hosts); herr != nil {
+		herr.Connection = true
+		log.Warn("no host allowed by the TLS policy", "domain", domainOf(rcpts[0]), "err", herr)
+		return all(rcpts, herr)
+	}
+	if msg.RequireTLS {
+		for i := range hosts {
+			hosts[i].requireTLS = true
+		}
+	}
 	var last *delivery.Error
 	for _, h := range hosts {
 		if err := ctx.Err(); err != nil {
@@ -210,6 +233,9 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 // attempt runs one transaction on h. It returns the results when h decided
 // them, or a host error when the next host should be tried.
 func (s *Sender) attempt(ctx context.Context, log *slog.Logger, h host, msg *delivery.Message, rcpts []string) ([]delivery.Result, *delivery.Error) {
+	if h.policy != nil && h.policy.err != nil {
+		return nil, h.policy.err
+	}
 	for fresh := false; ; fresh = true {
 		sess, herr := s.acquire(ctx, log, h, fresh)
 		if herr != nil {
@@ -220,6 +246,9 @@ func (s *Sender) attempt(ctx context.Context, log *slog.Logger, h host, msg *del
 		}
 		stop := context.AfterFunc(ctx, func() { sess.raw.Close() })
 		out := s.transact(log, sess, msg, rcpts)
+		for i := range out.results {
+			out.results[i].Info = sess.policyInfo
+		}
 		sess.sent++
 		if !stop() {
 			out.keep = false
@@ -275,7 +304,7 @@ func (s *Sender) transact(log *slog.Logger, sess *session, msg *delivery.Message
 		return final(&delivery.Error{Code: 552, Enhanced: [3]int{5, 3, 4}, RemoteMTA: h.name,
 			Message: fmt.Sprintf("message size %d bytes exceeds the limit of %d bytes advertised by %s", msg.Size, sess.maxSize, h.name)}, true)
 	}
-	opts := &smtp.MailOptions{Size: msg.Size}
+	opts := &smtp.MailOptions{Size: msg.Size, RequireTLS: msg.RequireTLS}
 	if msg.SMTPUTF8 || !isASCII(msg.From) || !allASCII(rcpts) {
 		// RFC 6531 section 3.4: an address in UTF-8, or a message that came
 		// with SMTPUTF8 (its header may carry UTF-8), needs SMTPUTF8; a next

@@ -257,10 +257,14 @@ func (l *Log) QueueEvent(ctx context.Context, qe queue.Event) {
 		}
 		ev.ConnectorID, ev.SourceContext = qe.Queue, qe.DeliveryType
 		ev.MessageInfo = fmt.Sprintf("attempt %s", qe.Attempt.Round(time.Millisecond))
+		if qe.Info != "" {
+			ev.MessageInfo += "; " + qe.Info
+		}
 		statuses("250 2.0.0 OK")
 	case queue.EventDeferred:
 		ev.EventID, ev.Source = EventDefer, smtpOrStore
 		ev.ConnectorID, ev.SourceContext = qe.Queue, qe.DeliveryType
+		ev.MessageInfo = qe.Info
 		statuses("451 4.0.0 Deferred")
 	case queue.EventFailed:
 		ev.EventID = EventFail

@@ -54,6 +54,10 @@ type Envelope struct {
 	// Subject from it, empty or not: the queue does not read it again.
 	// Not stored.
 	HeaderRead bool `json:"-"`
+
+	// RequireTLS: MAIL carried REQUIRETLS (RFC 8689); relay only over
+	// validated TLS to servers that offer it.
+	RequireTLS bool `json:"require_tls,omitempty"`
 }
 
 // RecipientStatus is where one recipient of a message stands.
