@@ -53,15 +53,21 @@ func (in *inspector) Read(p []byte) (int, error) {
 		return 0, in.err
 	}
 	n, err := in.r.Read(p)
-	for _, b := range p[:n] {
+	for i, b := range p[:n] {
+		if !in.inHeader {
+			// The body: only bare LFs matter, found a line at a time.
+			if rest := p[i:n]; in.rejectBareLF && !in.binary && in.hasBareLF(rest) {
+				in.err = errBareLF
+				return 0, in.err
+			}
+			in.prev = p[n-1]
+			break
+		}
 		if b == '\n' && in.prev != '\r' && in.rejectBareLF && !in.binary {
 			in.err = errBareLF
 			return 0, in.err
 		}
 		in.prev = b
-		if !in.inHeader {
-			continue
-		}
 		in.headerBytes++
 		if in.binary && in.maxHeader > 0 && in.headerBytes > in.maxHeader {
 			in.err = errHeaderTooLarge
@@ -93,6 +99,25 @@ func (in *inspector) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// hasBareLF reports whether b, which follows in.prev, holds an LF not
+// preceded by CR.
+func (in *inspector) hasBareLF(b []byte) bool {
+	prev := in.prev
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		if i > 0 {
+			prev = b[i-1]
+		}
+		if prev != '\r' {
+			return true
+		}
+		prev, b = '\n', b[i+1:]
+	}
 }
 
 // endField looks at the header field just ended.
