@@ -6,20 +6,18 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
-	"github.com/miekg/dns"
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/dnsclient"
+	"github.com/transportd/transportd/policies/dnsclient/dnstest"
 	"github.com/transportd/transportd/policies/permissions"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/manage"
@@ -27,72 +25,9 @@ import (
 	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
-// testDNS is an authoritative DNS server on loopback (UDP and TCP) holding
-// TXT records: the only DNS these tests ask.
-type testDNS struct {
-	addr string
-	mu   sync.Mutex
-	txt  map[string][]string // fqdn (lower case, with the final dot) -> records
-}
-
-func startDNS(t *testing.T) *testDNS {
-	t.Helper()
-	z := &testDNS{txt: map[string][]string{}}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	z.addr = pc.LocalAddr().String()
-	l, err := net.Listen("tcp4", z.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := dns.HandlerFunc(z.serve)
-	udp := &dns.Server{PacketConn: pc, Handler: h}
-	tcp := &dns.Server{Listener: l, Handler: h}
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
-	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
-	return z
-}
-
-// set publishes TXT records at name (replacing what was there).
-func (z *testDNS) set(name string, txt ...string) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.txt[dns.Fqdn(strings.ToLower(name))] = txt
-}
-
-func (z *testDNS) serve(w dns.ResponseWriter, req *dns.Msg) {
-	m := new(dns.Msg)
-	m.SetReply(req)
-	m.Authoritative = true
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	for _, q := range req.Question {
-		recs, ok := z.txt[strings.ToLower(q.Name)]
-		if !ok {
-			m.Rcode = dns.RcodeNameError
-			continue
-		}
-		if q.Qtype != dns.TypeTXT {
-			continue // the name exists, without records of this type
-		}
-		for _, s := range recs {
-			// One TXT record of strings of at most 255 octets (RFC 1035 section 3.3.14).
-			var parts []string
-			for len(s) > 255 {
-				parts, s = append(parts, s[:255]), s[255:]
-			}
-			parts = append(parts, s)
-			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: parts})
-		}
-	}
-	w.WriteMsg(m)
-}
-
-func (z *testDNS) lookupTXT(t *testing.T) func(string) ([]string, error) {
-	r, err := dnsclient.NewResolver([]string{z.addr})
+// lookupTXT asks z's TXT records, as go-msgauth's verifier does.
+func lookupTXT(t *testing.T, z *dnstest.Server) func(string) ([]string, error) {
+	r, err := dnsclient.NewResolver([]string{z.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +52,8 @@ func plainIR(user, pass string) string {
 }
 
 func TestDKIMSignsSubmittedMailAndVerifies(t *testing.T) {
-	z := startDNS(t)
-	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.addr} })
+	z := dnstest.Start(t)
+	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.Addr} })
 	var warned []string
 	m := &manage.Manager{ConfigPath: d.cfgPath, Warn: func(s string) { warned = append(warned, s) }}
 	rec, err := m.NewDkimSigningConfig(manage.Params{{Name: "DomainName", Value: "contoso.com"}, {Name: "Enabled", Value: "$true"}})
@@ -138,7 +73,7 @@ func TestDKIMSignsSubmittedMailAndVerifies(t *testing.T) {
 	if st, _ := got[0].Get("Status"); st != "RecordMissing" {
 		t.Fatalf("Status before publishing: %q", st)
 	}
-	z.set("selector1._domainkey.contoso.com", txt)
+	z.SetTXT("selector1._domainkey.contoso.com", txt)
 	got, _ = m.GetDkimSigningConfigs("contoso.com")
 	if st, _ := got[0].Get("Status"); st != "Valid" {
 		t.Fatalf("Status after publishing: %q (%v)", st, got[0])
@@ -157,7 +92,7 @@ func TestDKIMSignsSubmittedMailAndVerifies(t *testing.T) {
 	if !strings.HasPrefix(out, "DKIM-Signature: ") {
 		t.Fatalf("the message left without a DKIM-Signature first:\n%s", out)
 	}
-	verifs, err := dkim.VerifyWithOptions(strings.NewReader(out), &dkim.VerifyOptions{LookupTXT: z.lookupTXT(t)})
+	verifs, err := dkim.VerifyWithOptions(strings.NewReader(out), &dkim.VerifyOptions{LookupTXT: lookupTXT(t, z)})
 	if err != nil || len(verifs) != 1 || verifs[0].Err != nil || verifs[0].Domain != "contoso.com" {
 		t.Fatalf("verification: %v %+v", err, verifs)
 	}
@@ -174,7 +109,7 @@ func TestDKIMSignsSubmittedMailAndVerifies(t *testing.T) {
 	}
 	// A From: added in transit breaks the signature (oversigning).
 	tampered := strings.Replace(out, "From: Alice", "From: Mallory <m@evil.test>\r\nFrom: Alice", 1)
-	if v, _ := dkim.VerifyWithOptions(strings.NewReader(tampered), &dkim.VerifyOptions{LookupTXT: z.lookupTXT(t)}); len(v) != 1 || v[0].Err == nil {
+	if v, _ := dkim.VerifyWithOptions(strings.NewReader(tampered), &dkim.VerifyOptions{LookupTXT: lookupTXT(t, z)}); len(v) != 1 || v[0].Err == nil {
 		t.Errorf("a second From: did not break the signature")
 	}
 
@@ -203,8 +138,8 @@ func TestDKIMSignsSubmittedMailAndVerifies(t *testing.T) {
 }
 
 func TestDKIMRotation(t *testing.T) {
-	z := startDNS(t)
-	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.addr} })
+	z := dnstest.Start(t)
+	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.Addr} })
 	now := time.Now()
 	m := &manage.Manager{ConfigPath: d.cfgPath, Now: func() time.Time { return now }}
 	rec, err := m.NewDkimSigningConfig(manage.Params{{Name: "DomainName", Value: "contoso.com"}, {Name: "Enabled", Value: "$true"}, {Name: "KeySize", Value: "1024"}})
@@ -230,7 +165,7 @@ func TestDKIMRotation(t *testing.T) {
 		t.Fatalf("a second rotation while one is pending: %v", err)
 	}
 	// Get-DkimSigningConfig tells when the next key's record is not published yet.
-	z.set("selector1._domainkey.contoso.com", old)
+	z.SetTXT("selector1._domainkey.contoso.com", old)
 	status := func() string {
 		got, err := m.GetDkimSigningConfigs("contoso.com")
 		if err != nil {
@@ -243,7 +178,7 @@ func TestDKIMRotation(t *testing.T) {
 		t.Fatalf("Status with the next key unpublished: %q", st)
 	}
 	next, _ := r.Get("Selector2Record")
-	z.set("selector2._domainkey.contoso.com", next)
+	z.SetTXT("selector2._domainkey.contoso.com", next)
 	if st := status(); st != "Valid" {
 		t.Fatalf("Status with both published: %q", st)
 	}
@@ -263,7 +198,7 @@ func TestDKIMRotation(t *testing.T) {
 
 // signAs DKIM-signs msg for domain with a new key published in z under
 // a selector of its own.
-func signAs(t *testing.T, z *testDNS, domain, msg string) string {
+func signAs(t *testing.T, z *dnstest.Server, domain, msg string) string {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -273,10 +208,8 @@ func signAs(t *testing.T, z *testDNS, domain, msg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z.mu.Lock()
-	sel := fmt.Sprintf("s%d", len(z.txt))
-	z.mu.Unlock()
-	z.set(sel+"._domainkey."+domain, txt)
+	sel := fmt.Sprintf("s%x", key.Public().(ed25519.PublicKey)[:6]) // one selector per key
+	z.SetTXT(sel+"._domainkey."+domain, txt)
 	sig, err := dkimsign.Sign([]byte(msg), domain, sel, key)
 	if err != nil {
 		t.Fatal(err)
@@ -285,8 +218,8 @@ func signAs(t *testing.T, z *testDNS, domain, msg string) string {
 }
 
 func TestInboundSPFDKIMDMARC(t *testing.T) {
-	z := startDNS(t)
-	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.addr} })
+	z := dnstest.Start(t)
+	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.Addr} })
 	const here, elsewhere = "v=spf1 ip4:127.0.0.0/8 -all", "v=spf1 ip4:192.0.2.1 -all"
 	for dom, recs := range map[string][2]string{
 		"reject.test":     {elsewhere, "v=DMARC1; p=reject"},
@@ -294,8 +227,8 @@ func TestInboundSPFDKIMDMARC(t *testing.T) {
 		"none.test":       {elsewhere, "v=DMARC1; p=none"},
 		"spfok.test":      {here, "v=DMARC1; p=reject"},
 	} {
-		z.set(dom, recs[0])
-		z.set("_dmarc."+dom, recs[1])
+		z.SetTXT(dom, recs[0])
+		z.SetTXT("_dmarc."+dom, recs[1])
 	}
 	msg := func(from, subject string) string {
 		return "From: <" + from + ">\r\nTo: alice@contoso.com\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject + "@test>\r\n\r\nbody of " + subject + "\r\n"
@@ -378,10 +311,10 @@ func TestInboundSPFDKIMDMARC(t *testing.T) {
 }
 
 func TestSenderAuthenticationOffOnClientConnector(t *testing.T) {
-	z := startDNS(t)
-	z.set("_dmarc.contoso.com", "v=DMARC1; p=reject")
-	z.set("contoso.com", "v=spf1 ip4:192.0.2.1 -all")
-	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.addr} })
+	z := dnstest.Start(t)
+	z.SetTXT("_dmarc.contoso.com", "v=DMARC1; p=reject")
+	z.SetTXT("contoso.com", "v=spf1 ip4:192.0.2.1 -all")
+	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.Addr} })
 	// alice submits on 587: no checks there (the Client usage has them off),
 	// so her own domain's strict DMARC does not refuse her.
 	r := submit587(t, d, "alice@contoso.com", "From: alice@contoso.com\r\nSubject: self\r\n\r\nhi\r\n")
@@ -396,9 +329,9 @@ func TestSenderAuthenticationOffOnClientConnector(t *testing.T) {
 // The pickup folder and a relay connector (applications on the admin's
 // hosts) are signed for too; anonymous Internet mail on the same port is not.
 func TestDKIMSignsPickupAndRelay(t *testing.T) {
-	z := startDNS(t)
+	z := dnstest.Start(t)
 	d := startDaemon(t, func(c *config.Config, d *testDaemon) {
-		c.Transport.ExternalDNSServers = []string{z.addr}
+		c.Transport.ExternalDNSServers = []string{z.Addr}
 		relay := connector.New("Anonymous Relay", connector.UsageCustom, "relay.contoso.com")
 		relay.Bindings = []netip.AddrPort{netip.MustParseAddrPort(d.addr25())}
 		relay.RemoteIPRanges = mustRange("127.0.0.2")
@@ -413,10 +346,10 @@ func TestDKIMSignsPickupAndRelay(t *testing.T) {
 	}
 	d.waitReload()
 	txt, _ := rec.Get("Selector1Record")
-	z.set("selector1._domainkey.contoso.com", txt)
+	z.SetTXT("selector1._domainkey.contoso.com", txt)
 	verify := func(what, msg string) {
 		t.Helper()
-		v, err := dkim.VerifyWithOptions(strings.NewReader(msg), &dkim.VerifyOptions{LookupTXT: z.lookupTXT(t)})
+		v, err := dkim.VerifyWithOptions(strings.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookupTXT(t, z)})
 		if err != nil || len(v) != 1 || v[0].Err != nil || v[0].Domain != "contoso.com" {
 			t.Fatalf("%s: not signed for contoso.com: %v %+v\n%s", what, err, v, msg)
 		}

@@ -14,14 +14,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-	"github.com/miekg/dns"
 
+	"github.com/transportd/transportd/policies/dnsclient/dnstest"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/mail/dane"
 	"github.com/transportd/transportd/transport/mail/sendconnector"
@@ -34,45 +33,9 @@ import (
 // zone: what DANE (RFC 7672) trusts.
 func signedDNS(t *testing.T, rrs ...string) string {
 	t.Helper()
-	var mu sync.Mutex
-	zone := map[string][]dns.RR{}
-	for _, s := range rrs {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := strings.ToLower(rr.Header().Name)
-		zone[n] = append(zone[n], rr)
-	}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		q := req.Question[0]
-		mu.Lock()
-		recs, ok := zone[strings.ToLower(q.Name)]
-		mu.Unlock()
-		if !ok {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, rr := range recs {
-			if rr.Header().Rrtype == q.Qtype {
-				m.Answer = append(m.Answer, rr)
-			}
-		}
-		m.AuthenticatedData = req.IsEdns0() != nil && req.IsEdns0().Do()
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown(); <-done })
-	return pc.LocalAddr().String()
+	z := dnstest.Start(t).Signed()
+	z.Add(t, rrs...)
+	return z.Addr
 }
 
 // tlsMX is an MX host on loopback offering STARTTLS with cert.
@@ -159,9 +122,9 @@ func TestDANEOnMXDelivery(t *testing.T) {
 // domain's _smtp._tls record, as a multipart/report message through the
 // queue (here to the smart host sink).
 func TestTLSReportsSent(t *testing.T) {
-	z := startDNS(t)
-	z.set("_smtp._tls.fabrikam.test", "v=TLSRPTv1; rua=mailto:tlsrpt@fabrikam.test")
-	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.addr} })
+	z := dnstest.Start(t)
+	z.SetTXT("_smtp._tls.fabrikam.test", "v=TLSRPTv1; rua=mailto:tlsrpt@fabrikam.test")
+	d := startDaemon(t, func(c *config.Config, _ *testDaemon) { c.Transport.ExternalDNSServers = []string{z.Addr} })
 	clock := time.Now().Add(-24 * time.Hour) // yesterday's sessions
 	col := tlsrpt.NewCollector("", func() time.Time { return clock })
 	col.Record(tlsrpt.Outcome{Domain: "fabrikam.test", PolicyType: tlsrpt.PolicyTLSA, PolicyString: []string{"3 1 1 00"}, MXHost: "mx1.fabrikam.test", Success: true})

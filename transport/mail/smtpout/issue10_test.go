@@ -3,11 +3,10 @@ package smtpout
 import (
 	"context"
 	"github.com/transportd/transportd/policies/dnsclient"
+	"github.com/transportd/transportd/policies/dnsclient/dnstest"
 	"net"
 	"strconv"
 	"testing"
-
-	"github.com/miekg/dns"
 )
 
 // The send connector parameters of issue 10, against a real SMTP server
@@ -74,46 +73,11 @@ func TestErrorPoliciesDowngradeDnsFailures(t *testing.T) {
 	wantResult(t, s.Deliver(context.Background(), message(testBody), []string{"a@nullmx.test"})[0], 451, "4.1.10", "DowngradeDnsFailures")
 }
 
-// startDNS serves MX and A records on a loopback UDP port, as an
-// ExternalDNSServers entry would.
-func startDNS(t *testing.T, mx map[string]string, a map[string]string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		q := req.Question[0]
-		switch q.Qtype {
-		case dns.TypeMX:
-			if host, ok := mx[q.Name]; ok {
-				m.Answer = append(m.Answer, &dns.MX{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60}, Preference: 10, Mx: host})
-			} else {
-				m.Rcode = dns.RcodeNameError
-			}
-		case dns.TypeA:
-			if ip, ok := a[q.Name]; ok {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP(ip)})
-			}
-		}
-		_ = w.WriteMsg(m)
-	})
-	srv := &dns.Server{PacketConn: pc, Handler: h}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown(); <-done })
-	return pc.LocalAddr().String()
-}
-
 func TestExternalDNSServers(t *testing.T) {
 	ts := startServer(t, serverOpts{})
-	addr := startDNS(t, map[string]string{"fabrikam.test.": "mx1.fabrikam.test."}, map[string]string{"mx1.fabrikam.test.": "127.0.0.1"})
-	r, err := NewResolver([]string{addr})
+	z := dnstest.Start(t)
+	z.Add(t, "fabrikam.test. 60 IN MX 10 mx1.fabrikam.test.", "mx1.fabrikam.test. 60 IN A 127.0.0.1")
+	r, err := NewResolver([]string{z.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
