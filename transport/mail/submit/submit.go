@@ -100,7 +100,11 @@ type Server struct {
 	Submit func(ctx context.Context, s Submission) (string, error)
 	// MaxSize bounds the message (the largest MaxMessageSize); 0 = 64 MiB.
 	MaxSize int64
-	Log     *slog.Logger
+	// MaxConcurrent bounds the submissions read at once (0: 16), so that
+	// a local user opening many connections cannot make the daemon hold
+	// many messages in memory: the others wait in the listen backlog.
+	MaxConcurrent int
+	Log           *slog.Logger
 
 	ln net.Listener
 	wg sync.WaitGroup
@@ -136,9 +140,20 @@ func (s *Server) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 	defer stop()
 	defer s.wg.Wait()
+	n := s.MaxConcurrent
+	if n <= 0 {
+		n = 16
+	}
+	slots := make(chan struct{}, n)
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		c, err := s.ln.Accept()
 		if err != nil {
+			<-slots
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -147,6 +162,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-slots }()
 			s.serveConn(ctx, c)
 		}()
 	}
@@ -181,7 +197,9 @@ func peer(c net.Conn) (User, error) {
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	// The request line comes at once from our own client; a connection
+	// that sends nothing gives its slot back soon.
+	c.SetDeadline(time.Now().Add(30 * time.Second))
 	reply := func(r Reply) { json.NewEncoder(c).Encode(&r) }
 	u, err := peer(c)
 	if err != nil {
@@ -198,6 +216,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		reply(Reply{Error: "malformed request: " + err.Error(), Status: ExSoftware})
 		return
 	}
+	c.SetDeadline(time.Now().Add(10 * time.Minute)) // the message, from a pipe that may be slow
 	max := s.MaxSize
 	if max <= 0 {
 		max = 64 << 20

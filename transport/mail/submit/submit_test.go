@@ -3,10 +3,12 @@ package submit
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func ptr(s string) *string { return &s }
@@ -138,4 +140,47 @@ func FuzzPrepare(f *testing.F) {
 			t.Fatalf("bare LF left: %q", p.Message)
 		}
 	})
+}
+
+// A local user who opens many connections and sends nothing holds at most
+// MaxConcurrent of them; the others wait in the backlog, and a submission
+// goes through once one of them ends.
+func TestServerBoundsConcurrentSubmissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), SocketName)
+	s := &Server{Submit: func(context.Context, Submission) (string, error) { return "QID", nil }, MaxConcurrent: 2}
+	if err := s.Listen(path); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	var idle []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	sent := make(chan Reply, 1)
+	go func() {
+		r, _ := Send(ctx, path, Request{Recipients: []string{"a@example.org"}}, strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+		sent <- r
+	}()
+	select {
+	case r := <-sent:
+		t.Fatalf("a third submission was served while two held their slots: %+v", r)
+	case <-time.After(200 * time.Millisecond): // nothing to wait for: proving absence
+	}
+	idle[0].Close()
+	select {
+	case r := <-sent:
+		if r.ID != "QID" {
+			t.Fatalf("%+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting submission was not served after a slot freed")
+	}
 }
