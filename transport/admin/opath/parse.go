@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The grammar, with -not binding tightest and -or loosest (use
@@ -133,31 +134,33 @@ func quoted(s string) (string, int, error) {
 		r, n := firstRune(s[i:])
 		switch {
 		case r == '`' && open == '"' && i+n < len(s):
-			r2, n2 := firstRune(s[i+n:])
-			b.WriteRune(r2)
+			_, n2 := firstRune(s[i+n:])
+			b.WriteString(s[i+n : i+n+n2])
 			i += n + n2
 			continue
 		case r == closeQ || (open == '\'' && r == '\u2019') || (open == '"' && r == '\u201d'):
 			if i+n < len(s) {
 				if r2, n2 := firstRune(s[i+n:]); r2 == r {
-					b.WriteRune(r)
+					b.WriteString(s[i : i+n])
 					i += n + n2
 					continue
 				}
 			}
 			return b.String(), i + n, nil
 		}
-		b.WriteRune(r)
+		b.WriteString(s[i : i+n])
 		i += n
 	}
 	return "", 0, fmt.Errorf("the string %s has no closing quote", s)
 }
 
+// firstRune returns the first rune of s and its length in bytes: 1 for a
+// byte that is not UTF-8 (which then passes through unchanged).
 func firstRune(s string) (rune, int) {
-	for _, r := range s {
-		return r, len(string(r))
+	if s == "" {
+		return 0, 0
 	}
-	return 0, 0
+	return utf8.DecodeRuneInString(s)
 }
 
 // Parse parses an OPATH filter for the objects of schema s. Dates without
