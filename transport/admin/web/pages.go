@@ -301,7 +301,6 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request, prefix str
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	ck, err := r.Cookie(signInCookieName)
 	if !sameOrigin(r) || err != nil || !equalTokens(ck.Value, r.PostFormValue("csrf")) {
-		w.WriteHeader(http.StatusForbidden)
 		show(http.StatusForbidden, signInData{Error: "The sign-in form was not sent from this page (or it is too old). Try again."})
 		return
 	}
