@@ -42,7 +42,7 @@ func browser(t *testing.T) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox, // CI runs as root, where chromium's sandbox cannot start
+		chromedp.NoSandbox,                               // CI runs as root, where chromium's sandbox cannot start
 		chromedp.Flag("ignore-certificate-errors", true), // the store's self-signed certificate
 		chromedp.WindowSize(1280, 860),
 	)
