@@ -48,7 +48,8 @@ func freePort(t *testing.T) int {
 
 // startDaemon starts transportd on a fresh configuration (server MAIL,
 // mail.contoso.com) with the mailbox alice in Organization Management.
-func startDaemon(t *testing.T) *daemon {
+// setup, when given, changes the configuration before the daemon starts.
+func startDaemon(t *testing.T, setup ...func(m *manage.Manager)) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "transportd.yaml")
@@ -81,6 +82,9 @@ func startDaemon(t *testing.T) *daemon {
 	}
 	if _, err := m.AddRoleGroupMember(config.RoleOrganizationManagement, "alice"); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(m)
 	}
 	svc, err := service.Open(context.Background(), path, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -313,4 +317,105 @@ func greeting(t *testing.T, addr string) string {
 	}
 	conn.PrintfLine("QUIT")
 	return msg
+}
+
+// TestRoleGroupsLockoutAndMove: View-Only members read but cannot change,
+// Recipient Management members do not see connectors, a member taken out
+// of the role group loses the open session at once, sign-ins are locked
+// out like SMTP AUTH, and a new InternalUrl moves the listener.
+func TestRoleGroupsLockoutAndMove(t *testing.T) {
+	d := startDaemon(t, func(m *manage.Manager) {
+		for _, u := range []struct{ name, group string }{{"bob", config.RoleViewOnlyOrganizationManagement}, {"carol", config.RoleRecipientManagement}} {
+			if _, err := m.NewMailbox(manage.Params{{Name: "Name", Value: u.name}, {Name: "PrimarySmtpAddress", Value: u.name + "@contoso.com"}, {Name: "Password", Value: alicePassword}}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.AddRoleGroupMember(u.group, u.name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := config.Update(m.ConfigPath, func(c *config.Config) error {
+			c.Transport.AuthFailureLockoutThreshold = 3
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	m := &manage.Manager{ConfigPath: d.cfgPath}
+	bob := client(t)
+	if resp, _ := signIn(t, d, bob, "bob", alicePassword); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob sign-in: %d", resp.StatusCode)
+	}
+	edit := d.base + "/receive/edit?id=Default+Frontend+MAIL&tab=general"
+	code, page := get(t, bob, edit)
+	if code != http.StatusOK || strings.Contains(page, `id="save"`) {
+		t.Fatalf("View-Only: %d, and the page must have no Save button", code)
+	}
+	tok := csrfRE.FindStringSubmatch(page)[1]
+	if resp, _ := post(t, bob, edit, url.Values{"csrf": {tok}, "Fqdn": {"x.contoso.com"}}, sameSite); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("View-Only POST: %d, want 403", resp.StatusCode)
+	}
+	carol := client(t)
+	if resp, _ := signIn(t, d, carol, "carol", alicePassword); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("carol sign-in: %d", resp.StatusCode)
+	}
+	if code, _ := get(t, carol, d.base+"/receive"); code != http.StatusForbidden {
+		t.Errorf("Recipient Management on receive connectors: %d, want 403", code)
+	}
+	if _, err := m.RemoveRoleGroupMember(config.RoleViewOnlyOrganizationManagement, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob's session refused", func() bool {
+		code, _ := get(t, bob, d.base+"/receive")
+		return code == http.StatusForbidden
+	})
+
+	// Three wrong passwords for alice from this address: the fourth
+	// attempt is refused before the password is checked, even a right one.
+	guesser := client(t)
+	for i := 0; i < 3; i++ {
+		if resp, _ := signIn(t, d, guesser, "alice", "guess"+itoa(i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, body := signIn(t, d, guesser, "alice", alicePassword)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed sign-ins") {
+		t.Fatalf("after three failures: %d\n%s", resp.StatusCode, body)
+	}
+
+	// Moving the admin center: the new port serves, the old one closes.
+	newPort := freePort(t)
+	newBase := "https://127.0.0.1:" + itoa(newPort) + "/ecp"
+	if err := m.SetEcpVirtualDirectory(manage.Params{{Name: "InternalUrl", Value: newBase}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the admin center on its new port", func() bool {
+		resp, err := client(t).Get(newBase + "/signin")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	waitFor(t, "the old port closed", func() bool {
+		_, err := client(t).Get(d.base + "/signin")
+		return err != nil
+	})
+}
+
+func TestPlainHTTPRefused(t *testing.T) {
+	d := startDaemon(t)
+	m := &manage.Manager{ConfigPath: d.cfgPath}
+	err := m.SetEcpVirtualDirectory(manage.Params{{Name: "InternalUrl", Value: "http://0.0.0.0:8080/ecp"}})
+	if err == nil || !strings.Contains(err.Error(), "HTTPS only") {
+		t.Fatalf("plain HTTP: %v", err)
+	}
+	// Plain HTTP on the HTTPS port gets no page.
+	resp, err := http.Get(strings.Replace(d.base, "https://", "http://", 1) + "/signin")
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "password") {
+			t.Fatal("the sign-in page was served over plain HTTP")
+		}
+	}
 }
