@@ -471,6 +471,11 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.runTLSReports(ctx, tlsReportsInterval)
 	}()
+	wg.Add(1) // issue 15: the admin center
+	go func() {
+		defer wg.Done()
+		s.runAdminCenter(ctx)
+	}()
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching configuration: %w", err)

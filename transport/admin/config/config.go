@@ -146,6 +146,12 @@ type Config struct {
 	// list providers (Add-IPBlockListEntry, Add-IPBlockListProvider).
 	ConnectionFilter ConnectionFilterConfig `yaml:"ConnectionFilter,omitempty"`
 
+	// ---- issue 15 (admin center) ----
+
+	// AdminCenter is the browser admin center (Set-EcpVirtualDirectory)
+	// and its role groups (Add-RoleGroupMember).
+	AdminCenter AdminCenterConfig `yaml:"AdminCenter,omitempty"`
+
 	path string
 	// stated records the sections the files read actually contain (see
 	// CheckReplacement); nil for a configuration not read from a file.
@@ -247,6 +253,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("AcceptedDomains: %w", err))
 	}
 	errs = append(errs, c.validateDefaultDomains()...)
+	errs = append(errs, c.validateAdminCenter()...) // issue 15
 	seen := map[string]string{}
 	for _, m := range c.Mailboxes {
 		if strings.TrimSpace(m.Name) == "" {

@@ -281,6 +281,8 @@ func Kinds() []*Kind {
 		blockListConfigKind(),        // issue 13: connection filtering
 		allowListConfigKind(),        // issue 13: connection filtering
 		providersConfigKind(),        // issue 13: connection filtering
+		adminKind(),                  // issue 15: the admin center
+		roleGroupKind(),              // issue 15: the admin center
 	})
 }
 
