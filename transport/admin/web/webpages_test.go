@@ -250,6 +250,7 @@ func TestBrowserSendConnectorSmartHost(t *testing.T) {
 func TestBrowserCertificatesDomainsMailboxes(t *testing.T) {
 	ctx := browser(t)
 	d := startDaemon(t)
+	noTarpit(t, d)
 	client := clientAddr(t, d)
 	signInBrowser(t, ctx, d)
 	var text string
@@ -351,6 +352,21 @@ func TestBrowserCertificatesDomainsMailboxes(t *testing.T) {
 	if err := submit(t, client, "bob@contoso.com", "Old-Pa55word", "", ""); err == nil || !strings.Contains(err.Error(), "535") {
 		t.Errorf("AUTH with the old password: %v, want 535", err)
 	}
+}
+
+// noTarpit turns off the 5 s delay of refusals and failed AUTH replies on
+// the daemon's connectors (the test sees refusals on purpose) and waits
+// until the daemon greets with the banner set in the same change.
+func noTarpit(t *testing.T, d *daemon) {
+	t.Helper()
+	m := &manage.Manager{ConfigPath: d.cfgPath}
+	if _, err := m.SetConnectorsEach([]string{"*"}, manage.Params{{Name: "TarpitInterval", Value: "00:00:00"}, {Name: "AuthTarpitInterval", Value: "00:00:00"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.SetConnectorsEach([]string{"Default Frontend MAIL"}, manage.Params{{Name: "Banner", Value: "220 mail.contoso.com no tarpit"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the connectors without tarpit", func() bool { return strings.Contains(greeting(t, d.smtpAddr), "no tarpit") })
 }
 
 // TestRolesOnTheNewPages: View-Only Organization Management reads and may
