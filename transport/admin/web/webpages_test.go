@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/transportd/transportd/transport/admin/config"
@@ -27,16 +29,19 @@ import (
 // recorder is an in-test smart host that records the messages it gets.
 type recorder struct {
 	addr string
-	mu   sync.Mutex
-	got  []string
-	note chan struct{}
+	// user and password, when set, are the one account AUTH PLAIN takes.
+	user, password string
+	mu             sync.Mutex
+	got            []string
+	note           chan struct{}
 }
 
-func startRecorder(t *testing.T) *recorder {
+func startRecorder(t *testing.T, user, password string) *recorder {
 	t.Helper()
-	r := &recorder{note: make(chan struct{}, 100)}
+	r := &recorder{note: make(chan struct{}, 100), user: user, password: password}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &recSession{r: r}, nil }))
 	srv.Domain = "smarthost.test"
+	srv.AllowInsecureAuth = true // loopback only; AUTH is offered only when user is set
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -54,7 +59,24 @@ type recSession struct {
 	to []string
 }
 
-func (s *recSession) Reset()                                 { s.to = nil }
+func (s *recSession) Reset() { s.to = nil }
+
+// AuthMechanisms offers AUTH PLAIN when the recorder has an account.
+func (s *recSession) AuthMechanisms() []string {
+	if s.r.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *recSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, password string) error {
+		if user != s.r.user || password != s.r.password {
+			return errors.New("535 wrong user name or password")
+		}
+		return nil
+	}), nil
+}
 func (s *recSession) Logout() error                          { return nil }
 func (s *recSession) Mail(string, *gosmtp.MailOptions) error { return nil }
 func (s *recSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
@@ -157,7 +179,7 @@ func signInBrowser(t *testing.T, ctx context.Context, d *daemon) {
 func TestBrowserSendConnectorSmartHost(t *testing.T) {
 	ctx := browser(t)
 	d := startDaemon(t)
-	rec := startRecorder(t)
+	rec := startRecorder(t, "", "")
 	closed := "127.0.0.1:" + itoa(freePort(t))
 	smartHost := "[127.0.0.1]:" + strings.TrimPrefix(rec.addr, "127.0.0.1:")
 	signInBrowser(t, ctx, d)
@@ -416,5 +438,43 @@ func TestRolesOnTheNewPages(t *testing.T) {
 	}
 	if mb := cfg.FindMailbox("viewer@contoso.com"); mb == nil || len(mb.EmailAddresses) != 1 {
 		t.Errorf("Recipient Management's address change: %+v", mb)
+	}
+}
+
+// TestSmartHostTestLogsOnWithTheCredential: the "test this smart host"
+// button logs on with the connector's AuthenticationCredential, and a
+// wrong password fails the test.
+func TestSmartHostTestLogsOnWithTheCredential(t *testing.T) {
+	d := startDaemon(t)
+	rec := startRecorder(t, "relayuser", "Right-Pa55")
+	m := &manage.Manager{ConfigPath: d.cfgPath}
+	host := "[127.0.0.1]:" + strings.TrimPrefix(rec.addr, "127.0.0.1:")
+	stdin := func(pw string) func() (string, error) { return func() (string, error) { return pw, nil } }
+	if _, err := m.NewSendConnector(manage.Params{{Name: "Name", Value: "Relay"}, {Name: "AddressSpaces", Value: "*"}, {Name: "SmartHosts", Value: host},
+		{Name: "SmartHostAuthMechanism", Value: "BasicAuth"}, {Name: "AuthenticationCredential", Value: "relayuser"}, {Name: "Password", Value: "-"}}, stdin("Right-Pa55")); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t)
+	if resp, _ := signIn(t, d, c, "alice", alicePassword); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	test := func() string {
+		edit := d.base + "/send/edit?id=Relay"
+		_, page := get(t, c, edit)
+		mm := csrfRE.FindStringSubmatch(page)
+		resp, body := post(t, c, edit, url.Values{"csrf": {mm[1]}, "id": {"Relay"}, "action": {"test"}, "testhost": {host}}, sameSite)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("test: %d", resp.StatusCode)
+		}
+		return body
+	}
+	if body := test(); !strings.Contains(body, "PASS  AUTH") || !strings.Contains(body, "logged on as relayuser") || strings.Contains(body, "FAIL") {
+		t.Fatalf("the test with the right password:\n%s", body)
+	}
+	if _, err := m.SetSendConnectors("Relay", manage.Params{{Name: "AuthenticationCredential", Value: "relayuser"}, {Name: "Password", Value: "-"}}, stdin("Wrong-Pa55")); err != nil {
+		t.Fatal(err)
+	}
+	if body := test(); !strings.Contains(body, "FAIL  AUTH") || !strings.Contains(body, "smart host failed the test") {
+		t.Fatalf("the test with a wrong password:\n%s", body)
 	}
 }
