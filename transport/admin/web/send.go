@@ -141,11 +141,12 @@ func sendEdit(c *Context) {
 		}
 		setChanges(c, set, sendOAuthFields, rec)
 		setChanges(c, set, sendTLSFields, rec)
-		var secret *Cmd
+		// Set-SendConnector reads -Password - before -OAuthClientSecret -
+		// (manage.applySendParams), the order they are added here.
 		if s := c.R.PostFormValue("oauthsecret"); s != "" {
-			secret = NewCmd("Set-SendConnector").Id(id).Secret("OAuthClientSecret", s)
+			set.Secret("OAuthClientSecret", s)
 		}
-		results := runAll(c, set, secret)
+		results := runAll(c, set)
 		if name := c.Form("Name"); name != "" && name != id && allOK(results) && len(results) > 0 {
 			here = "/send/edit?id=" + queryEscape(name)
 		}

@@ -114,3 +114,60 @@ func TestMailboxDisableAndForwarding(t *testing.T) {
 		t.Errorf("mailbox after the change: %+v", mb)
 	}
 }
+
+// TestSendConnectorOAuth sets OAuth to a smart host on the edit page: the
+// client secret goes to the shell as -OAuthClientSecret - and is neither
+// on the page nor in the admin audit log.
+func TestSendConnectorOAuth(t *testing.T) {
+	d := startDaemon(t)
+	m := &manage.Manager{ConfigPath: d.cfgPath}
+	if _, err := m.NewSendConnector(manage.Params{{Name: "Name", Value: "To Microsoft 365"}, {Name: "SmartHosts", Value: "smtp.office365.com"}, {Name: "Port", Value: "587"}, {Name: "AddressSpaces", Value: "*"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t)
+	if resp, _ := signIn(t, d, c, "alice", alicePassword); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	edit := d.base + "/send/edit?id=To+Microsoft+365"
+	_, page := get(t, c, edit)
+	values := url.Values{"csrf": {csrfRE.FindStringSubmatch(page)[1]}, "id": {"To Microsoft 365"}}
+	for _, f := range regexp.MustCompile(`<input id="f-(\w+)" name="(\w+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		values.Set(f[2], htmlUnescape(f[3]))
+	}
+	for _, f := range regexp.MustCompile(`<textarea id="f-(\w+)" name="(\w+)" rows="\d+">([^<]*)</textarea>`).FindAllStringSubmatch(page, -1) {
+		values.Set(f[2], htmlUnescape(f[3]))
+	}
+	values.Set("Enabled", "on")
+	values.Set("SmartHostAuthMechanism", "OAuth")
+	values.Set("RequireTLS", "on")
+	values.Set("credentialuser", "relay@contoso.onmicrosoft.com")
+	values.Set("OAuthTenantId", "4b2462a4-bbee-495a-a0e1-f23ae524cc9c")
+	values.Set("OAuthClientId", "00001111-aaaa-2222-bbbb-3333cccc4444")
+	values.Set("oauthsecret", "Client~Secret~42")
+	resp, body := post(t, c, edit, values, sameSite)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", resp.StatusCode, body)
+	}
+	_, page = get(t, c, edit)
+	if !strings.Contains(page, "Done.") || !strings.Contains(page, "-OAuthClientSecret -") || strings.Contains(page, "Client~Secret~42") {
+		t.Fatalf("the result:\n%s", page)
+	}
+	full, err := m.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := full.SendConnectors[0]
+	if sc.SmartHostAuthMechanism != "OAuth" || string(sc.OAuthClientSecret) != "Client~Secret~42" || !sc.RequireTLS || sc.OAuthClientId != "00001111-aaaa-2222-bbbb-3333cccc4444" {
+		t.Errorf("connector after the change: %+v", sc)
+	}
+	cfg, _ := config.Read(d.cfgPath)
+	es, err := manage.SearchAudit(manage.AuditFile(cfg), manage.AuditFilter{})
+	if err != nil || len(es) == 0 {
+		t.Fatalf("audit log: %v %v", es, err)
+	}
+	for _, e := range es {
+		if strings.Contains(e.CommandLine, "Client~Secret") {
+			t.Errorf("the client secret is in the audit log: %s", e.CommandLine)
+		}
+	}
+}
