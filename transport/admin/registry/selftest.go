@@ -24,7 +24,8 @@ func testKind() *Kind {
 					val("Server", "HOST:PORT: any server instead of a connector"),
 					val("Fqdn", "the name the greeting and certificate must carry (default: the connector's Fqdn)"),
 					val("Mailbox", "log on and submit a test message as this mailbox"),
-					val("Password", "-: the mailbox password, read from standard input")),
+					val("Password", "-: the mailbox password, read from standard input"),
+					val("SendConnector", "test the smart hosts of this send connector (or the -Server given) as the connector uses them: its Port, STARTTLS required only with RequireTLS, AUTH with its AuthenticationCredential; no message is sent")),
 				Positional: []string{"Identity"}, IdentityParams: []string{"Identity"},
 				Run: testSMTP},
 			connectivityCommand(manage.ProtocolImap),
@@ -42,6 +43,12 @@ func testSMTP(env *Env, r Request) ([]manage.Record, error) {
 	fqdn, _ := ps.TakeExact("Fqdn")
 	mailbox, _ := ps.TakeExact("Mailbox")
 	pwParam, hasPw := ps.TakeExact("Password")
+	if sc, ok := ps.TakeExact("SendConnector"); ok {
+		if identity != "" || mailbox != "" || hasPw {
+			return nil, errors.New("-SendConnector takes only -Server (a smart host to try instead of the connector's) and -Fqdn")
+		}
+		return testSendConnector(env, sc, server, fqdn)
+	}
 	if identity != "" && server != "" {
 		return nil, errors.New("give either -Identity (a receive connector of this server) or -Server host:port")
 	}

@@ -94,6 +94,10 @@ type Options struct {
 	// Subject, when set, is the test message's Subject, so that
 	// Test-ImapConnectivity and Test-PopConnectivity can find it.
 	Subject string
+
+	// LogonOnly stops after AUTH: no test message is sent (a smart host
+	// of a send connector is tested as the connector would log on).
+	LogonOnly bool
 }
 
 // ForConnector returns the options that test rc as a client would: its
@@ -254,7 +258,7 @@ func (t *tester) run(ctx context.Context) {
 	if !t.auth(ext, tlsDone) {
 		return
 	}
-	if t.o.Mailbox == "" {
+	if t.o.Mailbox == "" || t.o.LogonOnly {
 		t.quit()
 		return
 	}

@@ -23,6 +23,8 @@ type Cmd struct {
 	// (Get-ReceiveConnector X | Add-ADPermission ...).
 	Pipe *Cmd
 	args []arg
+	// secrets answer the line's "-Password -" parameters (see Secret).
+	secrets []string
 }
 
 type argKind int
@@ -205,6 +207,7 @@ func (c *Context) Run(cmd *Cmd) Result {
 	var out bytes.Buffer
 	sh := shell.New(c.srv.opt.ConfigPath, &out)
 	sh.Control = c.srv.opt.Control
+	cmd.feedSecrets(sh)
 	err := sh.Run(line)
 	res := Result{Line: line, OK: err == nil, Output: strings.TrimRight(out.String(), "\n")}
 	if err != nil {

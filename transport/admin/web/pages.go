@@ -78,6 +78,11 @@ func (s *Server) allPages() []Page {
 	var out []Page
 	out = append(out, receivePages()...)
 	out = append(out, auditPages()...)
+	// web-a: send connectors, certificates, accepted domains, mailboxes.
+	out = append(out, sendPages()...)
+	out = append(out, certificatePages()...)
+	out = append(out, domainPages()...)
+	out = append(out, mailboxPages()...)
 	return out
 }
 

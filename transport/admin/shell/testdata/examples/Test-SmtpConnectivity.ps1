@@ -13,3 +13,7 @@ Get-TransportService | Test-SmtpConnectivity
 # Example: Test-SmtpConnectivity syntax: this server by name
 # Expect: ok
 Test-SmtpConnectivity MAIL
+
+# Example: Test-SmtpConnectivity syntax: the smart hosts of a send connector (transportd's -SendConnector)
+# Expect: missing Contoso Smart Host
+Test-SmtpConnectivity -SendConnector "Contoso Smart Host"
