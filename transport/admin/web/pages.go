@@ -78,6 +78,9 @@ func (s *Server) allPages() []Page {
 	var out []Page
 	out = append(out, receivePages()...)
 	out = append(out, auditPages()...)
+	out = append(out, dashboardPages()...) // issue 15: dashboard, queue viewer, message trace
+	out = append(out, queuePages()...)
+	out = append(out, tracePages()...)
 	return out
 }
 

@@ -94,6 +94,10 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+
+	// Stats is the metrics history the dashboard draws (dashboard.go);
+	// nil: the dashboard shows the warnings and the queues only.
+	Stats Stats
 }
 
 // Server is the admin center's HTTP handler.
@@ -184,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleSignOut(w, r, prefix)
 		return
 	case "/":
-		rest = "/receive"
+		rest = "/dashboard" // the landing page after sign-in, as EAC's
 	}
 	for _, p := range s.pages {
 		if p.Path == rest {
