@@ -76,10 +76,10 @@ func (p *page) navParent() string {
 // pages lists every page; a file of pages adds one line here.
 func (s *Server) allPages() []Page {
 	var out []Page
+	out = append(out, dashboardPages()...) // issue 15: the landing page, first in the navigation
 	out = append(out, receivePages()...)
 	out = append(out, auditPages()...)
-	out = append(out, dashboardPages()...) // issue 15: dashboard, queue viewer, message trace
-	out = append(out, queuePages()...)
+	out = append(out, queuePages()...) // issue 15: queue viewer, message trace
 	out = append(out, tracePages()...)
 	return out
 }

@@ -71,7 +71,7 @@ func traceSearch(c *Context) {
 // timelineEvent is one event of a message on the timeline.
 type timelineEvent struct {
 	Time, EventId, Source, Server, Connector, ClientIp, Recipients, Status, Detail string
-	Kind                                                                          string // the CSS class: ok, wait, bad, info
+	Kind                                                                           string // the CSS class: ok, wait, bad, info
 }
 
 func eventKind(id string) string {
