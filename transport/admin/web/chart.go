@@ -19,8 +19,8 @@ type series struct {
 }
 
 const (
-	chartW, chartH = 640, 170
-	padL, padR     = 44, 8
+	chartW, chartH = 520, 170
+	padL, padR     = 48, 20
 	padT, padB     = 10, 24
 )
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/smtp"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,10 +247,19 @@ func TestBrowserQueueViewerTraceAndDashboard(t *testing.T) {
 			t.Logf("tracking log:\n%s", shellRun(t, d, "Get-MessageTrackingLog | Format-List"))
 		}
 	})
-	waitFor(t, "the NDR to alice", func() bool {
-		tracked = shellRun(t, d, "Get-MessageTrackingLog -EventId DSN | Format-List")
+	waitFor(t, "the NDR in alice's mailbox", func() bool {
+		tracked = shellRun(t, d, "Get-MessageTrackingLog -EventId DELIVER -Recipients alice@contoso.com | Format-List")
 		return strings.Contains(tracked, "Queued two")
 	})
+	run(t, ctx, "the removed message's timeline",
+		chromedp.Navigate(d.base+"/trace/message?messageid="+url.QueryEscape("<queued-two@contoso.com>")),
+		chromedp.WaitVisible(`#timeline`),
+		chromedp.Text(`#timeline`, &text))
+	for _, want := range []string{"RECEIVE", "DEFER", "FAIL", "550 5.3.0 Message deleted by an administrator", "DSN"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the removed message's timeline lacks %q:\n%s", want, text)
+		}
+	}
 
 	// The smart host accepts now: Retry-Queue from the browser empties the queue.
 	sh.accept.Store(true)
@@ -298,11 +308,13 @@ func TestBrowserQueueViewerTraceAndDashboard(t *testing.T) {
 	}
 	screenshot(t, ctx, "message-trace-timeline")
 
-	// The dashboard counts the traffic of the last hour.
-	var in, out, refusals string
+	// The dashboard counts the traffic of the last hour, and one session with STARTTLS.
+	startTLS(t, d.smtpAddr)
+	var in, out, refusals, tlsUse string
 	run(t, ctx, "dashboard",
 		chromedp.Navigate(d.base+"/"),
 		chromedp.WaitVisible(`#window-0`),
+		chromedp.Text(`#window-0 .tls`, &tlsUse),
 		chromedp.Text(`#window-0 .in-count`, &in),
 		chromedp.Text(`#window-0 .out-count`, &out),
 		chromedp.Text(`#window-0 table.refusals`, &refusals))
@@ -315,10 +327,30 @@ func TestBrowserQueueViewerTraceAndDashboard(t *testing.T) {
 	if !strings.Contains(refusals, "550 5.7.54") || !strings.Contains(refusals, "relay not permitted") {
 		t.Errorf("refusals, last hour:\n%s", refusals)
 	}
+	if !strings.Contains(tlsUse, "TLS 1.3: 1") || strings.Contains(tlsUse, "no sessions") {
+		t.Errorf("TLS use, last hour: %q", tlsUse)
+	}
 	var svgs int
 	run(t, ctx, "charts", chromedp.Evaluate(`document.querySelectorAll("svg.chart polyline").length`, &svgs))
 	if svgs < 8 {
 		t.Errorf("%d chart lines, want 8 (2 windows: in, out, queued, refused)", svgs)
 	}
 	screenshot(t, ctx, "dashboard")
+
+	// Readable on a phone: nothing wider than the screen but the tables,
+	// which scroll in their own box.
+	for _, p := range []string{"/", "/queue", "/queue/messages", "/trace?search=1", "/trace/message?messageid=" + url.QueryEscape("<queued-three@contoso.com>")} {
+		var overflow int
+		run(t, ctx, "phone "+p,
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+			chromedp.Navigate(d.base+p),
+			chromedp.WaitVisible(`#main`),
+			chromedp.Evaluate(`document.documentElement.scrollWidth - window.innerWidth`, &overflow))
+		if overflow > 0 {
+			t.Errorf("%s is %d px wider than a phone's screen", p, overflow)
+		}
+		if p == "/" {
+			screenshot(t, ctx, "dashboard-phone")
+		}
+	}
 }
