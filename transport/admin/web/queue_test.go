@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -42,7 +43,13 @@ func TestViewOnlyReadsQueuesTraceAndDashboard(t *testing.T) {
 			}
 		}
 	}
+	// A name no certificate covers: the warning Get-ReceiveConnector
+	// reports is on top of the dashboard.
+	shellRun(t, d, "Set-ReceiveConnector 'Default Frontend MAIL' -Fqdn mx.fabrikam.com")
 	_, body := get(t, c, d.base+"/")
+	if w := regexp.MustCompile(`(?s)<section class="warnings".*?</section>`).FindString(body); !strings.Contains(w, "Receive connector Default Frontend MAIL: ") || !strings.Contains(w, "mx.fabrikam.com") {
+		t.Errorf("the dashboard does not warn about the certificate:\n%s", w)
+	}
 	for _, want := range []string{"Queued messages", "Last hour", "Last 24 hours", "<svg class=\"chart\"", "TLS use"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the dashboard lacks %q", want)
