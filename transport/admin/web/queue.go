@@ -35,8 +35,13 @@ func queueList(c *Context) {
 		c.Redirect("/queue", c.Run(NewCmd(cmdlet).Id(id)))
 		return
 	}
-	recs, err := c.Query(NewCmd("Get-Queue"))
-	c.Render(map[string]any{"Queues": recs, "Error": errText(err)})
+	get := NewCmd("Get-Queue")
+	filter := strings.TrimSpace(c.R.FormValue("filter"))
+	if filter != "" {
+		get.Text("Filter", filter)
+	}
+	recs, err := c.Query(get)
+	c.Render(map[string]any{"Queues": recs, "Error": errText(err), "Filter": filter, "Line": get.String()})
 }
 
 func queueMessages(c *Context) {

@@ -43,6 +43,16 @@ func TestViewOnlyReadsQueuesTraceAndDashboard(t *testing.T) {
 			}
 		}
 	}
+	// The queue filter is Get-Queue's: a wrong property is its error, named.
+	code, page := get(t, c, d.base+"/queue?filter="+url.QueryEscape("Colour -eq 'Red'"))
+	if code != http.StatusOK || !strings.Contains(page, `id="queues-error"`) || !strings.Contains(page, "Colour") {
+		t.Errorf("a queue filter on an unknown property: %d\n%s", code, page)
+	}
+	code, page = get(t, c, d.base+"/queue?filter="+url.QueryEscape("MessageCount -gt 0"))
+	if code != http.StatusOK || strings.Contains(page, `id="queues-error"`) || !strings.Contains(page, "Get-Queue -Filter &#39;MessageCount -gt 0&#39;") {
+		t.Errorf("a queue filter: %d\n%s", code, page)
+	}
+
 	// A name no certificate covers: the warning Get-ReceiveConnector
 	// reports is on top of the dashboard.
 	shellRun(t, d, "Set-ReceiveConnector 'Default Frontend MAIL' -Fqdn mx.fabrikam.com")
