@@ -161,6 +161,9 @@ func (c *conn) flush() error {
 // last. Positive replies wait in the buffer until the client has no
 // further command pipelined; refusals and closing replies leave at once.
 func (c *conn) reply(code int, enhanced string, lines ...string) {
+	if code >= 400 {
+		c.noteRefusal(code, enhanced) // the dashboard's refusals by reason (refusals.go)
+	}
 	if !c.cs.rc.EnhancedStatusCodesEnabled {
 		enhanced = "" // RFC 2034 section 3: only after ENHANCEDSTATUSCODES was offered
 	}

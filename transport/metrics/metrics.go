@@ -55,6 +55,9 @@ type Metrics struct {
 	latency           *prometheus.HistogramVec
 	attempt           *prometheus.HistogramVec
 
+	// The admin center's dashboard (dashboard.go).
+	refusals *prometheus.CounterVec
+
 	mu     sync.Mutex
 	queues QueueSource
 	auth   AuthSource
@@ -92,6 +95,7 @@ func New() *Metrics {
 	m.failed = counter("messages_failed_total", "Messages (per next hop or routing step) whose recipients failed for good, by reason.", "reason")
 	m.deferred = counter("messages_deferred_total", "Delivery attempts that failed transiently and will be retried.", "delivery_type")
 	m.dsns = counter("dsns_total", "Delivery status notifications queued, by kind (failed, delayed).", "kind")
+	m.refusals = counter("smtp_refusals_total", "4xx and 5xx replies sent by receive connectors, by connector and reply (code and enhanced status code, e.g. \"550 5.7.54\").", "connector", "reply")
 	buckets := []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "delivery_latency_seconds",
 		Help: "Time from receipt to acceptance by the next hop, by delivery type.", Buckets: buckets}, []string{"delivery_type"})

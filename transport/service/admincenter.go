@@ -30,6 +30,7 @@ func (s *Service) runAdminCenter(ctx context.Context) {
 		Authenticate: s.dir.Authenticate,
 		Lockout:      s.lockout,
 		Log:          log,
+		Stats:        s.sampler,
 	})
 	if err != nil {
 		log.Error("admin center cannot start", "err", err)

@@ -91,6 +91,10 @@ type Service struct {
 	tlsReports *tlsrpt.Collector
 	// stsHTTP fetches MTA-STS policies when set (SetMTASTSHTTPClient).
 	stsHTTP atomic.Pointer[http.Client]
+
+	// sampler keeps the metrics of the last day for the admin center's
+	// dashboard (dashboard.go); set by Run.
+	sampler *metrics.Sampler
 }
 
 // Open loads the configuration at path (creating it with the defaults when
@@ -471,7 +475,8 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.runTLSReports(ctx, tlsReportsInterval)
 	}()
-	wg.Add(1) // issue 15: the admin center
+	s.startSampler(ctx, &wg) // issue 15: the dashboard's history
+	wg.Add(1)                // issue 15: the admin center
 	go func() {
 		defer wg.Done()
 		s.runAdminCenter(ctx)

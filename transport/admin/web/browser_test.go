@@ -103,7 +103,7 @@ func TestBrowserRelayFqdnAndCertificate(t *testing.T) {
 
 	var text string
 	run(t, ctx, "sign in with a wrong password",
-		chromedp.Navigate(d.base+"/"),
+		chromedp.Navigate(d.base+"/receive"), // "/" is the dashboard (issue 15)
 		chromedp.WaitVisible(`#username`),
 		chromedp.SendKeys(`#username`, "alice"),
 		chromedp.SendKeys(`#password`, "not-the-password"),

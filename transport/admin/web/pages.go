@@ -76,6 +76,7 @@ func (p *page) navParent() string {
 // pages lists every page; a file of pages adds one line here.
 func (s *Server) allPages() []Page {
 	var out []Page
+	out = append(out, dashboardPages()...) // issue 15: the landing page, first in the navigation
 	out = append(out, receivePages()...)
 	out = append(out, auditPages()...)
 	// web-a: send connectors, certificates, accepted domains, mailboxes.
@@ -83,6 +84,8 @@ func (s *Server) allPages() []Page {
 	out = append(out, certificatePages()...)
 	out = append(out, domainPages()...)
 	out = append(out, mailboxPages()...)
+	out = append(out, queuePages()...) // issue 15: queue viewer, message trace
+	out = append(out, tracePages()...)
 	return out
 }
 

@@ -94,6 +94,10 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+
+	// Stats is the metrics history the dashboard draws (dashboard.go);
+	// nil: the dashboard shows the warnings and the queues only.
+	Stats Stats
 }
 
 // Server is the admin center's HTTP handler.
@@ -184,7 +188,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleSignOut(w, r, prefix)
 		return
 	case "/":
-		rest = "/receive"
+		s.serveLanding(w, r, prefix)
+		return
 	}
 	for _, p := range s.pages {
 		if p.Path == rest {
@@ -221,4 +226,30 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// serveLanding serves the dashboard at "/", the landing page after sign-in
+// as EAC's, or sends a member whose role groups do not show it (Recipient
+// Management) to the first page of the navigation they may read.
+func (s *Server) serveLanding(w http.ResponseWriter, r *http.Request, prefix string) {
+	var dash *page
+	for _, p := range s.pages {
+		if p.Path == "/dashboard" {
+			dash = p
+		}
+	}
+	if sess := s.sessions.get(r, s.idle()); sess != nil && (dash == nil || !dash.Read.allows(s.groupsOf(sess.user))) {
+		groups := s.groupsOf(sess.user)
+		for _, p := range s.pages {
+			if p.Nav != "" && p.Read.allows(groups) {
+				http.Redirect(w, r, prefix+p.Path, http.StatusSeeOther)
+				return
+			}
+		}
+	}
+	if dash == nil {
+		http.NotFound(w, r)
+		return
+	}
+	s.servePage(w, r, dash, prefix)
 }

@@ -169,7 +169,7 @@ func signInBrowser(t *testing.T, ctx context.Context, d *daemon) {
 		chromedp.SendKeys(`#username`, "alice"),
 		chromedp.SendKeys(`#password`, alicePassword),
 		chromedp.Click(`#signin`),
-		chromedp.WaitVisible(`#new-connector`))
+		chromedp.WaitVisible(`#cmdlog`)) // on every page after sign-in (the landing page is the dashboard)
 }
 
 // TestBrowserSendConnectorSmartHost creates a smart-host send connector
@@ -428,6 +428,21 @@ func TestRolesOnTheNewPages(t *testing.T) {
 	}
 	if g, _ := try("helpdesk", "/send", url.Values{}); g != http.StatusForbidden {
 		t.Errorf("Recipient Management on /send: GET %d, want 403", g)
+	}
+	// The landing page is the first page their role groups show (the
+	// mailboxes), not the dashboard they may not read.
+	hc := client(t)
+	waitFor(t, "helpdesk signed in", func() bool {
+		resp, _ := signIn(t, d, hc, "helpdesk", alicePassword)
+		return resp.StatusCode == http.StatusSeeOther
+	})
+	if resp, err := hc.Get(d.base + "/"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); !strings.HasSuffix(loc, "/mailboxes") {
+			t.Errorf("Recipient Management signing in: / sends to %q, want the mailboxes", loc)
+		}
 	}
 	cfg, err := config.Read(d.cfgPath)
 	if err != nil {
