@@ -261,6 +261,13 @@ func (j *Journal) fail(err error) {
 // calls as possible and syncs once; on a write error the segment is cut
 // back to where it was. It returns each record's offset.
 func (j *Journal) appendRecords(recs [][]byte, buf *[]byte) ([]int64, error) {
+	return j.appendRecordsSync(recs, buf, true)
+}
+
+// appendRecordsSync is appendRecords; with sync false the records are
+// written but not synced (see lazyBatch), and the segment is marked as
+// holding unsynced records until the next sync.
+func (j *Journal) appendRecordsSync(recs [][]byte, buf *[]byte, sync bool) ([]int64, error) {
 	j.mu.Lock()
 	start := j.active.size
 	j.mu.Unlock()
@@ -298,15 +305,45 @@ func (j *Journal) appendRecords(recs [][]byte, buf *[]byte) ([]int64, error) {
 		}
 		return nil, fmt.Errorf("writing queue journal: %w", werr)
 	}
-	if err := j.wf.Sync(); err != nil {
-		err = fmt.Errorf("syncing queue journal: %w", err)
-		j.fail(err)
-		return nil, err
+	if sync {
+		if err := j.syncActive(); err != nil {
+			return nil, err
+		}
+	} else {
+		j.unsynced = true
 	}
 	j.mu.Lock()
 	j.active.size = pos
 	j.mu.Unlock()
 	return offs, nil
+}
+
+// syncActive makes everything written to the active segment durable;
+// a failed fsync fails the journal (committer only).
+func (j *Journal) syncActive() error {
+	if err := j.wf.Sync(); err != nil {
+		err = fmt.Errorf("syncing queue journal: %w", err)
+		j.fail(err)
+		return err
+	}
+	j.unsynced = false
+	return nil
+}
+
+// lazyBatch reports whether a batch may be written without its own fsync:
+// it holds only DONE records, whose writers never wait for them (Remove:
+// after a power loss the message may be delivered once more) and which
+// free no big-message file. Such a batch becomes durable with the next
+// synced batch, or when the segment is rotated out or the journal closed;
+// skipping its fsync spares one fsync per delivered message when
+// deliveries and receptions do not coincide.
+func lazyBatch(batch []pendingRec) bool {
+	for i := range batch {
+		if batch[i].typ != recDone || batch[i].bigPath != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // commit makes a batch durable and indexes it.
@@ -326,7 +363,7 @@ func (j *Journal) commit(batch []pendingRec, buf *[]byte) error {
 		}
 		recs[i] = p.rec
 	}
-	offs, err := j.appendRecords(recs, buf)
+	offs, err := j.appendRecordsSync(recs, buf, !lazyBatch(batch))
 	if err != nil {
 		return err
 	}
@@ -381,6 +418,17 @@ func (j *Journal) newSegment(seq uint64) error {
 		return err
 	}
 	if j.wf != nil {
+		if j.unsynced {
+			// The segment leaves the committer's hands: what it holds
+			// unsynced becomes durable now, before copy-forward and
+			// deletion reason about its DONE records.
+			if err := j.syncActive(); err != nil {
+				wf.Close()
+				rf.Close()
+				os.Remove(path)
+				return err
+			}
+		}
 		j.wf.Close()
 	}
 	j.wf = wf

@@ -93,6 +93,10 @@ type Journal struct {
 	deadCopies map[string]uint64
 
 	wf *os.File // active segment, written by the committer only
+
+	// unsynced: the active segment holds records written without an
+	// fsync (a DONE-only batch, see lazyBatch); committer only.
+	unsynced bool
 }
 
 // segment is one journal file.
@@ -211,6 +215,9 @@ func (j *Journal) closeFiles() {
 	}
 	j.closed = true
 	if j.wf != nil {
+		if j.unsynced {
+			j.wf.Sync() // DONE records: best effort, nothing waits for them
+		}
 		j.wf.Close()
 	}
 	for _, s := range j.segs {
