@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/transportd/transportd/transport/durable"
 	"github.com/transportd/transportd/transport/mail/queue/message"
@@ -120,6 +121,17 @@ func (j *Journal) writeBig(path string, head []byte, rest io.Reader) (int64, err
 
 // submit hands a record to the committer and returns the batch it joined.
 func (j *Journal) submit(p pendingRec) (*commitGroup, error) {
+	return j.submitKick(p, true)
+}
+
+// doneDelay is how long DONE records may wait for a batch to ride along
+// with (see Remove) before they are written on their own.
+const doneDelay = 50 * time.Millisecond
+
+// submitKick is submit; with kick false the committer is not woken for the
+// record: it joins the next batch someone else's record starts, or is
+// written after doneDelay.
+func (j *Journal) submitKick(p pendingRec, kick bool) (*commitGroup, error) {
 	j.qmu.Lock()
 	if j.closing {
 		j.qmu.Unlock()
@@ -132,8 +144,13 @@ func (j *Journal) submit(p pendingRec) (*commitGroup, error) {
 	}
 	j.queue = append(j.queue, p)
 	g := j.cur
+	if !kick && j.lazyTimer == nil {
+		j.lazyTimer = time.AfterFunc(doneDelay, j.signal)
+	}
 	j.qmu.Unlock()
-	j.signal()
+	if kick {
+		j.signal()
+	}
 	return g, nil
 }
 
@@ -191,7 +208,10 @@ func (j *Journal) Remove(id string) error {
 	if big {
 		p.bigPath = filepath.Join(j.bdir, id)
 	}
-	if _, err := j.submit(p); err != nil {
+	// A DONE record does not wake the committer: under load it rides in
+	// the write (and fsync) of the next batch of messages, at most
+	// doneDelay later, instead of costing a write of its own.
+	if _, err := j.submitKick(p, big); err != nil {
 		return fmt.Errorf("removing message %s: %w", id, err)
 	}
 	return nil
@@ -212,6 +232,10 @@ func (j *Journal) committer() {
 			if len(batch) > 0 {
 				j.queue = nil
 				j.cur = &commitGroup{done: make(chan struct{})}
+				if j.lazyTimer != nil {
+					j.lazyTimer.Stop()
+					j.lazyTimer = nil
+				}
 			}
 			j.qmu.Unlock()
 			if len(batch) == 0 {

@@ -79,6 +79,9 @@ type Journal struct {
 	closing bool
 	kick    chan struct{}
 	stopped chan struct{}
+	// lazyTimer wakes the committer for records handed over without a
+	// kick (submitKick), when no other record did meanwhile.
+	lazyTimer *time.Timer
 
 	// mu guards the index and the segments.
 	mu     sync.Mutex
@@ -203,6 +206,12 @@ func (j *Journal) Close() error {
 		j.signal()
 	}
 	<-j.stopped
+	j.qmu.Lock()
+	if j.lazyTimer != nil {
+		j.lazyTimer.Stop()
+		j.lazyTimer = nil
+	}
+	j.qmu.Unlock()
 	j.closeFiles()
 	return nil
 }
