@@ -199,17 +199,31 @@ func (c *conn) reply(code int, enhanced string, lines ...string) {
 		enhanced = "" // RFC 2034 section 3: only after ENHANCEDSTATUSCODES was offered
 	}
 	for i, l := range lines {
-		sep := "-"
+		sep, enh := "-", ""
 		if i == len(lines)-1 {
-			sep = " "
-			if enhanced != "" {
-				l = enhanced + " " + l
-			}
+			sep, enh = " ", enhanced
 		}
-		line := strconv.Itoa(code) + sep + l
-		c.bw.WriteString(line)
+		if c.plog != nil {
+			if enh != "" {
+				l = enh + " " + l
+			}
+			line := strconv.Itoa(code) + sep + l
+			c.bw.WriteString(line)
+			c.bw.WriteString("\r\n")
+			c.plog.Reply(line)
+			continue
+		}
+		// Written piece by piece: no string is built for the reply when
+		// the protocol is not logged.
+		var num [8]byte
+		c.bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+		c.bw.WriteString(sep)
+		if enh != "" {
+			c.bw.WriteString(enh)
+			c.bw.WriteByte(' ')
+		}
+		c.bw.WriteString(l)
 		c.bw.WriteString("\r\n")
-		c.plog.Reply(line)
 	}
 	if code >= 400 || code == 221 || c.closeAfter || !c.cs.rc.PipeliningEnabled {
 		c.flush()

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -57,5 +58,31 @@ func TestDoneRecordsRideAlong(t *testing.T) {
 	j2 := openTestJournal(t, dir, Options{})
 	if n := len(j2.index); n != 1 {
 		t.Fatalf("%d messages after reopening, want 1 (both removals recorded)", n)
+	}
+}
+
+// TestNewIDFormat: the id is the millisecond time (13 hex digits), a
+// sequence number (4) and 4 random bytes (8), upper case, as
+// fmt.Sprintf("%013X%04X%08X") writes them.
+func TestNewIDFormat(t *testing.T) {
+	j := openTestJournal(t, t.TempDir(), Options{})
+	before := time.Now().UnixMilli()
+	id := j.NewID()
+	after := time.Now().UnixMilli()
+	if len(id) != 25 || strings.ToUpper(id) != id || !validID(id) {
+		t.Fatalf("id %q", id)
+	}
+	var ms, seq, rnd uint64
+	if _, err := fmt.Sscanf(id, "%13X%4X%8X", &ms, &seq, &rnd); err != nil {
+		t.Fatalf("id %q: %v", id, err)
+	}
+	if int64(ms) < before || int64(ms) > after {
+		t.Fatalf("id %q: time %d not within %d..%d", id, ms, before, after)
+	}
+	if want := fmt.Sprintf("%013X%04X%08X", ms, seq, rnd); want != id {
+		t.Fatalf("id %q, want %q", id, want)
+	}
+	if next := j.NewID(); next[13:17] != fmt.Sprintf("%04X", (seq+1)&0xFFFF) {
+		t.Fatalf("next id %q after %q: sequence not counted", next, id)
 	}
 }
