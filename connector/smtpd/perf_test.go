@@ -98,3 +98,37 @@ func TestDeadlineSlack(t *testing.T) {
 		}
 	}
 }
+
+// TestReceivedHeaderText: the Received: field is the text it always was
+// (fmt.Sprintf's), with the HELO name and connector name sanitised, an
+// IPv6 address in brackets, and the date last.
+func TestReceivedHeaderText(t *testing.T) {
+	for _, c := range []struct {
+		helo, remote, user string
+	}{
+		{"client.example", "192.0.2.7:4000", ""},
+		{"", "[2001:db8::1]:25", "alice@contoso.com"},
+		{"bad(helo)\x01", "[::ffff:192.0.2.9]:25", ""},
+	} {
+		rc := connector.New("Relay (apps)", connector.UsageCustom, "mail.contoso.com")
+		s := &session{rc: &rc, conn: &conn{}, helo: c.helo, user: c.user, remote: netip.MustParseAddrPort(c.remote)}
+		got := s.receivedHeader("0123456789ABCDEF")
+		proto, helo := "ESMTP", c.helo
+		if c.user != "" {
+			proto += "A"
+		}
+		if helo == "" {
+			helo = "unknown"
+		}
+		head, date, ok := strings.Cut(got, "; ")
+		want := fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd) with %s%s\r\n\tvia %s id %s",
+			sanitizeHeader(helo), s.remote.Addr(), rc.Fqdn, proto, "", sanitizeHeader(rc.Name), "0123456789ABCDEF")
+		if !ok || head != want {
+			t.Errorf("got %q, want %q; <date>", got, want)
+			continue
+		}
+		if _, err := time.Parse(time.RFC1123Z+"\r\n", date); err != nil {
+			t.Errorf("date %q: %v", date, err)
+		}
+	}
+}
