@@ -251,11 +251,19 @@ func enhancedString(code int, e smtp.EnhancedCode) string {
 		return ""
 	case smtp.EnhancedCodeNotSet:
 		if cl := code / 100; cl == 2 || cl == 4 || cl == 5 {
-			return fmt.Sprintf("%d.0.0", cl)
+			return strconv.Itoa(cl) + ".0.0"
 		}
 		return ""
 	}
-	return fmt.Sprintf("%d.%d.%d", e[0], e[1], e[2])
+	// fmt.Sprintf("%d.%d.%d", ...) without fmt: every queued message's
+	// reply comes here.
+	b := make([]byte, 0, 12)
+	b = strconv.AppendInt(b, int64(e[0]), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(e[1]), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(e[2]), 10)
+	return string(b)
 }
 
 // protocolError answers a command we cannot take and counts it; too many

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/policies/domains"
 	"github.com/transportd/transportd/policies/value"
@@ -129,6 +131,26 @@ func TestReceivedHeaderText(t *testing.T) {
 		}
 		if _, err := time.Parse(time.RFC1123Z+"\r\n", date); err != nil {
 			t.Errorf("date %q: %v", date, err)
+		}
+	}
+}
+
+// TestEnhancedString: the enhanced status code as fmt writes it.
+func TestEnhancedString(t *testing.T) {
+	for _, c := range []struct {
+		code int
+		e    smtp.EnhancedCode
+		want string
+	}{
+		{250, smtp.EnhancedCode{2, 6, 0}, "2.6.0"},
+		{550, smtp.EnhancedCode{5, 7, 54}, "5.7.54"},
+		{451, smtp.EnhancedCode{4, 100, 999}, "4.100.999"},
+		{554, smtp.EnhancedCodeNotSet, "5.0.0"},
+		{354, smtp.EnhancedCodeNotSet, ""},
+		{250, smtp.NoEnhancedCode, ""},
+	} {
+		if got := enhancedString(c.code, c.e); got != c.want {
+			t.Errorf("enhancedString(%d, %v) = %q, want %q", c.code, c.e, got, c.want)
 		}
 	}
 }
