@@ -44,7 +44,6 @@ import (
 
 	"github.com/transportd/transportd/certs"
 	"github.com/transportd/transportd/connector"
-	"github.com/transportd/transportd/connector/lazylog"
 	"github.com/transportd/transportd/connector/protolog"
 	"github.com/transportd/transportd/policies/authqueue"
 	"github.com/transportd/transportd/policies/connfilter"
@@ -654,7 +653,7 @@ func (s *Server) newSession(c *conn) *session {
 		remote: addrPort(c.raw.RemoteAddr()), local: addrPort(c.raw.LocalAddr()),
 		id: c.sessionID,
 	}
-	sess.log = lazylog.With(s.deps.Logger, "connector", c.cs.rc.Name, "remote", sess.remote.String(), "session", sess.id)
+	sess.log = protolog.LoggerWith(s.deps.Logger, "connector", c.cs.rc.Name, "remote", sess.remote.String(), "session", sess.id)
 	return sess
 }
 

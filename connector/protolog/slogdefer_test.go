@@ -1,4 +1,4 @@
-package lazylog
+package protolog
 
 import (
 	"bytes"
@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// TestSameOutputAsWith: a logger from With writes exactly what slog's own
+// TestLoggerWithSameOutputAsWith: a logger from LoggerWith writes exactly what slog's own
 // With would, also chained, with groups, Attr arguments and levels.
-func TestSameOutputAsWith(t *testing.T) {
+func TestLoggerWithSameOutputAsWith(t *testing.T) {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey {
 			return slog.Attr{}
@@ -27,7 +27,7 @@ func TestSameOutputAsWith(t *testing.T) {
 			l.WithGroup("g").Warn("two", "k", 3)
 		}
 		use(base.With("connector", "Default Frontend", "remote", "127.0.0.1:2525", slog.Int("n", 7)).With("session", "08D"))
-		use(With(With(lazy, "connector", "Default Frontend", "remote", "127.0.0.1:2525", slog.Int("n", 7)), "session", "08D"))
+		use(LoggerWith(LoggerWith(lazy, "connector", "Default Frontend", "remote", "127.0.0.1:2525", slog.Int("n", 7)), "session", "08D"))
 		if want.String() != got.String() {
 			t.Errorf("output differs:\n got %s\nwant %s", got.String(), want.String())
 		}
@@ -37,24 +37,24 @@ func TestSameOutputAsWith(t *testing.T) {
 	}
 }
 
-// TestNoArgs: With without arguments returns the logger itself.
-func TestNoArgs(t *testing.T) {
+// TestLoggerWithNoArgs: LoggerWith without arguments returns the logger itself.
+func TestLoggerWithNoArgs(t *testing.T) {
 	l := slog.New(slog.DiscardHandler)
-	if With(l) != l {
-		t.Error("With(l) is not l")
+	if LoggerWith(l) != l {
+		t.Error("LoggerWith(l) is not l")
 	}
 }
 
-func BenchmarkWith(b *testing.B) {
+func BenchmarkLoggerWith(b *testing.B) {
 	l := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
 	b.Run("slog", func(b *testing.B) {
 		for b.Loop() {
 			l.With("connector", "Default Frontend MAIL", "remote", "127.0.0.1:40000", "session", "08DE1234ABCD0001")
 		}
 	})
-	b.Run("lazylog", func(b *testing.B) {
+	b.Run("LoggerWith", func(b *testing.B) {
 		for b.Loop() {
-			With(l, "connector", "Default Frontend MAIL", "remote", "127.0.0.1:40000", "session", "08DE1234ABCD0001")
+			LoggerWith(l, "connector", "Default Frontend MAIL", "remote", "127.0.0.1:40000", "session", "08DE1234ABCD0001")
 		}
 	})
 }

@@ -1,19 +1,21 @@
-// Package lazylog gives a logger attributes without formatting them until
-// a record is logged. slog.Logger.With has a text or JSON handler format
-// its attributes at once, which costs every SMTP session and every
-// delivery attempt a few microseconds for loggers that mostly log
-// nothing; With here only remembers them.
-package lazylog
+package protolog
+
+// The daemon's own log of SMTP sessions and deliveries (log/slog), beside
+// the protocol log files: LoggerWith gives a logger attributes without
+// formatting them until a record is logged. slog.Logger.With has a text or
+// JSON handler format its attributes at once, which costs every SMTP
+// session and every delivery attempt a few microseconds for loggers that
+// mostly log nothing; LoggerWith only remembers them.
 
 import (
 	"context"
 	"log/slog"
 )
 
-// With returns l with args (as slog.Logger.With takes them) added to every
-// record it logs. The output is the same as l.With(args...): the handler's
-// WithAttrs runs when a record is logged, not now.
-func With(l *slog.Logger, args ...any) *slog.Logger {
+// LoggerWith returns l with args (as slog.Logger.With takes them) added to
+// every record it logs. The output is the same as l.With(args...): the
+// handler's WithAttrs runs when a record is logged, not now.
+func LoggerWith(l *slog.Logger, args ...any) *slog.Logger {
 	if l == nil || len(args) == 0 {
 		return l
 	}
