@@ -64,6 +64,39 @@ type conn struct {
 	normOut *bufio.Reader
 
 	filtered *connFilterResult // connection filtering's verdict, once asked (connfilter.go)
+
+	// The read and write deadlines set on nc now (see extendDeadline).
+	readDL, writeDL time.Time
+}
+
+// extendDeadline moves the read (or the write) deadline of the connection
+// to at least ConnectionInactivityTimeout from now. It moves it only when
+// it is due sooner than that, and then a little further (deadlineSlack),
+// so the commands and replies of a transaction, a few milliseconds apart,
+// share one deadline instead of resetting a runtime timer each: a client
+// is dropped between ConnectionInactivityTimeout and that plus the slack
+// after it last sent or read anything, never sooner.
+func (c *conn) extendDeadline(write bool) {
+	dl := &c.readDL
+	if write {
+		dl = &c.writeDL
+	}
+	want := time.Now().Add(c.idle)
+	if !want.After(*dl) {
+		return
+	}
+	*dl = want.Add(deadlineSlack(c.idle))
+	if write {
+		c.nc.SetWriteDeadline(*dl)
+	} else {
+		c.nc.SetReadDeadline(*dl)
+	}
+}
+
+// deadlineSlack is how much later than the inactivity timeout a deadline
+// may fall: 1/64 of it, at most a second (5 minutes: 1 s; 2 s: 31 ms).
+func deadlineSlack(idle time.Duration) time.Duration {
+	return min(idle/64, time.Second)
 }
 
 // connBuffers are the buffers of a connection. They are taken from the
@@ -126,7 +159,7 @@ func (r netReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	if r.c.idle > 0 {
-		r.c.nc.SetReadDeadline(time.Now().Add(r.c.idle))
+		r.c.extendDeadline(false)
 	}
 	return r.c.nc.Read(p)
 }
@@ -139,6 +172,7 @@ func (c *conn) closeAfterNextWrite() { c.closeAfter = true }
 
 func (c *conn) setStream(nc net.Conn) {
 	c.nc = nc
+	c.readDL, c.writeDL = time.Time{}, time.Time{} // set again on nc at its first read and write
 	if c.br == nil {
 		c.takeBuffers()
 	}
@@ -151,7 +185,7 @@ func (c *conn) flush() error {
 		return nil
 	}
 	if c.idle > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(c.idle))
+		c.extendDeadline(true)
 	}
 	return c.bw.Flush()
 }
@@ -168,17 +202,31 @@ func (c *conn) reply(code int, enhanced string, lines ...string) {
 		enhanced = "" // RFC 2034 section 3: only after ENHANCEDSTATUSCODES was offered
 	}
 	for i, l := range lines {
-		sep := "-"
+		sep, enh := "-", ""
 		if i == len(lines)-1 {
-			sep = " "
-			if enhanced != "" {
-				l = enhanced + " " + l
-			}
+			sep, enh = " ", enhanced
 		}
-		line := strconv.Itoa(code) + sep + l
-		c.bw.WriteString(line)
+		if c.plog != nil {
+			if enh != "" {
+				l = enh + " " + l
+			}
+			line := strconv.Itoa(code) + sep + l
+			c.bw.WriteString(line)
+			c.bw.WriteString("\r\n")
+			c.plog.Reply(line)
+			continue
+		}
+		// Written piece by piece: no string is built for the reply when
+		// the protocol is not logged.
+		var num [8]byte
+		c.bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+		c.bw.WriteString(sep)
+		if enh != "" {
+			c.bw.WriteString(enh)
+			c.bw.WriteByte(' ')
+		}
+		c.bw.WriteString(l)
 		c.bw.WriteString("\r\n")
-		c.plog.Reply(line)
 	}
 	if code >= 400 || code == 221 || c.closeAfter || !c.cs.rc.PipeliningEnabled {
 		c.flush()
@@ -206,11 +254,19 @@ func enhancedString(code int, e smtp.EnhancedCode) string {
 		return ""
 	case smtp.EnhancedCodeNotSet:
 		if cl := code / 100; cl == 2 || cl == 4 || cl == 5 {
-			return fmt.Sprintf("%d.0.0", cl)
+			return strconv.Itoa(cl) + ".0.0"
 		}
 		return ""
 	}
-	return fmt.Sprintf("%d.%d.%d", e[0], e[1], e[2])
+	// fmt.Sprintf("%d.%d.%d", ...) without fmt: every queued message's
+	// reply comes here.
+	b := make([]byte, 0, 12)
+	b = strconv.AppendInt(b, int64(e[0]), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(e[1]), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(e[2]), 10)
+	return string(b)
 }
 
 // protocolError answers a command we cannot take and counts it; too many

@@ -653,7 +653,7 @@ func (s *Server) newSession(c *conn) *session {
 		remote: addrPort(c.raw.RemoteAddr()), local: addrPort(c.raw.LocalAddr()),
 		id: c.sessionID,
 	}
-	sess.log = s.deps.Logger.With("connector", c.cs.rc.Name, "remote", sess.remote.String(), "session", sess.id)
+	sess.log = protolog.LoggerWith(s.deps.Logger, "connector", c.cs.rc.Name, "remote", sess.remote.String(), "session", sess.id)
 	return sess
 }
 

@@ -499,9 +499,27 @@ func (s *session) receivedHeader(id string) string {
 	if st := s.conn.TLS(); st != nil {
 		tlsInfo = fmt.Sprintf(" (version=%s cipher=%s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
 	}
-	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd) with %s%s\r\n\tvia %s id %s; %s\r\n",
-		sanitizeHeader(helo), s.remote.Addr(), s.rc.Fqdn, proto, tlsInfo, sanitizeHeader(s.rc.Name), id,
-		time.Now().Format(time.RFC1123Z))
+	// As fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (transportd)
+	// with %s%s\r\n\tvia %s id %s; %s\r\n", ...) writes it, in one
+	// allocation.
+	b := make([]byte, 0, 160+len(helo)+len(s.rc.Fqdn)+len(tlsInfo)+len(s.rc.Name)+len(id))
+	b = append(b, "Received: from "...)
+	b = append(b, sanitizeHeader(helo)...)
+	b = append(b, " (["...)
+	b = s.remote.Addr().AppendTo(b)
+	b = append(b, "])\r\n\tby "...)
+	b = append(b, s.rc.Fqdn...)
+	b = append(b, " (transportd) with "...)
+	b = append(b, proto...)
+	b = append(b, tlsInfo...)
+	b = append(b, "\r\n\tvia "...)
+	b = append(b, sanitizeHeader(s.rc.Name)...)
+	b = append(b, " id "...)
+	b = append(b, id...)
+	b = append(b, "; "...)
+	b = time.Now().AppendFormat(b, time.RFC1123Z)
+	b = append(b, "\r\n"...)
+	return string(b)
 }
 
 func sanitizeHeader(s string) string {

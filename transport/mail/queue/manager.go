@@ -47,6 +47,10 @@ type Manager struct {
 	suspendedQ    map[string]string
 	suspendedFile string
 	suspendMu     sync.Mutex
+
+	// runners hands a delivery run to a delivery goroutine that finished
+	// its last one and waits (nexthop.go, spawn).
+	runners chan runTask
 }
 
 type entry struct {
@@ -75,6 +79,7 @@ func NewManager(o Options) (*Manager, error) {
 		entries: map[string]*entry{}, queues: map[string]*deliveryQueue{},
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, inflightDir: o.InflightDir, onEvent: o.OnEvent,
 		idleQueue: o.IdleQueueTimeout,
+		runners:   make(chan runTask),
 	}
 	if m.idleQueue <= 0 {
 		m.idleQueue = defaultIdleQueueTimeout

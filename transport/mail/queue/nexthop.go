@@ -137,9 +137,8 @@ func (m *Manager) push(rt Route, it workItem) {
 			q.probing, it.probe = true, true
 			q.active++
 			m.running++ // a probe may exceed the pool: at most one per queue
-			m.wg.Add(1)
+			m.spawn(q, it)
 			m.qmu.Unlock()
-			go m.run(q, it)
 			return
 		case q.probing:
 			q.items = append(q.items, it)
@@ -174,15 +173,56 @@ func (m *Manager) startLocked(q *deliveryQueue, cfg Settings) {
 		q.items = q.items[1:]
 		q.active++
 		m.running++
+		m.spawn(q, it)
+	}
+}
+
+// runTask is a delivery run: item it of queue q, then what run takes.
+type runTask struct {
+	q  *deliveryQueue
+	it workItem
+}
+
+// runnerIdle is how long a delivery goroutine waits for another run after
+// its run ended.
+const runnerIdle = time.Second
+
+// spawn starts a delivery run: on a delivery goroutine waiting for one, or
+// on a new one. Reusing goroutines spares each run the goroutine start and
+// the stack growth of the delivery path (smtpout's is deep), which a busy
+// queue that keeps running empty and filling again would pay for every
+// few messages.
+func (m *Manager) spawn(q *deliveryQueue, it workItem) {
+	select {
+	case m.runners <- runTask{q, it}:
+	default:
 		m.wg.Add(1)
-		go m.run(q, it)
+		go m.runner(runTask{q, it})
+	}
+}
+
+// runner runs t, then the runs spawn hands it, until none comes for
+// runnerIdle or the manager closes.
+func (m *Manager) runner(t runTask) {
+	defer m.wg.Done()
+	idle := time.NewTimer(runnerIdle)
+	defer idle.Stop()
+	for {
+		m.run(t.q, t.it)
+		idle.Reset(runnerIdle)
+		select {
+		case t = <-m.runners:
+		case <-idle.C:
+			return
+		case <-m.ctx.Done():
+			return
+		}
 	}
 }
 
 // run delivers it, then the next ready items of q, until q has none or
 // another queue waits for room in the pool.
 func (m *Manager) run(q *deliveryQueue, it workItem) {
-	defer m.wg.Done()
 	for {
 		m.deliver(q, it)
 		var ok bool

@@ -276,6 +276,7 @@ func (m *Manager) Suspend(id string) error {
 	e.mu.Lock()
 	e.state.Suspended = true
 	st := e.state
+	st.Recipients = append([]RecipientState(nil), e.state.Recipients...) // a delivery may be writing them
 	e.mu.Unlock()
 	return m.store.SaveState(id, &st)
 }
@@ -294,6 +295,7 @@ func (m *Manager) Resume(id string) error {
 		}
 	}
 	st := e.state
+	st.Recipients = append([]RecipientState(nil), e.state.Recipients...) // a delivery may be writing them
 	e.mu.Unlock()
 	if err := m.store.SaveState(id, &st); err != nil {
 		return err

@@ -33,14 +33,15 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	msg.RequireTLS = e.env.RequireTLS
 	e.mu.Unlock()
 
+	slot := inflightSlot(-1)
 	if m.inflight != nil {
-		m.inflight.begin(id)
+		slot = m.inflight.begin(id)
 	}
 	started := m.now()
 	results := m.safeDeliver(it.target, msg, addrs)
 	attempt := m.now().Sub(started)
 	if m.inflight != nil {
-		m.inflight.end(id)
+		m.inflight.end(slot)
 	}
 
 	now := m.now()

@@ -147,7 +147,11 @@ func (s *Sender) release(ss *session) {
 		ttl = min(ttl, s.burstIdle)
 	}
 	ss.idleAt = time.Now()
-	ss.timer = time.AfterFunc(ttl, func() { s.expire(key, ss) })
+	if ss.timer == nil {
+		ss.timer = time.AfterFunc(ttl, func() { s.expire(key, ss) })
+	} else {
+		ss.timer.Reset(ttl) // stopped by popIdle; one timer per session, not per message
+	}
 	s.idle[key] = append(s.idle[key], ss)
 	s.mu.Unlock()
 }

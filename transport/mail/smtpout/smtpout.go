@@ -191,7 +191,7 @@ func (s *Sender) Deliver(ctx context.Context, msg *delivery.Message, rcpts []str
 	if len(rcpts) == 0 {
 		return nil
 	}
-	log := s.log.With("msg", msg.ID)
+	log := protolog.LoggerWith(s.log, "msg", msg.ID)
 	if limit := int64(s.conn.MaxMessageSize); limit > 0 && msg.Size > limit {
 		return all(rcpts, &delivery.Error{Code: 552, Enhanced: [3]int{5, 3, 4},
 			Message: fmt.Sprintf("message size %d bytes exceeds the limit of send connector %q (%s)", msg.Size, s.conn.Name, s.conn.MaxMessageSize)})

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/transportd/transportd/transport/durable"
 	"github.com/transportd/transportd/transport/mail/queue/message"
@@ -120,6 +121,17 @@ func (j *Journal) writeBig(path string, head []byte, rest io.Reader) (int64, err
 
 // submit hands a record to the committer and returns the batch it joined.
 func (j *Journal) submit(p pendingRec) (*commitGroup, error) {
+	return j.submitKick(p, true)
+}
+
+// doneDelay is how long DONE records may wait for a batch to ride along
+// with (see Remove) before they are written on their own.
+const doneDelay = 50 * time.Millisecond
+
+// submitKick is submit; with kick false the committer is not woken for the
+// record: it joins the next batch someone else's record starts, or is
+// written after doneDelay.
+func (j *Journal) submitKick(p pendingRec, kick bool) (*commitGroup, error) {
 	j.qmu.Lock()
 	if j.closing {
 		j.qmu.Unlock()
@@ -132,8 +144,13 @@ func (j *Journal) submit(p pendingRec) (*commitGroup, error) {
 	}
 	j.queue = append(j.queue, p)
 	g := j.cur
+	if !kick && j.lazyTimer == nil {
+		j.lazyTimer = time.AfterFunc(doneDelay, j.signal)
+	}
 	j.qmu.Unlock()
-	j.signal()
+	if kick {
+		j.signal()
+	}
 	return g, nil
 }
 
@@ -191,7 +208,10 @@ func (j *Journal) Remove(id string) error {
 	if big {
 		p.bigPath = filepath.Join(j.bdir, id)
 	}
-	if _, err := j.submit(p); err != nil {
+	// A DONE record does not wake the committer: under load it rides in
+	// the write (and fsync) of the next batch of messages, at most
+	// doneDelay later, instead of costing a write of its own.
+	if _, err := j.submitKick(p, big); err != nil {
 		return fmt.Errorf("removing message %s: %w", id, err)
 	}
 	return nil
@@ -212,6 +232,10 @@ func (j *Journal) committer() {
 			if len(batch) > 0 {
 				j.queue = nil
 				j.cur = &commitGroup{done: make(chan struct{})}
+				if j.lazyTimer != nil {
+					j.lazyTimer.Stop()
+					j.lazyTimer = nil
+				}
 			}
 			j.qmu.Unlock()
 			if len(batch) == 0 {
@@ -261,6 +285,13 @@ func (j *Journal) fail(err error) {
 // calls as possible and syncs once; on a write error the segment is cut
 // back to where it was. It returns each record's offset.
 func (j *Journal) appendRecords(recs [][]byte, buf *[]byte) ([]int64, error) {
+	return j.appendRecordsSync(recs, buf, true)
+}
+
+// appendRecordsSync is appendRecords; with sync false the records are
+// written but not synced (see lazyBatch), and the segment is marked as
+// holding unsynced records until the next sync.
+func (j *Journal) appendRecordsSync(recs [][]byte, buf *[]byte, sync bool) ([]int64, error) {
 	j.mu.Lock()
 	start := j.active.size
 	j.mu.Unlock()
@@ -298,15 +329,45 @@ func (j *Journal) appendRecords(recs [][]byte, buf *[]byte) ([]int64, error) {
 		}
 		return nil, fmt.Errorf("writing queue journal: %w", werr)
 	}
-	if err := j.wf.Sync(); err != nil {
-		err = fmt.Errorf("syncing queue journal: %w", err)
-		j.fail(err)
-		return nil, err
+	if sync {
+		if err := j.syncActive(); err != nil {
+			return nil, err
+		}
+	} else {
+		j.unsynced = true
 	}
 	j.mu.Lock()
 	j.active.size = pos
 	j.mu.Unlock()
 	return offs, nil
+}
+
+// syncActive makes everything written to the active segment durable;
+// a failed fsync fails the journal (committer only).
+func (j *Journal) syncActive() error {
+	if err := j.wf.Sync(); err != nil {
+		err = fmt.Errorf("syncing queue journal: %w", err)
+		j.fail(err)
+		return err
+	}
+	j.unsynced = false
+	return nil
+}
+
+// lazyBatch reports whether a batch may be written without its own fsync:
+// it holds only DONE records, whose writers never wait for them (Remove:
+// after a power loss the message may be delivered once more) and which
+// free no big-message file. Such a batch becomes durable with the next
+// synced batch, or when the segment is rotated out or the journal closed;
+// skipping its fsync spares one fsync per delivered message when
+// deliveries and receptions do not coincide.
+func lazyBatch(batch []pendingRec) bool {
+	for i := range batch {
+		if batch[i].typ != recDone || batch[i].bigPath != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // commit makes a batch durable and indexes it.
@@ -326,7 +387,7 @@ func (j *Journal) commit(batch []pendingRec, buf *[]byte) error {
 		}
 		recs[i] = p.rec
 	}
-	offs, err := j.appendRecords(recs, buf)
+	offs, err := j.appendRecordsSync(recs, buf, !lazyBatch(batch))
 	if err != nil {
 		return err
 	}
@@ -381,6 +442,17 @@ func (j *Journal) newSegment(seq uint64) error {
 		return err
 	}
 	if j.wf != nil {
+		if j.unsynced {
+			// The segment leaves the committer's hands: what it holds
+			// unsynced becomes durable now, before copy-forward and
+			// deletion reason about its DONE records.
+			if err := j.syncActive(); err != nil {
+				wf.Close()
+				rf.Close()
+				os.Remove(path)
+				return err
+			}
+		}
 		j.wf.Close()
 	}
 	j.wf = wf
