@@ -2,12 +2,14 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
 
 	"github.com/transportd/transportd/transport/admin/cluster"
 	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/control"
 )
 
 // startCluster starts this member's embedded NATS (or connects to the
@@ -49,4 +51,26 @@ func clusterRestart(prev, next *config.Config) string {
 		return "Cluster: this server left its cluster; restart transportd to run alone (systemctl restart transportd)"
 	}
 	return "Cluster: the cluster settings changed; restart transportd to apply them (systemctl restart transportd)"
+}
+
+// clusterControl answers the cluster operations of the control socket.
+func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
+	n := s.clusterNode
+	if n == nil {
+		return nil, errors.New("this server is not a cluster member (transportd cluster new makes one, cluster join joins one)")
+	}
+	switch op {
+	case control.OpClusterStatus:
+		return n.Status(ctx)
+	case control.OpClusterLeave:
+		n.SetLeaving()
+		if s.OnLeave != nil {
+			if err := s.OnLeave(ctx); err != nil {
+				return nil, fmt.Errorf("draining before leaving: %w", err)
+			}
+		}
+		s.log.Warn("this member is leaving its cluster", "cluster", n.ClusterName(), "member", n.Name())
+		return control.Changed{Count: 1}, nil
+	}
+	return nil, fmt.Errorf("unknown operation %q", op)
 }

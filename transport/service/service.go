@@ -98,6 +98,9 @@ type Service struct {
 	// clusterNode is the embedded NATS and JetStream of a cluster member;
 	// nil on a single server (cluster.go).
 	clusterNode *cluster.Node
+	// OnLeave, when set before Run, drains this member when the admin
+	// runs `transportd cluster leave` (the shared queue's hook).
+	OnLeave func(ctx context.Context) error
 }
 
 // Open loads the configuration at path (creating it with the defaults when

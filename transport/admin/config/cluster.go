@@ -119,6 +119,12 @@ func (c *Config) validateCluster() error {
 			errs = append(errs, fmt.Errorf("Cluster.Routes: %q is not host:port of another member's route port", r))
 		}
 	}
+	// Issue 14 item 5: every member delivers from the shared queue, so a
+	// mailbox's mail may be delivered by any of them; a Maildir folder
+	// that is not the same on every member would split a mailbox.
+	if len(c.Mailboxes) > 0 && !cc.MaildirShared && strings.TrimSpace(c.Transport.MailboxDeliveryLmtpServer) == "" {
+		errs = append(errs, errors.New("Transport.MailboxDeliveryLmtpServer: in a cluster, mail for mailboxes goes by LMTP to the mailbox server (Dovecot): set it (transportd transportconfig set -MailboxDeliveryLmtpServer mailstore.contoso.com:24), or declare the Maildir root one shared file system on every member (Cluster.MaildirShared: true, transportd cluster new/join -MaildirShared $true)"))
+	}
 	if cc.ExternalUrl != "" && !strings.Contains(cc.ExternalUrl, "://") {
 		errs = append(errs, fmt.Errorf("Cluster.ExternalUrl: %q is not a URL such as nats://nats1.contoso.com:4222", cc.ExternalUrl))
 	}
