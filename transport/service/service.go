@@ -101,6 +101,9 @@ type Service struct {
 	// OnLeave, when set before Run, drains this member when the admin
 	// runs `transportd cluster leave` (the shared queue's hook).
 	OnLeave func(ctx context.Context) error
+	// configSync publishes and applies the organization's configuration
+	// (set by Run on a cluster member).
+	configSync *cluster.ConfigSync
 }
 
 // Open loads the configuration at path (creating it with the defaults when
@@ -431,6 +434,9 @@ func (s *Service) Reload() error {
 	}
 	if err == nil {
 		s.keepApplied(cfg)
+		if s.configSync != nil { // issue 14: the cluster gets the change
+			s.configSync.Applied(cfg)
+		}
 		if !strings.EqualFold(cfg.Server.Fqdn, prev.Server.Fqdn) {
 			s.log.Info("server FQDN changed; receive connectors without their own Fqdn greet with it, send connectors without their own Fqdn say it in HELO",
 				"from", prev.Server.Fqdn, "to", cfg.Server.Fqdn)
@@ -501,6 +507,15 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.runTLSReports(ctx, tlsReportsInterval)
 	}()
+	if s.clusterNode != nil { // issue 14: one configuration for the cluster
+		s.configSync = s.clusterNode.NewConfigSync(s.path)
+		s.configSync.Applied(s.Config())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.configSync.Run(ctx)
+		}()
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching configuration: %w", err)

@@ -30,8 +30,8 @@ func clusterKind() *Kind {
 		What: "several servers as one: shared configuration over NATS JetStream (New/Join/Get/Exit-TransportCluster)",
 		Commands: []*Command{
 			{Verb: "new", Cmdlet: "New-TransportCluster",
-				Synopsis: "Makes this server the first member of a new cluster: its CA and keys in the data folder, and the join token the others join with.",
-				Params:   params(val("Name", "the cluster's name, the same on every member (default transportd)"), clusterSettingParams()),
+				Synopsis:   "Makes this server the first member of a new cluster: its CA and keys in the data folder, and the join token the others join with.",
+				Params:     params(val("Name", "the cluster's name, the same on every member (default transportd)"), clusterSettingParams()),
 				Positional: []string{"Name"},
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					name, _ := r.Params.TakeExact("Name")
@@ -71,7 +71,7 @@ func clusterKind() *Kind {
 				}},
 			{Verb: "status", VerbAliases: []string{"get"}, Cmdlet: "Get-TransportCluster",
 				Synopsis: "Shows the cluster as the running member sees it: the JetStream meta leader and peers, the members with their state, and every stream with its replicas and their lag.",
-				Records: true, List: always,
+				Records:  true, List: always,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					var st cluster.Status
 					if err := env.callDaemon(control.OpClusterStatus, control.Selector{}, &st); err != nil {
