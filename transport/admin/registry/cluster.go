@@ -73,6 +73,12 @@ func clusterKind() *Kind {
 				Synopsis: "Shows the cluster as the running member sees it: the JetStream meta leader and peers, the members with their state, and every stream with its replicas and their lag.",
 				Records:  true, List: always,
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
+					if cfg, err := env.Manager.Load(); err != nil {
+						return nil, err
+					} else if !cfg.Clustered() {
+						env.say("This server is not a cluster member: it runs alone, without NATS. transportd cluster new makes it the first member of a cluster.")
+						return nil, nil
+					}
 					var st cluster.Status
 					if err := env.callDaemon(control.OpClusterStatus, control.Selector{}, &st); err != nil {
 						return nil, err
