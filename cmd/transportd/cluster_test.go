@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,8 @@ func (m *clusterMember) start(t *testing.T) {
 	m.daemon = startDaemonProcess(t, m.cfg)
 	t.Cleanup(func() {
 		m.daemon.Process.Signal(syscall.SIGTERM)
+		stopping := time.Now()
+		defer func() { t.Logf("%s stopped in %v", m.name, time.Since(stopping)) }()
 		done := make(chan struct{})
 		go func() { m.daemon.Wait(); close(done) }()
 		select {
@@ -183,6 +186,25 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 		}
 		return ""
 	})
+
+	// Leaving: member 3 stops taking mail at once, the others see it
+	// leaving, and its configuration no longer names the cluster.
+	c := ms[2]
+	ok(t, c.cfg, "", "cluster", "leave")
+	if conn, err := net.DialTimeout("tcp", c.smtp, time.Second); err == nil {
+		conn.Close()
+		t.Errorf("MAIL3 still takes connections on %s after cluster leave", c.smtp)
+	}
+	eventually(t, 10*time.Second, "MAIL1 sees MAIL3 leaving", func() string {
+		out := ok(t, a.cfg, "", "transportservice", "get", "-Identity", "MAIL3")
+		if !regexp.MustCompile(`State\s*:\s*Leaving`).MatchString(out) {
+			return out
+		}
+		return ""
+	})
+	if cfg, err := config.Read(c.cfg); err != nil || cfg.Clustered() {
+		t.Errorf("MAIL3's configuration after leave: clustered %v, %v", cfg != nil && cfg.Clustered(), err)
+	}
 
 	for _, m := range ms {
 		store := filepath.Join(filepath.Dir(m.cfg), "data", "cluster", "jetstream")

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"reflect"
 
+	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/connector/smtpd"
 	"github.com/transportd/transportd/transport/admin/cluster"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/control"
@@ -64,6 +66,17 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 		return n.Status(ctx)
 	case control.OpClusterLeave:
 		n.SetLeaving()
+		// Stop taking mail: close every receive connector (sessions in
+		// progress finish); queued mail is still delivered.
+		s.leaving.Store(true)
+		cfg := s.Config()
+		tbl, err := cfg.DomainTable()
+		if err == nil {
+			err = s.smtp.Apply(smtpd.Snapshot{Connectors: nil, Domains: tbl, Filter: connectionFilter(cfg)})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("closing the receive connectors: %w", err)
+		}
 		if s.OnLeave != nil {
 			if err := s.OnLeave(ctx); err != nil {
 				return nil, fmt.Errorf("draining before leaving: %w", err)
@@ -73,4 +86,13 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 		return control.Changed{Count: 1}, nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", op)
+}
+
+// takingMail is the receive connectors to listen with: none once this
+// member is leaving its cluster.
+func (s *Service) takingMail(cfg *config.Config) []connector.ReceiveConnector {
+	if s.leaving.Load() {
+		return nil
+	}
+	return cfg.ReceiveConnectors
 }

@@ -299,7 +299,6 @@ func (n *Node) SetLeaving() {
 func (n *Node) Close() {
 	n.cancel()
 	n.wg.Wait()
-	n.nc.Drain()
 	n.nc.Close()
 	n.shutdownServer()
 }
