@@ -7,10 +7,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/transportd/transportd/transport/admin/config"
@@ -141,7 +141,6 @@ func TestThreeMembersFormOneJetStream(t *testing.T) {
 	if e, err := kv0.Get(ctx, "k"); err != nil || string(e.Value()) != "v" {
 		t.Fatalf("get on another member: %v", err)
 	}
-	_ = strconv.Itoa
 }
 
 func TestSealOpen(t *testing.T) {
@@ -155,5 +154,41 @@ func TestSealOpen(t *testing.T) {
 	}
 	if _, err := Open(key, s, []byte("other")); err == nil {
 		t.Fatal("opened under another key name")
+	}
+}
+
+// With ExternalUrl the member embeds no NATS and uses the admin's.
+func TestExternalNATS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ext, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext.Start()
+	defer ext.Shutdown()
+	if !ext.ReadyForConnections(5 * time.Second) {
+		t.Fatal("external NATS not ready")
+	}
+	dir := t.TempDir()
+	b, _ := NewBundle("contoso")
+	if err := b.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, Options{Cluster: config.ClusterConfig{Name: "contoso", ExternalUrl: ext.ClientURL()}, Member: "MAIL1", Fqdn: "mail1.contoso.com",
+		Advertise: "127.0.0.1", Dir: dir, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if n.Server() != nil {
+		t.Fatal("an embedded server runs with ExternalUrl")
+	}
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := n.Status(ctx)
+	if err != nil || len(st.Members) != 1 || st.Members[0].State != "Up" || len(st.Streams) != 1 || n.Replicas() != 1 {
+		t.Fatalf("status with an external NATS: %+v %v", st, err)
 	}
 }
