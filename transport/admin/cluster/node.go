@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/transportd/transportd/transport/admin/config"
 )
@@ -162,13 +163,22 @@ func (n *Node) startServer() (*server.Server, error) {
 	if host == "" {
 		host = "0.0.0.0"
 	}
+	// The server keeps only bcrypt hashes of the two passwords.
+	clientHash, err := bcrypt.GenerateFromPassword([]byte(n.bundle.ClientPassword), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
+	joinHash, err := bcrypt.GenerateFromPassword([]byte(n.bundle.JoinSecret), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
 	sopts := &server.Options{
 		ServerName: o.Member,
 		Host:       host, Port: cc.ClientPortOrDefault(),
 		TLS: true, TLSConfig: clientTLS, TLSTimeout: 5,
 		Users: []*server.User{
-			{Username: clientUser, Password: n.bundle.ClientPassword},
-			{Username: joinUser, Password: n.bundle.JoinSecret, Permissions: &server.Permissions{
+			{Username: clientUser, Password: string(clientHash)},
+			{Username: joinUser, Password: string(joinHash), Permissions: &server.Permissions{
 				Publish:   &server.SubjectPermission{Allow: []string{joinSubject}},
 				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 			}},
