@@ -51,22 +51,30 @@ func newClusterMember(t *testing.T, i int) *clusterMember {
 	return m
 }
 
+// stop ends the member's daemon (SIGTERM) and waits for it.
+func (m *clusterMember) stop(t *testing.T) {
+	if m.daemon == nil {
+		return
+	}
+	d := m.daemon
+	m.daemon = nil
+	d.Process.Signal(syscall.SIGTERM)
+	stopping := time.Now()
+	defer func() { t.Logf("%s stopped in %v", m.name, time.Since(stopping)) }()
+	done := make(chan struct{})
+	go func() { d.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		d.Process.Kill()
+		<-done
+	}
+}
+
 func (m *clusterMember) start(t *testing.T) {
 	t.Helper()
 	m.daemon = startDaemonProcess(t, m.cfg)
-	t.Cleanup(func() {
-		m.daemon.Process.Signal(syscall.SIGTERM)
-		stopping := time.Now()
-		defer func() { t.Logf("%s stopped in %v", m.name, time.Since(stopping)) }()
-		done := make(chan struct{})
-		go func() { m.daemon.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			m.daemon.Process.Kill()
-			<-done
-		}
-	})
+	t.Cleanup(func() { m.stop(t) })
 	t.Cleanup(func() {
 		if t.Failed() {
 			log, _ := os.ReadFile(m.cfg + ".log")
@@ -124,6 +132,9 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 	if token == "" {
 		t.Fatalf("cluster new printed no join token:\n%s", out)
 	}
+	// The first member's organization is the cluster's, whichever member
+	// comes up first.
+	ok(t, a.cfg, "", "accepteddomain", "new", "-name", "seed.contoso.com", "-domainname", "seed.contoso.com", "-domaintype", "Authoritative")
 	a.start(t)
 	for _, m := range ms[1:] {
 		ok(t, m.cfg, "", append([]string{"cluster", "join", token}, m.ports()...)...)
@@ -148,6 +159,25 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 	}
 	if got := ok(t, a.cfg, "", "transportservice", "get", "-Identity", "MAIL3"); !strings.Contains(got, "mail3.contoso.com") || strings.Contains(got, "MAIL2") {
 		t.Errorf("Get-TransportService -Identity MAIL3 on MAIL1:\n%s", got)
+	}
+
+	for _, m := range ms[1:] {
+		eventually(t, 20*time.Second, m.name+" takes the first member's organization", func() string {
+			if applied, _ := os.ReadFile(config.AppliedFile(m.cfg)); !bytes.Contains(applied, []byte("seed.contoso.com")) {
+				return "seed.contoso.com not in force"
+			}
+			return ""
+		})
+	}
+	// Receive connectors are each member's own, named SERVER\Name.
+	b := ms[1]
+	if got := ok(t, b.cfg, "", "connector", "get", "-format", "list"); !strings.Contains(got, `MAIL2\Default Frontend MAIL2`) ||
+		!regexp.MustCompile(`Server\s*:\s*MAIL2`).MatchString(got) {
+		t.Errorf("Get-ReceiveConnector on MAIL2:\n%s", got)
+	}
+	ok(t, b.cfg, "", "connector", "set", "-identity", `MAIL2\Default Frontend MAIL2`, "-banner", "220 MAIL2 ready")
+	if r := tdrun(t, b.cfg, "", "connector", "get", "-identity", `MAIL1\Default Frontend MAIL1`); r.code == 0 || !strings.Contains(r.stderr, "manage it on MAIL1") {
+		t.Errorf("another member's connector on MAIL2: exit %d, %s", r.code, r.stderr)
 	}
 
 	const password = "Cl3arText-Never-In-The-Bucket"
@@ -184,6 +214,18 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 		applied, _ := os.ReadFile(config.AppliedFile(a.cfg))
 		if bytes.Contains(applied, []byte("fabrikam.com")) {
 			return "fabrikam.com still in force on MAIL1"
+		}
+		return ""
+	})
+
+	// A change made on member 2 while its daemon is down is published
+	// when it starts again, not replaced by the cluster's.
+	b.stop(t)
+	ok(t, b.cfg, "", "accepteddomain", "new", "-name", "offline.contoso.com", "-domainname", "offline.contoso.com", "-domaintype", "Authoritative")
+	b.start(t)
+	eventually(t, 30*time.Second, "MAIL1 applies MAIL2's change made while it was down", func() string {
+		if applied, _ := os.ReadFile(config.AppliedFile(a.cfg)); !bytes.Contains(applied, []byte("offline.contoso.com")) {
+			return "offline.contoso.com not in force on MAIL1"
 		}
 		return ""
 	})

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/durable"
 )
 
 // The organization's configuration in JetStream: one key of one KV
@@ -47,6 +50,8 @@ type ConfigSync struct {
 	// agreed on; rev the bucket revision it was read or written at.
 	synced string
 	rev    uint64
+	// bucket is the hash of the document at rev.
+	bucket string
 	// failed is the revision this member could not apply: until one
 	// applies, its own changes are not published over the cluster's.
 	failed uint64
@@ -127,10 +132,12 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 				if initial {
 					initial = false
 					cs.mu.Lock()
-					empty := cs.rev == 0
+					adopting := cs.adopting != ""
 					cs.mu.Unlock()
-					if empty && current != nil {
-						// A new cluster: the seed's configuration is the first.
+					if current != nil && !adopting {
+						// A new cluster (the first member's configuration
+						// is the first), or changes made here while the
+						// daemon was down.
 						cs.publish(ctx, kv, current)
 					}
 				}
@@ -139,7 +146,7 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 			if e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
-			cs.remote(ctx, e)
+			cs.remote(ctx, e, initial, current)
 		case cfg := <-cs.local:
 			current = cfg
 			if !initial {
@@ -150,7 +157,11 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 }
 
 // remote applies a document another member (or this one) published.
-func (cs *ConfigSync) remote(ctx context.Context, e jetstream.KeyValueEntry) {
+//
+// At start (initial), a member whose files changed while its daemon was
+// down, and whose last agreement with the bucket is still the bucket's
+// value, keeps its files and publishes them instead.
+func (cs *ConfigSync) remote(ctx context.Context, e jetstream.KeyValueEntry, initial bool, current *config.Config) {
 	plain, err := Open(cs.node.Key(), e.Value(), cs.aad())
 	if err != nil {
 		cs.log.Error("the cluster's configuration cannot be opened with this member's cluster key; not applied", "revision", e.Revision(), "err", err)
@@ -168,10 +179,20 @@ func (cs *ConfigSync) remote(ctx context.Context, e jetstream.KeyValueEntry) {
 		return
 	}
 	cs.rev = e.Revision()
-	same := hash == cs.synced
+	same := hash == cs.synced || hash == cs.bucket
+	cs.bucket = hash
 	cs.mu.Unlock()
 	if same {
 		return // this member's own publication, or nothing new
+	}
+	if saved := cs.loadState(); initial && current != nil && saved.Rev == e.Revision() && saved.Bucket == hash {
+		if mine, err := current.OrgDoc(); err == nil && mine.Hash() != saved.Local {
+			cs.mu.Lock()
+			cs.synced = saved.Local
+			cs.mu.Unlock()
+			cs.log.Info("this member's configuration changed while transportd was down; publishing it to the cluster", "revision", e.Revision())
+			return
+		}
 	}
 	var changed bool
 	_, err = config.Update(cs.path, func(c *config.Config) error {
@@ -197,6 +218,7 @@ func (cs *ConfigSync) remote(ctx context.Context, e jetstream.KeyValueEntry) {
 		return
 	}
 	cs.synced, cs.failed = hash, 0
+	cs.saveStateLocked()
 	if changed {
 		cs.adopting = hash
 		cs.log.Info("configuration change from the cluster written; applying it", "from", v.Origin, "revision", e.Revision())
@@ -216,6 +238,7 @@ func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *c
 	}
 	hash := doc.Hash()
 	cs.mu.Lock()
+	defer cs.saveState()
 	if cs.adopting != "" {
 		// The reload of a document from the cluster: adopt what this
 		// member made of it (its own certificates stay), without
@@ -231,6 +254,10 @@ func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *c
 	}
 	rev, failed := cs.rev, cs.failed
 	cs.mu.Unlock()
+	if rev == 0 && !cs.node.mayCreateConfig() {
+		cs.log.Info("waiting for the cluster's configuration from its first member; this member's change is published once it has it")
+		return
+	}
 	if failed != 0 {
 		cs.log.Error("this member's configuration change is not published: it has not applied the cluster's configuration (revision in the log above); fix that first, or its change would undo the cluster's",
 			"revision", failed)
@@ -270,10 +297,54 @@ func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *c
 	if newRev > cs.rev {
 		cs.rev = newRev
 	}
-	cs.synced = hash
+	cs.synced, cs.bucket = hash, hash
+	cs.saveStateLocked()
 	cs.mu.Unlock()
 	cs.log.Info("configuration change published to the cluster", "revision", newRev)
 }
 
 // String is for logs.
 func (cs *ConfigSync) String() string { return fmt.Sprintf("config sync of %s", cs.path) }
+
+// syncState is what this member and the bucket last agreed on, kept in
+// the cluster folder across restarts.
+type syncState struct {
+	Rev    uint64 `json:"rev"`
+	Bucket string `json:"bucket"` // the document's hash at Rev
+	Local  string `json:"local"`  // this member's hash when it agreed
+}
+
+func (cs *ConfigSync) statePath() string { return filepath.Join(cs.node.opts.Dir, "config-sync.json") }
+
+func (cs *ConfigSync) loadState() syncState {
+	var st syncState
+	if data, err := os.ReadFile(cs.statePath()); err == nil {
+		json.Unmarshal(data, &st)
+	}
+	return st
+}
+
+func (cs *ConfigSync) saveState() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.saveStateLocked()
+}
+
+func (cs *ConfigSync) saveStateLocked() {
+	if cs.rev == 0 || cs.synced == "" || cs.bucket == "" {
+		return
+	}
+	data, _ := json.Marshal(syncState{Rev: cs.rev, Bucket: cs.bucket, Local: cs.synced})
+	if err := durable.WriteFile(cs.statePath(), data, 0o600); err != nil {
+		cs.log.Warn("could not keep the configuration sync state; a change made while transportd is down would be replaced by the cluster's", "err", err)
+	}
+}
+
+// mayCreateConfig tells whether this member may put the first
+// configuration in an empty bucket: the first member (the one without
+// configured routes: cluster new), or any member on an external NATS.
+// Members that joined wait for it, so that a joiner that comes up first
+// never replaces the organization's configuration with its own.
+func (n *Node) mayCreateConfig() bool {
+	return len(n.opts.Cluster.Routes) == 0 || n.opts.Cluster.ExternalUrl != ""
+}

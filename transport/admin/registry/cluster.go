@@ -233,3 +233,33 @@ func slicesContainsFold(ms []cluster.Member, name string) bool {
 	}
 	return false
 }
+
+// serverScoped runs get for a server-scoped kind (receive connectors).
+// In a cluster its objects are named SERVER\Name as in Exchange, with a
+// Server property; an identity naming another member's object says where
+// to manage it.
+func serverScoped(env *Env, id string, get func(string) ([]manage.Record, error)) ([]manage.Record, error) {
+	cfg, err := env.Manager.Load()
+	if err != nil || !cfg.Clustered() {
+		return get(id)
+	}
+	if srv, _, ok := strings.Cut(id, `\`); ok && !strings.EqualFold(srv, cfg.Server.Name) && !strings.ContainsAny(srv, "*?") {
+		return nil, fmt.Errorf("%q is on %s, another member of cluster %s: receive connectors are each member's own; manage it on %s (this member is %s)",
+			id, srv, cfg.Cluster.Name, srv, cfg.Server.Name)
+	}
+	recs, err := get(id)
+	for i, r := range recs {
+		out := make(manage.Record, 0, len(r)+1)
+		for _, p := range r {
+			if strings.EqualFold(p.Name, "Identity") {
+				p.Value = cfg.Server.Name + `\` + p.Value
+			}
+			out = append(out, p)
+		}
+		if _, has := out.Get("Server"); !has {
+			out = append(out, manage.Property{Name: "Server", Value: cfg.Server.Name})
+		}
+		recs[i] = out
+	}
+	return recs, err
+}

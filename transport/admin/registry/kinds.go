@@ -118,7 +118,7 @@ func receiveConnectorKind() *Kind {
 					return clientSettings(env.Manager, id)
 				}
 			}
-			return env.Manager.GetConnectors(id)
+			return serverScoped(env, id, env.Manager.GetConnectors) // cluster.go (issue 14)
 		},
 		getType: func(extra manage.Params) string {
 			for _, p := range extra {
