@@ -152,6 +152,12 @@ type Config struct {
 	// and its role groups (Add-RoleGroupMember).
 	AdminCenter AdminCenterConfig `yaml:"AdminCenter,omitempty"`
 
+	// ---- issue 14 (cluster) ----
+
+	// Cluster makes this server a member of a cluster (NATS JetStream);
+	// empty: a single server.
+	Cluster ClusterConfig `yaml:"Cluster,omitempty"`
+
 	path string
 	// stated records the sections the files read actually contain (see
 	// CheckReplacement); nil for a configuration not read from a file.
@@ -247,6 +253,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.validateConnectionFilter(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateCluster(); err != nil { // issue 14
 		errs = append(errs, err)
 	}
 	if _, err := c.DomainTable(); err != nil {

@@ -133,8 +133,9 @@ func parse(abs string, data []byte) (*Config, error) {
 		case "dkimsigningconfigs": // issue 13
 		case "connectionfilter": // issue 13
 		case "admincenter": // issue 15
+		case "cluster": // issue 14
 		default:
-			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging, DkimSigningConfigs, ConnectionFilter)", abs, key)
+			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging, DkimSigningConfigs, ConnectionFilter, AdminCenter, Cluster)", abs, key)
 		}
 	}
 	rawConns, err := list(v.Get("receiveconnectors"), "ReceiveConnectors")
@@ -199,6 +200,9 @@ func parse(abs string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	if err := decode(v.Get("admincenter"), &c.AdminCenter, "AdminCenter"); err != nil { // issue 15
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	if err := decode(v.Get("cluster"), &c.Cluster, "Cluster"); err != nil { // issue 14
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	if err := c.readMailboxes(); err != nil {

@@ -283,6 +283,7 @@ func Kinds() []*Kind {
 		providersConfigKind(),        // issue 13: connection filtering
 		adminKind(),                  // issue 15: the admin center
 		roleGroupKind(),              // issue 15: the admin center
+		clusterKind(),                // issue 14: cluster
 	})
 }
 
