@@ -69,6 +69,7 @@ func TestOrgDocRoundTrip(t *testing.T) {
 		c.SendConnectors = append(c.SendConnectors, sc)
 		c.Transport.MaxSendSize = 10 << 20
 		c.Mailboxes = []Mailbox{{Name: "chris", PrimarySmtpAddress: "chris@contoso.com", PasswordHash: "$argon2id$x", Enabled: true}}
+		c.AdminCenter.RoleGroups = []RoleGroup{{Name: RoleOrganizationManagement, Members: []string{"chris"}}}
 		return nil
 	})
 	if err != nil {
@@ -104,7 +105,8 @@ func TestOrgDocRoundTrip(t *testing.T) {
 		t.Fatalf("hash changed in the round trip:\n%s", data)
 	}
 	if len(back.SendConnectors) != 1 || back.SendConnectors[0].AuthenticationCredential.Password != "pa:ss word" || back.Transport.MaxSendSize != 10<<20 ||
-		len(back.Mailboxes) != 1 || back.Mailboxes[0].PasswordHash != "$argon2id$x" {
+		len(back.Mailboxes) != 1 || back.Mailboxes[0].PasswordHash != "$argon2id$x" ||
+		len(back.RoleGroups) != 1 || back.RoleGroups[0].Name != RoleOrganizationManagement || len(back.RoleGroups[0].Members) != 1 {
 		t.Fatalf("round trip lost something: %+v", back)
 	}
 	// Applied to another member's configuration, its own parts stay.
@@ -123,7 +125,8 @@ func TestOrgDocRoundTrip(t *testing.T) {
 	}
 	o, _ = Read(other)
 	od, _ := o.OrgDoc()
-	if od.Hash() != doc.Hash() || o.Transport.MaxConcurrentMailboxDeliveries != 7 || len(o.ReceiveConnectors) != ownConnectors {
+	if od.Hash() != doc.Hash() || o.Transport.MaxConcurrentMailboxDeliveries != 7 || len(o.ReceiveConnectors) != ownConnectors ||
+		len(o.AdminCenter.RoleGroups) != 1 || o.AdminCenter.InternalUrl != "" && o.AdminCenter.InternalUrl != c.AdminCenter.InternalUrl {
 		t.Fatalf("applied document: hash equal %v, own settings kept %v", od.Hash() == doc.Hash(), o.Transport.MaxConcurrentMailboxDeliveries)
 	}
 	// A document naming a file outside the two folders is refused.

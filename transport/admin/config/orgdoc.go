@@ -33,6 +33,9 @@ type OrgDoc struct {
 	Transport          OrgTransport                  `json:"transport"`
 	DkimSigningConfigs []DkimSigningConfig           `json:"dkim_signing_configs"`
 	ConnectionFilter   ConnectionFilterConfig        `json:"connection_filter"`
+	// RoleGroups are the admin center's role groups and their members
+	// (Add-RoleGroupMember): who may sign in is the organization's.
+	RoleGroups []RoleGroup `json:"role_groups"`
 	// Files are the certificate store's files and the DKIM keys, by path
 	// relative to the data folder ("certs/<name>", "dkim/<domain>/<file>").
 	Files map[string][]byte `json:"files"`
@@ -69,7 +72,7 @@ func (c *Config) OrgDoc() (OrgDoc, error) {
 	d := OrgDoc{
 		SendConnectors: slices.Clone(c.SendConnectors), AcceptedDomains: slices.Clone(c.AcceptedDomains),
 		Mailboxes: slices.Clone(c.Mailboxes), DkimSigningConfigs: slices.Clone(c.DkimSigningConfigs),
-		ConnectionFilter: c.ConnectionFilter,
+		ConnectionFilter: c.ConnectionFilter, RoleGroups: slices.Clone(c.AdminCenter.RoleGroups),
 		Transport: OrgTransport{ExternalPostmasterAddress: t.ExternalPostmasterAddress, AuthFailureLockoutThreshold: t.AuthFailureLockoutThreshold,
 			AuthFailureWindow: t.AuthFailureWindow, AuthFailureLockoutDuration: t.AuthFailureLockoutDuration, MaxSendSize: t.MaxSendSize,
 			MaxReceiveSize: t.MaxReceiveSize, ExternalDelayDsnEnabled: t.ExternalDelayDsnEnabled, InternalDelayDsnEnabled: t.InternalDelayDsnEnabled,
@@ -142,6 +145,7 @@ func (c *Config) ApplyOrgDoc(d OrgDoc) error {
 	c.Mailboxes = d.Mailboxes
 	c.DkimSigningConfigs = d.DkimSigningConfigs
 	c.ConnectionFilter = d.ConnectionFilter
+	c.AdminCenter.RoleGroups = d.RoleGroups
 	t, o := &c.Transport, d.Transport
 	t.ExternalPostmasterAddress, t.AuthFailureLockoutThreshold = o.ExternalPostmasterAddress, o.AuthFailureLockoutThreshold
 	t.AuthFailureWindow, t.AuthFailureLockoutDuration = o.AuthFailureWindow, o.AuthFailureLockoutDuration
@@ -167,6 +171,13 @@ type orgSections struct {
 	DkimSigningConfigs []DkimSigningConfig           `yaml:"DkimSigningConfigs"`
 	ConnectionFilter   ConnectionFilterConfig        `yaml:"ConnectionFilter"`
 	Transport          OrgTransport                  `yaml:"Transport"`
+	AdminCenter        orgAdminCenter                `yaml:"AdminCenter,omitempty"`
+}
+
+// orgAdminCenter is the organization's part of the AdminCenter section:
+// the role groups; the binding and its certificate are the member's.
+type orgAdminCenter struct {
+	RoleGroups []RoleGroup `yaml:"RoleGroups,omitempty"`
 }
 
 // orgWire is how an OrgDoc travels: the sections as config-file YAML
@@ -179,7 +190,7 @@ type orgWire struct {
 
 // MarshalJSON encodes d as config-file YAML inside JSON.
 func (d OrgDoc) MarshalJSON() ([]byte, error) {
-	sec, err := yaml.Marshal(orgSections{d.SendConnectors, d.AcceptedDomains, d.DkimSigningConfigs, d.ConnectionFilter, d.Transport})
+	sec, err := yaml.Marshal(orgSections{d.SendConnectors, d.AcceptedDomains, d.DkimSigningConfigs, d.ConnectionFilter, d.Transport, orgAdminCenter{d.RoleGroups}})
 	if err != nil {
 		return nil, fmt.Errorf("encoding the organization's configuration: %w", err)
 	}
@@ -210,6 +221,7 @@ func (d *OrgDoc) UnmarshalJSON(data []byte) error {
 	t := c.Transport
 	*d = OrgDoc{SendConnectors: c.SendConnectors, AcceptedDomains: c.AcceptedDomains, Mailboxes: mbx,
 		DkimSigningConfigs: c.DkimSigningConfigs, ConnectionFilter: c.ConnectionFilter, Files: w.Files,
+		RoleGroups: c.AdminCenter.RoleGroups,
 		Transport: OrgTransport{ExternalPostmasterAddress: t.ExternalPostmasterAddress, AuthFailureLockoutThreshold: t.AuthFailureLockoutThreshold,
 			AuthFailureWindow: t.AuthFailureWindow, AuthFailureLockoutDuration: t.AuthFailureLockoutDuration, MaxSendSize: t.MaxSendSize,
 			MaxReceiveSize: t.MaxReceiveSize, ExternalDelayDsnEnabled: t.ExternalDelayDsnEnabled, InternalDelayDsnEnabled: t.InternalDelayDsnEnabled,
