@@ -47,6 +47,9 @@ type Manager struct {
 	suspendedQ    map[string]string
 	suspendedFile string
 	suspendMu     sync.Mutex
+
+	// shared is the store when several servers share it (shared.go).
+	shared SharedStore
 }
 
 type entry struct {
@@ -76,6 +79,7 @@ func NewManager(o Options) (*Manager, error) {
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, inflightDir: o.InflightDir, onEvent: o.OnEvent,
 		idleQueue: o.IdleQueueTimeout,
 	}
+	m.shared, _ = o.Store.(SharedStore)
 	if m.idleQueue <= 0 {
 		m.idleQueue = defaultIdleQueueTimeout
 	}
