@@ -125,6 +125,8 @@ type Store struct {
 
 	mu   sync.Mutex
 	held map[string]*held
+	// unremoved are finished messages whose removal failed; Run tries again.
+	unremoved map[string]bool
 
 	lastBeat atomic.Int64 // unix nanoseconds of the last renewed lease
 	idSeq    atomic.Uint32
@@ -160,7 +162,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Server == "" || strings.ContainsAny(o.Server, ".*> \t") {
 		return nil, fmt.Errorf("jsstore: invalid server name %q", o.Server)
 	}
-	s := &Store{o: o, log: o.Logger, js: o.JS, held: map[string]*held{}}
+	s := &Store{o: o, log: o.Logger, js: o.JS, held: map[string]*held{}, unremoved: map[string]bool{}}
 	s.chunk = o.ChunkSize
 	if s.chunk <= 0 {
 		s.chunk = int(o.JS.Conn().MaxPayload()) - 8<<10
@@ -192,7 +194,43 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.beat(ctx); err != nil {
 		return nil, fmt.Errorf("jsstore: renewing the lease of %s: %w", o.Server, err)
 	}
+	if err := s.waitCurrent(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// waitCurrent waits until the queue streams have a leader and every
+// replica has caught up: a member that rejoins reads the queue only then
+// (a consumer may be placed on any replica, a lagging one too).
+func (s *Store) waitCurrent(ctx context.Context) error {
+	for {
+		current := true
+		for _, st := range []jetstream.Stream{s.body, s.queue} {
+			info, err := st.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("jsstore: reading the state of the queue streams: %w", err)
+			}
+			if ci := info.Cluster; ci != nil {
+				if ci.Leader == "" {
+					current = false
+				}
+				for _, r := range ci.Replicas {
+					if !r.Offline && (!r.Current || r.Lag > 0) {
+						current = false
+					}
+				}
+			}
+		}
+		if current {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("jsstore: the queue streams' replicas did not catch up: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond): // JetStream has no catch-up signal for clients
+		}
+	}
 }
 
 func (s *Store) beat(ctx context.Context) error {
@@ -250,9 +288,9 @@ func (s *Store) Enqueue(ctx context.Context, env message.Envelope, body io.Reade
 		return "", fmt.Errorf("enqueueing message: invalid queue id %q", env.ID)
 	}
 	id := env.ID
-	if !s.leaseValid() {
-		return "", s.unavailable(id, "lease", errors.New("this member could not renew its lease: it is cut off from the cluster"))
-	}
+	// No lease check here: the PubAck of the record is the proof that a
+	// quorum stored the message, and a member that cannot reach one gets
+	// no PubAck within PublishTimeout.
 	ctx, cancel := context.WithTimeout(ctx, s.o.PublishTimeout)
 	defer cancel()
 	var futures []jetstream.PubAckFuture
@@ -355,7 +393,7 @@ func (s *Store) records(ctx context.Context) ([]jetstream.Msg, error) {
 
 // Load returns the messages this member owns (recovery after a restart).
 func (s *Store) Load() ([]message.Stored, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*s.o.PublishTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	msgs, err := s.records(ctx)
 	if err != nil {
@@ -373,8 +411,19 @@ func (s *Store) Load() ([]message.Stored, error) {
 		if rec.Owner != s.o.Server {
 			continue
 		}
-		md, _ := m.Metadata()
-		s.held[rec.Env.ID] = &held{rec: rec, rev: md.Sequence.Stream}
+		// The consumer may have read a lagging replica: the leader has the
+		// last word.
+		last, err := s.queue.GetLastMsgForSubject(ctx, m.Subject())
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: reading the record of %s: %w", rec.Env.ID, err)
+		}
+		if err := json.Unmarshal(last.Data, &rec); err != nil || rec.Owner != s.o.Server {
+			continue
+		}
+		s.held[rec.Env.ID] = &held{rec: rec, rev: last.Sequence}
 		out = append(out, message.Stored{Envelope: rec.Env, State: rec.State})
 	}
 	return out, nil
@@ -482,20 +531,50 @@ func (s *Store) drop(id string) {
 	}
 }
 
-// Remove deletes a finished message: its record, then its body.
+// Remove deletes a finished message: its record, then its body. When
+// JetStream does not answer, Run tries again later (a record left behind
+// would be delivered again by whoever takes it over).
 func (s *Store) Remove(id string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.o.PublishTimeout)
+	s.mu.Lock()
+	delete(s.held, id)
+	s.mu.Unlock()
+	if err := s.remove(context.Background(), id); err != nil {
+		s.mu.Lock()
+		s.unremoved[id] = true
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (s *Store) remove(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.o.PublishTimeout)
 	defer cancel()
 	if err := s.queue.Purge(ctx, jetstream.WithPurgeSubject(s.queueSubject(id))); err != nil {
 		return fmt.Errorf("jsstore: removing %s: %w", id, err)
 	}
-	s.mu.Lock()
-	delete(s.held, id)
-	s.mu.Unlock()
 	if err := s.body.Purge(ctx, jetstream.WithPurgeSubject(s.bodySubject(id))); err != nil {
 		return fmt.Errorf("jsstore: removing the body of %s: %w", id, err)
 	}
 	return nil
+}
+
+// retryRemovals removes the finished messages whose removal failed.
+func (s *Store) retryRemovals(ctx context.Context) {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.unremoved))
+	for id := range s.unremoved {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		if err := s.remove(ctx, id); err != nil {
+			return
+		}
+		s.mu.Lock()
+		delete(s.unremoved, id)
+		s.mu.Unlock()
+	}
 }
 
 // Claim confirms that this member still holds the message: its lease is
@@ -548,6 +627,7 @@ func (s *Store) Run(ctx context.Context, adopt func(message.Stored), lost func(i
 		if err := s.beat(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("cannot renew this member's queue lease; it delivers nothing until it can", "err", err)
 		}
+		s.retryRemovals(ctx)
 		live, err := s.liveMembers(ctx)
 		if err == nil && s.leaseValid() {
 			gone := false

@@ -22,8 +22,29 @@ import (
 	"github.com/transportd/transportd/transport/mail/queue/message"
 )
 
+// testLogger keeps the warnings and errors of the test's members and
+// shows them when the test fails.
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.mu.Lock()
+			t.Logf("log:\n%s", w.b.String())
+			w.mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
 }
 
 func open(t *testing.T, c *jstest.Cluster, i int, name string, lease time.Duration) *jsstore.Store {
@@ -32,7 +53,8 @@ func open(t *testing.T, c *jstest.Cluster, i int, name string, lease time.Durati
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A node that has just rejoined catches up first (slow under -race).
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var s *jsstore.Store
 	for {
@@ -148,7 +170,11 @@ type member struct {
 func startMember(t *testing.T, c *jstest.Cluster, i int, name string, target delivery.Target) *member {
 	t.Helper()
 	s := open(t, c, i, name, 5*time.Second)
-	m, err := queue.NewManager(queue.Options{Store: s, Router: router{target}, Settings: queue.DefaultSettings(), Logger: testLogger(t)})
+	// A body that cannot be read while the streams elect new leaders is a
+	// failed attempt, retried after TransientFailureRetryInterval.
+	set := queue.DefaultSettings()
+	set.TransientFailureRetryInterval = time.Second
+	m, err := queue.NewManager(queue.Options{Store: s, Router: router{target}, Settings: set, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
