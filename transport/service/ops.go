@@ -41,6 +41,8 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 		}
 	}
 	switch op {
+	case control.OpClusterStatus, control.OpClusterLeave: // issue 14
+		return s.clusterControl(ctx, op)
 	case control.OpQueueGet:
 		var out []control.Queue
 		for _, q := range s.queue.Queues() {

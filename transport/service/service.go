@@ -27,6 +27,7 @@ import (
 	"github.com/transportd/transportd/policies/authqueue"
 	"github.com/transportd/transportd/policies/limits"
 	"github.com/transportd/transportd/policies/lockout"
+	"github.com/transportd/transportd/transport/admin/cluster"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/control"
 	"github.com/transportd/transportd/transport/durable"
@@ -91,11 +92,26 @@ type Service struct {
 	tlsReports *tlsrpt.Collector
 	// stsHTTP fetches MTA-STS policies when set (SetMTASTSHTTPClient).
 	stsHTTP atomic.Pointer[http.Client]
+
+	// ---- issue 14 (cluster) ----
+
+	// clusterNode is the embedded NATS and JetStream of a cluster member;
+	// nil on a single server (cluster.go).
+	clusterNode *cluster.Node
+	// OnLeave, when set before Run, drains this member when the admin
+	// runs `transportd cluster leave` (the shared queue's hook).
+	OnLeave func(ctx context.Context) error
+	// configSync publishes and applies the organization's configuration
+	// (set by Run on a cluster member).
+	configSync *cluster.ConfigSync
+	// leaving is set by `transportd cluster leave`: the receive
+	// connectors stay closed until the restart that ends membership.
+	leaving atomic.Bool
 }
 
 // Open loads the configuration at path (creating it with the defaults when
 // missing), prepares the data folder and starts the receive connectors.
-func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) {
+func Open(ctx context.Context, path string, log *slog.Logger) (_ *Service, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -117,6 +133,17 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 	if err := makePickupDirs(cfg); err != nil {
 		return nil, err
 	}
+	// issue 14: a cluster member's NATS and JetStream come first, for the
+	// parts that keep their state there.
+	node, err := startCluster(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && node != nil {
+			node.Close()
+		}
+	}()
 	disk, err := journal.Open(filepath.Join(cfg.DataDir(), "queue"), log.With("component", "queue"))
 	if err != nil {
 		return nil, err
@@ -128,6 +155,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Service, error) 
 		return nil, err
 	}
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}
+	s.clusterNode = node
 	s.dir.set(cfg)
 	s.tlsReports = tlsrpt.NewCollector(filepath.Join(cfg.DataDir(), tlsReportsFile), nil)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
@@ -314,7 +342,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl, Filter: connectionFilter(cfg)}); err != nil {
+	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: s.takingMail(cfg), Domains: tbl, Filter: connectionFilter(cfg)}); err != nil {
 		rt.close()
 		return err
 	}
@@ -400,10 +428,18 @@ func (s *Service) Reload() error {
 			cfg.DataDir(), prev.Server.DataPath)
 	}
 	if err == nil {
+		if why := clusterRestart(prev, cfg); why != "" { // issue 14
+			err = errors.New(why)
+		}
+	}
+	if err == nil {
 		err = s.applyAt(cfg, time.Now())
 	}
 	if err == nil {
 		s.keepApplied(cfg)
+		if s.configSync != nil { // issue 14: the cluster gets the change
+			s.configSync.Applied(cfg)
+		}
 		if !strings.EqualFold(cfg.Server.Fqdn, prev.Server.Fqdn) {
 			s.log.Info("server FQDN changed; receive connectors without their own Fqdn greet with it, send connectors without their own Fqdn say it in HELO",
 				"from", prev.Server.Fqdn, "to", cfg.Server.Fqdn)
@@ -446,6 +482,9 @@ func (s *Service) Run(ctx context.Context) error {
 		s.router.close()
 		s.store.Close()
 		s.closeLogs()
+		if s.clusterNode != nil {
+			s.clusterNode.Close()
+		}
 	}()
 	wg.Add(4)
 	go func() {
@@ -471,6 +510,15 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.runTLSReports(ctx, tlsReportsInterval)
 	}()
+	if s.clusterNode != nil { // issue 14: one configuration for the cluster
+		s.configSync = s.clusterNode.NewConfigSync(s.path)
+		s.configSync.Applied(s.Config())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.configSync.Run(ctx)
+		}()
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching configuration: %w", err)

@@ -146,6 +146,12 @@ type Config struct {
 	// list providers (Add-IPBlockListEntry, Add-IPBlockListProvider).
 	ConnectionFilter ConnectionFilterConfig `yaml:"ConnectionFilter,omitempty"`
 
+	// ---- issue 14 (cluster) ----
+
+	// Cluster makes this server a member of a cluster (NATS JetStream);
+	// empty: a single server.
+	Cluster ClusterConfig `yaml:"Cluster,omitempty"`
+
 	path string
 	// stated records the sections the files read actually contain (see
 	// CheckReplacement); nil for a configuration not read from a file.
@@ -241,6 +247,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.validateConnectionFilter(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateCluster(); err != nil { // issue 14
 		errs = append(errs, err)
 	}
 	if _, err := c.DomainTable(); err != nil {

@@ -132,8 +132,9 @@ func parse(abs string, data []byte) (*Config, error) {
 		case "server", "transport", "receiveconnectors", "sendconnectors", "accepteddomains", "clientsettings", "logging":
 		case "dkimsigningconfigs": // issue 13
 		case "connectionfilter": // issue 13
+		case "cluster": // issue 14
 		default:
-			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging, DkimSigningConfigs, ConnectionFilter)", abs, key)
+			return nil, fmt.Errorf("%s: unknown top-level key %q (expected Server, Transport, ReceiveConnectors, SendConnectors, AcceptedDomains, ClientSettings, Logging, DkimSigningConfigs, ConnectionFilter, Cluster)", abs, key)
 		}
 	}
 	rawConns, err := list(v.Get("receiveconnectors"), "ReceiveConnectors")
@@ -195,6 +196,9 @@ func parse(abs string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	if err := c.parseConnectionFilter(v.Get("connectionfilter")); err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	if err := decode(v.Get("cluster"), &c.Cluster, "Cluster"); err != nil { // issue 14
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	if err := c.readMailboxes(); err != nil {

@@ -240,13 +240,7 @@ func transportServiceKind() *Kind {
 		Commands: []*Command{
 			{Verb: "get", Cmdlet: "Get-TransportService", Synopsis: "Shows this server: its Name, its Fqdn, its data folder, and its retry, expiry, delay-notification and log settings.",
 				Params: params(identity), Positional: ids, IdentityParams: ids, Records: true, List: always,
-				Run: func(env *Env, r Request) ([]manage.Record, error) {
-					rec, err := env.Manager.GetTransportService(r.Identities)
-					if err != nil {
-						return nil, err
-					}
-					return []manage.Record{rec}, nil
-				}},
+				Run: getTransportServices}, // cluster.go (issue 14: every member)
 			{Verb: "set", Cmdlet: "Set-TransportService",
 				Synopsis: "Sets the server's Fqdn, once for every default (receive and send connectors without their own Fqdn, the DSN sender), and its retry, expiry, delay-notification and log settings.",
 				Params: params(identity, val("Fqdn", "the server's fully qualified host name, e.g. mail.contoso.com"),

@@ -97,6 +97,10 @@ func checkServer(env *Env, name string) error {
 		strings.EqualFold(strings.TrimSuffix(n, "."), cfg.Server.Fqdn) {
 		return nil
 	}
+	if cfg.Clustered() { // issue 14: server-scoped objects are managed on their member
+		return fmt.Errorf("-Server %s: this transportd is server %s (%s) of cluster %s; receive connectors and certificate bindings are each member's own: run the command on %s, or give -Server %s or leave -Server out",
+			n, cfg.Server.Name, cfg.Server.Fqdn, cfg.Cluster.Name, n, cfg.Server.Name)
+	}
 	return fmt.Errorf("-Server %s: this transportd is server %s (%s), and it manages only itself; give -Server %s or leave -Server out",
 		n, cfg.Server.Name, cfg.Server.Fqdn, cfg.Server.Name)
 }

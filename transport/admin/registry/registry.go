@@ -281,6 +281,7 @@ func Kinds() []*Kind {
 		blockListConfigKind(),        // issue 13: connection filtering
 		allowListConfigKind(),        // issue 13: connection filtering
 		providersConfigKind(),        // issue 13: connection filtering
+		clusterKind(),                // issue 14: cluster
 	})
 }
 

@@ -1,0 +1,89 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Peer is one replica of the meta group or of a stream.
+type Peer struct {
+	Name    string        `json:"name"`
+	Leader  bool          `json:"leader,omitempty"`
+	Current bool          `json:"current"`
+	Offline bool          `json:"offline,omitempty"`
+	Lag     uint64        `json:"lag"`
+	Active  time.Duration `json:"active"`
+}
+
+// StreamStatus is one stream with its replicas.
+type StreamStatus struct {
+	Name     string `json:"name"`
+	Replicas int    `json:"replicas"`
+	Leader   string `json:"leader"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	Peers    []Peer `json:"peers"`
+}
+
+// Status is what `transportd cluster status` shows.
+type Status struct {
+	Cluster    string         `json:"cluster"`
+	Member     string         `json:"member"`
+	External   string         `json:"external,omitempty"`
+	MetaLeader string         `json:"meta_leader"`
+	MetaPeers  []Peer         `json:"meta_peers"`
+	Replicas   int            `json:"replicas"`
+	Members    []Member       `json:"members"`
+	Streams    []StreamStatus `json:"streams"`
+}
+
+// Status reports the JetStream meta leader (embedded server's Jsz), the
+// members and every stream with its replicas and their lag.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	st := Status{Cluster: n.opts.Cluster.Name, Member: n.opts.Member, External: n.opts.Cluster.ExternalUrl,
+		Replicas: n.Replicas(), Members: n.Members()}
+	if n.ns != nil {
+		jsz, err := n.ns.Jsz(&server.JSzOptions{})
+		if err != nil {
+			return st, fmt.Errorf("JetStream status: %w", err)
+		}
+		if m := jsz.Meta; m != nil {
+			st.MetaLeader = m.Leader
+			if m.Leader != "" {
+				st.MetaPeers = append(st.MetaPeers, Peer{Name: m.Leader, Leader: true, Current: true})
+			}
+			for _, p := range m.Replicas {
+				if p.Name == m.Leader {
+					continue
+				}
+				st.MetaPeers = append(st.MetaPeers, Peer{Name: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active})
+			}
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	l := n.js.ListStreams(cctx)
+	for si := range l.Info() {
+		ss := StreamStatus{Name: si.Config.Name, Replicas: si.Config.Replicas, Messages: si.State.Msgs, Bytes: si.State.Bytes}
+		if c := si.Cluster; c != nil {
+			ss.Leader = c.Leader
+			if c.Leader != "" {
+				ss.Peers = append(ss.Peers, Peer{Name: c.Leader, Leader: true, Current: true})
+			}
+			for _, p := range c.Replicas {
+				if p.Name == c.Leader {
+					continue
+				}
+				ss.Peers = append(ss.Peers, Peer{Name: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active})
+			}
+		}
+		st.Streams = append(st.Streams, ss)
+	}
+	if err := l.Err(); err != nil {
+		return st, fmt.Errorf("listing streams (is JetStream up? a meta leader needs most members): %w", err)
+	}
+	return st, nil
+}

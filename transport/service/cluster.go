@@ -1,0 +1,98 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+
+	"github.com/transportd/transportd/connector"
+	"github.com/transportd/transportd/connector/smtpd"
+	"github.com/transportd/transportd/transport/admin/cluster"
+	"github.com/transportd/transportd/transport/admin/config"
+	"github.com/transportd/transportd/transport/admin/control"
+)
+
+// startCluster starts this member's embedded NATS (or connects to the
+// external one) when the configuration has a Cluster section; a single
+// server runs without NATS at all and gets nil.
+func startCluster(ctx context.Context, cfg *config.Config, log *slog.Logger) (*cluster.Node, error) {
+	if !cfg.Clustered() {
+		return nil, nil
+	}
+	n, err := cluster.Start(ctx, cluster.Options{
+		Cluster: cfg.Cluster, Member: cfg.Server.Name, Fqdn: cfg.Server.Fqdn,
+		Advertise: cfg.ClusterAdvertised(), Dir: cfg.ClusterDir(), Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cfg.Cluster.Name, err)
+	}
+	return n, nil
+}
+
+// Cluster is this member's place in its cluster (issue 14): the NATS
+// connection, JetStream, the members and the replica count for streams.
+// It is nil on a single server, which runs without NATS.
+func (s *Service) Cluster() *cluster.Node { return s.clusterNode }
+
+// clusterRestart says why the Cluster section of next cannot replace
+// prev's in a running daemon ("" when it can): the embedded NATS, its
+// ports, routes and store are set up at start. MaildirShared is only a
+// declaration and applies at once.
+func clusterRestart(prev, next *config.Config) string {
+	a, b := prev.Cluster, next.Cluster
+	a.MaildirShared, b.MaildirShared = false, false
+	if reflect.DeepEqual(a, b) {
+		return ""
+	}
+	switch {
+	case !prev.Clustered():
+		return "Cluster: this server became a cluster member; restart transportd to start its NATS and join (systemctl restart transportd)"
+	case !next.Clustered():
+		return "Cluster: this server left its cluster; restart transportd to run alone (systemctl restart transportd)"
+	}
+	return "Cluster: the cluster settings changed; restart transportd to apply them (systemctl restart transportd)"
+}
+
+// clusterControl answers the cluster operations of the control socket.
+func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
+	n := s.clusterNode
+	if n == nil {
+		return nil, errors.New("this server is not a cluster member (transportd cluster new makes one, cluster join joins one)")
+	}
+	switch op {
+	case control.OpClusterStatus:
+		return n.Status(ctx)
+	case control.OpClusterLeave:
+		n.SetLeaving()
+		// Stop taking mail: close every receive connector (sessions in
+		// progress finish); queued mail is still delivered.
+		s.leaving.Store(true)
+		cfg := s.Config()
+		tbl, err := cfg.DomainTable()
+		if err == nil {
+			err = s.smtp.Apply(smtpd.Snapshot{Connectors: nil, Domains: tbl, Filter: connectionFilter(cfg)})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("closing the receive connectors: %w", err)
+		}
+		if s.OnLeave != nil {
+			if err := s.OnLeave(ctx); err != nil {
+				return nil, fmt.Errorf("draining before leaving: %w", err)
+			}
+		}
+		s.log.Warn("this member is leaving its cluster", "cluster", n.ClusterName(), "member", n.Name())
+		return control.Changed{Count: 1}, nil
+	}
+	return nil, fmt.Errorf("unknown operation %q", op)
+}
+
+// takingMail is the receive connectors to listen with: none once this
+// member is leaving its cluster.
+func (s *Service) takingMail(cfg *config.Config) []connector.ReceiveConnector {
+	if s.leaving.Load() {
+		return nil
+	}
+	return cfg.ReceiveConnectors
+}
