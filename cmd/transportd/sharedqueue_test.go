@@ -141,7 +141,6 @@ func TestSharedQueueKill9(t *testing.T) {
 	})
 	t.Logf("cluster status:\n%s", ok(t, a.cfg, "", "cluster", "status"))
 
-
 	total := 2000
 	if n, err := strconv.Atoi(os.Getenv("TRANSPORTD_SHAREDQUEUE_MESSAGES")); err == nil {
 		total = n
