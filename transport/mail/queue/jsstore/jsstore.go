@@ -38,6 +38,14 @@
 //
 // Delivery is at least once: a message whose delivery was under way when
 // its owner died is delivered again by the member that takes it over.
+//
+// What is per member: the concurrency limits (MaxConcurrencyPerQueue,
+// MaxConcurrentDeliveries) apply on each member to the messages it owns,
+// so a next hop sees at most members x MaxConcurrencyPerQueue connections;
+// the crash count of poison detection is kept by the member that delivers
+// (a message that crashes several members in turn is not yet counted
+// across them); the retry schedule, expiry, delay notification and the
+// per-recipient state travel with the message.
 package jsstore
 
 import (
