@@ -51,6 +51,8 @@ type Manager struct {
 	// runners hands a delivery run to a delivery goroutine that finished
 	// its last one and waits (nexthop.go, spawn).
 	runners chan runTask
+	// shared is the store when several servers share it (shared.go).
+	shared SharedStore
 }
 
 type entry struct {
@@ -81,6 +83,7 @@ func NewManager(o Options) (*Manager, error) {
 		idleQueue: o.IdleQueueTimeout,
 		runners:   make(chan runTask),
 	}
+	m.shared, _ = o.Store.(SharedStore)
 	if m.idleQueue <= 0 {
 		m.idleQueue = defaultIdleQueueTimeout
 	}

@@ -302,7 +302,14 @@ func (m *Manager) sendDSN(env Envelope, rcpts []RecipientState, delayed bool) {
 		return
 	}
 	dsnEnv := Envelope{From: "", Recipients: []Recipient{{Address: env.From}}, Source: "DSN", ReceivedAt: m.now().UTC()}
+	if m.shared != nil {
+		dsnEnv.ID = dsnID(env.ID, delayed)
+	}
 	id, err := m.Enqueue(m.ctx, dsnEnv, strings.NewReader(string(msg)))
+	if errors.Is(err, ErrDuplicate) {
+		m.log.Info("DSN already queued by another server", "queue_id", env.ID, "dsn_id", dsnEnv.ID)
+		return
+	}
 	if err != nil {
 		m.log.Error("cannot queue DSN", "queue_id", env.ID, "err", err)
 		return

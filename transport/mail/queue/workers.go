@@ -32,6 +32,12 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 		Open: func() (io.ReadCloser, error) { return m.store.Open(id) }}
 	msg.RequireTLS = e.env.RequireTLS
 	e.mu.Unlock()
+	if m.shared != nil {
+		if err := m.shared.Claim(id); err != nil {
+			m.unclaimed(e, it, err)
+			return
+		}
+	}
 
 	slot := inflightSlot(-1)
 	if m.inflight != nil {

@@ -117,3 +117,11 @@ var ErrTooLarge = &delivery.Error{Code: 552, Enhanced: [3]int{5, 3, 4}, Message:
 
 // ErrNoSuchMessage is returned for an unknown queue id.
 var ErrNoSuchMessage = errors.New("no such message in the queue")
+
+// ErrDuplicate is returned by a shared store's Enqueue when a message with
+// the same queue id is already stored (another server queued the same DSN).
+var ErrDuplicate = errors.New("a message with this queue id is already queued")
+
+// ErrLost is returned by a shared store when another server took the
+// message over: this one must stop delivering it.
+var ErrLost = errors.New("another server took this message over")

@@ -1,0 +1,113 @@
+package queue
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/transportd/transportd/transport/mail/queue/message"
+)
+
+// SharedStore is a Store several servers share (package jsstore): each
+// message has one owning server, which delivers it; when a server dies,
+// another one takes its messages over (Manager.Adopt). The manager asks
+// Claim before each delivery attempt, so a server that lost a message (it
+// was cut off long enough for another to take it) stops delivering it.
+type SharedStore interface {
+	Store
+	// Claim confirms that this server still holds the message: nil, or
+	// ErrLost when another server took it over, or another error when it
+	// cannot tell now (it cannot reach the cluster).
+	Claim(id string) error
+}
+
+// ErrLost is returned by a shared store for a message another server took over.
+var ErrLost = message.ErrLost
+
+// claimRetry is how long a message waits when its server could not
+// confirm it still holds it.
+const claimRetry = 10 * time.Second
+
+// unclaimed handles a work item whose message Claim did not confirm: lost,
+// it is forgotten; otherwise its recipients wait claimRetry, without
+// counting an attempt.
+func (m *Manager) unclaimed(e *entry, it workItem, err error) {
+	if errors.Is(err, ErrLost) {
+		e.mu.Lock()
+		e.working--
+		e.mu.Unlock()
+		m.Forget(e.env.ID)
+		return
+	}
+	now := m.now()
+	e.mu.Lock()
+	for _, idx := range it.rcpts {
+		r := &e.state.Recipients[idx]
+		r.Status, r.NextRetry = StatusRetry, now.Add(claimRetry)
+		r.LastError = "this server cannot confirm with the cluster that it still holds the message: " + err.Error()
+	}
+	e.working--
+	e.mu.Unlock()
+	m.log.Warn("delivery postponed: cannot confirm with the cluster that this server still holds the message", "queue_id", e.env.ID, "err", err)
+	m.schedule(e)
+}
+
+// ErrDuplicate is returned by a shared store's Enqueue for a queue id that
+// is already stored: the DSN another server queued before it died.
+var ErrDuplicate = message.ErrDuplicate
+
+// Adopt takes over a message whose owner died: it joins this manager's
+// queue with the delivery state the owner last saved, and is delivered
+// from there (retry count, next retry, per-recipient status).
+func (m *Manager) Adopt(s Stored) {
+	e := &entry{env: s.Envelope, heapIdx: -1}
+	if s.State != nil {
+		e.state = *s.State
+	} else {
+		e.state = freshState(s.Envelope)
+	}
+	m.mu.Lock()
+	if _, ok := m.entries[e.env.ID]; ok {
+		m.mu.Unlock()
+		return
+	}
+	m.entries[e.env.ID] = e
+	m.entriesPeak = max(m.entriesPeak, len(m.entries))
+	m.mu.Unlock()
+	if e.state.Poison {
+		m.log.Error("adopted message is in the poison queue", "queue_id", e.env.ID)
+	}
+	m.schedule(e)
+	m.kick()
+}
+
+// Forget drops a message this server no longer holds (another server took
+// it over), without touching the store.
+func (m *Manager) Forget(id string) {
+	m.mu.Lock()
+	e := m.entries[id]
+	if e == nil {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.entries, id)
+	if e.heapIdx >= 0 {
+		heap.Remove(&m.due, e.heapIdx)
+	}
+	m.mu.Unlock()
+	e.mu.Lock()
+	e.done = true
+	e.mu.Unlock()
+	m.log.Warn("message taken over by another server; this one stops delivering it", "queue_id", id)
+}
+
+// dsnID is the queue id of the DSN about message id in a shared store: the
+// same on every server, so that the server that takes a message over
+// after its owner died does not send the sender a second DSN.
+func dsnID(id string, delayed bool) string {
+	if delayed {
+		return fmt.Sprintf("%sD", id)
+	}
+	return fmt.Sprintf("%sN", id)
+}
