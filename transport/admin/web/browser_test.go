@@ -3,12 +3,14 @@ package web_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/smtp"
 	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,27 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	if err := chromedp.Run(ctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+}
+
+// followLink opens the page the link sel points to and waits for it to
+// load: a click on a link starts the navigation without waiting for it, and
+// the next action could find a node of the page being replaced.
+func followLink(sel string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var href string
+		var ok bool
+		if err := chromedp.AttributeValue(sel, "href", &href, &ok, chromedp.ByQuery).Do(ctx); err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s has no href", sel)
+		}
+		var abs string
+		if err := chromedp.Evaluate(`new URL(`+strconv.Quote(href)+`, document.baseURI).href`, &abs).Do(ctx); err != nil {
+			return err
+		}
+		return chromedp.Navigate(abs).Do(ctx)
+	})
 }
 
 // screenshot writes docs/admin-center/NAME.png when TRANSPORTD_SCREENSHOTS=1.
@@ -123,7 +146,7 @@ func TestBrowserRelayFqdnAndCertificate(t *testing.T) {
 
 	// New receive connector: Custom, on its own port, for one address.
 	run(t, ctx, "new connector",
-		chromedp.Click(`#new-connector`),
+		followLink(`#new-connector`),
 		chromedp.WaitVisible(`#new-form`),
 		chromedp.SendKeys(`#name`, "Relay 127.0.0.2"),
 		chromedp.Click(`#usage-Custom`),
