@@ -139,6 +139,7 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 		}
 		return ""
 	})
+	t.Logf("cluster status on MAIL1:\n%s", ok(t, a.cfg, "", "cluster", "status"))
 	svc := ok(t, ms[1].cfg, "", "transportservice", "get")
 	for _, m := range ms {
 		if !strings.Contains(svc, m.name) {

@@ -79,13 +79,14 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	members  map[string]Member
-	leaving  bool
-	started  time.Time
-	replicas int
-	kept     map[string]bool // streams kept at Replicas()
-	warned   bool            // the R1 warning was logged
+	mu        sync.Mutex
+	members   map[string]Member
+	leaving   bool
+	started   time.Time
+	replicas  int
+	kept      map[string]bool // streams kept at Replicas()
+	warned    bool            // the R1 warning was logged
+	announced bool            // the move to R3 was logged
 }
 
 // Start starts the embedded NATS server (unless Cluster.ExternalUrl names
@@ -262,7 +263,24 @@ func (n *Node) WaitReady(ctx context.Context) error {
 func (n *Node) Replicas() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.decideLocked()
 	return n.replicas
+}
+
+// decideLocked raises the replica count to 3 once three members that are
+// not leaving are known; it never lowers it (a member down for a while
+// must not shrink the streams). It reports the member count.
+func (n *Node) decideLocked() int {
+	count := 0
+	for _, m := range n.membersLocked(time.Now()) {
+		if m.State != "Leaving" {
+			count++
+		}
+	}
+	if count >= 3 {
+		n.replicas = 3
+	}
+	return count
 }
 
 // KeepReplicated keeps the stream at Replicas(): it is scaled up when the
@@ -397,20 +415,9 @@ func (n *Node) beat(ctx context.Context, kv jetstream.KeyValue) {
 // the kept streams to it.
 func (n *Node) rescale(ctx context.Context) {
 	n.mu.Lock()
-	count := 0
-	for _, m := range n.membersLocked(time.Now()) {
-		if m.State != "Leaving" {
-			count++
-		}
-	}
-	want := 1
-	if count >= 3 {
-		want = 3
-	}
-	changed := want != n.replicas
-	if want > n.replicas { // never scale down on a member being down for a while
-		n.replicas = want
-	}
+	count := n.decideLocked()
+	changed := n.replicas == 3 && !n.announced
+	n.announced = n.replicas == 3
 	first := n.replicas == 1 && !n.warned
 	n.warned = true
 	r := n.replicas
