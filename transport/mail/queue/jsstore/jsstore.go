@@ -104,6 +104,11 @@ type record struct {
 	Body  []uint64         `json:"body"`
 	// Servers are the members that held the message, first to last.
 	Servers []string `json:"servers,omitempty"`
+
+	// Importing marks a message being moved from a member's local journal
+	// (migrate.go): nobody delivers or takes it over until the journal
+	// copy is gone and the mark is cleared.
+	Importing bool `json:"importing,omitempty"`
 }
 
 // held is a message this member owns.
@@ -135,6 +140,9 @@ type Store struct {
 	lost   func(id string)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// failAt, set by tests, fails a migration at one of its steps.
+	failAt func(step, id string) error
 }
 
 // Unavailable is Enqueue's error when JetStream did not acknowledge the
@@ -408,7 +416,7 @@ func (s *Store) Load() ([]message.Stored, error) {
 			s.log.Error("unreadable queue record skipped", "subject", m.Subject(), "err", err)
 			continue
 		}
-		if rec.Owner != s.o.Server {
+		if rec.Owner != s.o.Server || rec.Importing {
 			continue
 		}
 		// The consumer may have read a lagging replica: the leader has the
@@ -420,7 +428,7 @@ func (s *Store) Load() ([]message.Stored, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jsstore: reading the record of %s: %w", rec.Env.ID, err)
 		}
-		if err := json.Unmarshal(last.Data, &rec); err != nil || rec.Owner != s.o.Server {
+		if err := json.Unmarshal(last.Data, &rec); err != nil || rec.Owner != s.o.Server || rec.Importing {
 			continue
 		}
 		s.held[rec.Env.ID] = &held{rec: rec, rev: last.Sequence}
@@ -688,7 +696,7 @@ func (s *Store) takeOver(ctx context.Context, live []string, share bool) bool {
 	taken := 0
 	for _, m := range msgs {
 		var rec record
-		if err := json.Unmarshal(m.Data(), &rec); err != nil || slices.Contains(live, rec.Owner) {
+		if err := json.Unmarshal(m.Data(), &rec); err != nil || slices.Contains(live, rec.Owner) || rec.Importing {
 			continue
 		}
 		if share {
