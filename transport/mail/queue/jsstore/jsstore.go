@@ -143,6 +143,8 @@ type Store struct {
 
 	// failAt, set by tests, fails a migration at one of its steps.
 	failAt func(step, id string) error
+	// leaving is set by Leave (leave.go).
+	leaving atomic.Bool
 }
 
 // Unavailable is Enqueue's error when JetStream did not acknowledge the
@@ -242,6 +244,9 @@ func (s *Store) waitCurrent(ctx context.Context) error {
 }
 
 func (s *Store) beat(ctx context.Context) error {
+	if s.leaving.Load() {
+		return nil // Leave deleted the lease
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.PublishTimeout)
 	defer cancel()
 	if _, err := s.members.Put(ctx, s.o.Server, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
@@ -589,6 +594,9 @@ func (s *Store) retryRemovals(ctx context.Context) {
 // live and the record is still the one it last wrote (message.ErrLost
 // when another member rewrote it).
 func (s *Store) Claim(id string) error {
+	if s.leaving.Load() {
+		return message.ErrLost // being handed over (Leave)
+	}
 	if !s.leaseValid() {
 		return errors.New("this member could not renew its lease")
 	}
@@ -681,6 +689,9 @@ func (s *Store) liveMembers(ctx context.Context) ([]string, error) {
 // takeOver claims the messages whose owner is not live; with share, only
 // those that hash to this member. It reports whether some were left.
 func (s *Store) takeOver(ctx context.Context, live []string, share bool) bool {
+	if s.leaving.Load() {
+		return false
+	}
 	me := slices.Index(live, s.o.Server)
 	if me < 0 {
 		return false
