@@ -62,5 +62,8 @@ func (q smtpIntake) Enqueue(ctx context.Context, msg smtpd.Message, body io.Read
 	if errors.Is(err, queue.ErrTooLarge) {
 		return "", smtpd.ErrMessageTooLarge
 	}
+	if err != nil {
+		return "", sharedQueueRefusal(err)
+	}
 	return id, err
 }

@@ -98,6 +98,10 @@ type Service struct {
 	// clusterNode is the embedded NATS and JetStream of a cluster member;
 	// nil on a single server (cluster.go).
 	clusterNode *cluster.Node
+	// late is the cluster's shared queue (issue 14), nil on a single
+	// server, whose queue is the journal.
+	late *lateStore
+
 	// OnLeave, when set before Run, drains this member when the admin
 	// runs `transportd cluster leave` (the shared queue's hook).
 	OnLeave func(ctx context.Context) error
@@ -154,8 +158,18 @@ func Open(ctx context.Context, path string, log *slog.Logger) (_ *Service, err e
 		disk.Close()
 		return nil, err
 	}
+	// issue 14: a cluster member queues in the shared queue on JetStream,
+	// opened by Run (runSharedQueue); its local journal, if it holds mail,
+	// moves there first.
+	var qstore queue.Store = disk
+	var late *lateStore
+	if node != nil {
+		late = &lateStore{}
+		qstore = late
+	}
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}
 	s.clusterNode = node
+	s.late = late
 	s.dir.set(cfg)
 	s.tlsReports = tlsrpt.NewCollector(filepath.Join(cfg.DataDir(), tlsReportsFile), nil)
 	s.mailbox = &mailbox.Maildir{Root: filepath.Join(cfg.DataDir(), "mailboxes"), Resolve: s.dir.resolveFolder, Hostname: cfg.Server.Fqdn, Logger: log}
@@ -181,7 +195,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (_ *Service, err e
 	s.setOAuth(rt)
 	s.router = rt
 	s.queue, err = queue.NewManager(queue.Options{
-		Store: disk, Router: rt, Settings: settingsOf(cfg), Logger: log.With("component", "queue"),
+		Store: qstore, Router: rt, Settings: settingsOf(cfg), Logger: log.With("component", "queue"),
 		Notifier:            &notifier{config: s.Config, log: log},
 		InflightDir:         filepath.Join(cfg.DataDir(), "queue", "inflight"),
 		SuspendedQueuesFile: filepath.Join(cfg.DataDir(), "queue", "suspended-queues.json"),
@@ -510,6 +524,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.runTLSReports(ctx, tlsReportsInterval)
 	}()
+	if s.late != nil { // issue 14: the shared queue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runSharedQueue(ctx)
+		}()
+	}
 	if s.clusterNode != nil { // issue 14: one configuration for the cluster
 		s.configSync = s.clusterNode.NewConfigSync(s.path)
 		s.configSync.Applied(s.Config())

@@ -87,6 +87,15 @@ type Options struct {
 	Logger    *slog.Logger
 }
 
+// Streams names the streams of the store with this prefix ("" = "TQ"),
+// for whoever keeps their replica count up as members join.
+func Streams(prefix string) []string {
+	if prefix == "" {
+		prefix = "TQ"
+	}
+	return []string{prefix + "_BODY", prefix + "_QUEUE", "KV_" + prefix + "_MEMBERS"}
+}
+
 // Replicas returns the replica count for a cluster of members servers and,
 // when the messages are not replicated, the warning to show.
 func Replicas(members int) (int, string) {
@@ -177,6 +186,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.chunk <= 0 {
 		s.chunk = int(o.JS.Conn().MaxPayload()) - 8<<10
 	}
+	// A member that does not yet see the others asks for R1; a stream
+	// already at R3 stays there.
+	for _, name := range Streams(o.Prefix) {
+		if st, err := o.JS.Stream(ctx, name); err == nil && st.CachedInfo().Config.Replicas > o.Replicas {
+			o.Replicas = st.CachedInfo().Config.Replicas
+		}
+	}
+	s.o.Replicas = o.Replicas
 	var err error
 	s.body, err = o.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: o.Prefix + "_BODY", Subjects: []string{o.Prefix + ".b.*"},

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/transportd/transportd/policies/value"
+	"github.com/transportd/transportd/transport/admin/config"
+)
+
+// dataReply sends one message to addr and returns the server's reply to
+// the end of DATA ("" when the session broke before it).
+func dataReply(addr string, n int) string {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	r := bufio.NewReader(c)
+	read := func() string {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return ""
+			}
+			if len(line) < 4 || line[3] != '-' {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	if !strings.HasPrefix(read(), "220") {
+		return ""
+	}
+	for _, cmd := range []string{"EHLO load.test", "MAIL FROM:<app@contoso.com>", "RCPT TO:<ops@example.org>", "DATA"} {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		if rep := read(); rep == "" || rep[0] != '2' && rep[0] != '3' {
+			return rep
+		}
+	}
+	fmt.Fprintf(c, "Subject: load %d\r\n\r\n%s.\r\n", n, strings.Repeat(strings.Repeat("x", 76)+"\r\n", 52))
+	rep := read()
+	fmt.Fprintf(c, "QUIT\r\n")
+	return rep
+}
+
+var queuedID = regexp.MustCompile(`^250 2\.6\.0 <([0-9A-F]+)>`)
+
+// TestSharedQueueKill9 is issue 14's demonstration: three transportd
+// processes form a cluster, share one queue on JetStream (R3) and relay a
+// load spread over all three to a recording smart host. MAIL3 is killed
+// with SIGKILL in the middle: every message that got 250 anywhere,
+// MAIL3's too, reaches the smart host (duplicates are counted and
+// reported). MAIL3 rejoins and catches up; then, cut off from the two
+// others (stopped with SIGSTOP), it refuses mail with 451 4.3.0.
+func TestSharedQueueKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three daemons")
+	}
+	host := &recordingHost{ids: map[string]int{}}
+	srv := gosmtp.NewServer(host)
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	hl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(hl)
+	defer srv.Close()
+
+	var ms []*clusterMember
+	for i := 1; i <= 3; i++ {
+		m := newClusterMember(t, i)
+		if _, err := config.Update(m.cfg, func(x *config.Config) error {
+			rc := &x.ReceiveConnectors[0]
+			rc.AnonymousRelay = true
+			rc.MaxInboundConnectionPerSource = 0
+			rc.TarpitInterval = 0
+			x.Transport.TransientFailureRetryInterval = value.TimeSpan(time.Second)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+		t.Cleanup(func() {
+			if t.Failed() || os.Getenv("TRANSPORTD_SHAREDQUEUE_LOGS") != "" {
+				b, _ := os.ReadFile(m.cfg + ".log")
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				for _, l := range lines[max(0, len(lines)-400):] {
+					t.Logf("%s log: %.300s", m.name, l)
+				}
+			}
+		})
+	}
+	a := ms[0]
+	out := ok(t, a.cfg, "", append([]string{"cluster", "new", "-Name", "contoso"}, a.ports()...)...)
+	token := tokenRE.FindString(out)
+	if token == "" {
+		t.Fatalf("cluster new printed no join token:\n%s", out)
+	}
+	a.start(t)
+	for _, m := range ms[1:] {
+		ok(t, m.cfg, "", append([]string{"cluster", "join", token}, m.ports()...)...)
+		m.start(t)
+	}
+	r3 := regexp.MustCompile(`stream TQ_QUEUE\s+Replicas\s*:\s*3\s`)
+	eventually(t, 60*time.Second, "cluster formed, shared queue at three replicas", func() string {
+		r := tdrun(t, a.cfg, "", "cluster", "status")
+		if r.code != 0 {
+			return r.stderr
+		}
+		if strings.Count(r.stdout, ": Up") < 3 || !r3.MatchString(r.stdout) {
+			return r.stdout
+		}
+		return ""
+	})
+	ok(t, a.cfg, "", "sendconnector", "new", "-name", "Smart", "-addressspaces", "*",
+		"-smarthosts", fmt.Sprintf("[127.0.0.1]:%d", hl.Addr().(*net.TCPAddr).Port))
+	eventually(t, 30*time.Second, "send connector Smart in force on every member", func() string {
+		for _, m := range ms {
+			applied, err := os.ReadFile(config.AppliedFile(m.cfg))
+			if err != nil || !strings.Contains(string(applied), "Smart") {
+				return m.name + " has no send connector Smart yet"
+			}
+		}
+		return ""
+	})
+	t.Logf("cluster status:\n%s", ok(t, a.cfg, "", "cluster", "status"))
+
+
+	total := 2000
+	if n, err := strconv.Atoi(os.Getenv("TRANSPORTD_SHAREDQUEUE_MESSAGES")); err == nil {
+		total = n
+	}
+	var mu sync.Mutex
+	accepted := map[string]int{} // queue id -> member
+	refused := 0
+	load := func(from, to int, members []int) {
+		var wg sync.WaitGroup
+		work := make(chan int)
+		for w := 0; w < 30; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := range work {
+					m := members[n%len(members)]
+					rep := dataReply(ms[m].smtp, n)
+					mu.Lock()
+					if id := queuedID.FindStringSubmatch(rep); id != nil {
+						accepted[id[1]] = m
+					} else {
+						refused++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		for n := from; n < to; n++ {
+			work <- n
+		}
+		close(work)
+		wg.Wait()
+	}
+	killed := make(chan struct{})
+	began := time.Now()
+	go func() {
+		defer close(killed)
+		for {
+			mu.Lock()
+			n := len(accepted)
+			mu.Unlock()
+			if n >= total/2 {
+				t.Logf("%d messages got 250 after %v: MAIL3 killed", n, time.Since(began))
+				ms[2].daemon.Process.Signal(syscall.SIGKILL)
+				ms[2].daemon.Wait()
+				return
+			}
+			time.Sleep(2 * time.Millisecond) // watching the load's progress
+		}
+	}()
+	load(0, total, []int{0, 1, 2})
+	<-killed
+	mu.Lock()
+	t.Logf("%d messages got 250 (%d refused: MAIL3 was killed) in %v", len(accepted), refused, time.Since(began))
+	mu.Unlock()
+
+	missing := func() []string {
+		host.mu.Lock()
+		defer host.mu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for id := range accepted {
+			if host.ids[id] == 0 {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	eventually(t, 120*time.Second, "every message that got 250 delivered", func() string {
+		if m := missing(); len(m) > 0 {
+			return fmt.Sprintf("%d of %d not delivered, e.g. %s", len(m), len(accepted), m[0])
+		}
+		return ""
+	})
+	host.mu.Lock()
+	dups, fromMAIL3 := 0, 0
+	for id, n := range host.ids {
+		dups += n - 1
+		if accepted[id] == 2 {
+			fromMAIL3++
+		}
+	}
+	host.mu.Unlock()
+	t.Logf("all %d delivered %v after the load began, %d of them accepted by MAIL3 before it died; %d duplicates", len(accepted), time.Since(began), fromMAIL3, dups)
+	if fromMAIL3 == 0 {
+		t.Fatal("MAIL3 accepted nothing before it was killed: the test proves nothing")
+	}
+
+	// MAIL3 rejoins, catches up and relays again.
+	ms[2].start(t)
+	eventually(t, 60*time.Second, "MAIL3 back in the cluster", func() string {
+		r := tdrun(t, ms[2].cfg, "", "cluster", "status")
+		if r.code != 0 || strings.Count(r.stdout, ": Up") < 3 {
+			return r.stdout + r.stderr
+		}
+		return ""
+	})
+	var id string
+	eventually(t, 60*time.Second, "MAIL3 accepts mail again", func() string {
+		rep := dataReply(ms[2].smtp, total)
+		if m := queuedID.FindStringSubmatch(rep); m != nil {
+			id = m[1]
+			return ""
+		}
+		return rep
+	})
+	eventually(t, 30*time.Second, "MAIL3's new message delivered", func() string {
+		host.mu.Lock()
+		defer host.mu.Unlock()
+		if host.ids[id] == 0 {
+			return id + " not delivered"
+		}
+		return ""
+	})
+
+	// Cut off from the two others, MAIL3 refuses mail with 451 4.3.0.
+	for _, m := range ms[:2] {
+		m.daemon.Process.Signal(syscall.SIGSTOP)
+	}
+	cut := time.Now()
+	rep := dataReply(ms[2].smtp, total+1)
+	for _, m := range ms[:2] {
+		m.daemon.Process.Signal(syscall.SIGCONT)
+	}
+	if !strings.HasPrefix(rep, "451 4.3.0 ") {
+		t.Fatalf("MAIL3 cut off from the cluster answered %q, want 451 4.3.0", rep)
+	}
+	t.Logf("MAIL3 cut off answers after %v: %s", time.Since(cut).Round(time.Millisecond), rep)
+}
