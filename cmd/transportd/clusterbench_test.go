@@ -45,7 +45,10 @@ func TestClusterThroughput(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("TRANSPORTD_BENCH_MESSAGES")); err == nil {
 		total = n
 	}
-	const sessions = 50
+	sessions := 50
+	if n, err := strconv.Atoi(os.Getenv("TRANSPORTD_BENCH_SESSIONS")); err == nil {
+		sessions = n
+	}
 	host := &countingHost{}
 	srv := gosmtp.NewServer(host)
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -61,7 +64,6 @@ func TestClusterThroughput(t *testing.T) {
 			rc := &x.ReceiveConnectors[0]
 			rc.AnonymousRelay = true
 			rc.MaxInboundConnectionPerSource = 0
-			rc.MaxInboundConnection = 0
 			rc.TarpitInterval = 0
 			x.Transport.TransientFailureRetryInterval = value.TimeSpan(time.Second)
 			return nil
