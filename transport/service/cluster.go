@@ -82,6 +82,9 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 				return nil, fmt.Errorf("draining before leaving: %w", err)
 			}
 		}
+		if err := s.handOverQueue(ctx); err != nil {
+			return nil, err
+		}
 		s.log.Warn("this member is leaving its cluster", "cluster", n.ClusterName(), "member", n.Name())
 		return control.Changed{Count: 1}, nil
 	}
@@ -95,4 +98,24 @@ func (s *Service) takingMail(cfg *config.Config) []connector.ReceiveConnector {
 		return nil
 	}
 	return cfg.ReceiveConnectors
+}
+
+// handOverQueue drains this leaving member's share of the shared queue:
+// the deliveries under way end, then every message it holds goes to the
+// other members (jsstore.Store.Leave). A member whose shared queue is not
+// open yet holds nothing.
+func (s *Service) handOverQueue(ctx context.Context) error {
+	if s.late == nil {
+		return nil
+	}
+	st := s.late.st.Load()
+	if st == nil {
+		return nil
+	}
+	n, err := st.Leave(ctx, s.queue.WaitDeliveries)
+	if err != nil {
+		return fmt.Errorf("handing this member's queue over to the other members: %w; run the leave again to finish", err)
+	}
+	s.log.Warn("this member's queue was handed over to the other members", "messages", n)
+	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/transportd/transportd/transport/mail/queue"
 	"github.com/transportd/transportd/transport/mail/queue/journal"
 	"github.com/transportd/transportd/transport/mail/queue/jsstore"
-	"github.com/transportd/transportd/transport/mail/queue/message"
 )
 
 // sharedQueueWait bounds how long a starting member waits for JetStream
@@ -60,39 +59,12 @@ func openSharedQueue(ctx context.Context, node *cluster.Node, name string, log *
 }
 
 // moveJournal moves the messages of this member's local journal into the
-// shared queue (a server that joined a cluster with mail queued): each is
-// stored there with its id and state, then removed from the journal. A
-// message already there (a move interrupted by a crash) is only removed.
+// shared queue (a server that joined a cluster with mail queued), with
+// their ids and saved states, losing and duplicating nothing when it is
+// cut short and run again at the next start (jsstore.Store.Migrate).
 func moveJournal(ctx context.Context, disk *journal.Journal, shared *jsstore.Store, log *slog.Logger) error {
-	stored, err := disk.Load()
-	if err != nil {
-		return fmt.Errorf("reading the local queue to move it into the shared queue: %w", err)
-	}
-	for _, m := range stored {
-		id := m.Envelope.ID
-		rc, err := disk.Open(id)
-		if err != nil {
-			return fmt.Errorf("moving message %s into the shared queue: %w", id, err)
-		}
-		_, err = shared.Enqueue(ctx, m.Envelope, rc)
-		rc.Close()
-		switch {
-		case errors.Is(err, message.ErrDuplicate):
-		case err != nil:
-			return fmt.Errorf("moving message %s into the shared queue: %w", id, err)
-		case m.State != nil:
-			if err := shared.SaveState(id, m.State); err != nil {
-				return fmt.Errorf("moving the state of message %s into the shared queue: %w", id, err)
-			}
-		}
-		if err := disk.Remove(id); err != nil {
-			return fmt.Errorf("removing message %s from the local queue after moving it: %w", id, err)
-		}
-	}
-	if len(stored) > 0 {
-		log.Info("local queue moved into the cluster's shared queue", "messages", len(stored))
-	}
-	return nil
+	_, err := shared.Migrate(ctx, disk)
+	return err
 }
 
 // lateStore is the queue store of a cluster member until its shared

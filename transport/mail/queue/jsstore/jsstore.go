@@ -121,6 +121,11 @@ type record struct {
 	Body  []uint64         `json:"body"`
 	// Servers are the members that held the message, first to last.
 	Servers []string `json:"servers,omitempty"`
+
+	// Importing marks a message being moved from a member's local journal
+	// (migrate.go): nobody delivers or takes it over until the journal
+	// copy is gone and the mark is cleared.
+	Importing bool `json:"importing,omitempty"`
 }
 
 // held is a message this member owns.
@@ -152,6 +157,11 @@ type Store struct {
 	lost   func(id string)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// failAt, set by tests, fails a migration at one of its steps.
+	failAt func(step, id string) error
+	// leaving is set by Leave (leave.go).
+	leaving atomic.Bool
 }
 
 // Unavailable is Enqueue's error when JetStream did not acknowledge the
@@ -259,6 +269,9 @@ func (s *Store) waitCurrent(ctx context.Context) error {
 }
 
 func (s *Store) beat(ctx context.Context) error {
+	if s.leaving.Load() {
+		return nil // Leave deleted the lease
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.PublishTimeout)
 	defer cancel()
 	if _, err := s.members.Put(ctx, s.o.Server, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
@@ -433,7 +446,7 @@ func (s *Store) Load() ([]message.Stored, error) {
 			s.log.Error("unreadable queue record skipped", "subject", m.Subject(), "err", err)
 			continue
 		}
-		if rec.Owner != s.o.Server {
+		if rec.Owner != s.o.Server || rec.Importing {
 			continue
 		}
 		// The consumer may have read a lagging replica: the leader has the
@@ -445,7 +458,7 @@ func (s *Store) Load() ([]message.Stored, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jsstore: reading the record of %s: %w", rec.Env.ID, err)
 		}
-		if err := json.Unmarshal(last.Data, &rec); err != nil || rec.Owner != s.o.Server {
+		if err := json.Unmarshal(last.Data, &rec); err != nil || rec.Owner != s.o.Server || rec.Importing {
 			continue
 		}
 		s.held[rec.Env.ID] = &held{rec: rec, rev: last.Sequence}
@@ -606,6 +619,9 @@ func (s *Store) retryRemovals(ctx context.Context) {
 // live and the record is still the one it last wrote (message.ErrLost
 // when another member rewrote it).
 func (s *Store) Claim(id string) error {
+	if s.leaving.Load() {
+		return message.ErrLost // being handed over (Leave)
+	}
 	if !s.leaseValid() {
 		return errors.New("this member could not renew its lease")
 	}
@@ -698,6 +714,9 @@ func (s *Store) liveMembers(ctx context.Context) ([]string, error) {
 // takeOver claims the messages whose owner is not live; with share, only
 // those that hash to this member. It reports whether some were left.
 func (s *Store) takeOver(ctx context.Context, live []string, share bool) bool {
+	if s.leaving.Load() {
+		return false
+	}
 	me := slices.Index(live, s.o.Server)
 	if me < 0 {
 		return false
@@ -713,7 +732,7 @@ func (s *Store) takeOver(ctx context.Context, live []string, share bool) bool {
 	taken := 0
 	for _, m := range msgs {
 		var rec record
-		if err := json.Unmarshal(m.Data(), &rec); err != nil || slices.Contains(live, rec.Owner) {
+		if err := json.Unmarshal(m.Data(), &rec); err != nil || slices.Contains(live, rec.Owner) || rec.Importing {
 			continue
 		}
 		if share {
