@@ -86,11 +86,21 @@ func retryWait(cfg Settings, n int) time.Duration {
 	return cfg.MessageRetryInterval
 }
 
-func perQueueLimit(cfg Settings, q *deliveryQueue) int {
+// perQueueLimit is how many deliveries q may run at once on this server.
+// When several servers share the queue and say how many they are
+// (MemberCounter), MaxConcurrencyPerQueue is the cluster's: each member
+// runs its share, rounded up, so a next hop sees about the limit in all.
+func (m *Manager) perQueueLimit(cfg Settings, q *deliveryQueue) int {
 	if cfg.MailboxQueueConcurrency > 0 && q.name == cfg.MailboxQueue {
 		return cfg.MailboxQueueConcurrency
 	}
-	return max(cfg.MaxConcurrencyPerQueue, 1)
+	limit := max(cfg.MaxConcurrencyPerQueue, 1)
+	if mc, ok := m.shared.(MemberCounter); ok {
+		if n := mc.LiveMembers(); n > 1 {
+			limit = (limit + n - 1) / n
+		}
+	}
+	return limit
 }
 
 // connectionRetryWait is the wait before the probe after n connection-level
@@ -159,7 +169,7 @@ func (m *Manager) push(rt Route, it workItem) {
 // and the pool have room; a queue left waiting for the pool joins
 // m.starved. Call with m.qmu held.
 func (m *Manager) startLocked(q *deliveryQueue, cfg Settings) {
-	limit, pool := perQueueLimit(cfg, q), poolLimit(cfg)
+	limit, pool := m.perQueueLimit(cfg, q), poolLimit(cfg)
 	for len(q.items) > 0 && !q.held && !q.suspended && q.active < limit && m.ctx.Err() == nil {
 		if m.running >= pool {
 			if !q.starved {
@@ -238,7 +248,7 @@ func (m *Manager) next(q *deliveryQueue) (workItem, bool) {
 	cfg := m.cfg()
 	m.qmu.Lock()
 	defer m.qmu.Unlock()
-	if len(q.items) > 0 && !q.held && !q.suspended && q.active <= perQueueLimit(cfg, q) && m.running <= poolLimit(cfg) &&
+	if len(q.items) > 0 && !q.held && !q.suspended && q.active <= m.perQueueLimit(cfg, q) && m.running <= poolLimit(cfg) &&
 		len(m.starved) == 0 && m.ctx.Err() == nil {
 		it := q.items[0]
 		q.items[0] = workItem{}

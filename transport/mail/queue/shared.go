@@ -22,6 +22,13 @@ type SharedStore interface {
 	Claim(id string) error
 }
 
+// MemberCounter is what a SharedStore may also say: how many servers
+// share the queue now. The manager then applies MaxConcurrencyPerQueue to
+// the whole cluster, each server running its share (perQueueLimit).
+type MemberCounter interface {
+	LiveMembers() int
+}
+
 // ErrLost is returned by a shared store for a message another server took over.
 var ErrLost = message.ErrLost
 

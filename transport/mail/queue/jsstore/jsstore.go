@@ -160,6 +160,9 @@ type Store struct {
 
 	// failAt, set by tests, fails a migration at one of its steps.
 	failAt func(step, id string) error
+	// live is the number of members with a lease at the last poll
+	// (LiveMembers).
+	live atomic.Int32
 	// leaving is set by Leave (leave.go).
 	leaving atomic.Bool
 }
@@ -670,6 +673,9 @@ func (s *Store) Run(ctx context.Context, adopt func(message.Stored), lost func(i
 		}
 		s.retryRemovals(ctx)
 		live, err := s.liveMembers(ctx)
+		if err == nil {
+			s.live.Store(int32(len(live)))
+		}
 		if err == nil && s.leaseValid() {
 			gone := false
 			for _, k := range known {
@@ -699,6 +705,11 @@ func (s *Store) Run(ctx context.Context, adopt func(message.Stored), lost func(i
 		}
 	}
 }
+
+// LiveMembers is how many members held a lease at the last poll (at
+// least 1): the queue manager divides MaxConcurrencyPerQueue among them,
+// so the limit applies to the cluster (queue.MemberCounter).
+func (s *Store) LiveMembers() int { return max(int(s.live.Load()), 1) }
 
 func (s *Store) liveMembers(ctx context.Context) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.PublishTimeout)
