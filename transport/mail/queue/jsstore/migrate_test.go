@@ -146,8 +146,12 @@ func TestMigrateCutShortAndRerun(t *testing.T) {
 	}
 	crash := errors.New("injected crash")
 	var other *jsstore.Store
-	cut := map[string]string{stored[10].Envelope.ID: "published", stored[25].Envelope.ID: "removed"}
-	for id, step := range cut {
+	// In this order: the second cut is further in the journal than the
+	// first (a map's random order made the first run move the second's
+	// message).
+	cut := []struct{ id, step string }{{stored[10].Envelope.ID, "published"}, {stored[25].Envelope.ID, "removed"}}
+	for _, cs := range cut {
+		id, step := cs.id, cs.step
 		s.FailMigrationAt(step, func(x string) bool { return x == id }, crash)
 		if n, err := s.Migrate(context.Background(), j); !errors.Is(err, crash) {
 			t.Fatalf("Migrate with a crash at %s of %s: %d moved, %v", step, id, n, err)
