@@ -295,6 +295,10 @@ func takeServer(env *Env, r *Request) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Clustered() { // issue 14: the daemon knows the members
+		r.Server = v
+		return nil
+	}
 	if strings.EqualFold(v, cfg.Server.Name) || strings.EqualFold(v, cfg.Server.Fqdn) {
 		return nil
 	}
@@ -389,7 +393,7 @@ func warnPaging(env *Env, r *Request) {
 // matchingQueues gets the daemon's queues that -Identity or -Filter select.
 func matchingQueues(env *Env, r *Request, f *opath.Filter) ([]control.Queue, error) {
 	var qs []control.Queue
-	if err := env.callDaemon(control.OpQueueGet, control.Selector{Identity: r.Identity()}, &qs); err != nil {
+	if err := env.callDaemon(control.OpQueueGet, control.Selector{Identity: r.Identity(), Server: r.Server}, &qs); err != nil {
 		return nil, err
 	}
 	var out []control.Queue
@@ -408,7 +412,7 @@ func queueChange(cmdlet, op, done string, resubmit bool) func(env *Env, r Reques
 		if err := takeServer(env, &r); err != nil {
 			return nil, err
 		}
-		sel := control.Selector{}
+		sel := control.Selector{Server: r.Server}
 		if resubmit {
 			if v, ok := r.Params.TakeExact("Resubmit"); ok {
 				b, err := manage.ParseBool(v)
@@ -427,7 +431,7 @@ func queueChange(cmdlet, op, done string, resubmit bool) func(env *Env, r Reques
 			if err != nil {
 				return nil, err
 			}
-			qs, err := matchingQueues(env, &Request{}, f)
+			qs, err := matchingQueues(env, &Request{Server: r.Server}, f)
 			if err != nil {
 				return nil, err
 			}
@@ -527,12 +531,12 @@ func filteredSelectors(env *Env, r *Request) ([]control.Selector, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := selectors(Request{Params: r.Params}, false)
+	base, err := selectors(Request{Params: r.Params, Server: r.Server}, false)
 	if err != nil {
 		return nil, err
 	}
 	var ms []control.Message
-	if err := env.callDaemon(control.OpMessageGet, control.Selector{Queue: base[0].Queue}, &ms); err != nil {
+	if err := env.callDaemon(control.OpMessageGet, control.Selector{Queue: base[0].Queue, Server: r.Server}, &ms); err != nil {
 		return nil, err
 	}
 	var out []control.Selector
