@@ -250,7 +250,10 @@ func (s *Service) clusterQueueOp(ctx context.Context, op string, args json.RawMe
 	// What the members that do not answer hold, as the shared queue
 	// records it: listed, and not acted on (another member takes it over
 	// once their lease ends).
-	held := s.heldBySilent(ctx, silent(answers), sel)
+	held, err := s.heldBySilent(ctx, silent(answers), sel)
+	if err != nil {
+		return nil, err
+	}
 	switch op {
 	case control.OpQueueGet:
 		if sel.Identity == "" {
@@ -291,18 +294,19 @@ func (s *Service) leaseTTL() time.Duration {
 
 // heldBySilent lists the shared queue's messages owned by the members
 // that did not answer, matching sel, as Get-Message shows them.
-func (s *Service) heldBySilent(ctx context.Context, members []string, sel control.Selector) []control.Message {
+func (s *Service) heldBySilent(ctx context.Context, members []string, sel control.Selector) ([]control.Message, error) {
 	if len(members) == 0 || s.late == nil {
-		return nil
+		return nil, nil
 	}
 	st := s.late.st.Load()
 	if st == nil {
-		return nil
+		return nil, fmt.Errorf("%s do(es) not answer and this member's shared queue is not open yet: try again in a few seconds", strings.Join(members, ", "))
 	}
 	all, err := st.Messages(ctx)
 	if err != nil {
-		s.log.Warn("reading the shared queue for the messages of members that do not answer", "err", err)
-		return nil
+		// A member that died may have led the queue's stream: JetStream
+		// elects another leader within seconds.
+		return nil, fmt.Errorf("%s do(es) not answer, and the shared queue that holds its messages cannot be read now (%w): try again in a few seconds (transportd cluster status shows the stream leaders)", strings.Join(members, ", "), err)
 	}
 	var out []control.Message
 	for _, m := range all {
@@ -345,7 +349,7 @@ func (s *Service) heldBySilent(ctx context.Context, members []string, sel contro
 		}
 		out = append(out, w)
 	}
-	return out
+	return out, nil
 }
 
 // silentQueues sums the messages of silent members per member and queue.
