@@ -19,7 +19,7 @@ import (
 // host that does not answer is listed (Server MAIL1), suspended, resumed
 // and removed with an NDR from MAIL2 and MAIL3, Get-Queue -Server selects
 // one member, and message tracking on MAIL3 finds MAIL1's RECEIVE event.
-// Then MAIL1 is killed: its message is listed from the shared queue as
+// Then MAIL3 is killed: its message is listed from the shared queue as
 // held by a member that does not answer, an operation on it says so, and
 // after the lease another member holds it.
 func TestClusterQueueFromAnyMember(t *testing.T) {
@@ -68,9 +68,15 @@ func TestClusterQueueFromAnyMember(t *testing.T) {
 		ok(t, m.cfg, "", append([]string{"cluster", "join", token}, m.ports()...)...)
 		m.start(t)
 	}
-	eventually(t, 60*time.Second, "cluster formed", func() string {
+	// Every stream of the shared queue at R3 (the leases too), so that a
+	// member's messages outlive it.
+	var r3 []*regexp.Regexp
+	for _, st := range []string{"TQ_QUEUE", "TQ_BODY", "KV_TQ_MEMBERS"} {
+		r3 = append(r3, regexp.MustCompile(`stream `+st+`\s+Replicas\s*:\s*3\s`))
+	}
+	eventually(t, 60*time.Second, "cluster formed, shared queue at three replicas", func() string {
 		r := tdrun(t, a.cfg, "", "cluster", "status")
-		if r.code != 0 || strings.Count(r.stdout, ": Up") < 3 {
+		if r.code != 0 || strings.Count(r.stdout, ": Up") < 3 || !r3[0].MatchString(r.stdout) || !r3[1].MatchString(r.stdout) || !r3[2].MatchString(r.stdout) {
 			return r.stdout + r.stderr
 		}
 		return ""
@@ -111,6 +117,15 @@ func TestClusterQueueFromAnyMember(t *testing.T) {
 	if !strings.Contains(q1, `MAIL1\`) || strings.Contains(q1, `MAIL2\`) || !strings.Contains(q1, "Server") {
 		t.Errorf("Get-Queue -Server MAIL1 on MAIL2:\n%s", q1)
 	}
+	if got := ok(t, c.cfg, "", "queue", "retry", "-identity", `MAIL1\Smart`); !strings.Contains(got, "1 queue") {
+		t.Errorf("Retry-Queue MAIL1\\Smart on MAIL3: %s", got)
+	}
+	if got := ok(t, c.cfg, "", "message", "get", "-filter", "Server -eq 'MAIL1'"); !ownID.MatchString(got) {
+		t.Errorf("Get-Message -Filter \"Server -eq 'MAIL1'\" on MAIL3:\n%s", got)
+	}
+	if got := ok(t, c.cfg, "", "message", "get", "-filter", "Server -eq 'MAIL2'"); ownID.MatchString(got) {
+		t.Errorf("Get-Message -Filter \"Server -eq 'MAIL2'\" on MAIL3 lists MAIL1's message:\n%s", got)
+	}
 	if r := tdrun(t, b.cfg, "", "queue", "get", "-server", "MAIL9"); r.code == 0 || !strings.Contains(r.stderr, "MAIL1, ") {
 		t.Errorf("Get-Queue -Server MAIL9: exit %d, %s", r.code, r.stderr)
 	}
@@ -136,37 +151,37 @@ func TestClusterQueueFromAnyMember(t *testing.T) {
 		t.Errorf("Get-MessageTrackingLog -Server MAIL2 shows MAIL1's RECEIVE:\n%s", got)
 	}
 
-	// MAIL1 dies with a message queued: listed from the shared queue,
+	// MAIL3 dies with a message queued: listed from the shared queue,
 	// refused to act on until another member holds it.
 	var id2 string
-	eventually(t, 30*time.Second, "MAIL1 queues a second message", func() string {
-		if m := queuedID.FindStringSubmatch(dataReply(a.smtp, 2)); m != nil {
+	eventually(t, 30*time.Second, "MAIL3 queues a message", func() string {
+		if m := queuedID.FindStringSubmatch(dataReply(c.smtp, 2)); m != nil {
 			id2 = m[1]
 			return ""
 		}
 		return "no 250"
 	})
-	a.daemon.Process.Signal(syscall.SIGKILL)
-	a.daemon.Wait()
-	a.daemon = nil
-	// JetStream may first elect new stream leaders (MAIL1 led some):
+	c.daemon.Process.Signal(syscall.SIGKILL)
+	c.daemon.Wait()
+	c.daemon = nil
+	// JetStream may first elect new stream leaders (MAIL3 led some):
 	// meanwhile the answer says the shared queue cannot be read now.
-	eventually(t, 20*time.Second, "MAIL2 lists the dead MAIL1's message from the shared queue", func() string {
+	eventually(t, 20*time.Second, "MAIL2 lists the dead MAIL3's message from the shared queue", func() string {
 		r := tdrun(t, b.cfg, "", "message", "get", "-identity", id2, "-format", "list")
-		if r.code != 0 || !strings.Contains(r.stdout, "MAIL1 does not answer") || !regexp.MustCompile(`Server\s*:\s*MAIL1`).MatchString(r.stdout) {
+		if r.code != 0 || !strings.Contains(r.stdout, "MAIL3 does not answer") || !regexp.MustCompile(`Server\s*:\s*MAIL3`).MatchString(r.stdout) {
 			return r.stdout + r.stderr
 		}
 		return ""
 	})
-	if r := tdrun(t, b.cfg, "", "message", "suspend", "-identity", id2); r.code == 0 || !strings.Contains(r.stderr, "held by MAIL1, which does not answer") {
-		t.Errorf("Suspend-Message of the dead MAIL1's message: exit %d, %s", r.code, r.stderr)
+	if r := tdrun(t, b.cfg, "", "message", "suspend", "-identity", id2); r.code == 0 || !strings.Contains(r.stderr, "held by MAIL3, which does not answer") {
+		t.Errorf("Suspend-Message of the dead MAIL3's message: exit %d, %s", r.code, r.stderr)
 	}
-	eventually(t, 90*time.Second, "another member takes MAIL1's message over", func() string {
-		r := tdrun(t, c.cfg, "", "message", "get", "-identity", id2, "-format", "list")
-		if r.code != 0 || !regexp.MustCompile(`Server\s*:\s*MAIL[23]`).MatchString(r.stdout) {
+	eventually(t, 90*time.Second, "another member takes MAIL3's message over", func() string {
+		r := tdrun(t, a.cfg, "", "message", "get", "-identity", id2, "-format", "list")
+		if r.code != 0 || !regexp.MustCompile(`Server\s*:\s*MAIL[12]`).MatchString(r.stdout) {
 			return r.stdout + r.stderr
 		}
 		return ""
 	})
-	ok(t, c.cfg, "", "message", "suspend", "-identity", id2)
+	ok(t, b.cfg, "", "message", "suspend", "-identity", id2)
 }

@@ -11,9 +11,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/transportd/transportd/transport/admin/cluster"
 	"github.com/transportd/transportd/transport/admin/control"
 	"github.com/transportd/transportd/transport/mail/queue"
+	"github.com/transportd/transportd/transport/mail/queue/jsstore"
+	"github.com/transportd/transportd/transport/mail/queue/message"
 	"github.com/transportd/transportd/transport/mail/tracking"
 )
 
@@ -157,11 +161,42 @@ func (s *Service) fanOut(ctx context.Context, targets []string, op string, args 
 			}
 			cctx, cancel := context.WithTimeout(ctx, clusterOpTimeout)
 			defer cancel()
-			out[i].err = s.clusterNode.CallAdmin(cctx, m, op, args, &out[i].raw)
+			// A member that is up but has no responder for a moment (its
+			// route reconnects) gets two more tries.
+			for try := 0; ; try++ {
+				out[i].err = s.clusterNode.CallAdmin(cctx, m, op, args, &out[i].raw)
+				if try == 2 || !errors.Is(out[i].err, nats.ErrNoResponders) || !s.memberUp(m) {
+					return
+				}
+				select {
+				case <-cctx.Done():
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// memberUp tells whether member's heartbeats are current.
+func (s *Service) memberUp(member string) bool {
+	for _, m := range s.clusterNode.Members() {
+		if m.Name == member {
+			return m.State == "Up"
+		}
+	}
+	return false
+}
+
+// plainID is the queue id an identity names exactly (a bare id or
+// SERVER\Queue\Id without wildcards), "" otherwise.
+func plainID(identity string) string {
+	if identity == "" || strings.Contains(identity, "*") {
+		return ""
+	}
+	return identity[strings.LastIndexByte(identity, '\\')+1:]
 }
 
 // noMatch tells an answer "nothing of mine matches" from a failure.
@@ -302,7 +337,19 @@ func (s *Service) heldBySilent(ctx context.Context, members []string, sel contro
 	if st == nil {
 		return nil, fmt.Errorf("%s do(es) not answer and this member's shared queue is not open yet: try again in a few seconds", strings.Join(members, ", "))
 	}
-	all, err := st.Messages(ctx)
+	var all []jsstore.Message
+	var err error
+	if id := plainID(sel.Identity); id != "" {
+		// One message named: its record alone, without a consumer.
+		m, gerr := st.MessageByID(ctx, id)
+		if gerr == nil {
+			all = append(all, m)
+		} else if !errors.Is(gerr, message.ErrNoSuchMessage) {
+			err = gerr
+		}
+	} else {
+		all, err = st.AllMessages(ctx)
+	}
 	if err != nil {
 		// A member that died may have led the queue's stream: JetStream
 		// elects another leader within seconds.
@@ -362,7 +409,7 @@ func silentQueues(held []control.Message) []control.Queue {
 		if !ok {
 			i = len(out)
 			idx[id] = i
-			out = append(out, control.Queue{Identity: id, NextHopDomain: m.Queue[0], Status: "Unreachable", Server: m.Server,
+			out = append(out, control.Queue{Identity: id, NextHopDomain: m.Queue[0], Status: "Retry", Server: m.Server,
 				LastError: m.Server + " does not answer: a live member takes its messages over when its lease ends"})
 		}
 		out[i].MessageCount++

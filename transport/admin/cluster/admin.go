@@ -110,7 +110,9 @@ func (n *Node) CallAdmin(ctx context.Context, member, op string, args, out any) 
 	}
 	m, err := n.nc.RequestWithContext(ctx, AdminSubject(member), data)
 	switch {
-	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+	case errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("%s: %w (%w)", member, ErrNoAnswer, nats.ErrNoResponders)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return fmt.Errorf("%s: %w", member, ErrNoAnswer)
 	case err != nil:
 		return fmt.Errorf("asking %s: %w", member, err)

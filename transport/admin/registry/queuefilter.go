@@ -38,6 +38,7 @@ var QueueSchema = opath.Schema{Kind: "queue", Properties: []opath.Property{
 	{Name: "Status", Type: opath.Enum, Values: queueStatuses}, {Name: "MessageCount", Type: opath.Number},
 	{Name: "LastError"}, {Name: "RetryCount", Type: opath.Number}, {Name: "LastRetryTime", Type: opath.Time},
 	{Name: "NextRetryTime", Type: opath.Time}, {Name: "FirstRetryTime", Type: opath.Time},
+	{Name: "Server"}, // issue 14: the cluster member that holds the queue
 }}
 
 // MessageSchema lists the properties a message -Filter and -SortOrder take.
@@ -48,6 +49,7 @@ var MessageSchema = opath.Schema{Kind: "message", Properties: []opath.Property{
 	{Name: "Queue", Multi: true}, {Name: "Recipients", Multi: true}, {Name: "LastError"},
 	{Name: "RetryCount", Type: opath.Number}, {Name: "SourceIP"}, {Name: "InternetMessageId"},
 	{Name: "MessageSourceName"},
+	{Name: "Server"}, // issue 14: the cluster member that holds the message
 }}
 
 // nextHopCategory is Exchange's Internal (delivered on this server) or
@@ -64,6 +66,8 @@ func nextHopCategory(deliveryType string) string {
 func queueGetter(q control.Queue) opath.Getter {
 	return func(name string) any {
 		switch name {
+		case "Server":
+			return q.Server
 		case "Identity":
 			return q.Identity
 		case "DeliveryType":
@@ -100,6 +104,8 @@ const noSCL = -1
 func messageGetter(m control.Message) opath.Getter {
 	return func(name string) any {
 		switch name {
+		case "Server":
+			return m.Server
 		case "Identity":
 			return m.Identity
 		case "FromAddress":
