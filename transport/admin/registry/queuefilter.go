@@ -353,7 +353,7 @@ func filterParam(kind string) Param {
 }
 
 func serverParam() Param {
-	return val("Server", "this server's name or FQDN (transportd manages only the server it runs on)")
+	return val("Server", "this server's name or FQDN; on a cluster member, any member's (every member's queues and messages when left out)")
 }
 
 func viewParams(kind string) []Param {
