@@ -50,6 +50,10 @@ func TestClusterQueueFromAnyMember(t *testing.T) {
 		}
 		ms = append(ms, m)
 		t.Cleanup(func() {
+			// Under go test -race the daemons are race-checked too.
+			if b, _ := os.ReadFile(m.cfg + ".log"); strings.Contains(string(b), "WARNING: DATA RACE") {
+				t.Errorf("%s: data race:\n%s", m.name, b[strings.Index(string(b), "WARNING: DATA RACE"):])
+			}
 			if t.Failed() {
 				b, _ := os.ReadFile(m.cfg + ".log")
 				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
