@@ -34,6 +34,12 @@ func (s *Service) stripServer(id string) string {
 }
 
 func (s *Service) handleControl(ctx context.Context, op string, args json.RawMessage) (any, error) {
+	if s.routedToCluster(ctx, op) { // issue 14: every member's queues
+		return s.clusterQueueOp(ctx, op, args)
+	}
+	if op == control.OpTrackingSearch {
+		return s.trackingSearch(args)
+	}
 	var sel control.Selector
 	if len(args) > 0 {
 		if err := json.Unmarshal(args, &sel); err != nil {
@@ -48,7 +54,7 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 		for _, q := range s.queue.Queues() {
 			q.Identity = s.queueIdentity(q.Identity)
 			if match(sel.Identity, q.Identity) || match(s.stripServer(sel.Identity), q.NextHopDomain) {
-				out = append(out, control.Queue(q))
+				out = append(out, wireQueue(q))
 			}
 		}
 		if len(out) == 0 && sel.Identity != "" {

@@ -540,6 +540,13 @@ func (s *Service) Run(ctx context.Context) error {
 			s.runSharedQueue(ctx)
 		}()
 	}
+	if s.clusterNode != nil { // issue 14: queue and tracking operations of other members
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveClusterAdmin(ctx)
+		}()
+	}
 	if s.clusterNode != nil { // issue 14: one configuration for the cluster
 		s.configSync = s.clusterNode.NewConfigSync(s.path)
 		s.configSync.Applied(s.Config())

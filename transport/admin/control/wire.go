@@ -27,6 +27,10 @@ type Selector struct {
 	// Resubmit sends a queue's messages back to the categorizer
 	// (Retry-Queue -Resubmit $true).
 	Resubmit bool `json:"resubmit,omitempty"`
+
+	// Issue 14: in a cluster, the member whose queues and messages to
+	// act on (-Server); empty means every member.
+	Server string `json:"server,omitempty"`
 }
 
 // Changed reports how many objects an operation touched.
@@ -48,6 +52,10 @@ type Queue struct {
 	LastRetryTime  time.Time
 	FirstRetryTime time.Time
 	RetryCount     int
+
+	// Server is the member the queue is on (in a cluster; empty on a
+	// single server).
+	Server string `json:",omitempty"`
 }
 
 // Message is one queued message as Get-Message shows it.
@@ -69,6 +77,10 @@ type Message struct {
 
 	InternetMessageId string
 	MessageSourceName string
+
+	// Server is the member that holds the message (in a cluster; empty
+	// on a single server).
+	Server string `json:",omitempty"`
 }
 
 // Recipient is one recipient of a queued message and where it stands.

@@ -40,14 +40,14 @@ func formatTime(t time.Time) string {
 
 // QueueRecord shows a queue with Get-Queue's property names.
 func QueueRecord(q control.Queue) manage.Record {
-	return manage.Record{
+	return withServer(manage.Record{
 		{Name: "Identity", Value: q.Identity}, {Name: "DeliveryType", Value: q.DeliveryType},
 		{Name: "Status", Value: q.Status}, {Name: "MessageCount", Value: fmt.Sprint(q.MessageCount)},
 		{Name: "NextHopDomain", Value: q.NextHopDomain}, {Name: "LastError", Value: q.LastError},
 		{Name: "NextRetryTime", Value: formatTime(q.NextRetryTime)},
 		{Name: "NextHopCategory", Value: nextHopCategory(q.DeliveryType)}, {Name: "LastRetryTime", Value: formatTime(q.LastRetryTime)},
 		{Name: "FirstRetryTime", Value: formatTime(q.FirstRetryTime)}, {Name: "RetryCount", Value: fmt.Sprint(q.RetryCount)},
-	}
+	}, q.Server)
 }
 
 // MessageRecord shows a queued message with Get-Message's property names.
@@ -56,7 +56,7 @@ func MessageRecord(mi control.Message) manage.Record {
 	for _, r := range mi.Recipients {
 		rc = append(rc, fmt.Sprintf("%s (%s)", r.Address, r.Status))
 	}
-	return manage.Record{
+	return withServer(manage.Record{
 		{Name: "Identity", Value: mi.Identity}, {Name: "FromAddress", Value: mi.FromAddress},
 		{Name: "Status", Value: mi.Status}, {Name: "Size", Value: fmt.Sprint(mi.Size)},
 		{Name: "Subject", Value: mi.Subject}, {Name: "Recipients", Value: "{" + strings.Join(rc, ", ") + "}"},
@@ -66,7 +66,7 @@ func MessageRecord(mi control.Message) manage.Record {
 		{Name: "SourceIP", Value: mi.SourceIP},
 		{Name: "SCL", Value: fmt.Sprint(noSCL)}, {Name: "InternetMessageId", Value: mi.InternetMessageId},
 		{Name: "MessageSourceName", Value: mi.MessageSourceName},
-	}
+	}, mi.Server)
 }
 
 const queueEmpty = "The queue is empty."
@@ -75,7 +75,7 @@ func queueKind() *Kind {
 	identity := val("Identity", `a queue such as MAIL\contoso.com; wildcards * allowed`)
 	ids := []string{"Identity"}
 	return &Kind{Noun: "queue", TypeName: "Queue", What: "delivery queues of the running daemon (Get-Queue, Retry-Queue)",
-		Columns: []string{"Identity", "DeliveryType", "Status", "MessageCount", "NextHopDomain", "NextRetryTime", "LastError"},
+		Columns: []string{"Identity", "Server", "DeliveryType", "Status", "MessageCount", "NextHopDomain", "NextRetryTime", "LastError"},
 		Commands: []*Command{
 			{Verb: "get", Cmdlet: "Get-Queue", Synopsis: "Shows the delivery queues of the running transportd.",
 				Params: params(identity, filterParam("queue"), serverParam(),
@@ -128,6 +128,7 @@ func getQueue(env *Env, r Request) ([]manage.Record, error) {
 // identity (given or piped), or one for -Queue alone.
 func selectors(r Request, need bool) ([]control.Selector, error) {
 	var sel control.Selector
+	sel.Server = r.Server
 	sel.Queue, _ = r.Params.TakeExact("Queue")
 	sel.WithNDR = true // Exchange's default: the senders learn their message was removed
 	if v, ok := r.Params.TakeExact("WithNDR"); ok {
@@ -181,7 +182,7 @@ func messageKind() *Kind {
 	}
 	return &Kind{Noun: "message", TypeName: "Message",
 		What:    "queued messages of the running daemon (Get/Suspend/Resume/Remove-Message)",
-		Columns: []string{"Identity", "FromAddress", "Status", "Size", "Queue"},
+		Columns: []string{"Identity", "Server", "FromAddress", "Status", "Size", "Queue"},
 		Commands: []*Command{
 			{Verb: "get", Cmdlet: "Get-Message", Synopsis: "Shows queued messages of the running transportd.",
 				Params: params(identity, queueParam, filterParam("message"), serverParam(),
@@ -200,14 +201,14 @@ func messageKind() *Kind {
 func trackingLogKind() *Kind {
 	return &Kind{Noun: "trackinglog", Aliases: []string{"messagetrackinglog"}, TypeName: "MessageTrackingEvent",
 		What:    "message tracking search (Get-MessageTrackingLog)",
-		Columns: []string{"Timestamp", "EventId", "Source", "Sender", "Recipients", "MessageSubject"},
+		Columns: []string{"Timestamp", "Server", "EventId", "Source", "Sender", "Recipients", "MessageSubject"},
 		Commands: []*Command{
 			{Verb: "get", Cmdlet: "Get-MessageTrackingLog", Synopsis: "Searches the message tracking log (no running daemon needed).",
 				Params: params(val("Sender", "the sender's address"), val("Recipients", "comma-separated recipient addresses"),
 					val("Start", "from this date and time"), val("End", "until this date and time"),
 					val("EventId", "RECEIVE, SEND, DELIVER, FAIL, DEFER, ..."), val("MessageId", "the Message-ID header"),
 					val("InternalMessageId", "the queue id"), val("MessageSubject", "words of the subject"),
-					val("ResultSize", "accepted for scripts"), val("Server", "accepted for scripts")),
+					val("ResultSize", "accepted for scripts"), val("Server", "in a cluster, the member whose log to search (every member's when left out); on a single server, accepted for scripts")),
 				Positional: []string{"InternalMessageId"}, Records: true, Empty: "No message tracking events match.",
 				// One message asked for: every field, as "| Format-List" shows it.
 				List: func(r Request) bool {
@@ -256,16 +257,28 @@ func getMessageTrackingLog(env *Env, r Request) ([]manage.Record, error) {
 		}
 	}
 	subject, _ := ps.TakeExact("MessageSubject")
-	evs, err := tracking.Search(cfg.MessageTrackingLogDir(), f)
-	if err != nil {
-		return nil, err
+	server, _ := ps.TakeExact("Server")
+	var evs []control.TrackingEvent
+	if cfg.Clustered() { // issue 14: every member's log, or -Server's
+		if evs, err = clusterTracking(env, f, server); err != nil {
+			return nil, err
+		}
+	} else {
+		local, err := tracking.Search(cfg.MessageTrackingLogDir(), f)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range local {
+			evs = append(evs, control.TrackingEvent{Event: ev})
+		}
 	}
 	var out []manage.Record
-	for _, ev := range evs {
+	for _, te := range evs {
+		ev := te.Event
 		if subject != "" && !strings.Contains(strings.ToLower(ev.MessageSubject), strings.ToLower(subject)) {
 			continue
 		}
-		out = append(out, manage.TrackingRecord(ev))
+		out = append(out, withTrackingServer(manage.TrackingRecord(ev), te.Server))
 	}
 	return out, nil
 }

@@ -38,6 +38,7 @@ var QueueSchema = opath.Schema{Kind: "queue", Properties: []opath.Property{
 	{Name: "Status", Type: opath.Enum, Values: queueStatuses}, {Name: "MessageCount", Type: opath.Number},
 	{Name: "LastError"}, {Name: "RetryCount", Type: opath.Number}, {Name: "LastRetryTime", Type: opath.Time},
 	{Name: "NextRetryTime", Type: opath.Time}, {Name: "FirstRetryTime", Type: opath.Time},
+	{Name: "Server"}, // issue 14: the cluster member that holds the queue
 }}
 
 // MessageSchema lists the properties a message -Filter and -SortOrder take.
@@ -48,6 +49,7 @@ var MessageSchema = opath.Schema{Kind: "message", Properties: []opath.Property{
 	{Name: "Queue", Multi: true}, {Name: "Recipients", Multi: true}, {Name: "LastError"},
 	{Name: "RetryCount", Type: opath.Number}, {Name: "SourceIP"}, {Name: "InternetMessageId"},
 	{Name: "MessageSourceName"},
+	{Name: "Server"}, // issue 14: the cluster member that holds the message
 }}
 
 // nextHopCategory is Exchange's Internal (delivered on this server) or
@@ -64,6 +66,8 @@ func nextHopCategory(deliveryType string) string {
 func queueGetter(q control.Queue) opath.Getter {
 	return func(name string) any {
 		switch name {
+		case "Server":
+			return q.Server
 		case "Identity":
 			return q.Identity
 		case "DeliveryType":
@@ -100,6 +104,8 @@ const noSCL = -1
 func messageGetter(m control.Message) opath.Getter {
 	return func(name string) any {
 		switch name {
+		case "Server":
+			return m.Server
 		case "Identity":
 			return m.Identity
 		case "FromAddress":
@@ -295,6 +301,10 @@ func takeServer(env *Env, r *Request) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Clustered() { // issue 14: the daemon knows the members
+		r.Server = v
+		return nil
+	}
 	if strings.EqualFold(v, cfg.Server.Name) || strings.EqualFold(v, cfg.Server.Fqdn) {
 		return nil
 	}
@@ -343,7 +353,7 @@ func filterParam(kind string) Param {
 }
 
 func serverParam() Param {
-	return val("Server", "this server's name or FQDN (transportd manages only the server it runs on)")
+	return val("Server", "this server's name or FQDN; on a cluster member, any member's (every member's queues and messages when left out)")
 }
 
 func viewParams(kind string) []Param {
@@ -389,7 +399,7 @@ func warnPaging(env *Env, r *Request) {
 // matchingQueues gets the daemon's queues that -Identity or -Filter select.
 func matchingQueues(env *Env, r *Request, f *opath.Filter) ([]control.Queue, error) {
 	var qs []control.Queue
-	if err := env.callDaemon(control.OpQueueGet, control.Selector{Identity: r.Identity()}, &qs); err != nil {
+	if err := env.callDaemon(control.OpQueueGet, control.Selector{Identity: r.Identity(), Server: r.Server}, &qs); err != nil {
 		return nil, err
 	}
 	var out []control.Queue
@@ -408,7 +418,7 @@ func queueChange(cmdlet, op, done string, resubmit bool) func(env *Env, r Reques
 		if err := takeServer(env, &r); err != nil {
 			return nil, err
 		}
-		sel := control.Selector{}
+		sel := control.Selector{Server: r.Server}
 		if resubmit {
 			if v, ok := r.Params.TakeExact("Resubmit"); ok {
 				b, err := manage.ParseBool(v)
@@ -427,7 +437,7 @@ func queueChange(cmdlet, op, done string, resubmit bool) func(env *Env, r Reques
 			if err != nil {
 				return nil, err
 			}
-			qs, err := matchingQueues(env, &Request{}, f)
+			qs, err := matchingQueues(env, &Request{Server: r.Server}, f)
 			if err != nil {
 				return nil, err
 			}
@@ -527,12 +537,12 @@ func filteredSelectors(env *Env, r *Request) ([]control.Selector, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := selectors(Request{Params: r.Params}, false)
+	base, err := selectors(Request{Params: r.Params, Server: r.Server}, false)
 	if err != nil {
 		return nil, err
 	}
 	var ms []control.Message
-	if err := env.callDaemon(control.OpMessageGet, control.Selector{Queue: base[0].Queue}, &ms); err != nil {
+	if err := env.callDaemon(control.OpMessageGet, control.Selector{Queue: base[0].Queue, Server: r.Server}, &ms); err != nil {
 		return nil, err
 	}
 	var out []control.Selector

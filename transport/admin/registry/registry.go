@@ -78,6 +78,11 @@ type Request struct {
 	// Params are the other parameters given, with their declared names, in
 	// the order given (the common parameters are left out).
 	Params manage.Params
+
+	// Server is the cluster member -Server named (issue 14), for the
+	// daemon's queue and message operations; "" for every member, and
+	// always "" on a single server.
+	Server string
 }
 
 // Identity is the single identity of a command that takes at most one, or "".

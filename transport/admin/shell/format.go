@@ -42,6 +42,7 @@ func FormatList(out io.Writer, recs []manage.Record) {
 // FormatTable prints the columns with a dashed header row, as Format-Table
 // does, exactly as the noun-verb commands do.
 func FormatTable(out io.Writer, recs []manage.Record, columns []string) {
+	columns = serverColumn(recs, columns)
 	widths := make([]int, len(columns))
 	for i, c := range columns {
 		widths[i] = len(c)

@@ -41,7 +41,7 @@ func queueList(c *Context) {
 		get.Text("Filter", filter)
 	}
 	recs, err := c.Query(get)
-	c.Render(map[string]any{"Queues": recs, "Error": errText(err), "Filter": filter, "Line": get.String()})
+	c.Render(map[string]any{"Queues": recs, "Error": errText(err), "Filter": filter, "Line": get.String(), "Clustered": hasServer(recs)})
 }
 
 func queueMessages(c *Context) {
@@ -78,5 +78,5 @@ func queueMessages(c *Context) {
 		get.Text("Filter", filter)
 	}
 	recs, err := c.Query(get)
-	c.Render(map[string]any{"Queue": queue, "Filter": filter, "Messages": recs, "Error": errText(err), "Line": get.String()})
+	c.Render(map[string]any{"Queue": queue, "Filter": filter, "Messages": recs, "Error": errText(err), "Line": get.String(), "Clustered": hasServer(recs)})
 }
