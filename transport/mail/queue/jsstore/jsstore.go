@@ -389,9 +389,14 @@ func (s *Store) Enqueue(ctx context.Context, env message.Envelope, body io.Reade
 	return id, nil
 }
 
+// isWrongLast reports a compare-and-set conflict: the record was rewritten
+// since it was read. A replicated (R3) stream answers it with
+// JSErrCodeStreamWrongLastSequenceConstant, an R1 stream with
+// JSErrCodeStreamWrongLastSequence: both mean the same.
 func isWrongLast(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // records reads the last record of every message.
