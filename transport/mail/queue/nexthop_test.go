@@ -118,13 +118,19 @@ func TestDeadNextHopIsProbedOncePerInterval(t *testing.T) {
 	}
 
 	// Retry-Queue while the host is still down: one probe, not 50.
+	retried := time.Now()
 	if n := m.Retry(func(q string) bool { return q == "smarthost" }); n != 1 {
 		t.Fatalf("Retry matched %d queues", n)
 	}
 	waitFor(t, target.seen)
 	waitUntil(t, "a new retry time after the failed probe", func() bool {
 		nq := smarthostQueue(m)
-		return nq.Status == "Retry" && nq.NextRetryTime.After(q.NextRetryTime.Add(-7*time.Minute)) && !nq.NextRetryTime.Equal(q.NextRetryTime) &&
+		// An hour ±10% from the failed probe (the first retry time was
+		// drawn the same way from the first failure: the two can be 12
+		// minutes apart either way, so the new one is checked against the
+		// time of the probe, not against the old one).
+		d := nq.NextRetryTime.Sub(retried)
+		return nq.Status == "Retry" && d >= 54*time.Minute && d <= 67*time.Minute && !nq.NextRetryTime.Equal(q.NextRetryTime) &&
 			allWaitUntil(m, 50, nq.NextRetryTime)
 	})
 	if n := target.count(); n != 2 {
