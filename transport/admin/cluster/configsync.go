@@ -91,25 +91,11 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 	if err := cs.node.WaitReady(ctx); err != nil {
 		return
 	}
-	var kv jetstream.KeyValue
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var err error
-		kv, err = cs.node.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: ConfigBucket, History: 10,
-			Replicas: cs.node.Replicas(), Description: "transportd organization configuration (sealed with the cluster key)"})
-		if err != nil {
-			kv, err = cs.node.js.KeyValue(cctx, ConfigBucket)
-		}
-		cancel()
-		if err == nil {
-			break
-		}
-		cs.log.Warn("configuration bucket not available yet", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
+	kv, ok := cs.node.openBucket(ctx, jetstream.KeyValueConfig{Bucket: ConfigBucket, History: 10,
+		Replicas: cs.node.Replicas(), Description: "transportd organization configuration (sealed with the cluster key)"},
+		"configuration bucket not available yet")
+	if !ok {
+		return
 	}
 	cs.node.KeepReplicated("KV_" + ConfigBucket)
 	w, err := kv.Watch(ctx, orgKey)

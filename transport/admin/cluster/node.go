@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -331,28 +330,36 @@ func (n *Node) Close() {
 	n.shutdownServer()
 }
 
-// run waits for JetStream, creates the members bucket, then beats and
-// watches the others' heartbeats until ctx is done.
-func (n *Node) run(ctx context.Context) {
-	var kv jetstream.KeyValue
+// openBucket creates the key-value bucket of cfg, or opens it when it
+// exists, trying again every second (logging wait) until JetStream
+// answers; false when ctx ends first.
+func (n *Node) openBucket(ctx context.Context, cfg jetstream.KeyValueConfig, wait string) (jetstream.KeyValue, bool) {
 	for {
-		var err error
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		kv, err = n.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: MembersBucket, History: 1, Replicas: 1,
-			Description: "transportd cluster members' heartbeats"})
-		if err != nil && errors.Is(err, jetstream.ErrBucketExists) || err != nil && strings.Contains(err.Error(), "already in use") {
-			kv, err = n.js.KeyValue(cctx, MembersBucket)
+		kv, err := n.js.CreateOrUpdateKeyValue(cctx, cfg)
+		if err != nil {
+			kv, err = n.js.KeyValue(cctx, cfg.Bucket)
 		}
 		cancel()
 		if err == nil {
-			break
+			return kv, true
 		}
-		n.log.Info("waiting for JetStream (a meta leader needs most members up)", "err", err)
+		n.log.Info(wait, "bucket", cfg.Bucket, "err", err)
 		select {
 		case <-ctx.Done():
-			return
+			return nil, false
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// run waits for JetStream, creates the members bucket, then beats and
+// watches the others' heartbeats until ctx is done.
+func (n *Node) run(ctx context.Context) {
+	kv, ok := n.openBucket(ctx, jetstream.KeyValueConfig{Bucket: MembersBucket, History: 1, Replicas: 1,
+		Description: "transportd cluster members' heartbeats"}, "waiting for JetStream (a meta leader needs most members up)")
+	if !ok {
+		return
 	}
 	n.KeepReplicated("KV_" + MembersBucket)
 	n.beat(ctx, kv)
