@@ -7,7 +7,10 @@
 # fsync on both sides). For every timed run we report:
 #   accepted    MESSAGES / smtp-source's wall time (the last 250 received);
 #   end-to-end  MESSAGES / the time until the sink has received all of them.
-# The ceiling is smtp-source straight into smtp-sink, no MTA between.
+# The ceiling is smtp-source straight into smtp-sink, no MTA between,
+# measured right before and right after transportd's run in every round:
+# transportd's share is against the mean of the two, so that a VM whose
+# speed drifts between runs does not skew it (both are printed).
 # Before every timed run both queues are drained (transportd's `queue get`
 # and Postfix's `postqueue -p` empty, and the sink has counted every message
 # sent so far), and the order alternates from round to round (ROUNDS, 3), so
@@ -151,22 +154,33 @@ for port in "$TD" "$PF" "$SINK"; do
   sent=$((sent + 500))
 done
 
+# steal: the share of CPU time the hypervisor took from this VM since $1
+# (a figure from steal_now); a high one means the machine's speed moved.
+steal_now() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+steal_since() { read -r s0 t0 <<<"$1"; read -r s1 t1 < <(steal_now); python3 -c "print(f'{100*($s1-$s0)/max(1,$t1-$t0):.0f}%')"; }
+
 echo "messages=$MESSAGES sessions=$SESSIONS size=$SIZE rounds=$ROUNDS cpus=$(nproc)"
-printf '%-5s %-10s %7s %7s %7s %7s %7s %9s %9s %11s %11s %10s  %s\n' round first td_acc td_e2e pf_acc pf_e2e ceiling \
-  td/pf_acc td/pf_e2e td/ceil_acc td/ceil_e2e td_cpu/msg "load (1, 5, 15 min)"
+printf '%-5s %-10s %7s %7s %7s %7s %15s %9s %9s %11s %11s %10s %6s  %s\n' round first td_acc td_e2e pf_acc pf_e2e "ceil(pre/post)" \
+  td/pf_acc td/pf_e2e td/ceil_acc td/ceil_e2e td_cpu/msg steal "load (1, 5, 15 min)"
 for r in $(seq 1 "$ROUNDS"); do
   load=$(cut -d' ' -f1-3 /proc/loadavg)
+  st0=$(steal_now)
   if [ $((r % 2)) -eq 1 ]; then
     first=transportd
+    run "$SINK"; ceil_pre=$acc
     run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu
+    run "$SINK"; ceil_post=$acc
     run "$PF"; pf_acc=$acc pf_e2e=$e2e
   else
     first=postfix
     run "$PF"; pf_acc=$acc pf_e2e=$e2e
+    run "$SINK"; ceil_pre=$acc
     run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu
+    run "$SINK"; ceil_post=$acc
   fi
-  run "$SINK"; ceil=$acc
+  steal=$(steal_since "$st0")
   python3 -c "
-print('%-5s %-10s %7s %7s %7s %7s %7s %8.2fx %8.2fx %10.0f%% %10.0f%% %8s us  %s' % ('$r', '$first', '$td_acc', '$td_e2e', '$pf_acc', '$pf_e2e', '$ceil',
-  $td_acc/$pf_acc, $td_e2e/$pf_e2e, 100*$td_acc/$ceil, 100*$td_e2e/$ceil, '$td_cpu', '$load'))"
+ceil = ($ceil_pre + $ceil_post) / 2
+print('%-5s %-10s %7s %7s %7s %7s %15s %8.2fx %8.2fx %10.0f%% %10.0f%% %8s us %6s  %s' % ('$r', '$first', '$td_acc', '$td_e2e', '$pf_acc', '$pf_e2e', '$ceil_pre/$ceil_post',
+  $td_acc/$pf_acc, $td_e2e/$pf_e2e, 100*$td_acc/ceil, 100*$td_e2e/ceil, '$td_cpu', '$steal', '$load'))"
 done
