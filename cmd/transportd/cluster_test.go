@@ -127,19 +127,11 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 		ms = append(ms, newClusterMember(t, i))
 	}
 	a := ms[0]
-	out := ok(t, a.cfg, "", append([]string{"cluster", "new", "-Name", "contoso"}, a.ports()...)...)
-	token := tokenRE.FindString(out)
-	if token == "" {
-		t.Fatalf("cluster new printed no join token:\n%s", out)
-	}
 	// The first member's organization is the cluster's, whichever member
 	// comes up first.
-	ok(t, a.cfg, "", "accepteddomain", "new", "-name", "seed.contoso.com", "-domainname", "seed.contoso.com", "-domaintype", "Authoritative")
-	a.start(t)
-	for _, m := range ms[1:] {
-		ok(t, m.cfg, "", append([]string{"cluster", "join", token}, m.ports()...)...)
-		m.start(t)
-	}
+	formCluster(t, ms, func(a *clusterMember) {
+		ok(t, a.cfg, "", "accepteddomain", "new", "-name", "seed.contoso.com", "-domainname", "seed.contoso.com", "-domaintype", "Authoritative")
+	})
 	eventually(t, 40*time.Second, "cluster formed", func() string {
 		r := tdrun(t, a.cfg, "", "cluster", "status")
 		if r.code != 0 {
