@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"reflect"
 
-	"github.com/transportd/transportd/connector"
-	"github.com/transportd/transportd/connector/smtpd"
 	"github.com/transportd/transportd/transport/admin/cluster"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/control"
@@ -66,17 +64,12 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 		return n.Status(ctx)
 	case control.OpClusterLeave:
 		n.SetLeaving()
-		// Stop taking mail: close every receive connector (sessions in
-		// progress finish); queued mail is still delivered.
-		s.leaving.Store(true)
-		cfg := s.Config()
-		tbl, err := cfg.DomainTable()
-		if err == nil {
-			err = s.smtp.Apply(smtpd.Snapshot{Connectors: nil, Domains: tbl, Filter: connectionFilter(cfg)})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("closing the receive connectors: %w", err)
-		}
+		// Stop taking mail, with SMTP replies rather than closed ports
+		// (a client cannot tell those from a dead host): new connections
+		// get 421 4.3.2, sessions under way 451 4.3.2 at their next MAIL
+		// FROM; a message already past MAIL FROM completes. Queued mail
+		// is still delivered until it is handed over.
+		s.smtp.SetDraining(true)
 		if s.OnLeave != nil {
 			if err := s.OnLeave(ctx); err != nil {
 				return nil, fmt.Errorf("draining before leaving: %w", err)
@@ -85,19 +78,11 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 		if err := s.handOverQueue(ctx); err != nil {
 			return nil, err
 		}
-		s.log.Warn("this member is leaving its cluster", "cluster", n.ClusterName(), "member", n.Name())
+		s.log.Warn("this member left its cluster: its queue is with the other members, and until transportd restarts it answers every connection with 421 4.3.2 and delivers nothing; stop it (systemctl stop transportd) or restart it to run alone (systemctl restart transportd)",
+			"cluster", n.ClusterName(), "member", n.Name())
 		return control.Changed{Count: 1}, nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", op)
-}
-
-// takingMail is the receive connectors to listen with: none once this
-// member is leaving its cluster.
-func (s *Service) takingMail(cfg *config.Config) []connector.ReceiveConnector {
-	if s.leaving.Load() {
-		return nil
-	}
-	return cfg.ReceiveConnectors
 }
 
 // handOverQueue drains this leaving member's share of the shared queue:
