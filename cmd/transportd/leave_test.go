@@ -206,11 +206,15 @@ func TestClusterLeaveWithQueuedMail(t *testing.T) {
 	ids = append(ids, m[1])
 	addressed.cmd("QUIT")
 
+	memberLeaving := regexp.MustCompile(`Identity\s*:\s*MAIL3\s+Fqdn\s*:\s*\S+\s+State\s*:\s*Leaving`)
 	eventually(t, 10*time.Second, "MAIL1 and MAIL2 see MAIL3 leaving", func() string {
 		for _, o := range ms[:2] {
 			out := ok(t, o.cfg, "", "transportservice", "get", "-Identity", "MAIL3")
 			if !regexp.MustCompile(`State\s*:\s*Leaving`).MatchString(out) {
 				return o.name + ": " + out
+			}
+			if st := ok(t, o.cfg, "", "cluster", "status"); !memberLeaving.MatchString(st) {
+				return o.name + " cluster status: " + st
 			}
 		}
 		return ""
@@ -248,9 +252,13 @@ func TestClusterLeaveWithQueuedMail(t *testing.T) {
 			if strings.Contains(out, "MAIL3") {
 				return out
 			}
+			if st := ok(t, o.cfg, "", "cluster", "status"); regexp.MustCompile(`Identity\s*:\s*MAIL3\s`).MatchString(st) {
+				return "cluster status: " + st
+			}
 			return ""
 		})
 	}
+	t.Logf("cluster status on MAIL1 once MAIL3 has stopped:\n%s", ok(t, a.cfg, "", "cluster", "status"))
 	if ids := journalHolds(t, c.cfg); len(ids) != 0 {
 		t.Errorf("MAIL3's local journal holds %v after the leave", ids)
 	}
