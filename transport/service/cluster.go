@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
 	"github.com/transportd/transportd/transport/admin/cluster"
 	"github.com/transportd/transportd/transport/admin/config"
@@ -85,17 +86,32 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 	return nil, fmt.Errorf("unknown operation %q", op)
 }
 
+// leaveWaitsForQueue bounds how long cluster leave waits for the shared
+// queue of a member that is still opening it.
+const leaveWaitsForQueue = 30 * time.Second
+
 // handOverQueue drains this leaving member's share of the shared queue:
 // the deliveries under way end, then every message it holds goes to the
 // other members (jsstore.Store.Leave). A member whose shared queue is not
-// open yet holds nothing.
+// open yet cannot hand anything over: it may still own messages there,
+// and its local journal moves in once the queue opens. The leave waits up
+// to leaveWaitsForQueue for it, then is refused (the member keeps refusing
+// new mail meanwhile).
 func (s *Service) handOverQueue(ctx context.Context) error {
 	if s.late == nil {
 		return nil
 	}
+	// A member that just started may be opening its shared queue.
+	select {
+	case <-s.late.whenOpen():
+	case <-ctx.Done():
+	case <-time.After(leaveWaitsForQueue):
+	}
 	st := s.late.st.Load()
 	if st == nil {
-		return nil
+		return errors.New("this member's shared queue is not open yet (JetStream does not answer; transportd cluster status says why), so it cannot hand its messages over; " +
+			"it refuses new mail (421 4.3.2) meanwhile. Run transportd cluster leave again once the queue is open, or stop transportd and run transportd cluster leave: " +
+			"the other members then take its shared messages over when its lease expires, and its local queue stays with it")
 	}
 	n, err := st.Leave(ctx, s.queue.WaitDeliveries)
 	if err != nil {
