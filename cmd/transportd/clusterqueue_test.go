@@ -1,17 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/transportd/transportd/policies/value"
-	"github.com/transportd/transportd/transport/admin/config"
-	"github.com/transportd/transportd/transport/mail/sendconnector"
 )
 
 // TestClusterQueueFromAnyMember is issue 14 item 4's admin half: three
@@ -30,62 +24,16 @@ func TestClusterQueueFromAnyMember(t *testing.T) {
 	dead := freePort(t) // nothing listens: the smart host does not answer
 	var ms []*clusterMember
 	for i := 1; i <= 3; i++ {
-		m := newClusterMember(t, i)
-		if _, err := config.Update(m.cfg, func(x *config.Config) error {
-			rc := &x.ReceiveConnectors[0]
-			rc.AnonymousRelay = true
-			rc.TarpitInterval = 0
-			rc.SenderAuthenticationEnabled = false // no DNS on the test machine
-			x.Transport.TransientFailureRetryInterval = value.TimeSpan(time.Minute)
-			out := sendconnector.New("Smart")
-			out.AddressSpaces, _ = sendconnector.ParseAddressSpaces("*")
-			if err := out.SmartHosts.UnmarshalText([]byte(fmt.Sprintf("[127.0.0.1]:%d", dead))); err != nil {
-				return err
-			}
-			out.DNSRoutingEnabled = false
-			x.SendConnectors = append(x.SendConnectors, out)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		m := relayMember(t, i, dead, time.Minute)
 		ms = append(ms, m)
-		t.Cleanup(func() {
-			// Under go test -race the daemons are race-checked too.
-			if b, _ := os.ReadFile(m.cfg + ".log"); strings.Contains(string(b), "WARNING: DATA RACE") {
-				t.Errorf("%s: data race:\n%s", m.name, b[strings.Index(string(b), "WARNING: DATA RACE"):])
-			}
-			if t.Failed() {
-				b, _ := os.ReadFile(m.cfg + ".log")
-				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-				for _, l := range lines[max(0, len(lines)-60):] {
-					t.Logf("%s log: %.300s", m.name, l)
-				}
-			}
-		})
+		// Under go test -race the daemons are race-checked too.
+		logOnFailure(t, m, 60)
 	}
 	a, b, c := ms[0], ms[1], ms[2]
-	token := tokenRE.FindString(ok(t, a.cfg, "", append([]string{"cluster", "new", "-Name", "contoso"}, a.ports()...)...))
-	if token == "" {
-		t.Fatal("cluster new printed no join token")
-	}
-	a.start(t)
-	for _, m := range ms[1:] {
-		ok(t, m.cfg, "", append([]string{"cluster", "join", token}, m.ports()...)...)
-		m.start(t)
-	}
+	formCluster(t, ms, nil)
 	// Every stream of the shared queue at R3 (the leases too), so that a
 	// member's messages outlive it.
-	var r3 []*regexp.Regexp
-	for _, st := range []string{"TQ_QUEUE", "TQ_BODY", "KV_TQ_MEMBERS"} {
-		r3 = append(r3, regexp.MustCompile(`stream `+st+`\s+Replicas\s*:\s*3\s`))
-	}
-	eventually(t, 60*time.Second, "cluster formed, shared queue at three replicas", func() string {
-		r := tdrun(t, a.cfg, "", "cluster", "status")
-		if r.code != 0 || strings.Count(r.stdout, ": Up") < 3 || !r3[0].MatchString(r.stdout) || !r3[1].MatchString(r.stdout) || !r3[2].MatchString(r.stdout) {
-			return r.stdout + r.stderr
-		}
-		return ""
-	})
+	waitClusterUp(t, a, 60*time.Second, 3, "TQ_QUEUE", "TQ_BODY", "KV_TQ_MEMBERS")
 	var id string
 	eventually(t, 60*time.Second, "MAIL1 queues a message", func() string {
 		rep := dataReply(a.smtp, 1)

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"os"
 	"regexp"
@@ -14,12 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	gosmtp "github.com/emersion/go-smtp"
-
-	"github.com/transportd/transportd/policies/value"
-	"github.com/transportd/transportd/transport/admin/config"
-	"github.com/transportd/transportd/transport/mail/sendconnector"
 )
 
 // dataReply sends one message to addr and returns the server's reply to
@@ -71,82 +63,19 @@ func TestSharedQueueKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three daemons")
 	}
-	host := &recordingHost{ids: map[string]int{}}
-	srv := gosmtp.NewServer(host)
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	hl, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(hl)
-	defer srv.Close()
-
+	host := startSmartHost(t)
 	var ms []*clusterMember
 	for i := 1; i <= 3; i++ {
-		m := newClusterMember(t, i)
-		if _, err := config.Update(m.cfg, func(x *config.Config) error {
-			rc := &x.ReceiveConnectors[0]
-			rc.AnonymousRelay = true
-			rc.MaxInboundConnectionPerSource = 0
-			rc.TarpitInterval = 0
-			// No SPF lookups: the test machine has no DNS to ask.
-			rc.SenderAuthenticationEnabled = false
-			x.Transport.TransientFailureRetryInterval = value.TimeSpan(time.Second)
-			// The organization's send connector, in the first member's
-			// configuration before cluster new: the others get it on join.
-			out := sendconnector.New("Smart")
-			out.AddressSpaces, _ = sendconnector.ParseAddressSpaces("*")
-			if err := out.SmartHosts.UnmarshalText([]byte(fmt.Sprintf("[127.0.0.1]:%d", hl.Addr().(*net.TCPAddr).Port))); err != nil {
-				return err
-			}
-			out.DNSRoutingEnabled = false
-			x.SendConnectors = append(x.SendConnectors, out)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		// The organization's send connector, in the first member's
+		// configuration before cluster new: the others get it on join.
+		m := relayMember(t, i, host.port, time.Second)
 		ms = append(ms, m)
-		t.Cleanup(func() {
-			if t.Failed() || os.Getenv("TRANSPORTD_SHAREDQUEUE_LOGS") != "" {
-				b, _ := os.ReadFile(m.cfg + ".log")
-				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-				for _, l := range lines[max(0, len(lines)-400):] {
-					t.Logf("%s log: %.300s", m.name, l)
-				}
-			}
-		})
+		logOnFailure(t, m, 400)
 	}
 	a := ms[0]
-	out := ok(t, a.cfg, "", append([]string{"cluster", "new", "-Name", "contoso"}, a.ports()...)...)
-	token := tokenRE.FindString(out)
-	if token == "" {
-		t.Fatalf("cluster new printed no join token:\n%s", out)
-	}
-	a.start(t)
-	for _, m := range ms[1:] {
-		ok(t, m.cfg, "", append([]string{"cluster", "join", token}, m.ports()...)...)
-		m.start(t)
-	}
-	r3 := regexp.MustCompile(`stream TQ_QUEUE\s+Replicas\s*:\s*3\s`)
-	eventually(t, 60*time.Second, "cluster formed, shared queue at three replicas", func() string {
-		r := tdrun(t, a.cfg, "", "cluster", "status")
-		if r.code != 0 {
-			return r.stderr
-		}
-		if strings.Count(r.stdout, ": Up") < 3 || !r3.MatchString(r.stdout) {
-			return r.stdout
-		}
-		return ""
-	})
-	eventually(t, 30*time.Second, "send connector Smart in force on every member", func() string {
-		for _, m := range ms {
-			applied, err := os.ReadFile(config.AppliedFile(m.cfg))
-			if err != nil || !strings.Contains(string(applied), "Smart") {
-				return m.name + " has no send connector Smart yet"
-			}
-		}
-		return ""
-	})
+	formCluster(t, ms, nil)
+	waitClusterUp(t, a, 60*time.Second, 3, "TQ_QUEUE")
+	waitInForce(t, ms, 30*time.Second, "Smart")
 	t.Logf("cluster status:\n%s", ok(t, a.cfg, "", "cluster", "status"))
 
 	total := 2000

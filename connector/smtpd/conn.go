@@ -478,6 +478,9 @@ func (c *conn) mail(arg string) {
 		c.reply(replyNestedMail.code, replyNestedMail.enh, replyNestedMail.text)
 		return
 	}
+	if c.mailWhileDraining() {
+		return
+	}
 	rest, ok := cutPrefixFold(arg, "FROM:")
 	if !ok {
 		c.reply(501, "5.5.4", replyMailSyntax)

@@ -251,6 +251,9 @@ type Server struct {
 	// handoff passes an accepted connection to an idle worker.
 	handoff chan net.Conn
 	dnsbl   *connfilter.Cache // block list providers' answers (connfilter.go)
+
+	// draining refuses mail with 421/451 4.3.2 (draining.go).
+	draining atomic.Bool
 }
 
 // New returns a server that does nothing until Apply.
@@ -556,6 +559,9 @@ func (s *Server) dispatch(c net.Conn) {
 		return
 	}
 	cs := st.servers[rc.Name]
+	if s.refuseDraining(c, cs) {
+		return
+	}
 	release, refusal := s.deps.Limiter.AcquireShare(rc.Name, remote.Addr(), int(rc.MaxInboundConnection), int(rc.MaxInboundConnectionPerSource), rc.MaxInboundConnectionPercentagePerSource)
 	if refusal != nil {
 		s.deps.Logger.Info("connection refused", "connector", rc.Name, "remote", remote.String(), "reply", refusal.Error())

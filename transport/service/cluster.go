@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
-	"github.com/transportd/transportd/connector"
-	"github.com/transportd/transportd/connector/smtpd"
 	"github.com/transportd/transportd/transport/admin/cluster"
 	"github.com/transportd/transportd/transport/admin/config"
 	"github.com/transportd/transportd/transport/admin/control"
@@ -66,17 +65,12 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 		return n.Status(ctx)
 	case control.OpClusterLeave:
 		n.SetLeaving()
-		// Stop taking mail: close every receive connector (sessions in
-		// progress finish); queued mail is still delivered.
-		s.leaving.Store(true)
-		cfg := s.Config()
-		tbl, err := cfg.DomainTable()
-		if err == nil {
-			err = s.smtp.Apply(smtpd.Snapshot{Connectors: nil, Domains: tbl, Filter: connectionFilter(cfg)})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("closing the receive connectors: %w", err)
-		}
+		// Stop taking mail, with SMTP replies rather than closed ports
+		// (a client cannot tell those from a dead host): new connections
+		// get 421 4.3.2, sessions under way 451 4.3.2 at their next MAIL
+		// FROM; a message already past MAIL FROM completes. Queued mail
+		// is still delivered until it is handed over.
+		s.smtp.SetDraining(true)
 		if s.OnLeave != nil {
 			if err := s.OnLeave(ctx); err != nil {
 				return nil, fmt.Errorf("draining before leaving: %w", err)
@@ -85,32 +79,39 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 		if err := s.handOverQueue(ctx); err != nil {
 			return nil, err
 		}
-		s.log.Warn("this member is leaving its cluster", "cluster", n.ClusterName(), "member", n.Name())
+		s.log.Warn("this member left its cluster: its queue is with the other members, and until transportd restarts it answers every connection with 421 4.3.2 and delivers nothing; stop it (systemctl stop transportd) or restart it to run alone (systemctl restart transportd)",
+			"cluster", n.ClusterName(), "member", n.Name())
 		return control.Changed{Count: 1}, nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", op)
 }
 
-// takingMail is the receive connectors to listen with: none once this
-// member is leaving its cluster.
-func (s *Service) takingMail(cfg *config.Config) []connector.ReceiveConnector {
-	if s.leaving.Load() {
-		return nil
-	}
-	return cfg.ReceiveConnectors
-}
+// leaveWaitsForQueue bounds how long cluster leave waits for the shared
+// queue of a member that is still opening it.
+const leaveWaitsForQueue = 30 * time.Second
 
 // handOverQueue drains this leaving member's share of the shared queue:
 // the deliveries under way end, then every message it holds goes to the
 // other members (jsstore.Store.Leave). A member whose shared queue is not
-// open yet holds nothing.
+// open yet cannot hand anything over: it may still own messages there,
+// and its local journal moves in once the queue opens. The leave waits up
+// to leaveWaitsForQueue for it, then is refused (the member keeps refusing
+// new mail meanwhile).
 func (s *Service) handOverQueue(ctx context.Context) error {
 	if s.late == nil {
 		return nil
 	}
+	// A member that just started may be opening its shared queue.
+	select {
+	case <-s.late.whenOpen():
+	case <-ctx.Done():
+	case <-time.After(leaveWaitsForQueue):
+	}
 	st := s.late.st.Load()
 	if st == nil {
-		return nil
+		return errors.New("this member's shared queue is not open yet (JetStream does not answer; transportd cluster status says why), so it cannot hand its messages over; " +
+			"it refuses new mail (421 4.3.2) meanwhile. Run transportd cluster leave again once the queue is open, or stop transportd and run transportd cluster leave: " +
+			"the other members then take its shared messages over when its lease expires, and its local queue stays with it")
 	}
 	n, err := st.Leave(ctx, s.queue.WaitDeliveries)
 	if err != nil {

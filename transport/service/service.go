@@ -111,9 +111,6 @@ type Service struct {
 	// configSync publishes and applies the organization's configuration
 	// (set by Run on a cluster member).
 	configSync *cluster.ConfigSync
-	// leaving is set by `transportd cluster leave`: the receive
-	// connectors stay closed until the restart that ends membership.
-	leaving atomic.Bool
 }
 
 // Open loads the configuration at path (creating it with the defaults when
@@ -359,7 +356,7 @@ func (s *Service) applyAt(cfg *config.Config, changed time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: s.takingMail(cfg), Domains: tbl, Filter: connectionFilter(cfg)}); err != nil {
+	if err := s.smtp.Apply(smtpd.Snapshot{Connectors: cfg.ReceiveConnectors, Domains: tbl, Filter: connectionFilter(cfg)}); err != nil {
 		rt.close()
 		return err
 	}

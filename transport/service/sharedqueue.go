@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,6 +75,26 @@ func moveJournal(ctx context.Context, disk *journal.Journal, shared *jsstore.Sto
 // the messages this member owns join the manager (Manager.Adopt).
 type lateStore struct {
 	st atomic.Pointer[jsstore.Store]
+
+	// opened is closed once st is set (set, whenOpen).
+	openMu sync.Mutex
+	opened chan struct{}
+}
+
+// set makes st the store every call goes to from now on.
+func (l *lateStore) set(st *jsstore.Store) {
+	l.st.Store(st)
+	close(l.whenOpen())
+}
+
+// whenOpen is closed once the shared queue is open (set).
+func (l *lateStore) whenOpen() chan struct{} {
+	l.openMu.Lock()
+	defer l.openMu.Unlock()
+	if l.opened == nil {
+		l.opened = make(chan struct{})
+	}
+	return l.opened
 }
 
 var errNotOpen = fmt.Errorf("%w (the cluster's JetStream is not available yet)", jsstore.Unavailable)
@@ -156,7 +177,7 @@ func (s *Service) runSharedQueue(ctx context.Context) {
 	if err != nil {
 		log.Error("reading this member's messages in the shared queue", "err", err)
 	}
-	s.late.st.Store(st)
+	s.late.set(st)
 	for _, m := range owned {
 		s.queue.Adopt(m)
 	}

@@ -86,6 +86,9 @@ type Node struct {
 	kept      map[string]bool // streams kept at Replicas()
 	warned    bool            // the R1 warning was logged
 	announced bool            // the move to R3 was logged
+
+	// Leaving (leave.go): beatNow asks run for a heartbeat at once.
+	beatNow chan struct{}
 }
 
 // Start starts the embedded NATS server (unless Cluster.ExternalUrl names
@@ -99,7 +102,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{opts: o, bundle: b, log: o.Logger.With("component", "cluster"), ready: make(chan struct{}),
+	n := &Node{opts: o, bundle: b, log: o.Logger.With("component", "cluster"), ready: make(chan struct{}), beatNow: make(chan struct{}, 1),
 		members: map[string]Member{}, started: time.Now(), replicas: 1, kept: map[string]bool{}}
 	cc := o.Cluster
 	var url string
@@ -320,6 +323,10 @@ func (n *Node) SetLeaving() {
 	n.mu.Lock()
 	n.leaving = true
 	n.mu.Unlock()
+	select {
+	case n.beatNow <- struct{}{}: // the others see it Leaving now, not at the next beat
+	default:
+	}
 }
 
 // Close stops the heartbeats, the connection and the embedded server.
@@ -362,6 +369,7 @@ func (n *Node) run(ctx context.Context) {
 		return
 	}
 	n.KeepReplicated("KV_" + MembersBucket)
+	defer n.forgetIfLeaving(kv)
 	n.beat(ctx, kv)
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
@@ -398,6 +406,8 @@ func (n *Node) run(ctx context.Context) {
 		case <-tick.C:
 			n.beat(ctx, kv)
 			n.rescale(ctx)
+		case <-n.beatNow:
+			n.beat(ctx, kv)
 		}
 	}
 }

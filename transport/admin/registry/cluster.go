@@ -86,7 +86,7 @@ func clusterKind() *Kind {
 					return ClusterStatusRecords(st), nil
 				}},
 			{Verb: "leave", Cmdlet: "Exit-TransportCluster",
-				Synopsis: "Takes this server out of its cluster: the running member stops counting as one, and at its next start it runs alone.",
+				Synopsis: "Takes this server out of its cluster: the running member refuses new mail (421 4.3.2), finishes its deliveries under way and hands its queue to the other members; at its next start it runs alone.",
 				Params:   params(sw("Purge", "also delete the cluster folder (CA, keys, JetStream store) from the data folder")),
 				Run: func(env *Env, r Request) ([]manage.Record, error) {
 					purge := false
@@ -98,17 +98,34 @@ func clusterKind() *Kind {
 						purge = b
 					}
 					var ch control.Changed
-					if err := env.callDaemon(control.OpClusterLeave, control.Selector{}, &ch); err != nil && !isNoDaemon(err) {
-						return nil, err
+					running := true
+					if err := env.callDaemon(control.OpClusterLeave, control.Selector{}, &ch); err != nil {
+						if !isNoDaemon(err) {
+							return nil, err
+						}
+						running = false
 					}
 					name, err := env.Manager.ClusterLeave(purge)
 					if err != nil {
 						return nil, err
 					}
+					if running {
+						env.say("%s", leftAdvice(name))
+						return nil, nil
+					}
 					env.say("This server left cluster %s. %s", name, manage.RestartAdvice)
 					return nil, nil
 				}},
 		}}
+}
+
+// leftAdvice is what `transportd cluster leave` says once the running
+// member has drained and handed its queue over: what the daemon does now,
+// and the next step.
+func leftAdvice(cluster string) string {
+	return fmt.Sprintf("This server left cluster %s: the other members hold and deliver its queued mail. Until transportd restarts it takes "+
+		"no mail (every connection gets 421 4.3.2 Service not active) and delivers nothing. Next: stop it (systemctl stop transportd; "+
+		"the others then no longer list it), or restart it to run alone on its own configuration and queue (systemctl restart transportd).", cluster)
 }
 
 // isNoDaemon reports whether err says no daemon answers the control socket.
