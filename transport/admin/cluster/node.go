@@ -185,7 +185,10 @@ func (n *Node) startServer() (*server.Server, error) {
 		},
 		JetStream: true,
 		StoreDir:  filepath.Join(o.Dir, JetStreamDir),
-		NoSigs:    true,
+		// Cluster.SyncAlways: fsync before the ack (default), or NATS's
+		// sync every SyncInterval (0: its default, 2 minutes).
+		SyncAlways: cc.SyncAlwaysOrDefault(),
+		NoSigs:     true,
 		Cluster: server.ClusterOpts{
 			Name: cc.Name, Host: host, Port: cc.RoutePortOrDefault(),
 			TLSConfig: routesTLS, TLSTimeout: 5,
@@ -214,8 +217,25 @@ func (n *Node) startServer() (*server.Server, error) {
 			host, cc.ClientPortOrDefault(), cc.RoutePortOrDefault())
 	}
 	n.log.Info("embedded NATS started", "cluster", cc.Name, "member", o.Member, "client", ns.ClientURL(),
-		"routes", fmt.Sprint(cc.Routes), "store", sopts.StoreDir)
+		"routes", fmt.Sprint(cc.Routes), "store", sopts.StoreDir, "fsync", n.syncDescription())
 	return ns, nil
+}
+
+// syncDescription says when JetStream's writes reach the disk here
+// (Status.Sync).
+func (n *Node) syncDescription() string {
+	switch {
+	case n.opts.Cluster.ExternalUrl != "":
+		return "the external NATS servers' setting (jetstream { sync: ... })"
+	case n.opts.Cluster.SyncAlwaysOrDefault():
+		return "always: every write before its ack (Cluster.SyncAlways)"
+	}
+	if n.ns != nil {
+		if iv := n.ns.JetStreamConfig(); iv != nil && iv.SyncInterval > 0 {
+			return fmt.Sprintf("every %s (Cluster.SyncAlways: false): at 250 a message is in memory on a quorum", iv.SyncInterval)
+		}
+	}
+	return "every 2m0s (Cluster.SyncAlways: false): at 250 a message is in memory on a quorum"
 }
 
 func (n *Node) shutdownServer() {
