@@ -185,16 +185,16 @@ func (n *Node) startServer() (*server.Server, error) {
 		},
 		JetStream: true,
 		StoreDir:  filepath.Join(o.Dir, JetStreamDir),
-		// Cluster.SyncAlways: fsync before the ack (default), or NATS's
-		// sync every SyncInterval (0: its default, 2 minutes).
-		SyncAlways: cc.SyncAlwaysOrDefault(),
-		NoSigs:     true,
+		NoSigs:    true,
 		Cluster: server.ClusterOpts{
 			Name: cc.Name, Host: host, Port: cc.RoutePortOrDefault(),
 			TLSConfig: routesTLS, TLSTimeout: 5,
 			Advertise: net.JoinHostPort(o.Advertise, strconv.Itoa(cc.RoutePortOrDefault())),
 		},
 	}
+	// Cluster.SyncAlways: fsync every write before its ack (default), or
+	// NATS's sync every SyncInterval (0: its default, 2 minutes).
+	sopts.SyncAlways = cc.SyncAlwaysOrDefault()
 	// JetStream in a cluster needs configured routes; a seed routes to
 	// itself (NATS recognises and skips it), so that the first member
 	// runs as a cluster of one that others join.
