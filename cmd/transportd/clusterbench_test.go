@@ -27,9 +27,12 @@ import (
 // smtp-source from the postfix package when installed, else an in-Go
 // client) through a single server, whose queue is the local journal
 // (fsync before 250), and through a three-member cluster on this
-// machine, whose queue is JetStream R3 (250 after a quorum PubAck; the
-// embedded NATS keeps its default sync_interval: data reaches two
-// members' page cache before the ack and is fsynced every two minutes).
+// machine, whose queue is JetStream R3 (250 after a quorum PubAck), once
+// with Cluster.SyncAlways on (the default: every member fsyncs each write
+// before it acks, so the PubAck means on two members' disks) and once off
+// (NATS's sync_interval: data reaches two members' page cache before the
+// ack and is fsynced every two minutes); TRANSPORTD_BENCH_SYNC=always or
+// interval runs one of them.
 // Both relay to a smart host on loopback and are drained before and
 // after each run. It prints messages per second accepted (first
 // connection to last 250) and delivered (to the last message at the
@@ -152,17 +155,49 @@ func TestClusterThroughput(t *testing.T) {
 	single.daemon.Process.Signal(os.Interrupt)
 	single.daemon.Wait()
 
-	// Three members on this machine: JetStream R3.
+	// Three members on this machine: JetStream R3, with and without an
+	// fsync before each ack.
+	for _, mode := range []struct{ name, syncAlways, label string }{
+		{"always", "$true", "three members, JetStream R3, fsync before ack"},
+		{"interval", "$false", "three members, JetStream R3, fsync every 2 min"},
+	} {
+		if only := os.Getenv("TRANSPORTD_BENCH_SYNC"); only != "" && only != mode.name {
+			continue
+		}
+		lines = append(lines, clusterThroughput(t, mode.syncAlways, smart, relay, func(members []*clusterMember) string {
+			ms = members
+			return run(mode.label, []string{ms[0].smtp, ms[1].smtp, ms[2].smtp})
+		}))
+	}
+
+	report := fmt.Sprintf("%d messages of 4 KB, %d concurrent sessions (%s), one message per session, %d CPUs:\n", total, sessions, tool, runtime.NumCPU())
+	for _, l := range lines {
+		report += "  " + l + "\n"
+	}
+	t.Log(report)
+	fmt.Print(report)
+}
+
+// clusterThroughput forms a cluster of three members with
+// -SyncAlways syncAlways, relaying to smart, measures it with run and stops
+// the members.
+func clusterThroughput(t *testing.T, syncAlways, smart string, relay func(*clusterMember), run func([]*clusterMember) string) string {
+	var ms []*clusterMember
 	for i := 1; i <= 3; i++ {
 		m := newClusterMember(t, i)
 		relay(m)
 		ms = append(ms, m)
 	}
-	out := ok(t, ms[0].cfg, "", append([]string{"cluster", "new", "-Name", "contoso"}, ms[0].ports()...)...)
+	defer func() {
+		for _, m := range ms {
+			m.stop(t)
+		}
+	}()
+	out := ok(t, ms[0].cfg, "", append([]string{"cluster", "new", "-Name", "contoso", "-SyncAlways", syncAlways}, ms[0].ports()...)...)
 	token := tokenRE.FindString(out)
 	ms[0].start(t)
 	for _, m := range ms[1:] {
-		ok(t, m.cfg, "", append([]string{"cluster", "join", token}, m.ports()...)...)
+		ok(t, m.cfg, "", append([]string{"cluster", "join", token, "-SyncAlways", syncAlways}, m.ports()...)...)
 		m.start(t)
 	}
 	eventually(t, 90*time.Second, "cluster formed, shared queue at three replicas", func() string {
@@ -172,6 +207,15 @@ func TestClusterThroughput(t *testing.T) {
 		}
 		return ""
 	})
+	want := "always: every write before its ack"
+	if syncAlways == "$false" {
+		want = "every 2m0s"
+	}
+	for _, m := range ms {
+		if st := tdrun(t, m.cfg, "", "cluster", "status").stdout; !strings.Contains(st, want) {
+			t.Fatalf("%s: cluster status does not say the fsync is %q:\n%s", m.name, want, st)
+		}
+	}
 	ok(t, ms[0].cfg, "", "sendconnector", "new", "-name", "Smart", "-addressspaces", "*", "-smarthosts", smart)
 	eventually(t, 30*time.Second, "send connector Smart in force on every member", func() string {
 		for _, m := range ms {
@@ -182,14 +226,7 @@ func TestClusterThroughput(t *testing.T) {
 		}
 		return ""
 	})
-	lines = append(lines, run("three members, JetStream R3 (quorum PubAck)", []string{ms[0].smtp, ms[1].smtp, ms[2].smtp}))
-
-	report := fmt.Sprintf("%d messages of 4 KB, %d concurrent sessions (%s), one message per session, %d CPUs:\n", total, sessions, tool, runtime.NumCPU())
-	for _, l := range lines {
-		report += "  " + l + "\n"
-	}
-	t.Log(report)
-	fmt.Print(report)
+	return run(ms)
 }
 
 // sendLoad sends n messages of 4 KB to addr over s concurrent sessions.

@@ -157,6 +157,14 @@ func (l *lateStore) Claim(id string) error {
 	return st.Claim(id)
 }
 
+// EndDelivery passes the end of a delivery attempt on to the shared queue
+// (queue.DeliveryEnder: the in-flight mark of poison detection).
+func (l *lateStore) EndDelivery(id string) {
+	if st := l.st.Load(); st != nil {
+		st.EndDelivery(id)
+	}
+}
+
 // runSharedQueue opens the shared queue, moves the local journal into it,
 // hands this member's messages to the manager and then takes over the
 // messages of members that died, until ctx ends.

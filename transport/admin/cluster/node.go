@@ -195,6 +195,9 @@ func (n *Node) startServer() (*server.Server, error) {
 			Advertise: net.JoinHostPort(o.Advertise, strconv.Itoa(cc.RoutePortOrDefault())),
 		},
 	}
+	// Cluster.SyncAlways: fsync every write before its ack (default), or
+	// NATS's sync every SyncInterval (0: its default, 2 minutes).
+	sopts.SyncAlways = cc.SyncAlwaysOrDefault()
 	// JetStream in a cluster needs configured routes; a seed routes to
 	// itself (NATS recognises and skips it), so that the first member
 	// runs as a cluster of one that others join.
@@ -217,8 +220,25 @@ func (n *Node) startServer() (*server.Server, error) {
 			host, cc.ClientPortOrDefault(), cc.RoutePortOrDefault())
 	}
 	n.log.Info("embedded NATS started", "cluster", cc.Name, "member", o.Member, "client", ns.ClientURL(),
-		"routes", fmt.Sprint(cc.Routes), "store", sopts.StoreDir)
+		"routes", fmt.Sprint(cc.Routes), "store", sopts.StoreDir, "fsync", n.syncDescription())
 	return ns, nil
+}
+
+// syncDescription says when JetStream's writes reach the disk here
+// (Status.Sync).
+func (n *Node) syncDescription() string {
+	switch {
+	case n.opts.Cluster.ExternalUrl != "":
+		return "the external NATS servers' setting (jetstream { sync: ... })"
+	case n.opts.Cluster.SyncAlwaysOrDefault():
+		return "always: every write before its ack (Cluster.SyncAlways)"
+	}
+	if n.ns != nil {
+		if iv := n.ns.JetStreamConfig(); iv != nil && iv.SyncInterval > 0 {
+			return fmt.Sprintf("every %s (Cluster.SyncAlways: false): at 250 a message is in memory on a quorum", iv.SyncInterval)
+		}
+	}
+	return "every 2m0s (Cluster.SyncAlways: false): at 250 a message is in memory on a quorum"
 }
 
 func (n *Node) shutdownServer() {

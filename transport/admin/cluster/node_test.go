@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,10 @@ func TestThreeMembersFormOneJetStream(t *testing.T) {
 		}
 		if err == nil && st.MetaLeader != "" && up == 3 && r == 3 && nodes[0].Replicas() == 3 {
 			t.Logf("meta leader %s, peers %+v", st.MetaLeader, st.MetaPeers)
+			// Cluster.SyncAlways unset: fsync before every ack.
+			if !strings.HasPrefix(st.Sync, "always") || !nodes[2].Server().JetStreamConfig().SyncAlways {
+				t.Errorf("default sync: status %q, NATS SyncAlways %v; want always", st.Sync, nodes[2].Server().JetStreamConfig().SyncAlways)
+			}
 			break
 		}
 		select {
@@ -190,5 +195,38 @@ func TestExternalNATS(t *testing.T) {
 	st, err := n.Status(ctx)
 	if err != nil || len(st.Members) != 1 || st.Members[0].State != "Up" || len(st.Streams) != 1 || n.Replicas() != 1 {
 		t.Fatalf("status with an external NATS: %+v %v", st, err)
+	}
+}
+
+// Cluster.SyncAlways false leaves the embedded NATS on its sync interval
+// (2 minutes), and the status says so.
+func TestSyncAlwaysOff(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ports := freePorts(t, 2)
+	dir := filepath.Join(t.TempDir(), "cluster")
+	b, err := NewBundle("contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.IssueMember(dir, "MAIL1", []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	n, err := Start(ctx, Options{Cluster: config.ClusterConfig{Name: "contoso", Address: "127.0.0.1", ClientPort: ports[0], RoutePort: ports[1], SyncAlways: &off},
+		Member: "MAIL1", Fqdn: "mail1.contoso.com", Advertise: "127.0.0.1", Dir: dir, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	jc := n.Server().JetStreamConfig()
+	if jc == nil || jc.SyncAlways || jc.SyncInterval != 2*time.Minute {
+		t.Fatalf("NATS JetStream config with SyncAlways false: %+v", jc)
+	}
+	if got := n.syncDescription(); !strings.HasPrefix(got, "every 2m0s") {
+		t.Fatalf("sync description %q", got)
 	}
 }

@@ -38,13 +38,18 @@ type Status struct {
 	Replicas   int            `json:"replicas"`
 	Members    []Member       `json:"members"`
 	Streams    []StreamStatus `json:"streams"`
+
+	// Sync says when the embedded NATS fsyncs JetStream's writes
+	// (Cluster.SyncAlways): "always, before the ack" or "every 2m0s";
+	// with an external NATS, its servers' setting.
+	Sync string `json:"sync,omitempty"`
 }
 
 // Status reports the JetStream meta leader (embedded server's Jsz), the
 // members and every stream with its replicas and their lag.
 func (n *Node) Status(ctx context.Context) (Status, error) {
 	st := Status{Cluster: n.opts.Cluster.Name, Member: n.opts.Member, External: n.opts.Cluster.ExternalUrl,
-		Replicas: n.Replicas(), Members: n.Members()}
+		Replicas: n.Replicas(), Members: n.Members(), Sync: n.syncDescription()}
 	if n.ns != nil {
 		jsz, err := n.ns.Jsz(&server.JSzOptions{})
 		if err != nil {

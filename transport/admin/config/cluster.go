@@ -43,6 +43,25 @@ type ClusterConfig struct {
 	// cluster of more than one member must deliver to mailboxes by LMTP
 	// (Transport.MailboxDeliveryLmtpServer).
 	MaildirShared bool `yaml:"MaildirShared,omitempty"`
+
+	// SyncAlways makes the embedded NATS fsync every JetStream write
+	// before it acknowledges it (nats-server's `jetstream { sync: always }`,
+	// server.Options.SyncAlways, which also syncs the streams' Raft logs).
+	// A message then gets 250 only once it is on the disk of a quorum of
+	// the replicas: the promise a single server keeps by fsyncing its
+	// journal before 250, so a power cut of the whole site loses nothing.
+	// nil (the default) is true, because an admin who moves to a cluster
+	// for "nothing that got 250 is ever lost" expects that promise kept;
+	// false keeps NATS's default (an fsync every 2 minutes: at 250 a
+	// message is in two members' memory, lost if both lose power within
+	// those minutes) and buys throughput, the README gives the figures.
+	// With ExternalUrl it is the NATS servers' own setting, and refused.
+	SyncAlways *bool `yaml:"SyncAlways,omitempty"`
+}
+
+// SyncAlwaysOrDefault is SyncAlways, true when unset.
+func (cc ClusterConfig) SyncAlwaysOrDefault() bool {
+	return cc.SyncAlways == nil || *cc.SyncAlways
 }
 
 // Default NATS ports.
@@ -127,6 +146,9 @@ func (c *Config) validateCluster() error {
 	}
 	if cc.ExternalUrl != "" && !strings.Contains(cc.ExternalUrl, "://") {
 		errs = append(errs, fmt.Errorf("Cluster.ExternalUrl: %q is not a URL such as nats://nats1.contoso.com:4222", cc.ExternalUrl))
+	}
+	if cc.ExternalUrl != "" && cc.SyncAlways != nil {
+		errs = append(errs, errors.New("Cluster.SyncAlways: with an external NATS (Cluster.ExternalUrl) when JetStream fsyncs is the NATS servers' own setting, not transportd's: set `jetstream { sync: always }` in their configuration and remove SyncAlways here"))
 	}
 	return errors.Join(errs...)
 }

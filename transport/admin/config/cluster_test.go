@@ -136,3 +136,42 @@ func TestOrgDocRoundTrip(t *testing.T) {
 		t.Fatal("a file outside certs/ and dkim/ was written")
 	}
 }
+
+// Cluster.SyncAlways is on unless set false, survives the file, and is
+// refused at set time with an external NATS, naming the NATS setting.
+func TestClusterSyncAlways(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "transportd.yaml")
+	if _, err := Load(path); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Update(path, func(c *Config) error {
+		c.Cluster = ClusterConfig{Name: "contoso"}
+		return nil
+	})
+	if err != nil || !c.Cluster.SyncAlwaysOrDefault() {
+		t.Fatalf("default: SyncAlways %v, %v; want on", c.Cluster.SyncAlwaysOrDefault(), err)
+	}
+	off := false
+	if _, err := Update(path, func(c *Config) error {
+		c.Cluster.SyncAlways = &off
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(path); err != nil || c.Cluster.SyncAlwaysOrDefault() {
+		t.Fatalf("after SyncAlways: false and a reload: %v, %v", c.Cluster.SyncAlwaysOrDefault(), err)
+	}
+	_, err = Update(path, func(c *Config) error {
+		c.Cluster.ExternalUrl = "nats://nats1.contoso.com:4222"
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "Cluster.SyncAlways") || !strings.Contains(err.Error(), "sync: always") {
+		t.Fatalf("SyncAlways with ExternalUrl: %v, want refused naming the NATS servers' setting", err)
+	}
+	if _, err := Update(path, func(c *Config) error {
+		c.Cluster.ExternalUrl, c.Cluster.SyncAlways = "nats://nats1.contoso.com:4222", nil
+		return nil
+	}); err != nil {
+		t.Fatalf("ExternalUrl without SyncAlways: %v", err)
+	}
+}

@@ -50,6 +50,13 @@ func takeClusterSettings(ps *Params, cc *config.ClusterConfig) error {
 		}
 		cc.MaildirShared = b
 	}
+	if v, ok := ps.TakeExact("SyncAlways"); ok {
+		b, err := ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("-SyncAlways: %w", err)
+		}
+		cc.SyncAlways = &b
+	}
 	if len(*ps) > 0 {
 		return fmt.Errorf("-%s: not a parameter of this command", (*ps)[0].Name)
 	}

@@ -53,6 +53,8 @@ type Manager struct {
 	runners chan runTask
 	// shared is the store when several servers share it (shared.go).
 	shared SharedStore
+	// ender is told when a delivery attempt Claim marked ends (shared.go).
+	ender DeliveryEnder
 }
 
 type entry struct {
@@ -84,6 +86,7 @@ func NewManager(o Options) (*Manager, error) {
 		runners:   make(chan runTask),
 	}
 	m.shared, _ = o.Store.(SharedStore)
+	m.ender, _ = o.Store.(DeliveryEnder)
 	if m.idleQueue <= 0 {
 		m.idleQueue = defaultIdleQueueTimeout
 	}
@@ -113,9 +116,9 @@ func NewManager(o Options) (*Manager, error) {
 		} else {
 			e.state = freshState(s.Envelope)
 		}
-		if crashed[e.env.ID] {
+		if crashed[e.env.ID] || s.Interrupted {
 			e.state.Crashes++
-			if e.state.Crashes >= 2 {
+			if e.state.Crashes >= PoisonThreshold {
 				e.state.Poison = true
 				m.log.Error("message moved to the poison queue: it was being delivered during repeated crashes", "queue_id", e.env.ID)
 				m.emit(ctx, Event{Kind: EventPoison, Envelope: e.env, Recipients: e.state.Recipients})

@@ -18,9 +18,29 @@ type SharedStore interface {
 	Store
 	// Claim confirms that this server still holds the message: nil, or
 	// ErrLost when another server took it over, or another error when it
-	// cannot tell now (it cannot reach the cluster).
+	// cannot tell now (it cannot reach the cluster). A store that is also
+	// a DeliveryEnder marks the message in flight with it.
 	Claim(id string) error
 }
+
+// DeliveryEnder is what a SharedStore may also do: keep poison detection's
+// in-flight mark with the message instead of on this server's disk, so
+// that the crash count is the cluster's. Claim marks the message in flight
+// durably (on a quorum); EndDelivery says the attempt ended, and the next
+// SaveState (or Remove) clears the mark. A server that loads or takes
+// over a message whose mark is still set (its holder stopped mid-attempt)
+// gets it with Stored.Interrupted, and the manager counts a crash: a
+// message that crashes one member after another reaches PoisonThreshold
+// on the members combined, as on a single server.
+type DeliveryEnder interface {
+	EndDelivery(id string)
+}
+
+// PoisonThreshold is how many crashes during a message's delivery move it
+// to the poison queue: Exchange's default PoisonThreshold, 2 (its
+// Set-TransportService parameter is accepted and inert here). In a cluster
+// the crashes of every member count together (DeliveryEnder).
+const PoisonThreshold = 2
 
 // MemberCounter is what a SharedStore may also say: how many servers
 // share the queue now. The manager then applies MaxConcurrencyPerQueue to
@@ -82,11 +102,41 @@ func (m *Manager) Adopt(s Stored) {
 	m.entries[e.env.ID] = e
 	m.entriesPeak = max(m.entriesPeak, len(m.entries))
 	m.mu.Unlock()
+	if s.Interrupted {
+		m.countInterrupted(e)
+	}
 	if e.state.Poison {
 		m.log.Error("adopted message is in the poison queue", "queue_id", e.env.ID)
 	}
 	m.schedule(e)
 	m.kick()
+}
+
+// countInterrupted counts a crash for a message whose holder stopped
+// mid-attempt (Stored.Interrupted): past PoisonThreshold it goes to the
+// poison queue. The count is saved before the message is scheduled, so
+// the next member to take it over sees it.
+func (m *Manager) countInterrupted(e *entry) {
+	e.mu.Lock()
+	e.state.Crashes++
+	poison := e.state.Crashes >= PoisonThreshold && !e.state.Poison
+	if poison {
+		e.state.Poison = true
+	}
+	st := e.state
+	st.Recipients = append([]RecipientState(nil), e.state.Recipients...)
+	e.mu.Unlock()
+	m.log.Warn("message taken over from a server that stopped while delivering it: counted as a crash", "queue_id", e.env.ID, "crashes", st.Crashes, "threshold", PoisonThreshold)
+	if poison {
+		m.log.Error("message moved to the poison queue: it was being delivered during repeated crashes", "queue_id", e.env.ID)
+		m.emit(m.ctx, Event{Kind: EventPoison, Envelope: e.env, Recipients: st.Recipients})
+	}
+	if err := m.store.SaveState(e.env.ID, &st); err != nil {
+		m.log.Error("cannot save the crash count of a message taken over", "queue_id", e.env.ID, "err", err)
+		e.mu.Lock()
+		e.dirty = true
+		e.mu.Unlock()
+	}
 }
 
 // Forget drops a message this server no longer holds (another server took

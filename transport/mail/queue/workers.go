@@ -49,6 +49,9 @@ func (m *Manager) deliver(q *deliveryQueue, it workItem) {
 	if m.inflight != nil {
 		m.inflight.end(slot)
 	}
+	if m.ender != nil {
+		m.ender.EndDelivery(id) // the save that follows clears the mark
+	}
 
 	now := m.now()
 	cfg := m.cfg()
@@ -154,7 +157,7 @@ func (m *Manager) safeDeliver(t delivery.Target, msg *delivery.Message, addrs []
 			if e != nil {
 				e.mu.Lock()
 				e.state.Crashes++
-				if e.state.Crashes >= 2 {
+				if e.state.Crashes >= PoisonThreshold {
 					e.state.Poison = true
 				}
 				e.mu.Unlock()

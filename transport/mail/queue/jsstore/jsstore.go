@@ -42,10 +42,21 @@
 // What is per member: the concurrency limits (MaxConcurrencyPerQueue,
 // MaxConcurrentDeliveries) apply on each member to the messages it owns,
 // so a next hop sees at most members x MaxConcurrencyPerQueue connections;
-// the crash count of poison detection is kept by the member that delivers
-// (a message that crashes several members in turn is not yet counted
-// across them); the retry schedule, expiry, delay notification and the
-// per-recipient state travel with the message.
+// the retry schedule, expiry, delay notification, the per-recipient state
+// and the crash count of poison detection travel with the message.
+//
+// # Poison detection across members
+//
+// Claim, before each delivery attempt, rewrites the record with the
+// member's name in Delivering (the compare-and-set that confirms the
+// claim is this write, so it costs no extra round trip); the save after
+// the attempt clears it (SaveState once EndDelivery was called), Remove
+// drops it with the record. A member that loads (after its restart) or
+// takes over a record whose mark is still set knows its holder stopped
+// mid-attempt, and the queue manager counts a crash in the message's
+// state (message.Stored.Interrupted): a message that crashes one member
+// after another reaches queue.PoisonThreshold on the members combined.
+// A member cut off from the cluster mid-attempt counts as one crash too.
 package jsstore
 
 import (
@@ -122,6 +133,11 @@ type record struct {
 	// Servers are the members that held the message, first to last.
 	Servers []string `json:"servers,omitempty"`
 
+	// Delivering is the member that had a delivery attempt under way, set
+	// by Claim and cleared by the save after the attempt (package doc,
+	// "Poison detection across members").
+	Delivering string `json:"delivering,omitempty"`
+
 	// Importing marks a message being moved from a member's local journal
 	// (migrate.go): nobody delivers or takes it over until the journal
 	// copy is gone and the mark is cleared.
@@ -133,6 +149,8 @@ type held struct {
 	mu  sync.Mutex
 	rec record
 	rev uint64 // stream sequence of the record this member last wrote
+	// delivering counts the attempts under way here (Claim to EndDelivery).
+	delivering int
 }
 
 // Store is a queue.SharedStore on JetStream.
@@ -470,7 +488,7 @@ func (s *Store) Load() ([]message.Stored, error) {
 			continue
 		}
 		s.held[rec.Env.ID] = &held{rec: rec, rev: last.Sequence}
-		out = append(out, message.Stored{Envelope: rec.Env, State: rec.State})
+		out = append(out, message.Stored{Envelope: rec.Env, State: rec.State, Interrupted: rec.Delivering != ""})
 	}
 	return out, nil
 }
@@ -555,6 +573,9 @@ func (s *Store) SaveState(id string, st *message.State) error {
 	c := *st
 	c.Recipients = slices.Clone(st.Recipients)
 	h.rec.State = &c
+	if h.delivering == 0 {
+		h.rec.Delivering = "" // the attempt it marked was counted or ended
+	}
 	err = s.write(ctx, id, h)
 	h.mu.Unlock()
 	if errors.Is(err, ErrLost) {
@@ -623,9 +644,13 @@ func (s *Store) retryRemovals(ctx context.Context) {
 	}
 }
 
-// Claim confirms that this member still holds the message: its lease is
-// live and the record is still the one it last wrote (message.ErrLost
-// when another member rewrote it).
+// Claim confirms that this member still holds the message before a
+// delivery attempt: its lease is live and the record is still the one it
+// last wrote (message.ErrLost when another member rewrote it or removed
+// it). The confirmation is a compare-and-set write of the record marked
+// in flight (Delivering), acknowledged by a quorum: if this member stops
+// before the save that follows the attempt, whoever loads or takes the
+// message over counts a crash.
 func (s *Store) Claim(id string) error {
 	if s.leaving.Load() {
 		return message.ErrLost // being handed over (Leave)
@@ -639,24 +664,42 @@ func (s *Store) Claim(id string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.PublishTimeout)
 	defer cancel()
-	m, err := s.queue.GetLastMsgForSubject(ctx, s.queueSubject(id))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		s.drop(id)
-		return message.ErrLost
-	}
-	if err != nil {
-		return fmt.Errorf("reading the record of %s: %w", id, err)
-	}
 	h.mu.Lock()
-	rev := h.rev
+	prev := h.rec.Delivering
+	h.rec.Delivering = s.o.Server
+	err = s.write(ctx, id, h)
+	if err == nil {
+		h.delivering++
+	} else {
+		h.rec.Delivering = prev
+	}
 	h.mu.Unlock()
-	if m.Sequence != rev {
+	if errors.Is(err, ErrLost) {
 		s.mu.Lock()
 		delete(s.held, id)
 		s.mu.Unlock()
 		return message.ErrLost
 	}
+	if err != nil {
+		return fmt.Errorf("marking %s in flight in the shared queue: %w", id, err)
+	}
 	return nil
+}
+
+// EndDelivery notes that the attempt Claim marked ended; the next
+// SaveState clears the mark (queue.DeliveryEnder).
+func (s *Store) EndDelivery(id string) {
+	s.mu.Lock()
+	h := s.held[id]
+	s.mu.Unlock()
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	if h.delivering > 0 {
+		h.delivering--
+	}
+	h.mu.Unlock()
 }
 
 // Run renews this member's lease and takes over the messages of members
@@ -783,7 +826,8 @@ func (s *Store) takeOver(ctx context.Context, live []string, share bool) bool {
 		taken++
 		s.log.Info("message taken over from a member whose lease expired", "queue_id", rec.Env.ID, "from", prev)
 		if adopt != nil {
-			adopt(message.Stored{Envelope: rec.Env, State: rec.State})
+			// A mark left set: its previous holder stopped mid-attempt.
+			adopt(message.Stored{Envelope: rec.Env, State: rec.State, Interrupted: rec.Delivering != ""})
 		}
 	}
 	if taken > 0 {

@@ -107,6 +107,11 @@ type State struct {
 type Stored struct {
 	Envelope Envelope
 	State    *State // nil when never saved
+
+	// Interrupted: a delivery attempt of the message was under way when
+	// the server that held it stopped (a shared store's in-flight mark):
+	// the queue manager counts it as a crash towards the poison queue.
+	Interrupted bool
 }
 
 // ErrTooLarge refuses a message over the connector's MaxMessageSize: a store
