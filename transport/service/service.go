@@ -111,6 +111,9 @@ type Service struct {
 	// configSync publishes and applies the organization's configuration
 	// (set by Run on a cluster member).
 	configSync *cluster.ConfigSync
+	// clusterPending is the file's Cluster section waiting for a restart
+	// (its warning is logged once); under cfgMu.
+	clusterPending string
 	// leaving is set by `transportd cluster leave`: the receive
 	// connectors stay closed until the restart that ends membership.
 	leaving atomic.Bool
@@ -445,9 +448,7 @@ func (s *Service) Reload() error {
 			cfg.DataDir(), prev.Server.DataPath)
 	}
 	if err == nil {
-		if why := clusterRestart(prev, cfg); why != "" { // issue 14
-			err = errors.New(why)
-		}
+		s.keepRunningCluster(prev, cfg) // issue 14
 	}
 	if err == nil {
 		err = s.applyAt(cfg, time.Now())

@@ -19,7 +19,7 @@ import (
 
 // RestartAdvice is what the cluster commands say once the files are
 // written: the embedded NATS starts with the daemon.
-const RestartAdvice = "Restart transportd to apply it (systemctl restart transportd); until then a running transportd keeps its configuration in force and refuses further changes with this advice."
+const RestartAdvice = "It takes effect at the next restart of transportd (systemctl restart transportd); until then a running transportd keeps its cluster settings and applies every other change."
 
 // takeClusterSettings applies the parameters new and join share to cc.
 func takeClusterSettings(ps *Params, cc *config.ClusterConfig) error {
