@@ -121,3 +121,70 @@ func TestClusterConcurrentEdits(t *testing.T) {
 		t.Logf("round %d: MAIL1 exit %d, MAIL2 exit %d, in force %s %s", round, ra.code, rb.code, final, strings.TrimSpace(ra.stderr+rb.stderr))
 	}
 }
+
+// certLine finds the thumbprint of the certificate whose subject has
+// subject in `cert get` output.
+func certThumbprint(out, subject string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && strings.Contains(l, subject) {
+			return f[0]
+		}
+	}
+	return ""
+}
+
+// TestClusterCertificateRemoval: the certificate store is the
+// organization's. A certificate made on MAIL1 is in MAIL2's store within
+// seconds; removed on MAIL2, it is gone from MAIL1's. A certificate that
+// MAIL2's receive connector serves is refused for removal on MAIL2 (its
+// connector) and on MAIL1 (naming MAIL2), where it is also in the store.
+func TestClusterCertificateRemoval(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two daemons")
+	}
+	ms := startTwoMembers(t)
+	a, b := ms[0], ms[1]
+	ok(t, a.cfg, "", "cert", "new", "-SubjectName", "CN=spread.contoso.com", "-Services", "None")
+	thumb := certThumbprint(ok(t, a.cfg, "", "cert", "get"), "CN=spread.contoso.com")
+	if thumb == "" {
+		t.Fatal("cert new made no certificate")
+	}
+	eventually(t, 30*time.Second, "MAIL2 has MAIL1's new certificate", func() string {
+		if out := ok(t, b.cfg, "", "cert", "get"); !strings.Contains(out, thumb) {
+			return out
+		}
+		return ""
+	})
+	ok(t, b.cfg, "", "cert", "remove", "-Thumbprint", thumb)
+	eventually(t, 30*time.Second, "MAIL1 no longer has the certificate removed on MAIL2", func() string {
+		if out := ok(t, a.cfg, "", "cert", "get"); strings.Contains(out, thumb) {
+			return out
+		}
+		return ""
+	})
+
+	served := certThumbprint(ok(t, b.cfg, "", "cert", "get"), "mail2.contoso.com")
+	if served == "" {
+		t.Fatal("MAIL2 has no certificate for mail2.contoso.com")
+	}
+	if r := tdrun(t, b.cfg, "", "cert", "remove", "-Thumbprint", served); r.code == 0 || !strings.Contains(r.stderr, "Default Frontend MAIL2") ||
+		!strings.Contains(r.stderr, "-TlsCertificateName") {
+		t.Errorf("removing the certificate MAIL2's connector serves, on MAIL2: exit %d %s", r.code, r.stderr)
+	}
+	eventually(t, 30*time.Second, "MAIL1 refuses to remove the certificate MAIL2 serves", func() string {
+		if out := ok(t, a.cfg, "", "cert", "get"); !strings.Contains(out, served) {
+			return "MAIL2's certificate is not in MAIL1's store yet"
+		}
+		r := tdrun(t, a.cfg, "", "cert", "remove", "-Thumbprint", served)
+		if r.code == 0 {
+			t.Fatalf("MAIL1 removed the certificate MAIL2's connector serves: %s", r.stdout)
+		}
+		if !strings.Contains(r.stderr, "in use on MAIL2") {
+			return r.stderr
+		}
+		return ""
+	})
+	if out := ok(t, b.cfg, "", "cert", "get"); !strings.Contains(out, served) {
+		t.Errorf("MAIL2's served certificate is gone:\n%s", out)
+	}
+}

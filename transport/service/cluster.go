@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
+	"time"
 
 	"github.com/transportd/transportd/connector"
 	"github.com/transportd/transportd/connector/smtpd"
@@ -141,4 +143,17 @@ func (s *Service) handOverQueue(ctx context.Context) error {
 	}
 	s.log.Warn("this member's queue was handed over to the other members", "messages", n)
 	return nil
+}
+
+// servedCertificates lists the thumbprints of the certificates this
+// member's receive connectors serve now, for its cluster heartbeat: the
+// other members refuse to remove them from the shared store.
+func (s *Service) servedCertificates() []string {
+	served := s.Config().ServedCertificates(s.certs, time.Now())
+	out := make([]string, 0, len(served))
+	for t := range served {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -175,6 +175,9 @@ func Open(ctx context.Context, path string, log *slog.Logger) (_ *Service, err e
 	}
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}
 	s.clusterNode = node
+	if node != nil { // issue 14: the heartbeat names the certificates served here
+		node.SetServing(s.servedCertificates)
+	}
 	s.late = late
 	s.dir.set(cfg)
 	s.tlsReports = tlsrpt.NewCollector(filepath.Join(cfg.DataDir(), tlsReportsFile), nil)
@@ -572,6 +575,9 @@ func (s *Service) Run(ctx context.Context) error {
 	s.certs.OnChange(func() {
 		s.log.Info("certificate store changed")
 		s.reportTLS(s.Config())
+		if s.configSync != nil { // issue 14: the store is the organization's
+			s.configSync.Applied(s.Config())
+		}
 	})
 	close(s.watching)
 	certErr := make(chan error, 1)

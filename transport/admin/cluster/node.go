@@ -63,6 +63,11 @@ type Member struct {
 	Leaving bool `json:"leaving,omitempty"`
 	// State is Up, Down or Leaving, as of when Members was called.
 	State string `json:"state,omitempty"`
+
+	// Serving are the thumbprints of the certificates the member's
+	// receive connectors serve: another member refuses to remove them
+	// from the organization's certificate store.
+	Serving []string `json:"serving,omitempty"`
 }
 
 // Node is this member's place in the cluster: the embedded NATS server
@@ -86,6 +91,10 @@ type Node struct {
 	kept      map[string]bool // streams kept at Replicas()
 	warned    bool            // the R1 warning was logged
 	announced bool            // the move to R3 was logged
+
+	// serving lists the certificates this member's connectors serve,
+	// for its heartbeat (SetServing).
+	serving func() []string
 }
 
 // Start starts the embedded NATS server (unless Cluster.ExternalUrl names
@@ -406,7 +415,11 @@ func (n *Node) run(ctx context.Context) {
 func (n *Node) beat(ctx context.Context, kv jetstream.KeyValue) {
 	n.mu.Lock()
 	m := Member{Name: n.opts.Member, Fqdn: n.opts.Fqdn, Started: n.started, LastSeen: time.Now().UTC(), Leaving: n.leaving}
+	serving := n.serving
 	n.mu.Unlock()
+	if serving != nil {
+		m.Serving = serving()
+	}
 	if n.ns != nil {
 		m.Route = net.JoinHostPort(n.opts.Advertise, strconv.Itoa(n.opts.Cluster.RoutePortOrDefault()))
 	}

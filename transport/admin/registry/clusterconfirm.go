@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -68,4 +69,25 @@ func (oc *orgChange) confirm(env *Env) error {
 		return nil
 	}
 	return o.Err()
+}
+
+// notServedElsewhere refuses, on a cluster member, to remove a certificate
+// that another member's receive connector serves: the certificate store
+// is the organization's, so the removal would reach that member too. The
+// running daemon knows what each member serves from its heartbeats.
+func notServedElsewhere(env *Env, thumbprints []string) error {
+	cfg, err := env.Manager.Load()
+	if err != nil || !cfg.Clustered() {
+		return nil
+	}
+	var st cluster.Status
+	if err := env.callDaemon(control.OpClusterStatus, control.Selector{}, &st); err != nil {
+		return fmt.Errorf("on a cluster member a certificate is removed from every member, and only the running transportd knows which certificates the other members serve: start transportd, then remove it (%w)", err)
+	}
+	for _, t := range thumbprints {
+		if m := cluster.ServedElsewhere(st.Members, cfg.Server.Name, t); m != "" {
+			return cluster.ErrServedElsewhere(t, m)
+		}
+	}
+	return nil
 }
