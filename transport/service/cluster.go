@@ -89,6 +89,12 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 	switch op {
 	case control.OpClusterStatus:
 		return n.Status(ctx)
+	case control.OpClusterRotateJoin:
+		if s.configSync == nil {
+			return nil, errors.New("the cluster's configuration is not running yet: try again in a few seconds")
+		}
+		e, err := s.configSync.RotateJoin(ctx)
+		return control.JoinEpoch{Epoch: e}, err
 	case control.OpClusterLeave:
 		n.SetLeaving()
 		// Stop taking mail: close every receive connector (sessions in

@@ -72,6 +72,20 @@ type ConfigSync struct {
 	adopting string
 	// outcomes are the last local changes' fates, for WaitOutcome.
 	outcomes []Outcome
+	// kv is the configuration bucket once open.
+	kv jetstream.KeyValue
+}
+
+// RotateJoin revokes every join token issued so far, on every member: it
+// starts a new join epoch in the configuration bucket and returns it.
+func (cs *ConfigSync) RotateJoin(ctx context.Context) (uint64, error) {
+	cs.mu.Lock()
+	kv := cs.kv
+	cs.mu.Unlock()
+	if kv == nil {
+		return 0, errors.New("the cluster's configuration bucket is not open yet (JetStream is starting): try again in a few seconds")
+	}
+	return cs.node.rotateJoin(ctx, kv)
 }
 
 // NewConfigSync prepares the synchronisation of the configuration file at
@@ -112,6 +126,14 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 		return
 	}
 	cs.node.KeepReplicated("KV_" + ConfigBucket)
+	cs.mu.Lock()
+	cs.kv = kv
+	cs.recordLocked(Outcome{Result: "Started"}) // the commands wait for outcomes from now on
+	cs.mu.Unlock()
+	var joinWatch sync.WaitGroup
+	joinWatch.Add(1)
+	go func() { defer joinWatch.Done(); cs.node.watchJoin(ctx, kv) }()
+	defer joinWatch.Wait()
 	cs.loadBase(ctx, kv)
 	w, err := kv.Watch(ctx, orgKey)
 	if err != nil {

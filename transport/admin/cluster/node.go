@@ -95,6 +95,9 @@ type Node struct {
 	// serving lists the certificates this member's connectors serve,
 	// for its heartbeat (SetServing).
 	serving func() []string
+	// joinEpoch is the cluster's join epoch (jointoken.go), once read.
+	joinEpoch      uint64
+	joinEpochKnown bool
 }
 
 // Start starts the embedded NATS server (unless Cluster.ExternalUrl names

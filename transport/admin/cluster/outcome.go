@@ -64,6 +64,14 @@ func (cs *ConfigSync) recordLocked(o Outcome) {
 	}
 }
 
+// SyncRunning tells whether a daemon synchronising the configuration
+// has run on the member whose cluster folder is dir (a daemon that has
+// not restarted since the member joined has not: it records no outcome).
+func SyncRunning(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, outcomeFile))
+	return err == nil
+}
+
 // ErrNoOutcome is returned by WaitOutcome when the daemon said nothing
 // about the change before ctx ended.
 var ErrNoOutcome = errors.New("the running transportd has not confirmed that the cluster has this change yet")

@@ -84,7 +84,7 @@ func (m *Manager) ClusterNew(name string, ps Params) (string, error) {
 		if err := writeMember(c, b); err != nil {
 			return err
 		}
-		tok, err := cluster.TokenFor(b, c.ClusterAdvertised(), c.Cluster.ClientPortOrDefault())
+		tok, err := cluster.IssueToken(b, c.ClusterAdvertised(), c.Cluster.ClientPortOrDefault(), 0, cluster.DefaultTokenLifetime, m.now())
 		if err != nil {
 			return err
 		}
@@ -120,6 +120,9 @@ func (m *Manager) ClusterJoin(ctx context.Context, seed, token string, ps Params
 	}
 	if seed != "" {
 		tok.Seed = seed
+	}
+	if exp := tok.Expires(); !exp.IsZero() && !m.now().Before(exp) {
+		return "", fmt.Errorf("the join token expired at %s: get a new one on any member with transportd cluster token (Get-TransportClusterJoinToken; -ValidFor sets its lifetime)", exp.UTC().Format(time.RFC3339))
 	}
 	cfg, err := m.Load()
 	if err != nil {
@@ -158,8 +161,10 @@ func (m *Manager) ClusterJoin(ctx context.Context, seed, token string, ps Params
 	return name, err
 }
 
-// ClusterToken prints this member's join token (any member can seed).
-func (m *Manager) ClusterToken() (string, error) {
+// ClusterToken prints this member's join token (any member can seed),
+// valid for validFor (0: DefaultTokenLifetime), in the join epoch the
+// running daemon last wrote, or in epoch when it is not 0 (just rotated).
+func (m *Manager) ClusterToken(validFor time.Duration, epoch uint64) (string, error) {
 	c, err := m.Load()
 	if err != nil {
 		return "", err
@@ -171,7 +176,13 @@ func (m *Manager) ClusterToken() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tok, err := cluster.TokenFor(b, c.ClusterAdvertised(), c.Cluster.ClientPortOrDefault())
+	if validFor == 0 {
+		validFor = cluster.DefaultTokenLifetime
+	}
+	if epoch == 0 {
+		epoch = cluster.LocalJoinEpoch(c.ClusterDir())
+	}
+	tok, err := cluster.IssueToken(b, c.ClusterAdvertised(), c.Cluster.ClientPortOrDefault(), epoch, validFor, m.now())
 	if err != nil {
 		return "", err
 	}

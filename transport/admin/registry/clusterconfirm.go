@@ -33,7 +33,7 @@ func (c *Command) beforeOrgChange(env *Env) *orgChange {
 		return nil
 	}
 	cfg, err := env.Manager.Load()
-	if err != nil || !cfg.Clustered() {
+	if err != nil || !cfg.Clustered() || !cluster.SyncRunning(cfg.ClusterDir()) {
 		return nil
 	}
 	conn, err := net.DialTimeout("unix", filepath.Join(cfg.DataDir(), control.SocketName), time.Second)
