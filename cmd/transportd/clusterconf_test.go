@@ -188,3 +188,50 @@ func TestClusterCertificateRemoval(t *testing.T) {
 		t.Errorf("MAIL2's served certificate is gone:\n%s", out)
 	}
 }
+
+// TestClusterJoinTokens: cluster token -ValidFor makes a token that
+// expires, -Rotate on one member revokes the tokens every member issued
+// before, and cluster join with a revoked or expired token fails with the
+// fix; a token issued after the rotation, on another member, joins.
+func TestClusterJoinTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two daemons")
+	}
+	ms := startTwoMembers(t)
+	a, b := ms[0], ms[1]
+	c := newClusterMember(t, 3)
+	if r := tdrun(t, a.cfg, "", "cluster", "token", "-ValidFor", "soon"); r.code == 0 || !strings.Contains(r.stderr, "-ValidFor") {
+		t.Errorf("cluster token -ValidFor soon: exit %d %s", r.code, r.stderr)
+	}
+	short := tokenRE.FindString(ok(t, a.cfg, "", "cluster", "token", "-ValidFor", "1s"))
+	before := tokenRE.FindString(ok(t, a.cfg, "", "cluster", "token", "-ValidFor", "1h"))
+	out := ok(t, b.cfg, "", "cluster", "token", "-Rotate")
+	after := tokenRE.FindString(out)
+	if short == "" || before == "" || after == "" || !strings.Contains(out, "revoked") {
+		t.Fatalf("tokens: %q %q, after -Rotate: %s", short, before, out)
+	}
+	eventually(t, 30*time.Second, "MAIL1 refuses the token it issued before the rotation on MAIL2", func() string {
+		r := tdrun(t, c.cfg, "", "cluster", "join", before)
+		if r.code == 0 {
+			t.Fatalf("joined with a revoked token: %s", r.stdout)
+		}
+		if !strings.Contains(r.stderr, "revoked") || !strings.Contains(r.stderr, "transportd cluster token") {
+			return r.stderr
+		}
+		return ""
+	})
+	eventually(t, 10*time.Second, "the one-second token expires", func() string {
+		r := tdrun(t, c.cfg, "", "cluster", "join", short)
+		if r.code == 0 {
+			t.Fatalf("joined with a token issued before the rotation: %s", r.stdout)
+		}
+		if !strings.Contains(r.stderr, "expired") || !strings.Contains(r.stderr, "transportd cluster token") {
+			return r.stderr
+		}
+		return ""
+	})
+	ok(t, c.cfg, "", append([]string{"cluster", "join", after}, c.ports()...)...)
+	if cfg, err := config.Read(c.cfg); err != nil || !cfg.Clustered() {
+		t.Fatalf("MAIL3 after joining with the new token: %v", err)
+	}
+}
