@@ -130,12 +130,9 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 	cs.kv = kv
 	cs.recordLocked(Outcome{Result: "Started"}) // the commands wait for outcomes from now on
 	cs.mu.Unlock()
-	var joinWatch sync.WaitGroup
-	joinWatch.Add(1)
-	go func() { defer joinWatch.Done(); cs.node.watchJoin(ctx, kv) }()
-	defer joinWatch.Wait()
 	cs.loadBase(ctx, kv)
-	w, err := kv.Watch(ctx, orgKey)
+	// One watcher for the organization and the join epoch (jointoken.go).
+	w, err := kv.WatchFiltered(ctx, []string{orgKey, joinKey})
 	if err != nil {
 		cs.log.Error("watching the cluster's configuration", "err", err)
 		return
@@ -152,6 +149,7 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 				return
 			}
 			if e == nil { // the bucket's current value has been seen
+				cs.node.joinEpochSeen(nil)
 				if initial {
 					initial = false
 					cs.mu.Lock()
@@ -167,6 +165,10 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 				continue
 			}
 			if e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			if e.Key() == joinKey {
+				cs.node.joinEpochSeen(e)
 				continue
 			}
 			cs.remote(e)

@@ -142,34 +142,22 @@ type joinState struct {
 	Epoch uint64 `json:"epoch"`
 }
 
-// watchJoin follows the cluster's join epoch in kv until ctx ends.
-func (n *Node) watchJoin(ctx context.Context, kv jetstream.KeyValue) {
-	w, err := kv.Watch(ctx, joinKey)
-	if err != nil {
-		n.log.Error("watching the cluster's join epoch; joins are refused until transportd restarts", "err", err)
+// joinEpochSeen takes the join epoch from a configuration bucket entry
+// of joinKey; nil: the bucket's current values have all been seen (no
+// entry: the epoch is the one this member kept, 0 on a new cluster).
+func (n *Node) joinEpochSeen(e jetstream.KeyValueEntry) {
+	if e == nil {
+		if !n.joinEpochRead() {
+			n.setJoinEpoch(LocalJoinEpoch(n.opts.Dir))
+		}
 		return
 	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if e == nil { // the current value has been seen (none: epoch 0)
-				if !n.joinEpochRead() {
-					n.setJoinEpoch(LocalJoinEpoch(n.opts.Dir))
-				}
-				continue
-			}
-			var st joinState
-			if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &st) == nil {
-				n.setJoinEpoch(st.Epoch)
-			}
-		}
+	var st joinState
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		n.log.Error("the cluster's join epoch is damaged; join tokens are judged by the last one read", "err", err)
+		return
 	}
+	n.setJoinEpoch(st.Epoch)
 }
 
 // rotateJoin starts a new join epoch in kv: every token issued so far is
