@@ -137,7 +137,14 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 		cs.log.Error("watching the cluster's configuration", "err", err)
 		return
 	}
-	defer w.Stop()
+	defer func() {
+		// At shutdown the connection's close ends the watcher: Stop
+		// would ask JetStream to delete its consumer, which waits 5 s
+		// for an answer when the other members are gone.
+		if ctx.Err() == nil {
+			w.Stop()
+		}
+	}()
 	var current *config.Config
 	initial := true
 	for {
