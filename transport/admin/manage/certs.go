@@ -296,5 +296,14 @@ func (m *Manager) checkNotServed(st *certs.Store, thumbprint string) error {
 		return fmt.Errorf("certificate %s is in use: receive connector %q serves it for STARTTLS; give the connector another certificate first (Set-ReceiveConnector %q -TlsCertificateName ...), then remove it",
 			cert.Thumbprint, name, name)
 	}
+	for _, sc := range c.SendConnectors {
+		if strings.TrimSpace(sc.TlsCertificateName) == "" {
+			continue
+		}
+		if used, _ := st.Select(sc.TlsCertificateName, "", m.now()); used != nil && strings.EqualFold(used.Thumbprint, cert.Thumbprint) {
+			return fmt.Errorf("certificate %s is in use: send connector %q presents it to its smart hosts (TlsCertificateName); clear it first (Set-SendConnector %q -TlsCertificateName $null), then remove it",
+				cert.Thumbprint, sc.Name, sc.Name)
+		}
+	}
 	return nil
 }
