@@ -138,6 +138,9 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	natsOpts = append(natsOpts, nats.Name("transportd "+o.Member), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { n.log.Warn("NATS", "err", err) }))
+	// The first connection's TLS handshake with a server that is still
+	// starting can take more than the default 2 s on a loaded machine.
+	natsOpts = append(natsOpts, nats.Timeout(10*time.Second))
 	n.nc, err = nats.Connect(url, natsOpts...)
 	if err != nil {
 		n.shutdownServer()
