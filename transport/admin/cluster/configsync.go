@@ -369,11 +369,13 @@ func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *c
 	cs.mu.Unlock()
 	if rev == 0 && !cs.node.mayCreateConfig() {
 		cs.log.Info("waiting for the cluster's configuration from its first member; this member's change is published once it has it")
+		cs.pending(hash, "this member has not received the cluster's configuration from its first member yet; the change is merged into it and published then")
 		return
 	}
 	if failed != 0 {
 		cs.log.Error("this member's configuration change is not published: it has not applied the cluster's configuration (revision in the log above); fix that first, or its change would undo the cluster's",
 			"revision", failed)
+		cs.pending(hash, fmt.Sprintf("this member could not apply the cluster's configuration (revision %d; transportd's log says why): fix that first, then make the change again", failed))
 		return
 	}
 	local := hash
@@ -396,6 +398,7 @@ func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *c
 		if !isConflict(err) || attempt == 5 {
 			cs.log.Error("the organization's configuration change on this member is not in the cluster yet (JetStream unavailable?); it is published with the next change",
 				"err", err)
+			cs.pending(local, "JetStream did not take it ("+err.Error()+"); it is published with the next change, or at the next start of transportd")
 			return
 		}
 		// Another member's change got in first: take it, with this
@@ -423,6 +426,13 @@ func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *c
 		cs.log.Info("another member changed the organization's configuration at the same time; this member's change is merged on top of it", "from", v.Origin, "revision", e.Revision())
 		doc, hash, rev = merged, merged.Hash(), e.Revision()
 	}
+}
+
+// pending records that the local change hash is not in the cluster yet.
+func (cs *ConfigSync) pending(hash, why string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.recordLocked(Outcome{Local: hash, Result: OutcomePending, Message: why})
 }
 
 // put seals doc and writes it at rev (0: creates the key).

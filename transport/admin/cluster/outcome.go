@@ -24,6 +24,9 @@ const (
 	// OutcomeLost: another member changed the same object at the same
 	// moment and got in first; this member's change was undone.
 	OutcomeLost = "Lost"
+	// OutcomePending: the change is saved and in force on this member,
+	// but not in the cluster yet (Message says why and when it will be).
+	OutcomePending = "Pending"
 )
 
 // Outcome is what became of one local change, named by the hash of the
@@ -34,6 +37,7 @@ type Outcome struct {
 	Revision uint64    `json:"revision"`
 	Origin   string    `json:"origin,omitempty"`  // the member whose change won
 	Objects  []string  `json:"objects,omitempty"` // what both changed
+	Message  string    `json:"message,omitempty"` // why a change is Pending
 	Time     time.Time `json:"time"`
 }
 

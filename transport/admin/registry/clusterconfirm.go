@@ -68,6 +68,9 @@ func (oc *orgChange) confirm(env *Env) error {
 		env.warn("the change is saved on this member, but the running transportd has not confirmed within %v that the cluster has it: transportd cluster status shows whether JetStream answers, and transportd's log says why", confirmWait)
 		return nil
 	}
+	if o.Result == cluster.OutcomePending {
+		env.warn("the change is saved and in force on this member, but not on the others yet: %s", o.Message)
+	}
 	return o.Err()
 }
 
