@@ -74,6 +74,11 @@ type ConfigSync struct {
 	outcomes []Outcome
 	// kv is the configuration bucket once open.
 	kv jetstream.KeyValue
+	// startDoc is this member's document when its daemon started, while
+	// it has never agreed with the cluster (a member that just joined):
+	// what its changes made before the cluster's configuration arrives
+	// are changes of (adopt).
+	startDoc *config.OrgDoc
 }
 
 // RotateJoin revokes every join token issued so far, on every member: it
@@ -180,11 +185,28 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 			}
 			cs.remote(e)
 		case cfg := <-cs.local:
+			if current == nil {
+				cs.noteStart(cfg)
+			}
 			current = cfg
 			if !initial {
 				cs.publish(ctx, kv, cfg)
 			}
 		}
+	}
+}
+
+// noteStart keeps the first configuration the daemon applied as the
+// start document of a member that has never agreed with the cluster.
+func (cs *ConfigSync) noteStart(cfg *config.Config) {
+	doc, err := cfg.OrgDoc()
+	if err != nil {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.base == nil && cs.startDoc == nil {
+		cs.startDoc = &doc
 	}
 }
 
@@ -261,6 +283,15 @@ func (cs *ConfigSync) adopt(v orgValue, rev uint64) (merged config.OrgDoc, err e
 	hash := v.Doc.Hash()
 	cs.mu.Lock()
 	base, synced := cs.base, cs.synced
+	if base == nil && cs.startDoc != nil {
+		// A member that never agreed with the cluster: its objects as
+		// they were at start give way to the cluster's, the changes made
+		// here since are merged on top; its files (its own certificate)
+		// all count as its own.
+		b := *cs.startDoc
+		b.Files = map[string][]byte{}
+		base = &b
+	}
 	cs.mu.Unlock()
 	var changed bool
 	var mine string

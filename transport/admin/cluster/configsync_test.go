@@ -272,3 +272,64 @@ func TestConcurrentConfigChanges(t *testing.T) {
 		t.Logf("round %d, same setting: %s won; %s told: %v", round, winner.name, loser.name, lost.Err())
 	}
 }
+
+// A member that just joined keeps a change made before the cluster's
+// configuration reached it: its objects as they were at start give way to
+// the cluster's, the change is merged on top (and its own certificate
+// file stays); the same setting changed by the cluster too is lost, and
+// the command is told.
+func TestJoinerChangeBeforeClusterConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "transportd.yaml")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{opts: Options{Dir: filepath.Join(dir, "data", "cluster"), Member: "MAIL2"}, log: testLogger(t)}
+	os.MkdirAll(n.opts.Dir, 0o700)
+	cs := n.NewConfigSync(path)
+	cs.noteStart(cfg)
+	own := filepath.Join(cfg.DataDir(), "certs", "own.pem")
+	os.MkdirAll(filepath.Dir(own), 0o700)
+	os.WriteFile(own, []byte("MAIL2's own certificate"), 0o600)
+	edit := func(change func(*config.Config)) string {
+		c, err := config.Update(path, func(c *config.Config) error { change(c); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := c.OrgDoc()
+		return d.Hash()
+	}
+	mine := edit(func(c *config.Config) {
+		c.AcceptedDomains = append(c.AcceptedDomains, config.AcceptedDomain{Name: "two.com", DomainName: "two.com", DomainType: "Authoritative"})
+		c.Transport.MaxSendSize = 20 << 20
+	})
+	td, err := cfg.OrgDoc() // the cluster's: the start, with changes of its own
+	if err != nil {
+		t.Fatal(err)
+	}
+	td.AcceptedDomains = []config.AcceptedDomain{{Name: "seed.com", DomainName: "seed.com", DomainType: "Authoritative", Default: true}}
+	td.Transport.MaxSendSize = 30 << 20
+	delete(td.Files, "certs/own.pem")
+	if _, err := cs.adopt(orgValue{Origin: "MAIL1", Doc: td}, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, err := config.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := got.OrgDoc()
+	if names := domains(d); !slices.Equal(names, []string{"seed.com", "two.com"}) {
+		t.Errorf("accepted domains after the cluster's arrived: %v (the cluster's, and the one added here)", names)
+	}
+	if got.Transport.MaxSendSize != 30<<20 {
+		t.Errorf("MaxSendSize %v: changed here and by the cluster, the cluster's stays", got.Transport.MaxSendSize)
+	}
+	if _, err := os.Stat(own); err != nil {
+		t.Errorf("the member's own certificate: %v", err)
+	}
+	o, err := WaitOutcome(context.Background(), n.opts.Dir, mine, time.Now().Add(-time.Minute))
+	if err != nil || o.Result != OutcomeLost || !slices.Contains(o.Objects, "transport config MaxSendSize") {
+		t.Errorf("outcome of the change made here: %+v %v", o, err)
+	}
+}
