@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/transportd/transportd/transport/admin/cluster"
@@ -47,11 +48,34 @@ func clusterRestart(prev, next *config.Config) string {
 	}
 	switch {
 	case !prev.Clustered():
-		return "Cluster: this server became a cluster member; restart transportd to start its NATS and join (systemctl restart transportd)"
+		return "Cluster: this server becomes a cluster member at the next restart of transportd (systemctl restart transportd), which starts its NATS and joins"
 	case !next.Clustered():
-		return "Cluster: this server left its cluster; restart transportd to run alone (systemctl restart transportd)"
+		return "Cluster: this server runs alone from the next restart of transportd (systemctl restart transportd)"
 	}
-	return "Cluster: the cluster settings changed; restart transportd to apply them (systemctl restart transportd)"
+	return "Cluster: the cluster settings changed; they take effect at the next restart of transportd (systemctl restart transportd)"
+}
+
+// keepRunningCluster keeps, in next, the Cluster section the daemon runs
+// with when the file's differs in what only a restart applies (the
+// embedded NATS, its ports, routes and store are set up at start): the
+// rest of next is applied as any change, and the Cluster change waits for
+// the restart, said once in the log per pending change.
+func (s *Service) keepRunningCluster(prev, next *config.Config) {
+	why := clusterRestart(prev, next)
+	if why == "" {
+		return
+	}
+	pending := fmt.Sprintf("%+v", next.Cluster)
+	s.cfgMu.Lock()
+	say := s.clusterPending != pending
+	s.clusterPending = pending
+	s.cfgMu.Unlock()
+	if say {
+		s.log.Warn(why + "; the rest of the configuration is applied meanwhile")
+	}
+	shared := next.Cluster.MaildirShared
+	next.Cluster = prev.Cluster
+	next.Cluster.MaildirShared = shared
 }
 
 // clusterControl answers the cluster operations of the control socket.
@@ -63,6 +87,12 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 	switch op {
 	case control.OpClusterStatus:
 		return n.Status(ctx)
+	case control.OpClusterRotateJoin:
+		if s.configSync == nil {
+			return nil, errors.New("the cluster's configuration is not running yet: try again in a few seconds")
+		}
+		e, err := s.configSync.RotateJoin(ctx)
+		return control.JoinEpoch{Epoch: e}, err
 	case control.OpClusterLeave:
 		n.SetLeaving()
 		// Stop taking mail, with SMTP replies rather than closed ports
@@ -119,4 +149,17 @@ func (s *Service) handOverQueue(ctx context.Context) error {
 	}
 	s.log.Warn("this member's queue was handed over to the other members", "messages", n)
 	return nil
+}
+
+// servedCertificates lists the thumbprints of the certificates this
+// member's receive connectors serve now, for its cluster heartbeat: the
+// other members refuse to remove them from the shared store.
+func (s *Service) servedCertificates() []string {
+	served := s.Config().ServedCertificates(s.certs, time.Now())
+	out := make([]string, 0, len(served))
+	for t := range served {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
 }

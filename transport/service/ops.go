@@ -47,7 +47,7 @@ func (s *Service) handleControl(ctx context.Context, op string, args json.RawMes
 		}
 	}
 	switch op {
-	case control.OpClusterStatus, control.OpClusterLeave: // issue 14
+	case control.OpClusterStatus, control.OpClusterLeave, control.OpClusterRotateJoin: // issue 14
 		return s.clusterControl(ctx, op)
 	case control.OpQueueGet:
 		var out []control.Queue

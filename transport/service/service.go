@@ -111,6 +111,9 @@ type Service struct {
 	// configSync publishes and applies the organization's configuration
 	// (set by Run on a cluster member).
 	configSync *cluster.ConfigSync
+	// clusterPending is the file's Cluster section waiting for a restart
+	// (its warning is logged once); under cfgMu.
+	clusterPending string
 }
 
 // Open loads the configuration at path (creating it with the defaults when
@@ -169,6 +172,9 @@ func Open(ctx context.Context, path string, log *slog.Logger) (_ *Service, err e
 	}
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}
 	s.clusterNode = node
+	if node != nil { // issue 14: the heartbeat names the certificates served here
+		node.SetServing(s.servedCertificates)
+	}
 	s.late = late
 	s.dir.set(cfg)
 	s.tlsReports = tlsrpt.NewCollector(filepath.Join(cfg.DataDir(), tlsReportsFile), nil)
@@ -442,9 +448,7 @@ func (s *Service) Reload() error {
 			cfg.DataDir(), prev.Server.DataPath)
 	}
 	if err == nil {
-		if why := clusterRestart(prev, cfg); why != "" { // issue 14
-			err = errors.New(why)
-		}
+		s.keepRunningCluster(prev, cfg) // issue 14
 	}
 	if err == nil {
 		err = s.applyAt(cfg, time.Now())
@@ -568,6 +572,9 @@ func (s *Service) Run(ctx context.Context) error {
 	s.certs.OnChange(func() {
 		s.log.Info("certificate store changed")
 		s.reportTLS(s.Config())
+		if s.configSync != nil { // issue 14: the store is the organization's
+			s.configSync.Applied(s.Config())
+		}
 	})
 	close(s.watching)
 	certErr := make(chan error, 1)

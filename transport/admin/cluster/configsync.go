@@ -38,6 +38,14 @@ type orgValue struct {
 // cluster's one: a change applied here is published; a change published
 // by another member is written to this member's files (validated as a
 // whole, all or nothing), which the daemon then reloads as any edit.
+//
+// Two members changing the configuration at the same moment (issue 14):
+// the bucket takes one change (compare-and-set on the revision); the
+// other member merges its change on top of the winner's, object by object
+// (config.MergeOrgDocs), and publishes the result when the two touched
+// different objects; when both changed the same object the winner's stays,
+// this member's files converge to it, and the command that made the losing
+// change is told (Outcome, WaitOutcome) to run it again.
 type ConfigSync struct {
 	node *Node
 	path string
@@ -46,18 +54,43 @@ type ConfigSync struct {
 	local chan *config.Config
 
 	mu sync.Mutex
-	// synced is the hash of the document this member and the bucket last
-	// agreed on; rev the bucket revision it was read or written at.
+	// synced is the hash of this member's document when it last agreed
+	// with the bucket; rev the bucket revision it was read or written at.
 	synced string
 	rev    uint64
-	// bucket is the hash of the document at rev.
-	bucket string
+	// bucket is the hash of the document at rev, bucketDoc the document.
+	bucket    string
+	bucketDoc *config.OrgDoc
+	// base is the bucket's document this member's files were last made
+	// from (applied or published): what a local change is a change of.
+	base *config.OrgDoc
 	// failed is the revision this member could not apply: until one
 	// applies, its own changes are not published over the cluster's.
 	failed uint64
 	// adopting is set while a document from the bucket is being written
 	// to the files: the reload it causes is adopted, not published.
 	adopting string
+	// outcomes are the last local changes' fates, for WaitOutcome.
+	outcomes []Outcome
+	// kv is the configuration bucket once open.
+	kv jetstream.KeyValue
+	// startDoc is this member's document when its daemon started, while
+	// it has never agreed with the cluster (a member that just joined):
+	// what its changes made before the cluster's configuration arrives
+	// are changes of (adopt).
+	startDoc *config.OrgDoc
+}
+
+// RotateJoin revokes every join token issued so far, on every member: it
+// starts a new join epoch in the configuration bucket and returns it.
+func (cs *ConfigSync) RotateJoin(ctx context.Context) (uint64, error) {
+	cs.mu.Lock()
+	kv := cs.kv
+	cs.mu.Unlock()
+	if kv == nil {
+		return 0, errors.New("the cluster's configuration bucket is not open yet (JetStream is starting): try again in a few seconds")
+	}
+	return cs.node.rotateJoin(ctx, kv)
 }
 
 // NewConfigSync prepares the synchronisation of the configuration file at
@@ -98,12 +131,25 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 		return
 	}
 	cs.node.KeepReplicated("KV_" + ConfigBucket)
-	w, err := kv.Watch(ctx, orgKey)
+	cs.mu.Lock()
+	cs.kv = kv
+	cs.recordLocked(Outcome{Result: "Started"}) // the commands wait for outcomes from now on
+	cs.mu.Unlock()
+	cs.loadBase(ctx, kv)
+	// One watcher for the organization and the join epoch (jointoken.go).
+	w, err := kv.WatchFiltered(ctx, []string{orgKey, joinKey})
 	if err != nil {
 		cs.log.Error("watching the cluster's configuration", "err", err)
 		return
 	}
-	defer w.Stop()
+	defer func() {
+		// At shutdown the connection's close ends the watcher: Stop
+		// would ask JetStream to delete its consumer, which waits 5 s
+		// for an answer when the other members are gone.
+		if ctx.Err() == nil {
+			w.Stop()
+		}
+	}()
 	var current *config.Config
 	initial := true
 	for {
@@ -115,6 +161,7 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 				return
 			}
 			if e == nil { // the bucket's current value has been seen
+				cs.node.joinEpochSeen(nil)
 				if initial {
 					initial = false
 					cs.mu.Lock()
@@ -132,8 +179,15 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 			if e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
-			cs.remote(ctx, e, initial, current)
+			if e.Key() == joinKey {
+				cs.node.joinEpochSeen(e)
+				continue
+			}
+			cs.remote(e)
 		case cfg := <-cs.local:
+			if current == nil {
+				cs.noteStart(cfg)
+			}
 			current = cfg
 			if !initial {
 				cs.publish(ctx, kv, cfg)
@@ -142,20 +196,67 @@ func (cs *ConfigSync) Run(ctx context.Context) {
 	}
 }
 
-// remote applies a document another member (or this one) published.
-//
-// At start (initial), a member whose files changed while its daemon was
-// down, and whose last agreement with the bucket is still the bucket's
-// value, keeps its files and publishes them instead.
-func (cs *ConfigSync) remote(ctx context.Context, e jetstream.KeyValueEntry, initial bool, current *config.Config) {
+// noteStart keeps the first configuration the daemon applied as the
+// start document of a member that has never agreed with the cluster.
+func (cs *ConfigSync) noteStart(cfg *config.Config) {
+	doc, err := cfg.OrgDoc()
+	if err != nil {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.base == nil && cs.startDoc == nil {
+		cs.startDoc = &doc
+	}
+}
+
+// loadBase reads, at start, the bucket's document this member last agreed
+// with (its revision is in the sync state; the bucket keeps ten), so that
+// changes made here while the daemon was down are merged with the ones
+// made elsewhere meanwhile rather than lost.
+func (cs *ConfigSync) loadBase(ctx context.Context, kv jetstream.KeyValue) {
+	st := cs.loadState()
+	if st.Rev == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	e, err := kv.GetRevision(cctx, orgKey, st.Rev)
+	if err != nil {
+		cs.log.Info("the configuration this member last agreed with is no longer in the bucket; the cluster's replaces this member's (its own certificates stay)", "revision", st.Rev, "err", err)
+		return
+	}
+	v, err := cs.open(e)
+	if err != nil {
+		return
+	}
+	cs.mu.Lock()
+	cs.base, cs.synced = &v.Doc, st.Local
+	cs.mu.Unlock()
+}
+
+// open unseals and decodes a bucket entry.
+func (cs *ConfigSync) open(e jetstream.KeyValueEntry) (orgValue, error) {
+	var v orgValue
 	plain, err := Open(cs.node.Key(), e.Value(), cs.aad())
 	if err != nil {
 		cs.log.Error("the cluster's configuration cannot be opened with this member's cluster key; not applied", "revision", e.Revision(), "err", err)
-		return
+		return v, err
 	}
-	var v orgValue
 	if err := json.Unmarshal(plain, &v); err != nil {
 		cs.log.Error("the cluster's configuration is damaged; not applied", "revision", e.Revision(), "err", err)
+		return v, err
+	}
+	return v, nil
+}
+
+// remote applies a document another member (or this one) published:
+// merged with this member's changes not yet in the bucket (a change made
+// while the daemon was down, or one made a moment before the other
+// member's arrived).
+func (cs *ConfigSync) remote(e jetstream.KeyValueEntry) {
+	v, err := cs.open(e)
+	if err != nil {
 		return
 	}
 	hash := v.Doc.Hash()
@@ -165,32 +266,54 @@ func (cs *ConfigSync) remote(ctx context.Context, e jetstream.KeyValueEntry, ini
 		return
 	}
 	cs.rev = e.Revision()
-	same := hash == cs.synced || hash == cs.bucket
-	cs.bucket = hash
+	cs.bucket, cs.bucketDoc = hash, &v.Doc
+	if hash == cs.synced {
+		cs.base = &v.Doc
+		cs.mu.Unlock()
+		return // nothing new for this member
+	}
 	cs.mu.Unlock()
-	if same {
-		return // this member's own publication, or nothing new
+	cs.adopt(v, e.Revision())
+}
+
+// adopt writes the bucket's document v (at rev) to this member's files,
+// merged with this member's own changes since base; a change of the same
+// object on both sides keeps v's and is reported as lost (Outcome).
+func (cs *ConfigSync) adopt(v orgValue, rev uint64) (merged config.OrgDoc, err error) {
+	hash := v.Doc.Hash()
+	cs.mu.Lock()
+	base, synced := cs.base, cs.synced
+	if base == nil && cs.startDoc != nil {
+		// A member that never agreed with the cluster: its objects as
+		// they were at start give way to the cluster's, the changes made
+		// here since are merged on top; its files (its own certificate)
+		// all count as its own.
+		b := *cs.startDoc
+		b.Files = map[string][]byte{}
+		base = &b
 	}
-	if saved := cs.loadState(); initial && current != nil && saved.Rev == e.Revision() && saved.Bucket == hash {
-		if mine, err := current.OrgDoc(); err == nil && mine.Hash() != saved.Local {
-			cs.mu.Lock()
-			cs.synced = saved.Local
-			cs.mu.Unlock()
-			cs.log.Info("this member's configuration changed while transportd was down; publishing it to the cluster", "revision", e.Revision())
-			return
-		}
-	}
+	cs.mu.Unlock()
 	var changed bool
+	var mine string
+	var conflicts []string
 	_, err = config.Update(cs.path, func(c *config.Config) error {
-		mine, err := c.OrgDoc()
+		doc, err := c.OrgDoc()
 		if err != nil {
 			return err
 		}
-		if mine.Hash() == hash {
+		mine = doc.Hash()
+		merged = v.Doc
+		if mine == hash {
+			return errUnchanged
+		}
+		// Always merged: besides a change not yet published, the files
+		// only this member has (its own certificate) must stay.
+		merged, conflicts = config.MergeOrgDocs(base, doc, v.Doc)
+		if merged.Hash() == mine {
 			return errUnchanged
 		}
 		changed = true
-		return c.ApplyOrgDoc(v.Doc)
+		return c.ApplyOrgDoc(merged)
 	})
 	if errors.Is(err, errUnchanged) {
 		err = nil
@@ -198,24 +321,43 @@ func (cs *ConfigSync) remote(ctx context.Context, e jetstream.KeyValueEntry, ini
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if err != nil {
-		cs.failed = e.Revision()
+		cs.failed = rev
 		cs.log.Error("a configuration change from the cluster is not applied on this member; its configuration stays as it was (fix the cause, then make any change to the cluster's configuration)",
-			"from", v.Origin, "revision", e.Revision(), "err", err)
-		return
+			"from", v.Origin, "revision", rev, "err", err)
+		return merged, err
 	}
-	cs.synced, cs.failed = hash, 0
-	cs.saveStateLocked()
+	cs.failed = 0
+	cs.base = &v.Doc
+	if mine != synced && mine != hash {
+		if len(conflicts) > 0 {
+			cs.recordLocked(Outcome{Local: mine, Result: OutcomeLost, Revision: rev, Origin: v.Origin, Objects: conflicts})
+			cs.log.Warn("this member's configuration change lost against one made on another member at the same time; the cluster's stays (run the command again)",
+				"from", v.Origin, "revision", rev, "objects", fmt.Sprint(conflicts))
+		} else if merged.Hash() != hash {
+			cs.recordLocked(Outcome{Local: mine, Result: OutcomeMerged, Revision: rev, Origin: v.Origin})
+		}
+	}
+	if merged.Hash() == hash {
+		// Nothing of this member's own is left to publish.
+		cs.synced = hash
+		cs.saveStateLocked()
+		if changed {
+			cs.adopting = hash
+		}
+	}
 	if changed {
-		cs.adopting = hash
-		cs.log.Info("configuration change from the cluster written; applying it", "from", v.Origin, "revision", e.Revision())
+		cs.log.Info("configuration change from the cluster written; applying it", "from", v.Origin, "revision", rev)
 	}
+	return merged, nil
 }
 
 var errUnchanged = errors.New("unchanged")
 
 // publish puts this member's organization-wide configuration in the
 // bucket when it differs from what the bucket has, with compare-and-set
-// on the revision last seen.
+// on the revision last seen. When another member's change got in first,
+// this member's change is merged on top of it and published again, or,
+// when both changed the same object, dropped (adopt).
 func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *config.Config) {
 	doc, err := cfg.OrgDoc()
 	if err != nil {
@@ -223,18 +365,34 @@ func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *c
 		return
 	}
 	hash := doc.Hash()
+	if fresh, err := config.Read(cs.path); err == nil {
+		if fd, err := fresh.OrgDoc(); err == nil && fd.Hash() != hash {
+			// The files changed since cfg was applied (a change from
+			// the cluster was written to them): their reload comes next.
+			return
+		}
+	}
 	cs.mu.Lock()
-	defer cs.saveState()
-	if cs.adopting != "" {
-		// The reload of a document from the cluster: adopt what this
-		// member made of it (its own certificates stay), without
-		// publishing it back.
+	if adopting := cs.adopting; adopting != "" {
 		cs.adopting = ""
-		cs.synced = hash
+		if hash == adopting {
+			// The reload of a document from the cluster: nothing to
+			// publish back.
+			cs.synced = hash
+			cs.saveStateLocked()
+			cs.mu.Unlock()
+			return
+		}
+		// A change made here after the cluster's was written: publish.
+	}
+	if hash == cs.synced {
 		cs.mu.Unlock()
 		return
 	}
-	if hash == cs.synced {
+	if hash == cs.bucket {
+		cs.synced, cs.base = hash, cs.bucketDoc
+		cs.saveStateLocked()
+		cs.recordLocked(Outcome{Local: hash, Result: OutcomePublished, Revision: cs.rev})
 		cs.mu.Unlock()
 		return
 	}
@@ -242,51 +400,95 @@ func (cs *ConfigSync) publish(ctx context.Context, kv jetstream.KeyValue, cfg *c
 	cs.mu.Unlock()
 	if rev == 0 && !cs.node.mayCreateConfig() {
 		cs.log.Info("waiting for the cluster's configuration from its first member; this member's change is published once it has it")
+		cs.pending(hash, "this member has not received the cluster's configuration from its first member yet; the change is merged into it and published then")
 		return
 	}
 	if failed != 0 {
 		cs.log.Error("this member's configuration change is not published: it has not applied the cluster's configuration (revision in the log above); fix that first, or its change would undo the cluster's",
 			"revision", failed)
+		cs.pending(hash, fmt.Sprintf("this member could not apply the cluster's configuration (revision %d; transportd's log says why): fix that first, then make the change again", failed))
 		return
 	}
+	local := hash
+	for attempt := 0; ; attempt++ {
+		newRev, err := cs.put(ctx, kv, doc, rev)
+		if err == nil {
+			cs.mu.Lock()
+			if newRev > cs.rev {
+				cs.rev = newRev
+			}
+			cs.synced, cs.bucket, cs.bucketDoc, cs.base = hash, hash, &doc, &doc
+			cs.saveStateLocked()
+			if local == hash {
+				cs.recordLocked(Outcome{Local: local, Result: OutcomePublished, Revision: newRev})
+			}
+			cs.mu.Unlock()
+			cs.log.Info("configuration change published to the cluster", "revision", newRev)
+			return
+		}
+		if !isConflict(err) || attempt == 5 {
+			cs.log.Error("the organization's configuration change on this member is not in the cluster yet (JetStream unavailable?); it is published with the next change",
+				"err", err)
+			cs.pending(local, "JetStream did not take it ("+err.Error()+"); it is published with the next change, or at the next start of transportd")
+			return
+		}
+		// Another member's change got in first: take it, with this
+		// member's change merged on top where it touched other objects.
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		e, gerr := kv.Get(cctx, orgKey)
+		cancel()
+		if gerr != nil {
+			cs.log.Error("another member changed the organization's configuration at the same time, and its change cannot be read", "err", gerr)
+			return
+		}
+		v, oerr := cs.open(e)
+		if oerr != nil {
+			return
+		}
+		cs.mu.Lock()
+		if e.Revision() > cs.rev {
+			cs.rev, cs.bucket, cs.bucketDoc = e.Revision(), v.Doc.Hash(), &v.Doc
+		}
+		cs.mu.Unlock()
+		merged, aerr := cs.adopt(v, e.Revision())
+		if aerr != nil || merged.Hash() == v.Doc.Hash() {
+			return // converged on the winner's (or the failure is logged)
+		}
+		cs.log.Info("another member changed the organization's configuration at the same time; this member's change is merged on top of it", "from", v.Origin, "revision", e.Revision())
+		doc, hash, rev = merged, merged.Hash(), e.Revision()
+	}
+}
+
+// pending records that the local change hash is not in the cluster yet.
+func (cs *ConfigSync) pending(hash, why string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.recordLocked(Outcome{Local: hash, Result: OutcomePending, Message: why})
+}
+
+// put seals doc and writes it at rev (0: creates the key).
+func (cs *ConfigSync) put(ctx context.Context, kv jetstream.KeyValue, doc config.OrgDoc, rev uint64) (uint64, error) {
 	plain, err := json.Marshal(orgValue{Origin: cs.node.Name(), Doc: doc})
 	if err != nil {
-		cs.log.Error("encoding the organization's configuration", "err", err)
-		return
+		return 0, fmt.Errorf("encoding the organization's configuration: %w", err)
 	}
 	sealed, err := Seal(cs.node.Key(), plain, cs.aad())
 	if err != nil {
-		cs.log.Error("sealing the organization's configuration", "err", err)
-		return
+		return 0, fmt.Errorf("sealing the organization's configuration: %w", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var newRev uint64
 	if rev == 0 {
-		newRev, err = kv.Create(cctx, orgKey, sealed)
-	} else {
-		newRev, err = kv.Update(cctx, orgKey, sealed, rev)
+		return kv.Create(cctx, orgKey, sealed)
 	}
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.Is(err, jetstream.ErrKeyExists) || errors.As(err, &apiErr) &&
-			(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			cs.log.Warn("another member changed the organization's configuration at the same time; its change is applied here and this member's last change is NOT in the cluster: make it again",
-				"err", err)
-			return
-		}
-		cs.log.Error("the organization's configuration change on this member is not in the cluster yet (JetStream unavailable?); it is published with the next change",
-			"err", err)
-		return
-	}
-	cs.mu.Lock()
-	if newRev > cs.rev {
-		cs.rev = newRev
-	}
-	cs.synced, cs.bucket = hash, hash
-	cs.saveStateLocked()
-	cs.mu.Unlock()
-	cs.log.Info("configuration change published to the cluster", "revision", newRev)
+	return kv.Update(cctx, orgKey, sealed, rev)
+}
+
+// isConflict tells a compare-and-set refusal: the key changed since rev.
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // String is for logs.

@@ -22,6 +22,11 @@ import (
 type joinRequest struct {
 	Member string `json:"member"`
 	Fqdn   string `json:"fqdn"`
+	// The token's expiry, epoch and MAC, which the seed checks
+	// (Node.checkToken).
+	Exp   int64  `json:"exp,omitempty"`
+	Epoch uint64 `json:"epoch,omitempty"`
+	Mac   string `json:"mac,omitempty"`
 }
 
 // JoinReply is what the seed answers: the cluster's bundle and the routes
@@ -39,6 +44,8 @@ func (n *Node) answerJoin(msg *nats.Msg) {
 	reply := JoinReply{}
 	if err := json.Unmarshal(msg.Data, &req); err != nil || req.Member == "" {
 		reply.Error = "bad join request"
+	} else if err := n.checkToken(req, time.Now()); err != nil {
+		reply.Error = err.Error()
 	} else if strings.EqualFold(req.Member, n.opts.Member) {
 		reply.Error = fmt.Sprintf("this seed is named %s too: members need different names (transportd transportservice set -Name on the new member... or Server.Name in its configuration)", req.Member)
 	} else {
@@ -90,7 +97,7 @@ func Join(ctx context.Context, tok Token, member, fqdn string) (*JoinReply, erro
 		return nil, fmt.Errorf("reaching the seed %s (is its transportd running, restarted after cluster new, and its Cluster.ClientPort open?): %w", tok.Seed, err)
 	}
 	defer nc.Close()
-	data, _ := json.Marshal(joinRequest{Member: member, Fqdn: fqdn})
+	data, _ := json.Marshal(joinRequest{Member: member, Fqdn: fqdn, Exp: tok.Exp, Epoch: tok.Epoch, Mac: tok.Mac})
 	msg, err := nc.RequestWithContext(ctx, joinSubject, data)
 	if err != nil {
 		return nil, fmt.Errorf("asking the seed %s for the cluster's keys: %w", tok.Seed, err)

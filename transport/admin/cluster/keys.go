@@ -272,6 +272,15 @@ type Token struct {
 	Seed   string `json:"s"` // host:port of the seed's NATS client port
 	Pin    string `json:"p"` // SHA-256 of the cluster CA, hex
 	Secret string `json:"k"`
+
+	// Issue 14: a token expires (Exp, Unix seconds) and belongs to the
+	// cluster's current join epoch (Epoch; cluster token -Rotate starts a
+	// new one, revoking every token issued before); Mac binds both to the
+	// CA pin under a key derived from the cluster key, so that the join
+	// secret a token carries cannot make another token (jointoken.go).
+	Exp   int64  `json:"e,omitempty"`
+	Epoch uint64 `json:"g,omitempty"`
+	Mac   string `json:"m,omitempty"`
 }
 
 const tokenPrefix = "TDJ1-"

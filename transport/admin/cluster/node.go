@@ -63,6 +63,11 @@ type Member struct {
 	Leaving bool `json:"leaving,omitempty"`
 	// State is Up, Down or Leaving, as of when Members was called.
 	State string `json:"state,omitempty"`
+
+	// Serving are the thumbprints of the certificates the member's
+	// receive connectors serve: another member refuses to remove them
+	// from the organization's certificate store.
+	Serving []string `json:"serving,omitempty"`
 }
 
 // Node is this member's place in the cluster: the embedded NATS server
@@ -89,6 +94,12 @@ type Node struct {
 
 	// Leaving (leave.go): beatNow asks run for a heartbeat at once.
 	beatNow chan struct{}
+	// serving lists the certificates this member's connectors serve,
+	// for its heartbeat (SetServing).
+	serving func() []string
+	// joinEpoch is the cluster's join epoch (jointoken.go), once read.
+	joinEpoch      uint64
+	joinEpochKnown bool
 }
 
 // Start starts the embedded NATS server (unless Cluster.ExternalUrl names
@@ -129,6 +140,9 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	natsOpts = append(natsOpts, nats.Name("transportd "+o.Member), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { n.log.Warn("NATS", "err", err) }))
+	// The first connection's TLS handshake with a server that is still
+	// starting can take more than the default 2 s on a loaded machine.
+	natsOpts = append(natsOpts, nats.Timeout(10*time.Second))
 	n.nc, err = nats.Connect(url, natsOpts...)
 	if err != nil {
 		n.shutdownServer()
@@ -436,7 +450,11 @@ func (n *Node) run(ctx context.Context) {
 func (n *Node) beat(ctx context.Context, kv jetstream.KeyValue) {
 	n.mu.Lock()
 	m := Member{Name: n.opts.Member, Fqdn: n.opts.Fqdn, Started: n.started, LastSeen: time.Now().UTC(), Leaving: n.leaving}
+	serving := n.serving
 	n.mu.Unlock()
+	if serving != nil {
+		m.Serving = serving()
+	}
 	if n.ns != nil {
 		m.Route = net.JoinHostPort(n.opts.Advertise, strconv.Itoa(n.opts.Cluster.RoutePortOrDefault()))
 	}

@@ -78,7 +78,7 @@ func TestThreeMembersFormOneJetStream(t *testing.T) {
 	// JetStream's meta group needs a second member (NATS's Raft waits for
 	// a route): the seed answers joins before its JetStream is up.
 	start(0, nil, b)
-	tok, err := TokenFor(b, "127.0.0.1", ports[0])
+	tok, err := IssueToken(b, "127.0.0.1", ports[0], 0, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 // a 64-hex-digit pin and a secret.
 func FuzzParseToken(f *testing.F) {
 	f.Add(Token{Seed: "127.0.0.1:4222", Pin: strings.Repeat("ab", 32), Secret: "s"}.String())
+	f.Add(Token{Seed: "127.0.0.1:4222", Pin: strings.Repeat("ab", 32), Secret: "s", Exp: 1767225600, Epoch: 2, Mac: "m"}.String())
 	f.Add("TDJ1-")
 	f.Add("TDJ1-e30")
 	f.Add("garbage")

@@ -119,10 +119,15 @@ func (d OrgDoc) Hash() string {
 
 // ApplyOrgDoc replaces c's organization-wide part with d; c's own parts
 // stay. The files of d are written to the data folder first (added or
-// replaced; files the member has that d lacks are kept, so a member's own
-// certificate is never lost). Nothing is saved: the caller saves c (with
-// Update, which validates the whole as every change).
+// replaced), and the certificate and DKIM files d lacks are removed
+// (Remove-ExchangeCertificate on another member): a member's own
+// certificate that the cluster has not seen yet is kept by the caller,
+// which merges it into d (MergeOrgDocs). Nothing is saved: the caller
+// saves c (with Update, which validates the whole as every change).
 func (c *Config) ApplyOrgDoc(d OrgDoc) error {
+	if err := c.removeOrgFilesNotIn(d.Files); err != nil {
+		return err
+	}
 	for rel, data := range d.Files {
 		clean := filepath.Clean(filepath.FromSlash(rel))
 		top, _, _ := strings.Cut(filepath.ToSlash(clean), "/")
@@ -226,5 +231,40 @@ func (d *OrgDoc) UnmarshalJSON(data []byte) error {
 			AuthFailureWindow: t.AuthFailureWindow, AuthFailureLockoutDuration: t.AuthFailureLockoutDuration, MaxSendSize: t.MaxSendSize,
 			MaxReceiveSize: t.MaxReceiveSize, ExternalDelayDsnEnabled: t.ExternalDelayDsnEnabled, InternalDelayDsnEnabled: t.InternalDelayDsnEnabled,
 			MailboxDeliveryLmtpServer: t.MailboxDeliveryLmtpServer}}
+	return nil
+}
+
+// removeOrgFilesNotIn removes the certificate and DKIM files of c's data
+// folder that keep does not hold (the member's own files, such as the
+// certificate store's services.json, stay).
+func (c *Config) removeOrgFilesNotIn(keep map[string][]byte) error {
+	for _, f := range orgFolders {
+		root := filepath.Join(c.DataDir(), f)
+		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				if os.IsNotExist(err) {
+					return nil
+				}
+				return err
+			}
+			if !e.Type().IsRegular() {
+				return nil
+			}
+			rel, _ := filepath.Rel(c.DataDir(), p)
+			if orgFileSkipped(rel) {
+				return nil
+			}
+			if _, ok := keep[filepath.ToSlash(rel)]; ok {
+				return nil
+			}
+			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("removing %s, which the cluster's configuration no longer has: %w", p, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }

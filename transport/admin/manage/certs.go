@@ -237,6 +237,9 @@ func (m *Manager) RemoveCert(thumbprint string) error {
 	if _, err := st.GetRequest(thumbprint); err == nil {
 		return st.RemoveRequest(thumbprint)
 	}
+	if err := m.checkNotServed(st, thumbprint); err != nil {
+		return err
+	}
 	if err := st.Remove(thumbprint); err != nil {
 		return certNotFound(thumbprint, err)
 	}
@@ -274,4 +277,33 @@ func resolve(ps Params, known ...string) (Params, error) {
 		out[i] = p
 	}
 	return out, nil
+}
+
+// checkNotServed refuses to remove a certificate one of this server's
+// receive connectors serves: STARTTLS (and AUTH after it) would stop
+// there. Another cluster member's connectors are checked by the caller,
+// from the members' heartbeats (cluster.ServedElsewhere).
+func (m *Manager) checkNotServed(st *certs.Store, thumbprint string) error {
+	c, err := m.Load()
+	if err != nil {
+		return err
+	}
+	cert, err := st.Get(thumbprint)
+	if err != nil {
+		return nil // the store says it is not there
+	}
+	if name, ok := c.ServedCertificates(st, m.now())[strings.ToUpper(cert.Thumbprint)]; ok {
+		return fmt.Errorf("certificate %s is in use: receive connector %q serves it for STARTTLS; give the connector another certificate first (Set-ReceiveConnector %q -TlsCertificateName ...), then remove it",
+			cert.Thumbprint, name, name)
+	}
+	for _, sc := range c.SendConnectors {
+		if strings.TrimSpace(sc.TlsCertificateName) == "" {
+			continue
+		}
+		if used, _ := st.Select(sc.TlsCertificateName, "", m.now()); used != nil && strings.EqualFold(used.Thumbprint, cert.Thumbprint) {
+			return fmt.Errorf("certificate %s is in use: send connector %q presents it to its smart hosts (TlsCertificateName); clear it first (Set-SendConnector %q -TlsCertificateName $null), then remove it",
+				cert.Thumbprint, sc.Name, sc.Name)
+		}
+	}
+	return nil
 }

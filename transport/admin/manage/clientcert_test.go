@@ -184,3 +184,37 @@ func TestCertServicesWithoutMeaningWarn(t *testing.T) {
 		t.Fatalf("Services %q, warnings %q", v, warnings)
 	}
 }
+
+// Remove-ExchangeCertificate refuses a certificate a receive connector
+// serves (here chosen for its Fqdn) or a send connector presents, naming
+// the connector and the fix; once the send connector no longer names
+// it, a certificate nothing uses is removed.
+func TestRemoveCertInUse(t *testing.T) {
+	m := newManager(t)
+	rec, err := m.NewCert(nil) // CN=mail.contoso.com: the default connectors' Fqdn
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := rec.Get("Thumbprint")
+	if err := m.RemoveCert(served); err == nil || !strings.Contains(err.Error(), "Default Frontend MAIL") || !strings.Contains(err.Error(), "-TlsCertificateName") {
+		t.Fatalf("removing the certificate the receive connectors serve: %v", err)
+	}
+	rec, err = m.NewCert(Params{{Name: "SubjectName", Value: "CN=client.contoso.com"}, {Name: "Services", Value: "None"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _ := rec.Get("Thumbprint")
+	if _, err := m.NewSendConnector(Params{{Name: "Name", Value: "Partner"}, {Name: "AddressSpaces", Value: "fabrikam.com"},
+		{Name: "SmartHosts", Value: "mx.fabrikam.com"}, {Name: "RequireTLS", Value: "$true"}, {Name: "TlsCertificateName", Value: client}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RemoveCert(client); err == nil || !strings.Contains(err.Error(), `send connector "Partner"`) {
+		t.Fatalf("removing the certificate a send connector presents: %v", err)
+	}
+	if _, err := m.SetSendConnectors("Partner", Params{{Name: "TlsCertificateName", Value: "$null"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RemoveCert(client); err != nil {
+		t.Fatalf("removing a certificate nothing uses: %v", err)
+	}
+}

@@ -19,7 +19,7 @@ import (
 
 // RestartAdvice is what the cluster commands say once the files are
 // written: the embedded NATS starts with the daemon.
-const RestartAdvice = "Restart transportd to apply it (systemctl restart transportd); until then a running transportd keeps its configuration in force and refuses further changes with this advice."
+const RestartAdvice = "It takes effect at the next restart of transportd (systemctl restart transportd); until then a running transportd keeps its cluster settings and applies every other change."
 
 // takeClusterSettings applies the parameters new and join share to cc.
 func takeClusterSettings(ps *Params, cc *config.ClusterConfig) error {
@@ -91,7 +91,7 @@ func (m *Manager) ClusterNew(name string, ps Params) (string, error) {
 		if err := writeMember(c, b); err != nil {
 			return err
 		}
-		tok, err := cluster.TokenFor(b, c.ClusterAdvertised(), c.Cluster.ClientPortOrDefault())
+		tok, err := cluster.IssueToken(b, c.ClusterAdvertised(), c.Cluster.ClientPortOrDefault(), 0, cluster.DefaultTokenLifetime, m.now())
 		if err != nil {
 			return err
 		}
@@ -127,6 +127,9 @@ func (m *Manager) ClusterJoin(ctx context.Context, seed, token string, ps Params
 	}
 	if seed != "" {
 		tok.Seed = seed
+	}
+	if exp := tok.Expires(); !exp.IsZero() && !m.now().Before(exp) {
+		return "", fmt.Errorf("the join token expired at %s: get a new one on any member with transportd cluster token (Get-TransportClusterJoinToken; -ValidFor sets its lifetime)", exp.UTC().Format(time.RFC3339))
 	}
 	cfg, err := m.Load()
 	if err != nil {
@@ -165,8 +168,10 @@ func (m *Manager) ClusterJoin(ctx context.Context, seed, token string, ps Params
 	return name, err
 }
 
-// ClusterToken prints this member's join token (any member can seed).
-func (m *Manager) ClusterToken() (string, error) {
+// ClusterToken prints this member's join token (any member can seed),
+// valid for validFor (0: DefaultTokenLifetime), in the join epoch the
+// running daemon last wrote, or in epoch when it is not 0 (just rotated).
+func (m *Manager) ClusterToken(validFor time.Duration, epoch uint64) (string, error) {
 	c, err := m.Load()
 	if err != nil {
 		return "", err
@@ -178,7 +183,13 @@ func (m *Manager) ClusterToken() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tok, err := cluster.TokenFor(b, c.ClusterAdvertised(), c.Cluster.ClientPortOrDefault())
+	if validFor == 0 {
+		validFor = cluster.DefaultTokenLifetime
+	}
+	if epoch == 0 {
+		epoch = cluster.LocalJoinEpoch(c.ClusterDir())
+	}
+	tok, err := cluster.IssueToken(b, c.ClusterAdvertised(), c.Cluster.ClientPortOrDefault(), epoch, validFor, m.now())
 	if err != nil {
 		return "", err
 	}

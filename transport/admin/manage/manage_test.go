@@ -571,6 +571,19 @@ func TestCerts(t *testing.T) {
 	if st, _ := recs[0].Get("CertificateStatus"); !strings.Contains(st, thumb) || strings.HasPrefix(st, "WARNING") {
 		t.Errorf("CertificateStatus = %q", st)
 	}
+	// Issue 14: a certificate a connector serves is not removed under it.
+	if err := m.RemoveCert(thumb); err == nil || !strings.Contains(err.Error(), "is in use: receive connector") {
+		t.Fatalf("RemoveCert of the certificate a connector serves: %v", err)
+	}
+	// Both connectors given another certificate, it is free.
+	other, err := m.NewCert(Params{{Name: "SubjectName", Value: "CN=mail.contoso.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherThumb, _ := other.Get("Thumbprint")
+	if _, err := m.SetConnectors("*", Params{{Name: "TlsCertificateName", Value: otherThumb}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.RemoveCert(thumb); err != nil {
 		t.Fatalf("RemoveCert: %v", err)
 	}

@@ -3,7 +3,9 @@ package registry
 import (
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/transportd/transportd/policies/value"
 	"github.com/transportd/transportd/transport/admin/cluster"
 	"github.com/transportd/transportd/transport/admin/control"
 	"github.com/transportd/transportd/transport/admin/manage"
@@ -61,15 +63,10 @@ func clusterKind() *Kind {
 					return nil, nil
 				}},
 			{Verb: "token", Cmdlet: "Get-TransportClusterJoinToken",
-				Synopsis: "Prints this member's join token, for joining the cluster through it.",
-				Run: func(env *Env, r Request) ([]manage.Record, error) {
-					tok, err := env.Manager.ClusterToken()
-					if err != nil {
-						return nil, err
-					}
-					env.say("%s", tok)
-					return nil, nil
-				}},
+				Synopsis: "Prints a join token of this member, for joining the cluster through it; it expires (-ValidFor, 24 hours by default), and -Rotate revokes every token issued before.",
+				Params: params(val("ValidFor", "how long the token is valid: a time span such as 01:00:00 or 1h (default 24 hours)"),
+					sw("Rotate", "revoke every join token issued so far, on every member (a new join epoch), then print a new one")),
+				Run: runClusterToken},
 			{Verb: "status", VerbAliases: []string{"get"}, Cmdlet: "Get-TransportCluster",
 				Synopsis: "Shows the cluster as the running member sees it: the JetStream meta leader and peers, the members with their state, and every stream with its replicas and their lag.",
 				Records:  true, List: always,
@@ -281,4 +278,37 @@ func serverScoped(env *Env, id string, get func(string) ([]manage.Record, error)
 		recs[i] = out
 	}
 	return recs, err
+}
+
+// runClusterToken is Get-TransportClusterJoinToken (cluster token).
+func runClusterToken(env *Env, r Request) ([]manage.Record, error) {
+	var validFor time.Duration
+	if v, ok := r.Params.TakeExact("ValidFor"); ok {
+		ts, err := value.ParseTimeSpan(v)
+		if err != nil || ts <= 0 {
+			return nil, fmt.Errorf("-ValidFor %q: give how long the token is valid, such as 01:00:00 or 1h", v)
+		}
+		validFor = time.Duration(ts)
+	}
+	var epoch uint64
+	if v, ok := r.Params.TakeExact("Rotate"); ok {
+		rotate, err := manage.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("-Rotate: %w", err)
+		}
+		if rotate {
+			var je control.JoinEpoch
+			if err := env.callDaemon(control.OpClusterRotateJoin, control.Selector{}, &je); err != nil {
+				return nil, fmt.Errorf("-Rotate needs the running transportd of a cluster member, which tells every member (start it, then run the command again): %w", err)
+			}
+			epoch = je.Epoch
+			env.say("Every join token issued before is revoked, on every member. The new one:")
+		}
+	}
+	tok, err := env.Manager.ClusterToken(validFor, epoch)
+	if err != nil {
+		return nil, err
+	}
+	env.say("%s", tok) // alone on its line: scripts pass it on as it is
+	return nil, nil
 }

@@ -388,6 +388,9 @@ func certificateKind() *Kind {
 					if err := need(r, "Remove-ExchangeCertificate"); err != nil {
 						return nil, err
 					}
+					if err := notServedElsewhere(env, r.Identities); err != nil { // issue 14
+						return nil, err
+					}
 					for _, t := range r.Identities {
 						if err := env.Manager.RemoveCert(t); err != nil {
 							return nil, err

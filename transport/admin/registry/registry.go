@@ -174,7 +174,12 @@ func (c *Command) Do(env *Env, r Request) ([]manage.Record, error) {
 	if done, err := c.shared(env, &r); done || err != nil {
 		return nil, err
 	}
-	return c.Run(env, r)
+	oc := c.beforeOrgChange(env) // issue 14: a cluster member's change
+	recs, err := c.Run(env, r)
+	if err == nil && oc != nil {
+		err = oc.confirm(env)
+	}
+	return recs, err
 }
 
 // TypeName is the object type of what c returns for r in kind k.
