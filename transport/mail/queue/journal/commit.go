@@ -299,11 +299,13 @@ func (j *Journal) appendRecordsSync(recs [][]byte, buf *[]byte, sync bool) ([]in
 	pos := start
 	b := (*buf)[:0]
 	var werr error
+	wpos := start // records go in place at the logical end: see prealloc.go
 	write := func(p []byte) {
 		if len(p) > 0 && werr == nil {
-			if _, err := j.wf.Write(p); err != nil {
+			if _, err := j.wf.WriteAt(p, wpos); err != nil {
 				werr = err
 			}
+			wpos += int64(len(p))
 		}
 	}
 	for i, r := range recs {
@@ -323,17 +325,30 @@ func (j *Journal) appendRecordsSync(recs [][]byte, buf *[]byte, sync bool) ([]in
 	if cap(b) <= writeChunk {
 		*buf = b[:0]
 	}
+	// Past the zeroed region the size and the blocks change: zero the
+	// next chunk too, and this batch takes a full fsync (prealloc.go).
+	full := pos > j.prealloc
+	if full && werr == nil {
+		werr = j.extendZeros(pos)
+	}
 	if werr != nil {
 		if err := j.wf.Truncate(start); err != nil {
 			j.fail(fmt.Errorf("writing queue journal: %w; cutting back: %w", werr, err))
 		}
+		j.prealloc = start
 		return nil, fmt.Errorf("writing queue journal: %w", werr)
 	}
-	if sync {
+	switch {
+	case full:
+		// Even a DONE-only batch: the new size is made durable at once.
+		if err := j.syncActiveFull(); err != nil {
+			return nil, err
+		}
+	case sync:
 		if err := j.syncActive(); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		j.unsynced = true
 	}
 	j.mu.Lock()
@@ -345,7 +360,17 @@ func (j *Journal) appendRecordsSync(recs [][]byte, buf *[]byte, sync bool) ([]in
 // syncActive makes everything written to the active segment durable;
 // a failed fsync fails the journal (committer only).
 func (j *Journal) syncActive() error {
-	if err := j.wf.Sync(); err != nil {
+	return j.syncWith(datasync)
+}
+
+// syncActiveFull is syncActive with a full fsync, for when the segment's
+// size or blocks changed.
+func (j *Journal) syncActiveFull() error {
+	return j.syncWith((*os.File).Sync)
+}
+
+func (j *Journal) syncWith(sync func(*os.File) error) error {
+	if err := sync(j.wf); err != nil {
 		err = fmt.Errorf("syncing queue journal: %w", err)
 		j.fail(err)
 		return err
@@ -425,7 +450,7 @@ func (j *Journal) rotate() {
 // it the active segment.
 func (j *Journal) newSegment(seq uint64) error {
 	path := j.segPath(seq)
-	wf, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	wf, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600) // written in place: prealloc.go
 	if err != nil {
 		return fmt.Errorf("creating queue journal segment: %w", err)
 	}
@@ -453,9 +478,13 @@ func (j *Journal) newSegment(seq uint64) error {
 				return err
 			}
 		}
+		// The segment leaves with its records only, no zeros after them.
+		if err := j.trimActive(j.activeSize()); err != nil {
+			j.log.Warn("queue journal: cannot trim the previous segment", "err", err)
+		}
 		j.wf.Close()
 	}
-	j.wf = wf
+	j.wf, j.prealloc = wf, 0
 	s := &segment{seq: seq, path: path, rf: rf}
 	j.mu.Lock()
 	j.segs = append(j.segs, s)
