@@ -37,20 +37,25 @@ func (j *Journal) Enqueue(ctx context.Context, env message.Envelope, body io.Rea
 			j.bufs.Put(buf)
 		}
 	}()
+	// The message is read after room for the record's header, metadata and
+	// envelope, which are then put in front of it: the record is built in
+	// place, without a copy of the body (see headroom).
+	buf.Write(zeroBlock[:headroom])
 	if _, err := buf.ReadFrom(io.LimitReader(lr, j.bigThreshold+1)); err != nil {
 		return "", fmt.Errorf("receiving message: %w", err)
 	}
-	big := int64(buf.Len()) > j.bigThreshold
+	data := buf.Bytes()[headroom:]
+	big := int64(len(data)) > j.bigThreshold
 	var bigPath string
 	if big {
 		bigPath = filepath.Join(j.bdir, id)
-		n, err := j.writeBig(bigPath, buf.Bytes(), lr)
+		n, err := j.writeBig(bigPath, data, lr)
 		if err != nil {
 			return "", err
 		}
 		env.Size = n
 	} else {
-		env.Size = int64(buf.Len())
+		env.Size = int64(len(data))
 	}
 	fail := func(err error) (string, error) {
 		if big {
@@ -65,10 +70,17 @@ func (j *Journal) Enqueue(ctx context.Context, env message.Envelope, body io.Rea
 	var meta [msgMetaSize]byte
 	binary.LittleEndian.PutUint32(meta[:], uint32(len(js)))
 	p := pendingRec{typ: recMsg, id: id, bodyRel: int64(recHdrSize + msgMetaSize + len(js)), big: big}
-	if big {
+	switch start := headroom - int(p.bodyRel); {
+	case big:
 		p.rec = j.encodeRecord(recMsg, recFlagBig, id, meta[:], js)
-	} else {
-		p.rec = j.encodeRecord(recMsg, 0, id, meta[:], js, buf.Bytes())
+	case start >= 0:
+		rec := buf.Bytes()[start:]
+		copy(rec[recHdrSize:], meta[:])
+		copy(rec[recHdrSize+msgMetaSize:], js)
+		j.sealRecord(rec, recMsg, 0, id)
+		p.rec = rec // in buf, which stays ours until the record is written
+	default: // an envelope too large for the headroom
+		p.rec = j.encodeRecord(recMsg, 0, id, meta[:], js, data)
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -78,6 +90,11 @@ func (j *Journal) Enqueue(ctx context.Context, env message.Envelope, body io.Rea
 	}
 	return id, nil
 }
+
+// headroom is the room kept in front of a body being received for the
+// record's header, metadata and envelope JSON (about 500 bytes for one
+// recipient; a larger envelope takes the copying path).
+const headroom = 2048
 
 // writeBig writes a big message body to its own file and makes it durable.
 func (j *Journal) writeBig(path string, head []byte, rest io.Reader) (int64, error) {
