@@ -6,7 +6,9 @@
 # drives each with SESSIONS parallel sessions of SIZE-byte messages (250 after
 # fsync on both sides). For every timed run we report:
 #   accepted    MESSAGES / smtp-source's wall time (the last 250 received);
-#   end-to-end  MESSAGES / the time until the sink has received all of them.
+#   end-to-end  MESSAGES / the time until the sink has received all of them;
+#   CPU time per message of transportd, and of the harness (smtp-source and
+#   smtp-sink together) in the transportd run and in the no-MTA run.
 # The ceiling is smtp-source straight into smtp-sink, no MTA between,
 # measured right before and right after transportd's run in every round:
 # transportd's share is against the mean of the two, so that a VM whose
@@ -57,6 +59,7 @@ SINK=$(free_port); TD=$(free_port); PF=$(free_port)
 # The smart host both relay to. -c prints its running counters
 # ("sess=N quit=N mesg=N", separated by CR) as messages arrive.
 smtp-sink -c -u postfix 127.0.0.1:"$SINK" 2000 >"$work/sink.count" 2>/dev/null &
+sink_pid=$!
 pids+=($!)
 wait_port "$SINK"
 sink_count() { tail -c 200 "$work/sink.count" | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1 | sed 's/^$/0/'; }
@@ -126,26 +129,30 @@ drain() {
   done
 }
 
-# td_cpu: CPU time transportd has used so far (user + system), in clock ticks.
+# td_cpu: CPU time transportd has used so far (user + system), in clock ticks;
+# sink_cpu the same for smtp-sink.
 td_cpu() { awk '{print $14 + $15}' /proc/"$td_pid"/stat; }
+sink_cpu() { awk '{print $14 + $15}' /proc/"$sink_pid"/stat; }
 TICK=$(getconf CLK_TCK)
 
 # run PORT sets acc and e2e, in msg/s, and cpu, transportd's CPU time per
 # message in microseconds (receiving and delivering; less noisy than the
-# rates on a shared machine). End to end is polled (every 20 ms) since the
-# sink gives no signal but its counter.
+# rates on a shared machine), and harness, the CPU time per message of
+# smtp-source and smtp-sink together (what the MTA leaves of the 2 cores
+# is 2 s per second minus harness x rate). End to end is polled (every
+# 20 ms) since the sink gives no signal but its counter.
 run() {
-  local start t_acc t_e2e target cpu0
+  local start t_acc t_e2e target cpu0 sink0 src
   drain
   target=$((sent + MESSAGES))
-  cpu0=$(td_cpu)
+  cpu0=$(td_cpu) sink0=$(sink_cpu)
   start=$(now)
-  smtp-source -c -s "$SESSIONS" -l "$SIZE" -m "$MESSAGES" -f app@contoso.com -t ops@example.org 127.0.0.1:"$1" >/dev/null
+  src=$( { TIMEFORMAT='%U %S'; time smtp-source -c -s "$SESSIONS" -l "$SIZE" -m "$MESSAGES" -f app@contoso.com -t ops@example.org 127.0.0.1:"$1" >/dev/null; } 2>&1 )
   t_acc=$(now)
   sent=$target
   while [ "$(sink_count)" -lt "$target" ]; do sleep 0.02; done
   t_e2e=$(now)
-  read -r acc e2e cpu < <(python3 -c "print(f'{$MESSAGES/($t_acc-$start):.0f} {$MESSAGES/($t_e2e-$start):.0f} {($(td_cpu)-$cpu0)*1e6/$TICK/$MESSAGES:.0f}')")
+  read -r acc e2e cpu harness < <(python3 -c "print(f'{$MESSAGES/($t_acc-$start):.0f} {$MESSAGES/($t_e2e-$start):.0f} {($(td_cpu)-$cpu0)*1e6/$TICK/$MESSAGES:.0f} {(($(sink_cpu)-$sink0)/$TICK+${src% *}+${src#* })*1e6/$MESSAGES:.0f}')")
 }
 
 # Warm up all three paths.
@@ -160,27 +167,27 @@ steal_now() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 steal_since() { read -r s0 t0 <<<"$1"; read -r s1 t1 < <(steal_now); python3 -c "print(f'{100*($s1-$s0)/max(1,$t1-$t0):.0f}%')"; }
 
 echo "messages=$MESSAGES sessions=$SESSIONS size=$SIZE rounds=$ROUNDS cpus=$(nproc)"
-printf '%-5s %-10s %7s %7s %7s %7s %15s %9s %9s %11s %11s %10s %6s  %s\n' round first td_acc td_e2e pf_acc pf_e2e "ceil(pre/post)" \
-  td/pf_acc td/pf_e2e td/ceil_acc td/ceil_e2e td_cpu/msg steal "load (1, 5, 15 min)"
+printf '%-5s %-10s %7s %7s %7s %7s %15s %9s %9s %11s %11s %10s %13s %13s %6s  %s\n' round first td_acc td_e2e pf_acc pf_e2e "ceil(pre/post)" \
+  td/pf_acc td/pf_e2e td/ceil_acc td/ceil_e2e td_cpu/msg td_harness/msg ceil_harness/msg steal "load (1, 5, 15 min)"
 for r in $(seq 1 "$ROUNDS"); do
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   st0=$(steal_now)
   if [ $((r % 2)) -eq 1 ]; then
     first=transportd
-    run "$SINK"; ceil_pre=$acc
-    run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu
-    run "$SINK"; ceil_post=$acc
+    run "$SINK"; ceil_pre=$acc ceil_h_pre=$harness
+    run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu td_harness=$harness
+    run "$SINK"; ceil_post=$acc ceil_h_post=$harness
     run "$PF"; pf_acc=$acc pf_e2e=$e2e
   else
     first=postfix
     run "$PF"; pf_acc=$acc pf_e2e=$e2e
-    run "$SINK"; ceil_pre=$acc
-    run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu
-    run "$SINK"; ceil_post=$acc
+    run "$SINK"; ceil_pre=$acc ceil_h_pre=$harness
+    run "$TD"; td_acc=$acc td_e2e=$e2e td_cpu=$cpu td_harness=$harness
+    run "$SINK"; ceil_post=$acc ceil_h_post=$harness
   fi
   steal=$(steal_since "$st0")
   python3 -c "
 ceil = ($ceil_pre + $ceil_post) / 2
-print('%-5s %-10s %7s %7s %7s %7s %15s %8.2fx %8.2fx %10.0f%% %10.0f%% %8s us %6s  %s' % ('$r', '$first', '$td_acc', '$td_e2e', '$pf_acc', '$pf_e2e', '$ceil_pre/$ceil_post',
-  $td_acc/$pf_acc, $td_e2e/$pf_e2e, 100*$td_acc/ceil, 100*$td_e2e/ceil, '$td_cpu', '$steal', '$load'))"
+print('%-5s %-10s %7s %7s %7s %7s %15s %8.2fx %8.2fx %10.0f%% %10.0f%% %8s us %10s us %10.0f us %6s  %s' % ('$r', '$first', '$td_acc', '$td_e2e', '$pf_acc', '$pf_e2e', '$ceil_pre/$ceil_post',
+  $td_acc/$pf_acc, $td_e2e/$pf_e2e, 100*$td_acc/ceil, 100*$td_e2e/ceil, '$td_cpu', '$td_harness', ($ceil_h_pre + $ceil_h_post) / 2, '$steal', '$load'))"
 done

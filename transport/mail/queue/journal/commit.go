@@ -37,20 +37,25 @@ func (j *Journal) Enqueue(ctx context.Context, env message.Envelope, body io.Rea
 			j.bufs.Put(buf)
 		}
 	}()
+	// The message is read after room for the record's header, metadata and
+	// envelope, which are then put in front of it: the record is built in
+	// place, without a copy of the body (see headroom).
+	buf.Write(zeroBlock[:headroom])
 	if _, err := buf.ReadFrom(io.LimitReader(lr, j.bigThreshold+1)); err != nil {
 		return "", fmt.Errorf("receiving message: %w", err)
 	}
-	big := int64(buf.Len()) > j.bigThreshold
+	data := buf.Bytes()[headroom:]
+	big := int64(len(data)) > j.bigThreshold
 	var bigPath string
 	if big {
 		bigPath = filepath.Join(j.bdir, id)
-		n, err := j.writeBig(bigPath, buf.Bytes(), lr)
+		n, err := j.writeBig(bigPath, data, lr)
 		if err != nil {
 			return "", err
 		}
 		env.Size = n
 	} else {
-		env.Size = int64(buf.Len())
+		env.Size = int64(len(data))
 	}
 	fail := func(err error) (string, error) {
 		if big {
@@ -65,10 +70,17 @@ func (j *Journal) Enqueue(ctx context.Context, env message.Envelope, body io.Rea
 	var meta [msgMetaSize]byte
 	binary.LittleEndian.PutUint32(meta[:], uint32(len(js)))
 	p := pendingRec{typ: recMsg, id: id, bodyRel: int64(recHdrSize + msgMetaSize + len(js)), big: big}
-	if big {
+	switch start := headroom - int(p.bodyRel); {
+	case big:
 		p.rec = j.encodeRecord(recMsg, recFlagBig, id, meta[:], js)
-	} else {
-		p.rec = j.encodeRecord(recMsg, 0, id, meta[:], js, buf.Bytes())
+	case start >= 0:
+		rec := buf.Bytes()[start:]
+		copy(rec[recHdrSize:], meta[:])
+		copy(rec[recHdrSize+msgMetaSize:], js)
+		j.sealRecord(rec, recMsg, 0, id)
+		p.rec = rec // in buf, which stays ours until the record is written
+	default: // an envelope too large for the headroom
+		p.rec = j.encodeRecord(recMsg, 0, id, meta[:], js, data)
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -78,6 +90,11 @@ func (j *Journal) Enqueue(ctx context.Context, env message.Envelope, body io.Rea
 	}
 	return id, nil
 }
+
+// headroom is the room kept in front of a body being received for the
+// record's header, metadata and envelope JSON (about 500 bytes for one
+// recipient; a larger envelope takes the copying path).
+const headroom = 2048
 
 // writeBig writes a big message body to its own file and makes it durable.
 func (j *Journal) writeBig(path string, head []byte, rest io.Reader) (int64, error) {
@@ -299,11 +316,13 @@ func (j *Journal) appendRecordsSync(recs [][]byte, buf *[]byte, sync bool) ([]in
 	pos := start
 	b := (*buf)[:0]
 	var werr error
+	wpos := start // records go in place at the logical end: see prealloc.go
 	write := func(p []byte) {
 		if len(p) > 0 && werr == nil {
-			if _, err := j.wf.Write(p); err != nil {
+			if _, err := j.wf.WriteAt(p, wpos); err != nil {
 				werr = err
 			}
+			wpos += int64(len(p))
 		}
 	}
 	for i, r := range recs {
@@ -323,17 +342,30 @@ func (j *Journal) appendRecordsSync(recs [][]byte, buf *[]byte, sync bool) ([]in
 	if cap(b) <= writeChunk {
 		*buf = b[:0]
 	}
+	// Past the zeroed region the size and the blocks change: zero the
+	// next chunk too, and this batch takes a full fsync (prealloc.go).
+	full := pos > j.prealloc
+	if full && werr == nil {
+		werr = j.extendZeros(pos)
+	}
 	if werr != nil {
 		if err := j.wf.Truncate(start); err != nil {
 			j.fail(fmt.Errorf("writing queue journal: %w; cutting back: %w", werr, err))
 		}
+		j.prealloc = start
 		return nil, fmt.Errorf("writing queue journal: %w", werr)
 	}
-	if sync {
+	switch {
+	case full:
+		// Even a DONE-only batch: the new size is made durable at once.
+		if err := j.syncActiveFull(); err != nil {
+			return nil, err
+		}
+	case sync:
 		if err := j.syncActive(); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		j.unsynced = true
 	}
 	j.mu.Lock()
@@ -345,7 +377,17 @@ func (j *Journal) appendRecordsSync(recs [][]byte, buf *[]byte, sync bool) ([]in
 // syncActive makes everything written to the active segment durable;
 // a failed fsync fails the journal (committer only).
 func (j *Journal) syncActive() error {
-	if err := j.wf.Sync(); err != nil {
+	return j.syncWith(datasync)
+}
+
+// syncActiveFull is syncActive with a full fsync, for when the segment's
+// size or blocks changed.
+func (j *Journal) syncActiveFull() error {
+	return j.syncWith((*os.File).Sync)
+}
+
+func (j *Journal) syncWith(sync func(*os.File) error) error {
+	if err := sync(j.wf); err != nil {
 		err = fmt.Errorf("syncing queue journal: %w", err)
 		j.fail(err)
 		return err
@@ -425,7 +467,7 @@ func (j *Journal) rotate() {
 // it the active segment.
 func (j *Journal) newSegment(seq uint64) error {
 	path := j.segPath(seq)
-	wf, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	wf, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600) // written in place: prealloc.go
 	if err != nil {
 		return fmt.Errorf("creating queue journal segment: %w", err)
 	}
@@ -453,9 +495,13 @@ func (j *Journal) newSegment(seq uint64) error {
 				return err
 			}
 		}
+		// The segment leaves with its records only, no zeros after them.
+		if err := j.trimActive(j.activeSize()); err != nil {
+			j.log.Warn("queue journal: cannot trim the previous segment", "err", err)
+		}
 		j.wf.Close()
 	}
-	j.wf = wf
+	j.wf, j.prealloc = wf, 0
 	s := &segment{seq: seq, path: path, rf: rf}
 	j.mu.Lock()
 	j.segs = append(j.segs, s)

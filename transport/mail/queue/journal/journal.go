@@ -98,6 +98,10 @@ type Journal struct {
 	// unsynced: the active segment holds records written without an
 	// fsync (a DONE-only batch, see lazyBatch); committer only.
 	unsynced bool
+
+	// prealloc is the size of the active segment's file: the zeroed
+	// region after its records ends there (prealloc.go; committer only).
+	prealloc int64
 }
 
 // segment is one journal file.
@@ -224,6 +228,9 @@ func (j *Journal) closeFiles() {
 	if j.wf != nil {
 		if j.unsynced {
 			j.wf.Sync() // DONE records: best effort, nothing waits for them
+		}
+		if j.active != nil {
+			j.trimActive(j.active.size) // best effort: recovery cuts the zeros too
 		}
 		j.wf.Close()
 	}

@@ -269,8 +269,8 @@ func TestJournalBigMessage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "big", id)); err != nil {
 		t.Fatalf("big message not in its own file: %v", err)
 	}
-	if st, _ := os.Stat(segmentFiles(t, dir)[0]); st.Size() > 1024 {
-		t.Fatalf("big body went into the journal (%d bytes)", st.Size())
+	if n := j.activeSize(); n > 1024 { // the records, not the zeros after them (prealloc.go)
+		t.Fatalf("big body went into the journal (%d bytes)", n)
 	}
 	small, _ := j.Enqueue(context.Background(), message.Envelope{From: "a@example.net"}, strings.NewReader("small"))
 	if readBody(t, j, id) != big || readBody(t, j, small) != "small" {

@@ -76,19 +76,26 @@ func (j *Journal) encodeRecord(typ byte, flags uint16, id string, parts ...[]byt
 		n += len(p)
 	}
 	rec := make([]byte, recHdrSize+n)
+	off := recHdrSize
+	for _, p := range parts {
+		off += copy(rec[off:], p)
+	}
+	j.sealRecord(rec, typ, flags, id)
+	return rec
+}
+
+// sealRecord writes the header of rec, whose payload is already in place
+// after the first recHdrSize bytes, including the CRC.
+func (j *Journal) sealRecord(rec []byte, typ byte, flags uint16, id string) {
+	clear(rec[:recHdrSize])
 	copy(rec, journalMagic)
 	rec[4] = typ
 	rec[5] = byte(len(id))
 	binary.LittleEndian.PutUint16(rec[6:], flags)
 	copy(rec[8:8+recIDSize], id)
-	binary.LittleEndian.PutUint64(rec[recLenOff:], uint64(n))
-	off := recHdrSize
-	for _, p := range parts {
-		off += copy(rec[off:], p)
-	}
+	binary.LittleEndian.PutUint64(rec[recLenOff:], uint64(len(rec)-recHdrSize))
 	crc := crc32.Update(crc32.Checksum(rec[:recCRCOff], j.castagnoli), j.castagnoli, rec[recHdrSize:])
 	binary.LittleEndian.PutUint32(rec[recCRCOff:], crc)
-	return rec
 }
 
 // Enqueue stores the message and returns its queue id once its record is

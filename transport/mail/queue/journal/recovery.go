@@ -53,11 +53,11 @@ func (j *Journal) recover() error {
 		}
 	} else {
 		last := j.segs[len(j.segs)-1]
-		j.wf, err = os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o600)
+		j.wf, err = os.OpenFile(last.path, os.O_WRONLY, 0o600) // written in place: prealloc.go
 		if err != nil {
 			return fmt.Errorf("opening queue journal segment for writing: %w", err)
 		}
-		j.active = last
+		j.active, j.prealloc = last, last.size // scan cut the file back to its records
 	}
 	if len(j.index) > 0 {
 		j.log.Info("queue journal recovered", "messages", len(j.index), "segments", len(j.segs))
@@ -120,6 +120,22 @@ func (j *Journal) scan(s *segment, last bool) error {
 				bad = "message record too short"
 			} else if envLen = int64(binary.LittleEndian.Uint32(payload)); envLen > n-msgMetaSize {
 				bad = "bad envelope length"
+			}
+		}
+		if bad != "" && (fsize-off < recHdrSize || allZero(hdr[:])) {
+			// Zeros where a record would start: the preallocated space
+			// after the last record (prealloc.go), unless more follows.
+			clean, err := zeroTail(s.rf, off, fsize)
+			if err != nil {
+				return err
+			}
+			if clean {
+				if last {
+					if err := truncateFile(s.path, off); err != nil {
+						return err
+					}
+				}
+				break
 			}
 		}
 		if bad != "" {
