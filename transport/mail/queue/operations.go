@@ -287,19 +287,32 @@ func (m *Manager) Resume(id string) error {
 	if err != nil {
 		return err
 	}
+	// The resumed state is saved before the message in memory says so:
+	// once it does, the scheduler may deliver and remove it at once, and
+	// a save after that would find no message (and report a failure for a
+	// message that went).
 	e.mu.Lock()
-	e.state.Suspended, e.state.Poison, e.state.Crashes = false, false, 0
-	for i := range e.state.Recipients {
-		if e.state.Recipients[i].Status == StatusRetry {
-			e.state.Recipients[i].NextRetry = m.now()
+	st := e.state
+	st.Suspended, st.Poison, st.Crashes = false, false, 0
+	st.Recipients = append([]RecipientState(nil), e.state.Recipients...) // a delivery may be writing them
+	now := m.now()
+	for i := range st.Recipients {
+		if st.Recipients[i].Status == StatusRetry {
+			st.Recipients[i].NextRetry = now
 		}
 	}
-	st := e.state
-	st.Recipients = append([]RecipientState(nil), e.state.Recipients...) // a delivery may be writing them
 	e.mu.Unlock()
 	if err := m.store.SaveState(id, &st); err != nil {
 		return err
 	}
+	e.mu.Lock()
+	e.state.Suspended, e.state.Poison, e.state.Crashes = false, false, 0
+	for i := range e.state.Recipients {
+		if e.state.Recipients[i].Status == StatusRetry {
+			e.state.Recipients[i].NextRetry = now
+		}
+	}
+	e.mu.Unlock()
 	m.dispatch(e)
 	return nil
 }
