@@ -141,7 +141,7 @@ func ClusterStatusRecords(st cluster.Status) []manage.Record {
 	}
 	leader := st.MetaLeader
 	if leader == "" && st.External == "" {
-		leader = "(none: JetStream needs most members up; a cluster works from its second member on)"
+		leader = "(none: JetStream needs most members up, and two at least; a first member alone queues mail on its own journal meanwhile)"
 	}
 	out := []manage.Record{{
 		{Name: "Identity", Value: st.Cluster}, {Name: "Member", Value: st.Member},

@@ -167,6 +167,10 @@ type Store struct {
 	leaving atomic.Bool
 }
 
+// requestTimeout bounds one JetStream API request of Open (Open's caller
+// tries again until its own deadline).
+const requestTimeout = 10 * time.Second
+
 // Unavailable is Enqueue's error when JetStream did not acknowledge the
 // message: the client is told 451 4.3.0 and tries again later.
 var Unavailable = &delivery.Error{Code: 451, Enhanced: [3]int{4, 3, 0},
@@ -200,13 +204,20 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// A member that does not yet see the others asks for R1; a stream
 	// already at R3 stays there.
 	for _, name := range Streams(o.Prefix) {
-		if st, err := o.JS.Stream(ctx, name); err == nil && st.CachedInfo().Config.Replicas > o.Replicas {
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		if st, err := o.JS.Stream(rctx, name); err == nil && st.CachedInfo().Config.Replicas > o.Replicas {
 			o.Replicas = st.CachedInfo().Config.Replicas
 		}
+		cancel()
 	}
 	s.o.Replicas = o.Replicas
+	// Each request has its own deadline: a server that has just (re)started
+	// can drop a JetStream API request it received before it knew the meta
+	// leader, and waiting for that answer would use up all of ctx.
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	var err error
-	s.body, err = o.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s.body, err = o.JS.CreateOrUpdateStream(rctx, jetstream.StreamConfig{
 		Name: o.Prefix + "_BODY", Subjects: []string{o.Prefix + ".b.*"},
 		Storage: jetstream.FileStorage, Replicas: o.Replicas, Duplicates: 2 * time.Minute,
 		Description: "transportd queue: message bodies",
@@ -214,7 +225,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: creating stream %s_BODY: %w", o.Prefix, err)
 	}
-	s.queue, err = o.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	rctx, cancel = context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	s.queue, err = o.JS.CreateOrUpdateStream(rctx, jetstream.StreamConfig{
 		Name: o.Prefix + "_QUEUE", Subjects: []string{o.Prefix + ".q.*"},
 		Storage: jetstream.FileStorage, Replicas: o.Replicas, MaxMsgsPerSubject: 1,
 		Description: "transportd queue: envelope, owner and delivery state of each message",
@@ -222,7 +235,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: creating stream %s_QUEUE: %w", o.Prefix, err)
 	}
-	s.members, err = o.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	rctx, cancel = context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	s.members, err = o.JS.CreateOrUpdateKeyValue(rctx, jetstream.KeyValueConfig{
 		Bucket: o.Prefix + "_MEMBERS", TTL: o.LeaseTTL, Replicas: o.Replicas, Storage: jetstream.FileStorage,
 		Description: "transportd queue: members' delivery leases",
 	})
@@ -245,7 +260,9 @@ func (s *Store) waitCurrent(ctx context.Context) error {
 	for {
 		current := true
 		for _, st := range []jetstream.Stream{s.body, s.queue} {
-			info, err := st.Info(ctx)
+			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+			info, err := st.Info(rctx)
+			cancel()
 			if err != nil {
 				return fmt.Errorf("jsstore: reading the state of the queue streams: %w", err)
 			}
