@@ -145,6 +145,21 @@ func TestClusterKillRightAfterForming(t *testing.T) {
 	}
 }
 
+// waitSharedQueueOpen waits until every member has opened the shared
+// queue (its log says so): a member queues on its own journal until it
+// sees three members, and moves it in then.
+func waitSharedQueueOpen(t *testing.T, ms []*clusterMember) {
+	t.Helper()
+	eventually(t, 60*time.Second, "every member on the shared queue", func() string {
+		for _, m := range ms {
+			if b, _ := os.ReadFile(m.cfg + ".log"); !strings.Contains(string(b), `msg="shared queue open"`) {
+				return m.name + " not on the shared queue yet"
+			}
+		}
+		return ""
+	})
+}
+
 // keepLogs copies the members' logs to $TRANSPORTD_FORMKILL_LOGS, and on
 // failure shows their warnings, errors and leader changes.
 func keepLogs(t *testing.T, ms []*clusterMember) {
@@ -230,14 +245,7 @@ func killRightAfterForming(t *testing.T, point string) {
 		// Each member moves its own journal into the shared queue once
 		// it sees three members; what it accepted before that is on its
 		// disk alone until then (the R1 warning), so the kill comes after.
-		eventually(t, 60*time.Second, "every member on the shared queue", func() string {
-			for _, m := range ms {
-				if b, _ := os.ReadFile(m.cfg + ".log"); !strings.Contains(string(b), `msg="shared queue open"`) {
-					return m.name + " not on the shared queue yet"
-				}
-			}
-			return ""
-		})
+		waitSharedQueueOpen(t, ms)
 	}
 	if point == "r3later" {
 		time.Sleep(15 * time.Second) // the kill point itself: a while after R3

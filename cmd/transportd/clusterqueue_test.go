@@ -86,6 +86,7 @@ func TestClusterQueueFromAnyMember(t *testing.T) {
 		}
 		return ""
 	})
+	waitSharedQueueOpen(t, ms)
 	var id string
 	eventually(t, 60*time.Second, "MAIL1 queues a message", func() string {
 		rep := dataReply(a.smtp, 1)

@@ -138,6 +138,7 @@ func TestSharedQueueKill9(t *testing.T) {
 		}
 		return ""
 	})
+	waitSharedQueueOpen(t, ms)
 	eventually(t, 30*time.Second, "send connector Smart in force on every member", func() string {
 		for _, m := range ms {
 			applied, err := os.ReadFile(config.AppliedFile(m.cfg))

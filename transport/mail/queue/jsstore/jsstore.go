@@ -169,7 +169,7 @@ type Store struct {
 
 // requestTimeout bounds one JetStream API request of Open (Open's caller
 // tries again until its own deadline).
-const requestTimeout = 10 * time.Second
+const requestTimeout = 5 * time.Second
 
 // Unavailable is Enqueue's error when JetStream did not acknowledge the
 // message: the client is told 451 4.3.0 and tries again later.
@@ -213,11 +213,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.o.Replicas = o.Replicas
 	// Each request has its own deadline: a server that has just (re)started
 	// can drop a JetStream API request it received before it knew the meta
-	// leader, and waiting for that answer would use up all of ctx.
-	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
+	// leader, and waiting for that answer would use up all of ctx. A stream
+	// that already has the configuration is used as it is: members open the
+	// store together when the third joins, and an update of a stream whose
+	// new replicas are still electing a leader can take longer than that.
 	var err error
-	s.body, err = o.JS.CreateOrUpdateStream(rctx, jetstream.StreamConfig{
+	s.body, err = s.ensureStream(ctx, jetstream.StreamConfig{
 		Name: o.Prefix + "_BODY", Subjects: []string{o.Prefix + ".b.*"},
 		Storage: jetstream.FileStorage, Replicas: o.Replicas, Duplicates: 2 * time.Minute,
 		Description: "transportd queue: message bodies",
@@ -225,9 +226,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: creating stream %s_BODY: %w", o.Prefix, err)
 	}
-	rctx, cancel = context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	s.queue, err = o.JS.CreateOrUpdateStream(rctx, jetstream.StreamConfig{
+	s.queue, err = s.ensureStream(ctx, jetstream.StreamConfig{
 		Name: o.Prefix + "_QUEUE", Subjects: []string{o.Prefix + ".q.*"},
 		Storage: jetstream.FileStorage, Replicas: o.Replicas, MaxMsgsPerSubject: 1,
 		Description: "transportd queue: envelope, owner and delivery state of each message",
@@ -235,12 +234,20 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: creating stream %s_QUEUE: %w", o.Prefix, err)
 	}
-	rctx, cancel = context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	s.members, err = o.JS.CreateOrUpdateKeyValue(rctx, jetstream.KeyValueConfig{
+	kvc := jetstream.KeyValueConfig{
 		Bucket: o.Prefix + "_MEMBERS", TTL: o.LeaseTTL, Replicas: o.Replicas, Storage: jetstream.FileStorage,
 		Description: "transportd queue: members' delivery leases",
-	})
+	}
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if st, err := o.JS.Stream(rctx, "KV_"+kvc.Bucket); err == nil {
+		if have := st.CachedInfo().Config; have.MaxAge == kvc.TTL && have.Replicas >= kvc.Replicas && have.Description == kvc.Description {
+			s.members, err = o.JS.KeyValue(rctx, kvc.Bucket)
+		}
+	}
+	if s.members == nil {
+		s.members, err = o.JS.CreateOrUpdateKeyValue(rctx, kvc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: creating bucket %s_MEMBERS: %w", o.Prefix, err)
 	}
@@ -251,6 +258,24 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ensureStream returns the stream of cfg: as it is when it already has
+// cfg's settings (at least its replicas), else created or updated, each
+// request within requestTimeout.
+func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if st, err := s.js.Stream(rctx, cfg.Name); err == nil {
+		have := st.CachedInfo().Config
+		if have.Replicas >= cfg.Replicas && slices.Equal(have.Subjects, cfg.Subjects) && have.Storage == cfg.Storage &&
+			(cfg.Duplicates == 0 || have.Duplicates == cfg.Duplicates) && have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject &&
+			have.Description == cfg.Description {
+			return st, nil
+		}
+		cfg.Replicas = max(cfg.Replicas, have.Replicas)
+	}
+	return s.js.CreateOrUpdateStream(rctx, cfg)
 }
 
 // waitCurrent waits until the queue streams have a leader and every
