@@ -167,11 +167,18 @@ func (l *lateStore) Enqueue(ctx context.Context, env queue.Envelope, body io.Rea
 		return id, err
 	}
 	l.enq.RUnlock()
-	select { // the journal moving into the shared queue takes seconds
+	select {
 	case <-l.switched:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case <-time.After(switchWait):
+	default: // the journal is moving into the shared queue: seconds
+		t := time.NewTimer(switchWait)
+		select {
+		case <-l.switched:
+		case <-ctx.Done():
+			t.Stop()
+			return "", ctx.Err()
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	st, err := l.store()
 	if err != nil {
