@@ -109,13 +109,13 @@ func statusField(status, identity, field string) string {
 
 // formKillPoints are the moments TestClusterKillRightAfterForming kills a
 // member at, and whom.
-var formKillPoints = []string{"joining", "r3", "r3later", "metaleader", "streamleader"}
+var formKillPoints = []string{"joining", "joiningseed", "r3", "r3later", "metaleader", "streamleader"}
 
 // TestClusterKillRightAfterForming forms a cluster of three transportd
 // processes exactly as the README does (cluster new, cluster join twice)
 // and kills one member with SIGKILL right after forming: "joining" kills
 // the third member as soon as the first sees it (while the streams scale
-// from R1 to R3), "r3" kills it as soon as the queue streams are at three
+// from R1 to R3), "joiningseed" kills the first member then, "r3" kills it as soon as the queue streams are at three
 // replicas, "r3later" 15 s after that (the moment the stalls were first
 // seen), "metaleader" kills the JetStream meta leader then and
 // "streamleader" the leader of TQ_QUEUE. The two survivors must answer
@@ -219,7 +219,7 @@ func killRightAfterForming(t *testing.T, point string) {
 	formed := time.Now()
 	var st string
 	switch point {
-	case "joining":
+	case "joining", "joiningseed":
 		eventually(t, 90*time.Second, "MAIL1 sees three members", func() string {
 			st = status(a)
 			if strings.Count(st, ": Up") < 3 {
@@ -241,7 +241,7 @@ func killRightAfterForming(t *testing.T, point string) {
 			return ""
 		})
 	}
-	if point != "joining" {
+	if !strings.HasPrefix(point, "joining") {
 		// Each member moves its own journal into the shared queue once
 		// it sees three members; what it accepted before that is on its
 		// disk alone until then (the R1 warning), so the kill comes after.
@@ -252,6 +252,8 @@ func killRightAfterForming(t *testing.T, point string) {
 	}
 	victim := ms[2]
 	switch point {
+	case "joiningseed":
+		victim = a
 	case "metaleader":
 		victim = byName[strings.Fields(statusField(st, "contoso", "MetaLeader") + " ?")[0]]
 	case "streamleader":
@@ -270,7 +272,7 @@ func killRightAfterForming(t *testing.T, point string) {
 			onVictim = append(onVictim, id[1])
 		}
 	}
-	if point != "joining" {
+	if !strings.HasPrefix(point, "joining") {
 		accepted = append(accepted, onVictim...)
 	}
 	victim.daemon.Process.Signal(syscall.SIGKILL)
