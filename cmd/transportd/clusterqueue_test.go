@@ -34,6 +34,7 @@ func TestClusterQueueFromAnyMember(t *testing.T) {
 	// Every stream of the shared queue at R3 (the leases too), so that a
 	// member's messages outlive it.
 	waitClusterUp(t, a, 60*time.Second, 3, "TQ_QUEUE", "TQ_BODY", "KV_TQ_MEMBERS")
+	waitSharedQueueOpen(t, ms)
 	var id string
 	eventually(t, 60*time.Second, "MAIL1 queues a message", func() string {
 		rep := dataReply(a.smtp, 1)

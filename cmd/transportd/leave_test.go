@@ -163,6 +163,7 @@ func TestClusterLeaveWithQueuedMail(t *testing.T) {
 	a, c := ms[0], ms[2]
 	formCluster(t, ms, nil)
 	waitClusterUp(t, a, 90*time.Second, 3, "TQ_QUEUE", "TQ_BODY", "KV_TQ_MEMBERS")
+	waitSharedQueueOpen(t, ms)
 	waitInForce(t, ms, 30*time.Second, "Smart")
 
 	const queued = 20

@@ -75,6 +75,7 @@ func TestSharedQueueKill9(t *testing.T) {
 	a := ms[0]
 	formCluster(t, ms, nil)
 	waitClusterUp(t, a, 60*time.Second, 3, "TQ_QUEUE")
+	waitSharedQueueOpen(t, ms)
 	waitInForce(t, ms, 30*time.Second, "Smart")
 	t.Logf("cluster status:\n%s", ok(t, a.cfg, "", "cluster", "status"))
 

@@ -101,6 +101,16 @@ func (s *Service) clusterControl(ctx context.Context, op string) (any, error) {
 		// FROM; a message already past MAIL FROM completes. Queued mail
 		// is still delivered until it is handed over.
 		s.smtp.SetDraining(true)
+		if s.late != nil {
+			if own, n := s.late.queuesOnJournal(); own {
+				// Never on the shared queue (the cluster never had three
+				// members): nothing to hand over; its journal stays with
+				// it and it goes on delivering it.
+				s.log.Warn("this member left its cluster; it queued on its own journal (the cluster never had three members), so its messages stay here and it goes on delivering them; until transportd restarts it answers every connection with 421 4.3.2; restart it to run alone (systemctl restart transportd)",
+					"cluster", s.clusterNode.ClusterName(), "messages", n)
+				return control.Changed{Count: 1, Kept: n, OwnQueue: true}, nil
+			}
+		}
 		if s.OnLeave != nil {
 			if err := s.OnLeave(ctx); err != nil {
 				return nil, fmt.Errorf("draining before leaving: %w", err)

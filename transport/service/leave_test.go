@@ -7,21 +7,21 @@ import (
 )
 
 // cluster leave waits for a member's shared queue that is still opening:
-// whenOpen is closed by set, not before.
+// whenOpen is closed by endSwitch, not before.
 func TestLateStoreWhenOpen(t *testing.T) {
-	var l lateStore
+	l := newLateStore(nil, t.TempDir())
 	select {
 	case <-l.whenOpen():
 		t.Fatal("whenOpen is closed before the shared queue is open")
 	default:
 	}
-	l.set(&jsstore.Store{})
+	l.endSwitch(&jsstore.Store{})
 	select {
 	case <-l.whenOpen():
 	default:
 		t.Fatal("whenOpen is not closed once the shared queue is open")
 	}
 	if l.st.Load() == nil {
-		t.Fatal("set did not store the shared queue")
+		t.Fatal("endSwitch did not store the shared queue")
 	}
 }

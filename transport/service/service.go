@@ -167,7 +167,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (_ *Service, err e
 	var qstore queue.Store = disk
 	var late *lateStore
 	if node != nil {
-		late = &lateStore{}
+		late = newLateStore(disk, cfg.ClusterDir())
 		qstore = late
 	}
 	s := &Service{path: cfg.Path(), log: log, certs: store, store: disk, dir: newLiveDirectory(), cfg: cfg, reload: make(chan struct{}, 1), applied: make(chan struct{}), watching: make(chan struct{})}

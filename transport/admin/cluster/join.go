@@ -82,6 +82,9 @@ func containsString(l []string, s string) bool {
 	return false
 }
 
+// joinTries is how many times Join tries to reach the seed.
+const joinTries = 5
+
 // Join fetches the cluster's bundle from the seed a token names, over TLS
 // pinned to the token's CA, for the member named member.
 func Join(ctx context.Context, tok Token, member, fqdn string) (*JoinReply, error) {
@@ -91,8 +94,23 @@ func Join(ctx context.Context, tok Token, member, fqdn string) (*JoinReply, erro
 	}
 	tlsc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, // verified against the pin below
 		VerifyConnection: func(cs tls.ConnectionState) error { return verifyPinned(cs.PeerCertificates, pin) }}
-	nc, err := nats.Connect("tls://"+tok.Seed, nats.Secure(tlsc), nats.UserInfo(joinUser, tok.Secret),
-		nats.Name("transportd join "+member), nats.Timeout(10*time.Second), nats.NoReconnect())
+	// A seed that has just started can drop the first connections (seen
+	// as an EOF after the TLS handshake): a few more tries, a second apart.
+	var nc *nats.Conn
+	for try := 1; ; try++ {
+		nc, err = nats.Connect("tls://"+tok.Seed, nats.Secure(tlsc), nats.UserInfo(joinUser, tok.Secret),
+			nats.Name("transportd join "+member), nats.Timeout(10*time.Second), nats.NoReconnect())
+		if err == nil || try == joinTries || errors.Is(err, nats.ErrAuthorization) || strings.Contains(err.Error(), "pin") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reaching the seed %s (is its transportd running, restarted after cluster new, and its Cluster.ClientPort open?): %w", tok.Seed, err)
 	}

@@ -100,6 +100,11 @@ type Node struct {
 	// joinEpoch is the cluster's join epoch (jointoken.go), once read.
 	joinEpoch      uint64
 	joinEpochKnown bool
+	// three is closed once three members are known (Replicated): the
+	// moment a member that queued on its own journal moves into the
+	// shared queue, created at R3 from the start.
+	three     chan struct{}
+	threeOnce sync.Once
 }
 
 // Start starts the embedded NATS server (unless Cluster.ExternalUrl names
@@ -114,7 +119,8 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{opts: o, bundle: b, log: o.Logger.With("component", "cluster"), ready: make(chan struct{}), beatNow: make(chan struct{}, 1),
-		members: map[string]Member{}, started: time.Now(), replicas: 1, kept: map[string]bool{}}
+		members: map[string]Member{}, started: time.Now(), replicas: 1, kept: map[string]bool{},
+		three: make(chan struct{})}
 	cc := o.Cluster
 	var url string
 	var natsOpts []nats.Option
@@ -315,8 +321,20 @@ func (n *Node) decideLocked() int {
 	}
 	if count >= 3 {
 		n.replicas = 3
+		n.threeOnce.Do(func() { close(n.three) })
 	}
 	return count
+}
+
+// Replicated is closed once three members that are not leaving are known
+// (Replicas is then 3 for good): streams created from then on are R3 from
+// the start and never scale from R1, whose catch-up a member's death can
+// interrupt (issue 14).
+func (n *Node) Replicated() <-chan struct{} {
+	n.mu.Lock()
+	n.decideLocked()
+	n.mu.Unlock()
+	return n.three
 }
 
 // KeepReplicated keeps the stream at Replicas(): it is scaled up when the

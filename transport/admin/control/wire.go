@@ -36,6 +36,12 @@ type Selector struct {
 // Changed reports how many objects an operation touched.
 type Changed struct {
 	Count int `json:"count"`
+	// Kept is, for cluster leave, how many queued messages stay with this
+	// server: a member that never moved onto the shared queue (the cluster
+	// never had three members) keeps its own journal and delivers it.
+	Kept int `json:"kept,omitempty"`
+	// OwnQueue says the member queued on its own journal (cluster leave).
+	OwnQueue bool `json:"own_queue,omitempty"`
 }
 
 // Queue is one delivery queue as Get-Queue shows it.

@@ -107,6 +107,12 @@ func clusterKind() *Kind {
 					if err != nil {
 						return nil, err
 					}
+					if running && ch.OwnQueue {
+						env.say("This server left cluster %s. It queued on its own journal (the cluster never had three members), so its %d queued message(s) stay "+
+							"with it and it goes on delivering them. Until transportd restarts it takes no mail (every connection gets 421 4.3.2 Service not active). "+
+							"Next: restart it to run alone on its own configuration and queue (systemctl restart transportd); stop it only once `transportd queue get` is empty.", name, ch.Kept)
+						return nil, nil
+					}
 					if running {
 						env.say("%s", leftAdvice(name))
 						return nil, nil
@@ -156,7 +162,7 @@ func ClusterStatusRecords(st cluster.Status) []manage.Record {
 	}
 	leader := st.MetaLeader
 	if leader == "" && st.External == "" {
-		leader = "(none: JetStream needs most members up; a cluster works from its second member on)"
+		leader = "(none: JetStream needs most members up, and two at least; a first member alone queues mail on its own journal meanwhile)"
 	}
 	out := []manage.Record{{
 		{Name: "Identity", Value: st.Cluster}, {Name: "Member", Value: st.Member},

@@ -142,11 +142,23 @@ func (m *Manager) countInterrupted(e *entry) {
 // Forget drops a message this server no longer holds (another server took
 // it over), without touching the store.
 func (m *Manager) Forget(id string) {
+	if m.release(id) {
+		m.log.Warn("message taken over by another server; this one stops delivering it", "queue_id", id)
+	}
+}
+
+// Release drops a message whose record moves to another store (a cluster
+// member's local journal moving into the shared queue, which then hands it
+// back with Adopt), without touching the store or warning.
+func (m *Manager) Release(id string) { m.release(id) }
+
+// release drops the message from the manager; false when it had none.
+func (m *Manager) release(id string) bool {
 	m.mu.Lock()
 	e := m.entries[id]
 	if e == nil {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	delete(m.entries, id)
 	if e.heapIdx >= 0 {
@@ -156,7 +168,7 @@ func (m *Manager) Forget(id string) {
 	e.mu.Lock()
 	e.done = true
 	e.mu.Unlock()
-	m.log.Warn("message taken over by another server; this one stops delivering it", "queue_id", id)
+	return true
 }
 
 // dsnID is the queue id of the DSN about message id in a shared store: the

@@ -185,6 +185,10 @@ type Store struct {
 	leaving atomic.Bool
 }
 
+// requestTimeout bounds one JetStream API request of Open (Open's caller
+// tries again until its own deadline).
+const requestTimeout = 5 * time.Second
+
 // Unavailable is Enqueue's error when JetStream did not acknowledge the
 // message: the client is told 451 4.3.0 and tries again later.
 var Unavailable = &delivery.Error{Code: 451, Enhanced: [3]int{4, 3, 0},
@@ -218,13 +222,21 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// A member that does not yet see the others asks for R1; a stream
 	// already at R3 stays there.
 	for _, name := range Streams(o.Prefix) {
-		if st, err := o.JS.Stream(ctx, name); err == nil && st.CachedInfo().Config.Replicas > o.Replicas {
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		if st, err := o.JS.Stream(rctx, name); err == nil && st.CachedInfo().Config.Replicas > o.Replicas {
 			o.Replicas = st.CachedInfo().Config.Replicas
 		}
+		cancel()
 	}
 	s.o.Replicas = o.Replicas
+	// Each request has its own deadline: a server that has just (re)started
+	// can drop a JetStream API request it received before it knew the meta
+	// leader, and waiting for that answer would use up all of ctx. A stream
+	// that already has the configuration is used as it is: members open the
+	// store together when the third joins, and an update of a stream whose
+	// new replicas are still electing a leader can take longer than that.
 	var err error
-	s.body, err = o.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s.body, err = s.ensureStream(ctx, jetstream.StreamConfig{
 		Name: o.Prefix + "_BODY", Subjects: []string{o.Prefix + ".b.*"},
 		Storage: jetstream.FileStorage, Replicas: o.Replicas, Duplicates: 2 * time.Minute,
 		Description: "transportd queue: message bodies",
@@ -232,7 +244,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: creating stream %s_BODY: %w", o.Prefix, err)
 	}
-	s.queue, err = o.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s.queue, err = s.ensureStream(ctx, jetstream.StreamConfig{
 		Name: o.Prefix + "_QUEUE", Subjects: []string{o.Prefix + ".q.*"},
 		Storage: jetstream.FileStorage, Replicas: o.Replicas, MaxMsgsPerSubject: 1,
 		Description: "transportd queue: envelope, owner and delivery state of each message",
@@ -240,10 +252,20 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: creating stream %s_QUEUE: %w", o.Prefix, err)
 	}
-	s.members, err = o.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kvc := jetstream.KeyValueConfig{
 		Bucket: o.Prefix + "_MEMBERS", TTL: o.LeaseTTL, Replicas: o.Replicas, Storage: jetstream.FileStorage,
 		Description: "transportd queue: members' delivery leases",
-	})
+	}
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if st, err := o.JS.Stream(rctx, "KV_"+kvc.Bucket); err == nil {
+		if have := st.CachedInfo().Config; have.MaxAge == kvc.TTL && have.Replicas >= kvc.Replicas && have.Description == kvc.Description {
+			s.members, err = o.JS.KeyValue(rctx, kvc.Bucket)
+		}
+	}
+	if s.members == nil {
+		s.members, err = o.JS.CreateOrUpdateKeyValue(rctx, kvc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: creating bucket %s_MEMBERS: %w", o.Prefix, err)
 	}
@@ -256,6 +278,24 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
+// ensureStream returns the stream of cfg: as it is when it already has
+// cfg's settings (at least its replicas), else created or updated, each
+// request within requestTimeout.
+func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if st, err := s.js.Stream(rctx, cfg.Name); err == nil {
+		have := st.CachedInfo().Config
+		if have.Replicas >= cfg.Replicas && slices.Equal(have.Subjects, cfg.Subjects) && have.Storage == cfg.Storage &&
+			(cfg.Duplicates == 0 || have.Duplicates == cfg.Duplicates) && have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject &&
+			have.Description == cfg.Description {
+			return st, nil
+		}
+		cfg.Replicas = max(cfg.Replicas, have.Replicas)
+	}
+	return s.js.CreateOrUpdateStream(rctx, cfg)
+}
+
 // waitCurrent waits until the queue streams have a leader and every
 // replica has caught up: a member that rejoins reads the queue only then
 // (a consumer may be placed on any replica, a lagging one too).
@@ -263,7 +303,9 @@ func (s *Store) waitCurrent(ctx context.Context) error {
 	for {
 		current := true
 		for _, st := range []jetstream.Stream{s.body, s.queue} {
-			info, err := st.Info(ctx)
+			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+			info, err := st.Info(rctx)
+			cancel()
 			if err != nil {
 				return fmt.Errorf("jsstore: reading the state of the queue streams: %w", err)
 			}

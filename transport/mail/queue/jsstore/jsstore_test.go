@@ -258,7 +258,9 @@ func TestTakeOverAfterMemberDies(t *testing.T) {
 	t.Logf("all %d delivered %s after the first submission; %d duplicates", n, time.Since(start), dups)
 	// MAIL3's node rejoins and catches up; MAIL3 itself owns nothing any more.
 	c.Restart(2)
+	rejoin := time.Now()
 	back := startMember(t, c, 2, "MAIL3", rec)
+	t.Logf("MAIL3's node restarted and its store open again in %s", time.Since(rejoin))
 	if back.m.Len() != 0 {
 		t.Errorf("MAIL3 recovered %d messages that the others delivered", back.m.Len())
 	}
