@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -383,4 +384,62 @@ func TestStandaloneJoinsWithQueuedMail(t *testing.T) {
 	if left := journalHolds(t, c.cfg); len(left) != 0 {
 		t.Errorf("MAIL3's local journal still holds %d messages after joining, e.g. %s", len(left), left[0])
 	}
+}
+
+// TestClusterLeaveOfMemberOnItsJournal: in a cluster of two, each member
+// queues on its own journal (no shared queue before three members), so
+// `transportd cluster leave` on one has nothing to hand over: it says its
+// messages stay with it, refuses new mail with 421 4.3.2, and goes on
+// delivering them itself once its smart host accepts, each once.
+func TestClusterLeaveOfMemberOnItsJournal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two daemons")
+	}
+	host := startSmartHost(t)
+	host.deferring.Store(true)
+	var ms []*clusterMember
+	for i := 1; i <= 2; i++ {
+		m := relayMember(t, i, host.port, time.Second)
+		fastRetries(t, m.cfg)
+		ms = append(ms, m)
+		logOnFailure(t, m, 60)
+	}
+	a, b := ms[0], ms[1]
+	formCluster(t, ms, nil)
+	waitClusterUp(t, a, 90*time.Second, 2)
+	waitInForce(t, ms, 30*time.Second, "Smart")
+
+	const queued = 5
+	ids := queueMessages(t, b.smtp, 0, queued)
+	if held := journalCount(t, b.cfg); held != queued {
+		t.Fatalf("MAIL2's queue holds %d messages, want %d", held, queued)
+	}
+	out := ok(t, b.cfg, "", "cluster", "leave")
+	t.Logf("cluster leave on MAIL2:\n%s", out)
+	for _, want := range []string{"own journal", fmt.Sprintf("its %d queued message(s) stay", queued), "421 4.3.2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster leave does not say %q:\n%s", want, out)
+		}
+	}
+	if g := greetingOf(b.smtp); !strings.HasPrefix(g, "421 4.3.2 ") {
+		t.Errorf("a new connection to MAIL2 after cluster leave: %q, want 421 4.3.2", g)
+	}
+	host.deferring.Store(false)
+	waitDelivered(t, host, ids, 60*time.Second)
+}
+
+// journalCount is how many messages `transportd queue get` counts on the
+// member with configuration cfg.
+func journalCount(t *testing.T, cfg string) int {
+	t.Helper()
+	out := ok(t, cfg, "", "queue", "get", "-format", "json")
+	var qs []struct{ MessageCount int }
+	if err := json.Unmarshal([]byte(out), &qs); err != nil {
+		t.Fatalf("queue get: %v\n%s", err, out)
+	}
+	n := 0
+	for _, q := range qs {
+		n += q.MessageCount
+	}
+	return n
 }
