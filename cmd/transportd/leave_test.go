@@ -162,7 +162,7 @@ func TestClusterLeaveWithQueuedMail(t *testing.T) {
 		logOnFailure(t, m, 80)
 	}
 	a, c := ms[0], ms[2]
-	formCluster(t, ms, nil)
+	token := formCluster(t, ms, nil)
 	waitClusterUp(t, a, 90*time.Second, 3, "TQ_QUEUE", "TQ_BODY", "KV_TQ_MEMBERS")
 	waitSharedQueueOpen(t, ms)
 	waitInForce(t, ms, 30*time.Second, "Smart")
@@ -248,6 +248,7 @@ func TestClusterLeaveWithQueuedMail(t *testing.T) {
 
 	// Stopped as the leave command says, MAIL3 is gone from the list.
 	c.stop(t)
+	stopped := time.Now()
 	for _, o := range ms[:2] {
 		eventually(t, 20*time.Second, o.name+" no longer lists MAIL3", func() string {
 			out := ok(t, o.cfg, "", "transportservice", "get")
@@ -261,6 +262,7 @@ func TestClusterLeaveWithQueuedMail(t *testing.T) {
 		})
 	}
 	t.Logf("cluster status on MAIL1 once MAIL3 has stopped:\n%s", ok(t, a.cfg, "", "cluster", "status"))
+	leftRemoved(t, ms[:2], "MAIL3", stopped)
 	if ids := journalHolds(t, c.cfg); len(ids) != 0 {
 		t.Errorf("MAIL3's local journal holds %v after the leave", ids)
 	}
@@ -272,6 +274,93 @@ func TestClusterLeaveWithQueuedMail(t *testing.T) {
 	if got := ok(t, c.cfg, "", "cluster", "status"); !strings.Contains(got, "not a cluster member") {
 		t.Errorf("cluster status on MAIL3 restarted alone:\n%s", got)
 	}
+
+	// A member that joins afterwards takes MAIL3's place among the
+	// replicas: the meta group and the queue's streams are back at three.
+	d := relayMember(t, 4, host.port, time.Second)
+	logOnFailure(t, d, 80)
+	ok(t, d.cfg, "", append([]string{"cluster", "join", token}, d.ports()...)...)
+	joined := time.Now()
+	d.start(t)
+	replacedBy(t, a, "MAIL4", joined, "TQ_QUEUE", "TQ_BODY")
+}
+
+// statusPeers returns the replicas the record identity ("" for the
+// cluster's own record: its MetaPeers) lists in the output of cluster
+// status, each as "NAME (state)", and the record's Replicas value.
+func statusPeers(status, identity string) (peers []string, replicas string) {
+	field, re := "MetaPeers", regexp.MustCompile(`(?s)Identity\s*:\s*contoso\s.*?MetaPeers\s*:\s*\{([^}]*)\}`)
+	if identity != "" {
+		field = "Peers"
+		re = regexp.MustCompile(`(?s)Identity\s*:\s*` + regexp.QuoteMeta(identity) + `\s+Replicas\s*:\s*(\d+)\s.*?Peers\s*:\s*\{([^}]*)\}`)
+	}
+	m := re.FindStringSubmatch(status)
+	if m == nil {
+		return nil, ""
+	}
+	list := m[len(m)-1]
+	if field == "Peers" {
+		replicas = m[1]
+	}
+	return regexp.MustCompile(`[^\s,{}]+ \([^)]*\)`).FindAllString(list, -1), replicas
+}
+
+// leftRemoved waits until cluster status on each of ms lists name
+// nowhere: not among the JetStream meta peers nor any stream's replicas
+// (the meta leader removed it from JetStream), and logs how long after
+// since it took.
+func leftRemoved(t *testing.T, ms []*clusterMember, name string, since time.Time) {
+	t.Helper()
+	for _, o := range ms {
+		eventually(t, 60*time.Second, o.name+" no longer counts "+name+" among the JetStream peers", func() string {
+			r := tdrun(t, o.cfg, "", "cluster", "status")
+			if r.code != 0 {
+				return r.stdout + r.stderr
+			}
+			if meta, _ := statusPeers(r.stdout, ""); len(meta) == 0 || strings.Contains(r.stdout, name) {
+				return "cluster status: " + r.stdout
+			}
+			return ""
+		})
+	}
+	st := ok(t, ms[0].cfg, "", "cluster", "status")
+	t.Logf("%s removed from JetStream %v after it stopped; cluster status on %s:\n%s", name, time.Since(since).Round(time.Millisecond), ms[0].name, st)
+	meta, _ := statusPeers(st, "")
+	if len(meta) != len(ms) {
+		t.Errorf("meta peers %v, want the %d members left", meta, len(ms))
+	}
+}
+
+// replacedBy waits until cluster status on m shows joiner among the meta
+// peers and every stream in streams at three replicas, joiner one of
+// them, all current, and logs how long after since it took.
+func replacedBy(t *testing.T, m *clusterMember, joiner string, since time.Time, streams ...string) {
+	t.Helper()
+	current := regexp.MustCompile(`\((leader|current, lag 0)\)$`)
+	eventually(t, 120*time.Second, joiner+" a replica of "+strings.Join(streams, ", "), func() string {
+		r := tdrun(t, m.cfg, "", "cluster", "status")
+		if r.code != 0 {
+			return r.stdout + r.stderr
+		}
+		meta, _ := statusPeers(r.stdout, "")
+		if len(meta) != 3 || !strings.Contains(strings.Join(meta, ","), joiner) {
+			return fmt.Sprintf("meta peers %v: %s", meta, r.stdout)
+		}
+		for _, s := range streams {
+			peers, replicas := statusPeers(r.stdout, "stream "+s)
+			if replicas != "3" || len(peers) != 3 || !strings.Contains(strings.Join(peers, ","), joiner+" ") {
+				return fmt.Sprintf("%s replicas %s peers %v: %s", s, replicas, peers, r.stdout)
+			}
+			for _, p := range peers {
+				if !current.MatchString(p) {
+					return fmt.Sprintf("%s replica %s not current: %s", s, p, r.stdout)
+				}
+			}
+		}
+		return ""
+	})
+	t.Logf("%s a current replica of %v %v after it joined; cluster status on %s:\n%s", joiner, streams,
+		time.Since(since).Round(time.Millisecond), m.name, ok(t, m.cfg, "", "cluster", "status"))
 }
 
 // streamMessages returns the message count of stream name in the output

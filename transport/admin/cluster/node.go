@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -105,6 +106,14 @@ type Node struct {
 	// shared queue, created at R3 from the start.
 	three     chan struct{}
 	threeOnce sync.Once
+
+	// Removing left members from JetStream (peerremove.go): left holds
+	// the members whose entry in the members bucket was deleted (they
+	// left) and that may still be JetStream peers; sysURL and sysDial
+	// reach the embedded server as its system user.
+	left    map[string]time.Time
+	sysURL  string
+	sysDial *tls.Config
 }
 
 // Start starts the embedded NATS server (unless Cluster.ExternalUrl names
@@ -120,7 +129,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	n := &Node{opts: o, bundle: b, log: o.Logger.With("component", "cluster"), ready: make(chan struct{}), beatNow: make(chan struct{}, 1),
 		members: map[string]Member{}, started: time.Now(), replicas: 1, kept: map[string]bool{},
-		three: make(chan struct{})}
+		three: make(chan struct{}), left: map[string]time.Time{}}
 	cc := o.Cluster
 	var url string
 	var natsOpts []nats.Option
@@ -143,6 +152,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		}
 		url = "tls://" + net.JoinHostPort(host, strconv.Itoa(cc.ClientPortOrDefault()))
 		natsOpts = append(natsOpts, nats.Secure(dial), nats.UserInfo(clientUser, b.ClientPassword))
+		n.sysURL, n.sysDial = url, dial
 	}
 	natsOpts = append(natsOpts, nats.Name("transportd "+o.Member), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { n.log.Warn("NATS", "err", err) }))
@@ -172,6 +182,13 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		defer n.wg.Done()
 		n.run(rctx)
 	}()
+	if n.ns != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.removeLeft(rctx)
+		}()
+	}
 	return n, nil
 }
 
@@ -195,6 +212,10 @@ func (n *Node) startServer() (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	sysAccount, sysUser, err := n.systemUser()
+	if err != nil {
+		return nil, err
+	}
 	sopts := &server.Options{
 		ServerName: o.Member,
 		Host:       host, Port: cc.ClientPortOrDefault(),
@@ -205,6 +226,7 @@ func (n *Node) startServer() (*server.Server, error) {
 				Publish:   &server.SubjectPermission{Allow: []string{joinSubject}},
 				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 			}},
+			sysUser,
 		},
 		JetStream: true,
 		StoreDir:  filepath.Join(o.Dir, JetStreamDir),
@@ -218,6 +240,12 @@ func (n *Node) startServer() (*server.Server, error) {
 	// Cluster.SyncAlways: fsync every write before its ack (default), or
 	// NATS's sync every SyncInterval (0: its default, 2 minutes).
 	sopts.SyncAlways = cc.SyncAlwaysOrDefault()
+	// The system account (NATS's default name, as before) gets a user:
+	// the member that removes a left member from JetStream (peerremove.go)
+	// speaks as it. The daemon's own user stays in the global account,
+	// which keeps JetStream (only the system account is configured
+	// besides it).
+	sopts.Accounts, sopts.SystemAccount = []*server.Account{sysAccount}, sysAccount.Name
 	// JetStream in a cluster needs configured routes; a seed routes to
 	// itself (NATS recognises and skips it), so that the first member
 	// runs as a cluster of one that others join.
@@ -454,6 +482,7 @@ func (n *Node) run(ctx context.Context) {
 			} else {
 				delete(n.members, e.Key())
 			}
+			n.noteLeftLocked(e)
 			n.mu.Unlock()
 		case <-tick.C:
 			n.beat(ctx, kv)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -65,6 +66,10 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 					continue
 				}
 				st.MetaPeers = append(st.MetaPeers, Peer{Name: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active})
+			}
+			// NATS lists a follower's peers without the follower itself.
+			if m.Leader != "" && !slices.ContainsFunc(st.MetaPeers, func(p Peer) bool { return p.Name == n.opts.Member }) {
+				st.MetaPeers = append(st.MetaPeers, Peer{Name: n.opts.Member, Current: n.ns.JetStreamIsCurrent()})
 			}
 		}
 	}

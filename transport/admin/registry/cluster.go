@@ -129,7 +129,7 @@ func clusterKind() *Kind {
 func leftAdvice(cluster string) string {
 	return fmt.Sprintf("This server left cluster %s: the other members hold and deliver its queued mail. Until transportd restarts it takes "+
 		"no mail (every connection gets 421 4.3.2 Service not active) and delivers nothing. Next: stop it (systemctl stop transportd; "+
-		"the others then no longer list it), or restart it to run alone on its own configuration and queue (systemctl restart transportd).", cluster)
+		"the others then no longer list it and remove it from JetStream), or restart it to run alone on its own configuration and queue (systemctl restart transportd).", cluster)
 }
 
 // isNoDaemon reports whether err says no daemon answers the control socket.
