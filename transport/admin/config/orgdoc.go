@@ -68,17 +68,39 @@ func orgFileSkipped(rel string) bool {
 // OrgDoc returns the organization-wide part of c, with the files of the
 // certificate store and the DKIM keys read from its data folder.
 func (c *Config) OrgDoc() (OrgDoc, error) {
-	t := c.Transport
 	d := OrgDoc{
 		SendConnectors: slices.Clone(c.SendConnectors), AcceptedDomains: slices.Clone(c.AcceptedDomains),
 		Mailboxes: slices.Clone(c.Mailboxes), DkimSigningConfigs: slices.Clone(c.DkimSigningConfigs),
 		ConnectionFilter: c.ConnectionFilter, RoleGroups: slices.Clone(c.AdminCenter.RoleGroups),
-		Transport: OrgTransport{ExternalPostmasterAddress: t.ExternalPostmasterAddress, AuthFailureLockoutThreshold: t.AuthFailureLockoutThreshold,
-			AuthFailureWindow: t.AuthFailureWindow, AuthFailureLockoutDuration: t.AuthFailureLockoutDuration, MaxSendSize: t.MaxSendSize,
-			MaxReceiveSize: t.MaxReceiveSize, ExternalDelayDsnEnabled: t.ExternalDelayDsnEnabled, InternalDelayDsnEnabled: t.InternalDelayDsnEnabled,
-			MailboxDeliveryLmtpServer: t.MailboxDeliveryLmtpServer},
-		Files: map[string][]byte{},
+		Transport: orgTransportOf(c.Transport),
+		Files:     map[string][]byte{},
 	}
+	err := c.walkOrgFiles(func(p, rel string) error {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		d.Files[rel] = data
+		return nil
+	})
+	if err != nil {
+		return OrgDoc{}, fmt.Errorf("reading the organization's files: %w", err)
+	}
+	return d, nil
+}
+
+// orgTransportOf is the organization-wide part of the transport settings.
+func orgTransportOf(t TransportConfig) OrgTransport {
+	return OrgTransport{ExternalPostmasterAddress: t.ExternalPostmasterAddress, AuthFailureLockoutThreshold: t.AuthFailureLockoutThreshold,
+		AuthFailureWindow: t.AuthFailureWindow, AuthFailureLockoutDuration: t.AuthFailureLockoutDuration, MaxSendSize: t.MaxSendSize,
+		MaxReceiveSize: t.MaxReceiveSize, ExternalDelayDsnEnabled: t.ExternalDelayDsnEnabled, InternalDelayDsnEnabled: t.InternalDelayDsnEnabled,
+		MailboxDeliveryLmtpServer: t.MailboxDeliveryLmtpServer}
+}
+
+// walkOrgFiles calls fn with the path and the slash-separated path
+// relative to the data folder of every organization-wide file (the
+// certificate store's and the DKIM keys'; not the member's own files).
+func (c *Config) walkOrgFiles(fn func(p, rel string) error) error {
 	for _, f := range orgFolders {
 		root := filepath.Join(c.DataDir(), f)
 		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
@@ -95,18 +117,13 @@ func (c *Config) OrgDoc() (OrgDoc, error) {
 			if orgFileSkipped(rel) {
 				return nil
 			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			d.Files[filepath.ToSlash(rel)] = data
-			return nil
+			return fn(p, filepath.ToSlash(rel))
 		})
 		if err != nil {
-			return OrgDoc{}, fmt.Errorf("reading %s: %w", root, err)
+			return fmt.Errorf("%s: %w", root, err)
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // Hash is a digest of the document's contents, the same on every member
@@ -223,14 +240,10 @@ func (d *OrgDoc) UnmarshalJSON(data []byte) error {
 	if err := dec.Decode(&mbx); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("the organization's mailboxes: %w", err)
 	}
-	t := c.Transport
 	*d = OrgDoc{SendConnectors: c.SendConnectors, AcceptedDomains: c.AcceptedDomains, Mailboxes: mbx,
 		DkimSigningConfigs: c.DkimSigningConfigs, ConnectionFilter: c.ConnectionFilter, Files: w.Files,
 		RoleGroups: c.AdminCenter.RoleGroups,
-		Transport: OrgTransport{ExternalPostmasterAddress: t.ExternalPostmasterAddress, AuthFailureLockoutThreshold: t.AuthFailureLockoutThreshold,
-			AuthFailureWindow: t.AuthFailureWindow, AuthFailureLockoutDuration: t.AuthFailureLockoutDuration, MaxSendSize: t.MaxSendSize,
-			MaxReceiveSize: t.MaxReceiveSize, ExternalDelayDsnEnabled: t.ExternalDelayDsnEnabled, InternalDelayDsnEnabled: t.InternalDelayDsnEnabled,
-			MailboxDeliveryLmtpServer: t.MailboxDeliveryLmtpServer}}
+		Transport:  orgTransportOf(c.Transport)}
 	return nil
 }
 
@@ -238,33 +251,13 @@ func (d *OrgDoc) UnmarshalJSON(data []byte) error {
 // folder that keep does not hold (the member's own files, such as the
 // certificate store's services.json, stay).
 func (c *Config) removeOrgFilesNotIn(keep map[string][]byte) error {
-	for _, f := range orgFolders {
-		root := filepath.Join(c.DataDir(), f)
-		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				if os.IsNotExist(err) {
-					return nil
-				}
-				return err
-			}
-			if !e.Type().IsRegular() {
-				return nil
-			}
-			rel, _ := filepath.Rel(c.DataDir(), p)
-			if orgFileSkipped(rel) {
-				return nil
-			}
-			if _, ok := keep[filepath.ToSlash(rel)]; ok {
-				return nil
-			}
-			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-				return fmt.Errorf("removing %s, which the cluster's configuration no longer has: %w", p, err)
-			}
+	return c.walkOrgFiles(func(p, rel string) error {
+		if _, ok := keep[rel]; ok {
 			return nil
-		})
-		if err != nil {
-			return err
 		}
-	}
-	return nil
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("removing %s, which the cluster's configuration no longer has: %w", p, err)
+		}
+		return nil
+	})
 }
