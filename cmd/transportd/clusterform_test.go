@@ -367,6 +367,11 @@ func TestClusterLoneFirstMember(t *testing.T) {
 	if b, _ := os.ReadFile(a.cfg + ".log"); !strings.Contains(string(b), "WARNING: fewer than three cluster members: this member queues mail on its own disk") {
 		t.Errorf("the lone member did not warn that its mail has one copy")
 	}
+	// Its cluster status answers at once, saying why there is no
+	// JetStream yet, rather than timing out listing streams.
+	if st := tdrun(t, a.cfg, "", "cluster", "status"); st.code != 0 || !strings.Contains(st.stdout, "a first member alone queues mail on its own journal") {
+		t.Errorf("cluster status on a lone first member: %d\n%s%s", st.code, st.stdout, st.stderr)
+	}
 	// Mail the lone member holds when the others join.
 	host.open.Store(false)
 	var held []string

@@ -73,6 +73,11 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 			}
 		}
 	}
+	if n.ns != nil && st.MetaLeader == "" {
+		// No meta leader (a first member alone, or most members down):
+		// JetStream would not answer the listing; the status says why.
+		return st, nil
+	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	l := n.js.ListStreams(cctx)
