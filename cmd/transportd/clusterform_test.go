@@ -2,64 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	gosmtp "github.com/emersion/go-smtp"
-
-	"github.com/transportd/transportd/policies/value"
-	"github.com/transportd/transportd/transport/admin/config"
-	"github.com/transportd/transportd/transport/mail/sendconnector"
 )
-
-// gatedHost is a smart host that answers 451 until open is set, so that
-// the messages a member accepted stay in its queue until the test lets
-// them go, and records what it took.
-type gatedHost struct {
-	open atomic.Bool
-	mu   sync.Mutex
-	ids  map[string]int
-}
-
-func (h *gatedHost) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return &gatedSession{h}, nil }
-
-type gatedSession struct{ h *gatedHost }
-
-func (s *gatedSession) Reset()                                 {}
-func (s *gatedSession) Logout() error                          { return nil }
-func (s *gatedSession) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (s *gatedSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
-func (s *gatedSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if !s.h.open.Load() {
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "not yet"}
-	}
-	if m := receivedID.FindSubmatch(b); m != nil {
-		s.h.mu.Lock()
-		s.h.ids[string(m[1])]++
-		s.h.mu.Unlock()
-	}
-	return nil
-}
-
-func (h *gatedHost) delivered(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.ids[id] > 0
-}
 
 // relayMembers writes the configurations of n members relaying anonymous
 // mail from 127.0.0.1 to the smart host at hostPort (the send connector is
@@ -68,26 +18,8 @@ func relayMembers(t *testing.T, n, hostPort int) []*clusterMember {
 	t.Helper()
 	var ms []*clusterMember
 	for i := 1; i <= n; i++ {
-		m := newClusterMember(t, i)
-		if _, err := config.Update(m.cfg, func(x *config.Config) error {
-			rc := &x.ReceiveConnectors[0]
-			rc.AnonymousRelay = true
-			rc.MaxInboundConnectionPerSource = 0
-			rc.TarpitInterval = 0
-			rc.SenderAuthenticationEnabled = false // no SPF lookups: no DNS to ask
-			x.Transport.TransientFailureRetryInterval = value.TimeSpan(time.Second)
-			x.Transport.MessageRetryInterval = value.TimeSpan(time.Second) // deferred for a while, retried at once
-			out := sendconnector.New("Smart")
-			out.AddressSpaces, _ = sendconnector.ParseAddressSpaces("*")
-			if err := out.SmartHosts.UnmarshalText([]byte(fmt.Sprintf("[127.0.0.1]:%d", hostPort))); err != nil {
-				return err
-			}
-			out.DNSRoutingEnabled = false
-			x.SendConnectors = append(x.SendConnectors, out)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		m := relayMember(t, i, hostPort, time.Second)
+		fastRetries(t, m.cfg) // deferred for a while, retried at once
 		ms = append(ms, m)
 	}
 	return ms
@@ -184,16 +116,9 @@ func keepLogs(t *testing.T, ms []*clusterMember) {
 }
 
 func killRightAfterForming(t *testing.T, point string) {
-	host := &gatedHost{ids: map[string]int{}}
-	srv := gosmtp.NewServer(host)
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	hl, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(hl)
-	defer srv.Close()
-	ms := relayMembers(t, 3, hl.Addr().(*net.TCPAddr).Port)
+	host := startSmartHost(t)
+	host.deferring.Store(true)
+	ms := relayMembers(t, 3, host.port)
 	keepLogs(t, ms)
 	byName := map[string]*clusterMember{}
 	for _, m := range ms {
@@ -299,12 +224,12 @@ func killRightAfterForming(t *testing.T, point string) {
 		})
 		t.Logf("%s answers 250 %v after the kill", m.name, time.Since(killed).Round(time.Millisecond))
 	}
-	host.open.Store(true)
+	host.deferring.Store(false)
 	// Every message is delivered: the survivors' own, and the dead
 	// member's once its 30 s lease is over.
 	eventually(t, 90*time.Second, "every accepted message delivered", func() string {
 		for _, id := range accepted {
-			if !host.delivered(id) {
+			if host.count(id) == 0 {
 				return id + " not delivered; MAIL status:\n" + status(survivors[0])
 			}
 		}
@@ -312,7 +237,7 @@ func killRightAfterForming(t *testing.T, point string) {
 	})
 	n := 0
 	for _, id := range onVictim {
-		if host.delivered(id) {
+		if host.count(id) > 0 {
 			n++
 		}
 	}
@@ -335,17 +260,8 @@ func TestClusterLoneFirstMember(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three daemons")
 	}
-	host := &gatedHost{ids: map[string]int{}}
-	host.open.Store(true)
-	srv := gosmtp.NewServer(host)
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	hl, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(hl)
-	defer srv.Close()
-	ms := relayMembers(t, 3, hl.Addr().(*net.TCPAddr).Port)
+	host := startSmartHost(t)
+	ms := relayMembers(t, 3, host.port)
 	keepLogs(t, ms)
 	a := ms[0]
 	token := tokenRE.FindString(ok(t, a.cfg, "", append([]string{"cluster", "new", "-Name", "contoso"}, a.ports()...)...))
@@ -359,7 +275,7 @@ func TestClusterLoneFirstMember(t *testing.T) {
 		t.Fatalf("a lone first member answered %q, want 250", rep)
 	}
 	eventually(t, 30*time.Second, "the lone member delivers its message", func() string {
-		if !host.delivered(first[1]) {
+		if host.count(first[1]) == 0 {
 			return first[1] + " not delivered"
 		}
 		return ""
@@ -373,7 +289,7 @@ func TestClusterLoneFirstMember(t *testing.T) {
 		t.Errorf("cluster status on a lone first member: %d\n%s%s", st.code, st.stdout, st.stderr)
 	}
 	// Mail the lone member holds when the others join.
-	host.open.Store(false)
+	host.deferring.Store(true)
 	var held []string
 	for n := 2; n < 12; n++ {
 		if id := queuedID.FindStringSubmatch(dataReply(a.smtp, n)); id != nil {
@@ -396,10 +312,10 @@ func TestClusterLoneFirstMember(t *testing.T) {
 		}
 		return ""
 	})
-	host.open.Store(true)
+	host.deferring.Store(false)
 	eventually(t, 60*time.Second, "the moved messages delivered", func() string {
 		for _, id := range held {
-			if !host.delivered(id) {
+			if host.count(id) == 0 {
 				return id + " not delivered"
 			}
 		}
@@ -409,11 +325,9 @@ func TestClusterLoneFirstMember(t *testing.T) {
 	if strings.Contains(string(b), `stream scaled up" component=cluster stream=TQ_`) {
 		t.Errorf("a queue stream was scaled up from R1: it should be created at R3")
 	}
-	host.mu.Lock()
-	defer host.mu.Unlock()
 	for _, id := range append(held, first[1]) {
-		if host.ids[id] != 1 {
-			t.Errorf("%s delivered %d times", id, host.ids[id])
+		if n := host.count(id); n != 1 {
+			t.Errorf("%s delivered %d times", id, n)
 		}
 	}
 }
